@@ -1,0 +1,41 @@
+"""skiaa: learning from inter-annotator variability in skin-lesion segmentation.
+
+skiaa re-implements the pipeline of Abhishek, Kawahara & Hamarneh, "What Can We
+Learn from Inter-Annotator Variability in Skin Lesion Segmentation?" (MICCAI 2025
+ISIC Workshop, arXiv:2508.09381) as scikit-learn compatible building blocks:
+
+- agreement metrics between annotators' masks and consensus masks
+  (numpy/scipy only),
+- statistics comparing agreement between benign and malignant lesions,
+- skorch/timm estimators that predict agreement from the image and use it as an
+  auxiliary target for diagnosis.
+
+Importing :mod:`skiaa` does not import torch: the torch-based estimators are
+loaded on first access (``skiaa.IAARegressor``), so that people who only measure
+agreement do not pay torch's import time.
+"""
+
+import importlib
+
+from ._version import __version__
+
+# Public names that live in torch-based modules, imported on first access
+# (PEP 562) so that ``import skiaa`` and ``import skiaa.agreement`` stay torch-free.
+_LAZY_NAMES = {}
+
+# Eagerly imported public names (numpy/scipy/pandas only) are added below as
+# their modules land, e.g. ``from .agreement import dice``.
+
+__all__ = ["__version__", *sorted(_LAZY_NAMES)]
+
+
+def __getattr__(name):
+    if name in _LAZY_NAMES:
+        value = getattr(importlib.import_module(_LAZY_NAMES[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'skiaa' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

@@ -1,0 +1,64 @@
+"""The ``skiaa`` command line.
+
+Argument parsing only: every sub-command is a thin layer over library
+functions. Each sub-command lives in its own private module exposing
+``add_parser(subparsers)``, which registers the parser and sets ``func`` (a
+callable taking the parsed ``argparse.Namespace`` and returning an exit code).
+"""
+
+import argparse
+import importlib
+import sys
+
+from .._version import __version__
+
+# Modules defining sub-commands, in the order ``skiaa --help`` lists them.
+_COMMAND_MODULES = ()
+
+
+def build_parser():
+    """Build the ``skiaa`` argument parser with every sub-command registered.
+
+    Returns
+    -------
+    parser : argparse.ArgumentParser
+    """
+    parser = argparse.ArgumentParser(
+        prog="skiaa",
+        description=(
+            "Learning from inter-annotator variability in skin-lesion segmentation "
+            "(Abhishek et al., arXiv:2508.09381)."
+        ),
+    )
+    parser.add_argument("--version", action="version", version=f"skiaa {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for module_name in _COMMAND_MODULES:
+        importlib.import_module(f"{__name__}.{module_name}").add_parser(subparsers)
+    return parser
+
+
+def main(argv=None):
+    """Run the ``skiaa`` command line.
+
+    Parameters
+    ----------
+    argv : list of str, default=None
+        Arguments without the program name; ``sys.argv[1:]`` when None.
+
+    Returns
+    -------
+    exit_code : int
+        0 on success; 1 when the command failed with a user-facing error
+        (bad input, existing output without ``--force``); 2 for usage errors.
+    """
+    parser = build_parser()
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    if getattr(args, "func", None) is None:
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except (ValueError, FileNotFoundError, FileExistsError) as exc:
+        # User-facing errors: one readable line, no traceback.
+        print(f"skiaa {args.command}: error: {exc}", file=sys.stderr)
+        return 1

@@ -1,0 +1,72 @@
+"""Shared pytest fixtures and settings for skiaa's tests."""
+
+import os
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, settings
+
+# Hypothesis profiles: "default" keeps the default run fast on 2 cores; "ci-full"
+# (HYPOTHESIS_PROFILE=ci-full) explores more examples.
+settings.register_profile(
+    "default", max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.register_profile("ci-full", max_examples=500, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def _imaplusplus_tables_dir():
+    env = os.environ.get("SKIAA_IMAPLUSPLUS_DIR")
+    candidates = [Path(env)] if env else []
+    candidates.append(REPO_ROOT.parent / "shared" / "data" / "imaplusplus")
+    for path in candidates:
+        if (path / "IMAplusplus_img_metadata.csv").is_file():
+            return path
+    return None
+
+
+@pytest.fixture(scope="session")
+def imaplusplus_dir():
+    """Folder holding the real IMA++ tables; the test is skipped when absent.
+
+    Looked up in ``$SKIAA_IMAPLUSPLUS_DIR``, then ``../shared/data/imaplusplus``
+    beside the repository.
+    """
+    path = _imaplusplus_tables_dir()
+    if path is None:
+        pytest.skip("real IMA++ tables not found (set SKIAA_IMAPLUSPLUS_DIR)")
+    return path
+
+
+@pytest.fixture(autouse=True)
+def _seed_everything():
+    """Seed the global RNGs so that a test is reproducible on its own."""
+    random.seed(0)
+    np.random.seed(0)
+    try:  # torch is optional for the numpy-only parts of the suite
+        import sys
+
+        if "torch" in sys.modules:
+            sys.modules["torch"].manual_seed(0)
+    except Exception:  # pragma: no cover - seeding must never fail a test
+        pass
+
+
+def pytest_collection_modifyitems(config, items):
+    """Skip tests marked ``gpu`` when CUDA is absent."""
+    try:
+        import torch
+
+        has_cuda = torch.cuda.is_available()
+    except ImportError:  # pragma: no cover
+        has_cuda = False
+    if has_cuda:
+        return
+    skip_gpu = pytest.mark.skip(reason="needs a CUDA device")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip_gpu)
