@@ -1,0 +1,26 @@
+"""Data: synthetic lesions, the IMA++ tables, external dermoscopy datasets, images.
+
+Importing this package does not import torch; the torch ``Dataset`` classes are
+loaded on first access.
+"""
+
+import importlib
+
+from ._names import parse_mask_filename
+
+# Names living in torch-based modules, imported on first access (PEP 562).
+_LAZY_NAMES = {}
+
+__all__ = ["parse_mask_filename", *sorted(_LAZY_NAMES)]
+
+
+def __getattr__(name):
+    if name in _LAZY_NAMES:
+        value = getattr(importlib.import_module(_LAZY_NAMES[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'skiaa.datasets' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))
