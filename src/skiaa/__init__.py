@@ -30,6 +30,7 @@ from .agreement import (
     pairwise_agreement,
     surface_dice,
 )
+from .transformers import AgreementTransformer
 
 # Public names that live in torch-based modules, imported on first access
 # (PEP 562) so that ``import skiaa`` and ``import skiaa.agreement`` stay torch-free.
@@ -40,6 +41,8 @@ _LAZY_NAMES = {}
 
 __all__ = [
     "__version__",
+    # skiaa.transformers
+    "AgreementTransformer",
     # skiaa.agreement
     "EmptyMaskWarning",
     "assd",
