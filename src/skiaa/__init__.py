@@ -30,6 +30,7 @@ from .agreement import (
     pairwise_agreement,
     surface_dice,
 )
+from .consensus import StapleResult, majority_vote, staple
 from .transformers import AgreementTransformer
 
 # Public names that live in torch-based modules, imported on first access
@@ -54,6 +55,10 @@ __all__ = [
     "jaccard",
     "pairwise_agreement",
     "surface_dice",
+    # skiaa.consensus
+    "StapleResult",
+    "majority_vote",
+    "staple",
     *sorted(_LAZY_NAMES),
 ]
 
