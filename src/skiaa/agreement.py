@@ -36,17 +36,22 @@ Empty masks (the convention, tested)
   ``a == b``;
 - exactly one mask empty: Dice = Jaccard = 0 and surface Dice = boundary F1 = 0
   (what their formulas give); the distances are undefined and are returned as
-  NaN with an :class:`EmptyMaskWarning` (medpy raises ``RuntimeError``).
-  NaN then propagates: an image mean over pairs is NaN when a pair is.
+  NaN with an :class:`EmptyMaskWarning` (medpy raises ``RuntimeError``; the
+  release's table holds NaN there too, for the empty STAPLE mask of
+  ISIC_0013567). NaN then propagates: an image's mean over pairs is NaN when
+  one of its pairs is, rather than a mean over the other pairs.
 
 Speed
 -----
 Overlaps are counted on bit-packed masks with a population count
-(``np.bitwise_count``, numpy >= 2; a lookup table on older numpy). Distances
-use only the border pixels, found on each mask's own bounding box, and a k-d
-tree: the result is exact (the same numbers as a full-image distance
-transform), at a fraction of the cost. ``benchmarks/bench_agreement.py``
-measures it.
+(``np.bitwise_count``, numpy >= 2; a lookup table on older numpy). Borders are
+found by eroding the row-packed bits (byte shifts and ANDs on 1/8 of the
+memory), cropped to the bytes that hold foreground, and the directed distances
+come from a k-d tree over the border points: exact (the same numbers as medpy's
+full-image distance transform), at a fraction of the cost. On 4000 x 3000
+lesion masks HD95 and ASSD take about 20 ms against medpy's 0.9-1.3 s, Dice
+about 1 ms against 12-20 ms for a numpy boolean Dice
+(``benchmarks/bench_agreement.py``).
 """
 
 import difflib
