@@ -18,6 +18,20 @@ agreement do not pay torch's import time.
 import importlib
 
 from ._version import __version__
+from .agreement import (
+    EmptyMaskWarning,
+    assd,
+    boundary_f1,
+    dice,
+    hausdorff,
+    hd95,
+    image_agreement,
+    jaccard,
+    pairwise_agreement,
+    surface_dice,
+)
+from .consensus import StapleResult, majority_vote, staple
+from .transformers import AgreementTransformer
 
 # Public names that live in torch-based modules, imported on first access
 # (PEP 562) so that ``import skiaa`` and ``import skiaa.agreement`` stay torch-free.
@@ -26,7 +40,27 @@ _LAZY_NAMES = {}
 # Eagerly imported public names (numpy/scipy/pandas only) are added below as
 # their modules land, e.g. ``from .agreement import dice``.
 
-__all__ = ["__version__", *sorted(_LAZY_NAMES)]
+__all__ = [
+    "__version__",
+    # skiaa.transformers
+    "AgreementTransformer",
+    # skiaa.agreement
+    "EmptyMaskWarning",
+    "assd",
+    "boundary_f1",
+    "dice",
+    "hausdorff",
+    "hd95",
+    "image_agreement",
+    "jaccard",
+    "pairwise_agreement",
+    "surface_dice",
+    # skiaa.consensus
+    "StapleResult",
+    "majority_vote",
+    "staple",
+    *sorted(_LAZY_NAMES),
+]
 
 
 def __getattr__(name):
