@@ -6,12 +6,18 @@ loaded on first access.
 
 import importlib
 
+from ._images import image_cache_path, load_images
 from ._names import parse_mask_filename
 
 # Names living in torch-based modules, imported on first access (PEP 562).
-_LAZY_NAMES = {}
+_LAZY_NAMES = {"ImageDataset": "skiaa.datasets._torch"}
 
-__all__ = ["parse_mask_filename", *sorted(_LAZY_NAMES)]
+__all__ = [
+    "image_cache_path",
+    "load_images",
+    "parse_mask_filename",
+    *sorted(_LAZY_NAMES),
+]
 
 
 def __getattr__(name):
