@@ -18,7 +18,14 @@ agreement do not pay torch's import time.
 import importlib
 
 from ._version import __version__
-from .datasets import load_images
+from .datasets import load_images, load_imaplusplus
+from .stats import (
+    agreement_by_factor,
+    compare_groups,
+    plot_agreement_by_factor,
+    plot_ecdf,
+    stochastic_dominance_test,
+)
 
 # Public names that live in torch-based modules, imported on first access
 # (PEP 562) so that ``import skiaa`` and ``import skiaa.agreement`` stay torch-free.
@@ -27,7 +34,17 @@ _LAZY_NAMES = {"ImageDataset": "skiaa.datasets._torch"}
 # Eagerly imported public names (numpy/scipy/pandas only) are added below as
 # their modules land, e.g. ``from .agreement import dice``.
 
-__all__ = ["__version__", "load_images", *sorted(_LAZY_NAMES)]
+__all__ = [
+    "__version__",
+    "agreement_by_factor",
+    "compare_groups",
+    "load_images",
+    "load_imaplusplus",
+    "plot_agreement_by_factor",
+    "plot_ecdf",
+    "stochastic_dominance_test",
+    *sorted(_LAZY_NAMES),
+]
 
 
 def __getattr__(name):
