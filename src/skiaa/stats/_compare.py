@@ -344,6 +344,8 @@ class GroupComparison:
             f"  H0: F_{ref} <= F_{pos} everywhere: p = {self.dominance.pvalue_yx:.2g} "
             f"(one-sided KS p = {self.dominance.ks_pvalue_yx:.2g})",
             f"  conclusion at alpha = {self.dominance.alpha:g}: {self.dominance_conclusion}",
+            f"  (bootstrap p-values are at least 1/{self.dominance.n_resamples + 1}: "
+            f"{self.dominance.n_resamples} resamples)",
         ]
         return "\n".join(lines)
 
