@@ -18,7 +18,14 @@ agreement do not pay torch's import time.
 import importlib
 
 from ._version import __version__
-from .datasets import load_images, load_imaplusplus
+from .datasets import (
+    load_derm7pt,
+    load_images,
+    load_imaplusplus,
+    load_isic2018,
+    load_isic2019,
+    load_ph2,
+)
 from .stats import (
     agreement_by_factor,
     compare_groups,
@@ -38,8 +45,12 @@ __all__ = [
     "__version__",
     "agreement_by_factor",
     "compare_groups",
+    "load_derm7pt",
     "load_images",
     "load_imaplusplus",
+    "load_isic2018",
+    "load_isic2019",
+    "load_ph2",
     "plot_agreement_by_factor",
     "plot_ecdf",
     "stochastic_dominance_test",

@@ -6,6 +6,7 @@ loaded on first access.
 
 import importlib
 
+from ._external import load_derm7pt, load_isic2018, load_isic2019, load_ph2
 from ._images import image_cache_path, load_images
 from ._imaplusplus import IMAPLUSPLUS_TABLES, load_imaplusplus
 from ._names import parse_mask_filename
@@ -15,7 +16,11 @@ _LAZY_NAMES = {"ImageDataset": "skiaa.datasets._torch"}
 
 __all__ = [
     "IMAPLUSPLUS_TABLES",
+    "load_derm7pt",
     "load_imaplusplus",
+    "load_isic2018",
+    "load_isic2019",
+    "load_ph2",
     "image_cache_path",
     "load_images",
     "parse_mask_filename",
