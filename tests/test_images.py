@@ -217,6 +217,22 @@ class TestImageDataset:
         assert xb.shape == (5, 3, 4, 4) and yb.dtype == self.torch.float32
         np.testing.assert_allclose(yb.numpy(), y, rtol=1e-6)
 
+    def test_pickles_a_memmap_by_file_name(self, image_files, tmp_path):
+        import pickle
+
+        from skiaa.datasets import ImageDataset
+
+        X = load_images(image_files, 16, cache_dir=tmp_path / "c")
+        ds = ImageDataset(X, y=np.arange(4))
+        blob = pickle.dumps(ds)
+        assert len(blob) < X.nbytes  # the pixels did not travel
+        clone = pickle.loads(blob)
+        assert isinstance(clone.images, np.memmap)
+        np.testing.assert_array_equal(clone[2][0].numpy(), ds[2][0].numpy())
+        # A slice of the map is not the whole file: pickled by value.
+        part = pickle.loads(pickle.dumps(ImageDataset(X[1:3])))
+        np.testing.assert_array_equal(part.images, X[1:3])
+
     def test_errors(self, image_files):
         from skiaa.datasets import ImageDataset
 

@@ -203,7 +203,9 @@ class GroupComparison:
         ``alt`` in ``"two-sided"``, ``"less"`` (the positive group tends to be
         smaller) and ``"greater"``. Mann-Whitney's statistic is the positive
         group's U; KS's is ``sup |F_pos - F_ref|``, ``sup (F_pos - F_ref)`` for
-        ``"less"`` and ``sup (F_ref - F_pos)`` for ``"greater"``.
+        ``"less"`` and ``sup (F_ref - F_pos)`` for ``"greater"``. KS entries
+        also say which p-value ``method`` scipy used ("exact" or "asymp":
+        scipy falls back to the latter for large one-sided problems).
     effect_sizes : dict
         ``mean_difference``, ``median_difference``, ``cohens_d`` and
         ``cliffs_delta``.
