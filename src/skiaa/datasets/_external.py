@@ -305,6 +305,21 @@ def load_derm7pt(root, *, on_missing="raise"):
     See Also
     --------
     load_isic2018
+
+    Examples
+    --------
+    >>> from pathlib import Path
+    >>> import pandas as pd
+    >>> from skiaa.datasets import load_derm7pt
+    >>> Path("meta").mkdir()
+    >>> pd.DataFrame({"case_num": [1, 2], "diagnosis": ["melanoma (in situ)", "blue nevus"],
+    ...               "derm": ["A/a.jpg", "A/b.jpg"]}).to_csv("meta/meta.csv", index=False)
+    >>> for name, rows in [("train", [0]), ("valid", []), ("test", [1])]:
+    ...     pd.DataFrame({"indexes": rows}).to_csv(f"meta/{name}_indexes.csv", index=False)
+    >>> load_derm7pt(".", on_missing="flag")[["image_id", "label", "split"]]
+      image_id  label  split
+    0        1      1  train
+    1        2      0   test
     """
     _check_on_missing(on_missing)
     root = Path(root)
@@ -406,6 +421,19 @@ def load_ph2(root, *, on_missing="raise"):
     -----
     The release also ships ``PH2_dataset.xlsx`` with the same content; the
     text file is read because it needs no spreadsheet dependency.
+
+    Examples
+    --------
+    >>> from pathlib import Path
+    >>> from skiaa.datasets import load_ph2
+    >>> _ = Path("PH2_dataset.txt").write_text(
+    ...     "|| Name || Histological Diagnosis || Clinical Diagnosis || Asymmetry ||\\n"
+    ...     "|| IMD003 ||                        ||         0          ||     0     ||\\n"
+    ...     "|| IMD058 ||                        ||         2          ||     2     ||\\n")
+    >>> load_ph2(".", on_missing="flag")[["image_id", "label", "diagnosis"]]
+      image_id  label     diagnosis
+    0   IMD003      0  Common Nevus
+    1   IMD058      1      Melanoma
     """
     _check_on_missing(on_missing)
     txt = _find_file(root, "PH2_dataset.txt", "PH2")

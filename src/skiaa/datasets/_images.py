@@ -175,6 +175,15 @@ def image_cache_path(paths, size, cache_dir):
     ------
     FileNotFoundError
         If an image file does not exist (naming it).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from PIL import Image
+    >>> from skiaa.datasets import image_cache_path
+    >>> Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save("c.png")
+    >>> image_cache_path(["c.png"], 4, "cache").name.startswith("images_4x4_1_")
+    True
     """
     height, width = _check_size(size)
     resolved, stats = _stat_paths(list(paths))
