@@ -332,10 +332,13 @@ def _images_frame(tables, mask_frame, pairs):
     )
     n_pairs = pairs[~pairs["is_consensus_pair"]].groupby("image_id").size().rename("n_pairs")
 
-    frame = metrics.join(per_image, on="image_id").join(n_pairs, on="image_id")
-    no_masks = frame.loc[frame["n_masks"].isna(), "image_id"].tolist()
+    no_masks = sorted(set(metrics["image_id"]) - set(per_image.index))
     if no_masks:
         raise ValueError(f"{len(no_masks)} image(s) have metrics but no masks: {no_masks[:5]}")
+    # Every image with masks is kept; one absent from the image-level table
+    # (not so in the release) gets NaN metrics rather than vanishing.
+    frame = per_image.join(metrics.set_index("image_id"), how="left").join(n_pairs)
+    frame = frame.rename_axis("image_id").reset_index()
     frame["n_masks"] = frame["n_masks"].astype(int)
     frame["n_annotators"] = frame["n_annotators"].astype(int)
     frame["n_pairs"] = frame["n_pairs"].fillna(0).astype(int)
