@@ -155,9 +155,10 @@ def stochastic_dominance_test(x, y, *, n_resamples=9999, alpha=0.05, random_stat
     p-values come from Barrett & Donald's pooled bootstrap: both samples are
     redrawn from the pooled data, the least favourable configuration of each
     null (``F_x = F_y``), and ``p = (1 + #{T* >= T}) / (1 + n_resamples)``. The
-    test is consistent and has asymptotically correct size under the least
-    favourable null. Unlike the exact KS p-value, it stays valid with ties
-    (the bootstrap reproduces them). ``sqrt(nm/(n+m))`` does not change the
+    test is consistent, and its asymptotic size is at most the nominal level,
+    reached at the least favourable configuration (Barrett & Donald, 2003).
+    Unlike the exact KS p-value, it stays valid with ties (the bootstrap
+    reproduces them). ``sqrt(nm/(n+m))`` does not change the
     p-values; it makes the statistics comparable across sample sizes.
 
     Failing to reject ``H0_yx`` is not proof of dominance: dominance is
