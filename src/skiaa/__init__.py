@@ -31,11 +31,26 @@ from .agreement import (
     surface_dice,
 )
 from .consensus import StapleResult, majority_vote, staple
+from .datasets import (
+    load_derm7pt,
+    load_images,
+    load_imaplusplus,
+    load_isic2018,
+    load_isic2019,
+    load_ph2,
+)
+from .stats import (
+    agreement_by_factor,
+    compare_groups,
+    plot_agreement_by_factor,
+    plot_ecdf,
+    stochastic_dominance_test,
+)
 from .transformers import AgreementTransformer
 
 # Public names that live in torch-based modules, imported on first access
 # (PEP 562) so that ``import skiaa`` and ``import skiaa.agreement`` stay torch-free.
-_LAZY_NAMES = {}
+_LAZY_NAMES = {"ImageDataset": "skiaa.datasets._torch"}
 
 # Eagerly imported public names (numpy/scipy/pandas only) are added below as
 # their modules land, e.g. ``from .agreement import dice``.
@@ -59,6 +74,17 @@ __all__ = [
     "StapleResult",
     "majority_vote",
     "staple",
+    "agreement_by_factor",
+    "compare_groups",
+    "load_derm7pt",
+    "load_images",
+    "load_imaplusplus",
+    "load_isic2018",
+    "load_isic2019",
+    "load_ph2",
+    "plot_agreement_by_factor",
+    "plot_ecdf",
+    "stochastic_dominance_test",
     *sorted(_LAZY_NAMES),
 ]
 
