@@ -18,6 +18,7 @@ agreement do not pay torch's import time.
 import importlib
 
 from ._version import __version__
+from .datasets import make_lesions
 
 # Public names that live in torch-based modules, imported on first access
 # (PEP 562) so that ``import skiaa`` and ``import skiaa.agreement`` stay torch-free.
@@ -26,7 +27,7 @@ _LAZY_NAMES = {}
 # Eagerly imported public names (numpy/scipy/pandas only) are added below as
 # their modules land, e.g. ``from .agreement import dice``.
 
-__all__ = ["__version__", *sorted(_LAZY_NAMES)]
+__all__ = ["__version__", "make_lesions", *sorted(_LAZY_NAMES)]
 
 
 def __getattr__(name):

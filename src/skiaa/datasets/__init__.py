@@ -7,11 +7,12 @@ loaded on first access.
 import importlib
 
 from ._names import parse_mask_filename
+from ._synthetic import make_lesions
 
 # Names living in torch-based modules, imported on first access (PEP 562).
 _LAZY_NAMES = {}
 
-__all__ = ["parse_mask_filename", *sorted(_LAZY_NAMES)]
+__all__ = ["make_lesions", "parse_mask_filename", *sorted(_LAZY_NAMES)]
 
 
 def __getattr__(name):
