@@ -18,6 +18,18 @@ agreement do not pay torch's import time.
 import importlib
 
 from ._version import __version__
+from .agreement import (
+    EmptyMaskWarning,
+    assd,
+    boundary_f1,
+    dice,
+    hausdorff,
+    hd95,
+    image_agreement,
+    jaccard,
+    pairwise_agreement,
+    surface_dice,
+)
 from .datasets import make_lesions
 
 # Public names that live in torch-based modules, imported on first access
@@ -27,7 +39,23 @@ _LAZY_NAMES = {}
 # Eagerly imported public names (numpy/scipy/pandas only) are added below as
 # their modules land, e.g. ``from .agreement import dice``.
 
-__all__ = ["__version__", "make_lesions", *sorted(_LAZY_NAMES)]
+__all__ = [
+    "__version__",
+    # skiaa.agreement
+    "EmptyMaskWarning",
+    "assd",
+    "boundary_f1",
+    "dice",
+    "hausdorff",
+    "hd95",
+    "image_agreement",
+    "jaccard",
+    "pairwise_agreement",
+    "surface_dice",
+    # skiaa.datasets
+    "make_lesions",
+    *sorted(_LAZY_NAMES),
+]
 
 
 def __getattr__(name):
