@@ -30,7 +30,7 @@ from .agreement import (
     pairwise_agreement,
     surface_dice,
 )
-from .datasets import make_lesions
+from .datasets import find_mask_sets, make_lesions
 
 # Public names that live in torch-based modules, imported on first access
 # (PEP 562) so that ``import skiaa`` and ``import skiaa.agreement`` stay torch-free.
@@ -53,6 +53,7 @@ __all__ = [
     "pairwise_agreement",
     "surface_dice",
     # skiaa.datasets
+    "find_mask_sets",
     "make_lesions",
     *sorted(_LAZY_NAMES),
 ]

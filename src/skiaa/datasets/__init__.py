@@ -6,13 +6,14 @@ loaded on first access.
 
 import importlib
 
+from ._mask_folders import find_mask_sets
 from ._names import parse_mask_filename
 from ._synthetic import make_lesions
 
 # Names living in torch-based modules, imported on first access (PEP 562).
 _LAZY_NAMES = {}
 
-__all__ = ["make_lesions", "parse_mask_filename", *sorted(_LAZY_NAMES)]
+__all__ = ["find_mask_sets", "make_lesions", "parse_mask_filename", *sorted(_LAZY_NAMES)]
 
 
 def __getattr__(name):

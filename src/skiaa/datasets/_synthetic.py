@@ -133,36 +133,34 @@ def _check_generator(random_state):
     return np.random.default_rng(legacy.randint(np.iinfo(np.int32).max))
 
 
+def _is_int(value):
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
 def _check_image_size(image_size):
-    if isinstance(image_size, numbers.Integral) and not isinstance(image_size, bool):
+    if _is_int(image_size):
         size = (int(image_size), int(image_size))
+    elif (
+        isinstance(image_size, (tuple, list))
+        and len(image_size) == 2
+        and all(_is_int(v) for v in image_size)
+    ):
+        size = (int(image_size[0]), int(image_size[1]))
     else:
-        try:
-            size = tuple(int(v) for v in image_size)
-        except TypeError:
-            size = ()
-        if len(size) != 2 or any(
-            not isinstance(v, numbers.Integral) or isinstance(v, bool) for v in image_size
-        ):
-            raise ValueError(
-                f"image_size must be an int or a pair (H, W) of ints, got {image_size!r}"
-            )
+        raise ValueError(f"image_size must be an int or a pair (H, W) of ints, got {image_size!r}")
     if min(size) < 16:
         raise ValueError(f"image_size must be at least 16 pixels on each side, got {image_size!r}")
     return size
 
 
 def _check_n_masks(n_masks):
-    def is_int(v):
-        return isinstance(v, numbers.Integral) and not isinstance(v, bool)
-
-    if is_int(n_masks):
+    if _is_int(n_masks):
         low = high = int(n_masks)
     elif (
         isinstance(n_masks, (tuple, list))
         and len(n_masks) == 2
-        and is_int(n_masks[0])
-        and is_int(n_masks[1])
+        and _is_int(n_masks[0])
+        and _is_int(n_masks[1])
     ):
         low, high = int(n_masks[0]), int(n_masks[1])
     else:
