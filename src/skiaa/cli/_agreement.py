@@ -187,9 +187,8 @@ def _check_outputs(out_dir, force):
     paths = [out_dir / PAIRWISE_FILE, out_dir / IMAGE_LEVEL_FILE]
     existing = [str(p) for p in paths if p.exists()]
     if existing and not force:
-        raise FileExistsError(
-            f"{' and '.join(existing)} already exist(s); use --force to overwrite"
-        )
+        verb = "exists" if len(existing) == 1 else "exist"
+        raise FileExistsError(f"{' and '.join(existing)} already {verb}; use --force to overwrite")
     if out_dir.exists() and not out_dir.is_dir():
         raise FileExistsError(f"--out {out_dir} exists and is not a folder")
     return paths
@@ -293,9 +292,17 @@ def _run_folder(args, metrics, verbose):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         found = find_mask_sets(args.mask_dir, include_consensus=args.include_consensus)
+    masks = found.masks
+    if not args.quiet:
+        n_consensus = int((found.skipped["reason"] == "consensus mask").sum())
+        skipped = f"; {n_consensus} consensus masks skipped" if n_consensus else ""
+        print(
+            f"Found {len(masks)} masks of {masks['image_id'].nunique()} images in "
+            f"{args.mask_dir} ({found.layout} layout{skipped}).",
+            file=sys.stderr,
+        )
     for w in caught:
         print(f"skiaa agreement: warning: {w.message}", file=sys.stderr)
-    masks = found.masks
     items = []
     for image_id, group in masks.groupby("image_id", sort=True):
         items.append(
@@ -322,14 +329,6 @@ def _run_folder(args, metrics, verbose):
         print(
             f"skiaa agreement: warning: {len(lonely)} image(s) have fewer than 2 annotator "
             f"masks, so no agreement (NaN in {IMAGE_LEVEL_FILE}): {shown}",
-            file=sys.stderr,
-        )
-    if not args.quiet:
-        n_consensus = int((found.skipped["reason"] == "consensus mask").sum())
-        skipped = f"; {n_consensus} consensus masks skipped" if n_consensus else ""
-        print(
-            f"Found {len(masks)} masks of {len(items)} images in {args.mask_dir} "
-            f"({found.layout} layout{skipped}).",
             file=sys.stderr,
         )
     pairs, summary = _agreement_tables(items, metrics, n_jobs=args.n_jobs, verbose=verbose)
