@@ -30,7 +30,9 @@ from .agreement import (
     pairwise_agreement,
     surface_dice,
 )
+from .consensus import StapleResult, majority_vote, staple
 from .datasets import find_mask_sets, make_lesions
+from .transformers import AgreementTransformer
 
 # Public names that live in torch-based modules, imported on first access
 # (PEP 562) so that ``import skiaa`` and ``import skiaa.agreement`` stay torch-free.
@@ -41,6 +43,8 @@ _LAZY_NAMES = {}
 
 __all__ = [
     "__version__",
+    # skiaa.transformers
+    "AgreementTransformer",
     # skiaa.agreement
     "EmptyMaskWarning",
     "assd",
@@ -52,6 +56,10 @@ __all__ = [
     "jaccard",
     "pairwise_agreement",
     "surface_dice",
+    # skiaa.consensus
+    "StapleResult",
+    "majority_vote",
+    "staple",
     # skiaa.datasets
     "find_mask_sets",
     "make_lesions",
