@@ -18,9 +18,8 @@ image's masks) of benign and malignant lesions.
 # 300 images of 128 x 128 pixels, each with 2 to 5 masks (mostly 2, as in IMA++).
 import matplotlib.pyplot as plt
 import numpy as np
-import pandas as pd
 
-from skiaa.agreement import image_agreement, pairwise_agreement
+from skiaa import AgreementTransformer
 from skiaa.datasets import make_lesions
 
 data = make_lesions(300, image_size=128, random_state=0)
@@ -29,17 +28,12 @@ print(data.images.shape, "masks per image:", np.bincount([len(m) for m in data.m
 # %%
 # Agreement per image
 # -------------------
-# :func:`~skiaa.agreement.pairwise_agreement` compares every pair of an image's
-# masks; :func:`~skiaa.agreement.image_agreement` averages the pairs per image.
-pairs = pd.concat(
-    [
-        pairwise_agreement(masks, ["dice", "hd95_normalized"], image_id=i)
-        for i, masks in enumerate(data.masks)
-    ]
-)
-summary = image_agreement(pairs)
-iaa = summary["dice_mean"].to_numpy()
-print(summary.groupby(data.diagnosis)["dice_mean"].describe().round(3))
+# :class:`~skiaa.AgreementTransformer` turns each image's stack of masks into
+# statistics over its pairs of masks; ``dice_mean`` is the paper's IAA.
+agreement = AgreementTransformer(metrics="dice").set_output(transform="pandas")
+features = agreement.fit_transform(data.masks)
+iaa = features["dice_mean"].to_numpy()
+print(features.groupby(data.diagnosis)["dice_mean"].describe().round(3))
 
 # %%
 # What the annotators drew
