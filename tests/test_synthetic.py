@@ -194,17 +194,30 @@ def test_malignant_agree_less(seed, size):
 
 
 def test_agreement_is_visible_in_the_image():
-    # IAA must be learnable from pixels: crude image features (colour spread in
-    # the lesion, blur across its border) already correlate with it.
-    data = make_lesions(120, image_size=64, random_state=11)
+    # IAA must be learnable from pixels (a CNN regressor learns it later): a
+    # linear model on crude image features, which never see the masks or the
+    # generator's parameters, already beats predicting the median clearly.
+    from scipy import ndimage
+    from sklearn.linear_model import RidgeCV
+    from sklearn.model_selection import cross_val_predict
+
+    data = make_lesions(400, image_size=64, random_state=11)
     iaa = _iaa(data.masks)
-    params = data.lesion_params
-    fuzz = params[:, data.feature_names.index("border_width")]
-    assert np.corrcoef(fuzz, iaa)[0, 1] < -0.2
-    colour_spread = np.array(
-        [img[t].std(axis=0).mean() for img, t in zip(data.images.astype(float), data.true_masks)]
-    )
-    assert np.corrcoef(colour_spread, iaa)[0, 1] < -0.1
+    features = []
+    for image in data.images.astype(float):
+        lum = image.mean(axis=2)
+        sharpness = np.percentile(ndimage.gaussian_gradient_magnitude(lum, 1.0), 99)
+        contrast = np.median(lum[:3]) - lum.min()
+        dark = lum < np.median(lum[:3]) - contrast / 2
+        features.append(
+            [sharpness, sharpness / contrast, dark.mean(), image[dark].std(axis=0).mean()]
+        )
+    X = np.array(features)
+    X = (X - X.mean(axis=0)) / X.std(axis=0)
+    pred = cross_val_predict(RidgeCV(), X, iaa, cv=5)
+    mae = np.abs(pred - iaa).mean()
+    baseline = np.abs(iaa - np.median(iaa)).mean()
+    assert mae < 0.85 * baseline
 
 
 def test_speed():
