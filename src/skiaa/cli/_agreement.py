@@ -47,17 +47,22 @@ def add_parser(subparsers):
         "agreement",
         help="inter-annotator agreement of a mask folder (or of a synthetic demo)",
         description=(
-            "Compute the agreement between the annotators' masks of every image: "
-            "pairwise Dice, Jaccard and boundary distances, and per image their mean "
-            "and std. The IAA of an image is its mean pairwise Dice "
+            "Compute the agreement between the annotators' masks of every image:\n"
+            "pairwise Dice, Jaccard and boundary distances, and per image their mean\n"
+            "and std. The IAA of an image is its mean pairwise Dice\n"
             "(Abhishek et al., arXiv:2508.09381)."
         ),
         epilog=(
-            "MASK_DIR layouts: flat, with IMA++ names "
-            "ISIC_<id>_<annotator>_<tool>_<skill>_<objectid>.png (consensus masks "
-            "_ST_ST_ST_ST / _MV_MV_MV_MV skipped unless --include-consensus), or one "
-            "sub-folder of PNG masks per image. Outputs: OUT/" + PAIRWISE_FILE + " and "
-            "OUT/" + IMAGE_LEVEL_FILE + " in the IMA++ release's column layout."
+            "MASK_DIR layouts:\n"
+            "  flat, with IMA++ names ISIC_<id>_<annotator>_<tool>_<skill>_<objectid>.png\n"
+            "    (consensus masks *_ST_ST_ST_ST.png / *_MV_MV_MV_MV.png are skipped\n"
+            "    unless --include-consensus), or\n"
+            "  one sub-folder of PNG masks per image, named after the image.\n\n"
+            f"Outputs: OUT/{PAIRWISE_FILE} and OUT/{IMAGE_LEVEL_FILE}, in the\n"
+            "IMA++ release's column layout (img_id without a file extension). Images\n"
+            "with fewer than two annotator masks are listed on stderr and get NaN\n"
+            "statistics and n_pairs = 0, like AgreementTransformer(few_masks='nan').\n"
+            "Existing outputs are never overwritten without --force."
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
