@@ -237,3 +237,22 @@ def test_demo_writes_csvs_only_with_out(tmp_path, monkeypatch):
     assert len(images) == 4 and images.n_pairs.min() >= 1
     assert {"tool1", "skill_level2", "dice_score"} <= set(pairs.columns)
     assert main(["agreement", "--demo", "4", "--image-size", "32", "-q", "--out", str(out)]) == 1
+
+
+def test_columns_match_the_real_release(ima_dir, tmp_path, imaplusplus_dir):
+    folder, _ = ima_dir
+    out = tmp_path / "out"
+    assert main(["agreement", str(folder), "--out", str(out), "-q"]) == 0
+    pairs, images = _read(out)
+    release_pairs = pd.read_csv(
+        imaplusplus_dir / "IMAplusplus_multiannotator_subset_IAA_metrics.csv", nrows=1
+    )
+    assert list(pairs.columns) == list(release_pairs.columns)
+    release_images = pd.read_csv(
+        imaplusplus_dir / "IMAplusplus_multiannotator_subset_image_level_metrics.csv", nrows=1
+    )
+    # The release's image-level columns appear in the same order; skiaa adds the
+    # normalised HD95/ASSD statistics the release left out, and n_pairs.
+    ours = list(images.columns)
+    positions = [ours.index(c) for c in release_images.columns]
+    assert positions == sorted(positions)
