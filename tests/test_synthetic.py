@@ -175,6 +175,7 @@ def test_image_size_does_not_change_agreement_much():
         ({"malignant_fraction": -0.1}, "malignant_fraction"),
         ({"annotator_noise": -1}, "annotator_noise"),
         ({"random_state": "seed"}, "seed"),
+        ({"random_state": -1}, "random_state"),
     ],
 )
 def test_invalid_parameters(kwargs, match):

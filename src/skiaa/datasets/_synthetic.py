@@ -142,7 +142,9 @@ def _check_generator(random_state):
     """Return a numpy Generator for an int, None, Generator or RandomState."""
     if isinstance(random_state, np.random.Generator):
         return random_state
-    if isinstance(random_state, numbers.Integral) and not isinstance(random_state, bool):
+    if _is_int(random_state):
+        if random_state < 0:
+            raise ValueError(f"random_state must be a non-negative int, got {random_state}")
         return np.random.default_rng(int(random_state))
     # None, a RandomState or the np.random module: take a seed from the legacy
     # generator so that sklearn-style random_state handling keeps working.
@@ -420,7 +422,9 @@ def make_lesions(
         annotators and lesions.
     random_state : int, numpy.random.Generator, numpy.random.RandomState or None, \
 default=None
-        Seed or generator; the same int always gives the same data.
+        Seed or generator; the same int always gives the same data. A
+        Generator is used (and advanced) as is; a RandomState, or None, seeds
+        a new Generator with one draw from it (None: numpy's global state).
 
     Returns
     -------
