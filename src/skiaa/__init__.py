@@ -32,12 +32,14 @@ from .agreement import (
 )
 from .consensus import StapleResult, majority_vote, staple
 from .datasets import (
+    find_mask_sets,
     load_derm7pt,
     load_images,
     load_imaplusplus,
     load_isic2018,
     load_isic2019,
     load_ph2,
+    make_lesions,
 )
 from .stats import (
     agreement_by_factor,
@@ -85,6 +87,9 @@ __all__ = [
     "plot_agreement_by_factor",
     "plot_ecdf",
     "stochastic_dominance_test",
+    # skiaa.datasets
+    "find_mask_sets",
+    "make_lesions",
     *sorted(_LAZY_NAMES),
 ]
 
