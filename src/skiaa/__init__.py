@@ -40,6 +40,7 @@ from .datasets import (
     load_isic2019,
     load_ph2,
     make_lesions,
+    mask_folder_agreement,
 )
 from .stats import (
     agreement_by_factor,
@@ -90,6 +91,7 @@ __all__ = [
     # skiaa.datasets
     "find_mask_sets",
     "make_lesions",
+    "mask_folder_agreement",
     *sorted(_LAZY_NAMES),
 ]
 
