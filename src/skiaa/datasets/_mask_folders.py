@@ -27,8 +27,9 @@ def _is_hidden(path):
     return path.name.startswith(".")
 
 
-def _short_list(paths, limit=5):
-    names = [p.name for p in paths]
+def _short_list(items, limit=5):
+    """At most ``limit`` names (file names of paths), then how many more."""
+    names = [p.name if isinstance(p, Path) else str(p) for p in items]
     more = f" and {len(names) - limit} more" if len(names) > limit else ""
     return ", ".join(names[:limit]) + more
 
@@ -424,10 +425,9 @@ def mask_folder_agreement(
     )
     lonely = per_image.index[per_image < 2].tolist()
     if lonely:
-        shown = ", ".join(lonely[:5]) + (f" and {len(lonely) - 5} more" if len(lonely) > 5 else "")
         warnings.warn(
             f"{len(lonely)} image(s) have fewer than 2 annotator masks, so no agreement "
-            f"(NaN statistics and n_pairs = 0 in the image-level table): {shown}",
+            f"(NaN statistics and n_pairs = 0 in the image-level table): {_short_list(lonely)}",
             UserWarning,
             stacklevel=2,
         )
