@@ -273,3 +273,16 @@ def test_mask_folder_agreement_empty_mask_and_no_pairs(tmp_path):
         pytest.raises(ValueError, match="no image has two or more masks"),
     ):
         mask_folder_agreement(tmp_path / "single")
+
+
+def test_mask_folder_agreement_passes_on_find_warnings(lesion_dir, capsys):
+    folder, _ = lesion_dir
+    (folder / "notes.txt").write_text("not a mask")
+    with pytest.warns(UserWarning) as record:
+        result = mask_folder_agreement(folder, "dice", verbose=1)
+    messages = [str(w.message) for w in record]
+    assert any("notes.txt" in m for m in messages)
+    # Reported from the caller's line, not from inside skiaa.
+    assert all(w.filename == __file__ for w in record)
+    assert "not a mask file" in set(result.skipped["reason"])
+    assert "Found 6 masks of 3 images" in capsys.readouterr().err

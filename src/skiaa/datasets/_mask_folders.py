@@ -394,7 +394,11 @@ def mask_folder_agreement(
     """
     # A misspelt metric fails here, before the folder is read.
     metrics = _release_metrics(metrics)
-    found = find_mask_sets(mask_dir, extensions=extensions, include_consensus=include_consensus)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        found = find_mask_sets(
+            mask_dir, extensions=extensions, include_consensus=include_consensus
+        )
     masks = found.masks
     if verbose:
         n_consensus = int((found.skipped["reason"] == "consensus mask").sum())
@@ -404,6 +408,9 @@ def mask_folder_agreement(
             f"{mask_dir} ({found.layout} layout{skipped}).",
             file=sys.stderr,
         )
+    # Said after what was found, which they qualify, and from the caller's line.
+    for w in caught:
+        warnings.warn(w.message, w.category, stacklevel=2)
     items = [
         (
             image_id,
