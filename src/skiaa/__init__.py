@@ -21,7 +21,10 @@ from ._version import __version__
 
 # Public names that live in torch-based modules, imported on first access
 # (PEP 562) so that ``import skiaa`` and ``import skiaa.agreement`` stay torch-free.
-_LAZY_NAMES = {}
+_LAZY_NAMES = {
+    "IAARegressor": "skiaa.estimators",
+    "MultiTaskDiagnosisClassifier": "skiaa.estimators",
+}
 
 # Eagerly imported public names (numpy/scipy/pandas only) are added below as
 # their modules land, e.g. ``from .agreement import dice``.
