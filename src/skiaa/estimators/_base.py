@@ -8,7 +8,6 @@ labels can be encoded as scikit-learn does, and skorch still supplies the
 training loop, callbacks, progress bar and epoch table.
 """
 
-import copy
 import os
 import warnings
 from numbers import Integral, Real
@@ -49,7 +48,8 @@ class Samples(torch.utils.data.Dataset):
     def __getitem__(self, i):
         img = self.images[i]
         if isinstance(img, np.ndarray):
-            img = torch.from_numpy(np.ascontiguousarray(img))
+            # A copy: memory-mapped caches are read-only, torch wants writable memory.
+            img = torch.from_numpy(np.array(img))
         target = 0.0 if self.targets is None else torch.from_numpy(self.targets[i])
         return img, target
 
@@ -279,7 +279,7 @@ class BaseImageEstimator(BaseEstimator):
         for i, cb in enumerate(self.callbacks or []):
             name = cb[0] if isinstance(cb, tuple) else f"user_{i}_{type(cb).__name__}"
             cb = cb[1] if isinstance(cb, tuple) else cb
-            callbacks.append((name, copy.deepcopy(cb)))
+            callbacks.append((name, cb))
         gen = torch.Generator().manual_seed(seed)
         net = SkiaaNet(
             module=module,
@@ -393,4 +393,5 @@ COMMON_PARAMETERS_DOC = """\
     verbose : int, default=0
         0: silent; 1: skorch's epoch table; 2: also a progress bar per epoch.
     callbacks : list of skorch callbacks or (name, callback) tuples, default=None
-        Extra skorch callbacks (copied at each ``fit``)."""
+        Extra skorch callbacks, used as given (as skorch does: their state is
+        shared between fits; :func:`~sklearn.base.clone` copies them)."""

@@ -7,7 +7,8 @@ Accepted (``X`` of ``fit``/``predict``):
 - float array (n, C, H, W), intensities in [0, 1] (any C: the backbone gets C
   input channels);
 - a list of uint8 (H, W[, C]) arrays of possibly different sizes (resized);
-- a sequence of image paths (decoded once, resized and cached);
+- a sequence of image paths (decoded once, resized and cached by
+  :func:`skiaa.datasets.load_images`);
 - a :class:`torch.utils.data.Dataset` whose items are images or tuples whose
   first element is the image (converted item by item).
 """
@@ -59,21 +60,11 @@ def _is_path_sequence(X):
 
 
 def _load_paths(paths, image_size, cache_dir):
+    from ..datasets import load_images
+
     if image_size is None:
         raise ValueError("image_size=None cannot be used with image paths: pass an int.")
-    try:
-        from skiaa.datasets import load_images
-    except ImportError:  # "Data and statistics" has not landed: a minimal loader
-        load_images = _load_images_minimal
     return load_images([os.fspath(p) for p in paths], image_size, cache_dir=cache_dir)
-
-
-def _load_images_minimal(paths, size, *, cache_dir=None):
-    out = np.empty((len(paths), size, size, 3), dtype=np.uint8)
-    for i, path in enumerate(paths):
-        with Image.open(path) as im:
-            out[i] = _resize_uint8(np.asarray(im.convert("RGB")), size)
-    return out
 
 
 class ItemImages(torch.utils.data.Dataset):
@@ -98,6 +89,8 @@ class ItemImages(torch.utils.data.Dataset):
             x = torch.from_numpy(np.asarray(item, dtype=np.float32))
         else:
             img = item.numpy() if torch.is_tensor(item) else np.asarray(item)
+            if img.ndim == 3 and img.shape[-1] not in (1, 3, 4) and img.shape[0] in (1, 3, 4):
+                img = img.transpose(1, 2, 0)  # uint8 CHW (e.g. skiaa.datasets.ImageDataset)
             if img.dtype != np.uint8:
                 raise ValueError(
                     f"dataset item {i}: images must be uint8 or float, got {img.dtype}."
@@ -118,7 +111,11 @@ class ItemImages(torch.utils.data.Dataset):
 
 def as_images(X, image_size, *, cache_dir=None):
     """Return ``(images, n_channels)``; ``images`` is indexable by sample."""
-    if isinstance(X, torch.utils.data.Dataset):
+    from ..datasets import ImageDataset
+
+    if isinstance(X, ImageDataset):
+        X = X.images  # its uint8 array: batches are then sliced without per-item work
+    elif isinstance(X, torch.utils.data.Dataset):
         images = ItemImages(X, image_size)
         if len(images) == 0:
             raise ValueError("X is an empty Dataset.")
