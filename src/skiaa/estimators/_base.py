@@ -180,6 +180,13 @@ class BaseImageEstimator(BaseEstimator):
     _parameter_constraints = dict(_COMMON_CONSTRAINTS)
 
     # ----- input handling
+    def _require_y(self, y):
+        if y is None:
+            raise ValueError(
+                f"{type(self).__name__} requires y to be passed, but the target y is None."
+            )
+        return y
+
     def _images(self, X):
         images, n_channels = as_images(X, self.image_size, cache_dir=self.cache_dir)
         return images, n_channels

@@ -189,9 +189,13 @@ class MultiTaskDiagnosisClassifier(ClassifierMixin, BaseImageEstimator):
 
     def __sklearn_clone__(self):
         # A fitted iaa_estimator is data for this estimator: clone() would unfit it.
-        params = self.get_params(deep=False)
-        iaa_estimator = params.pop("iaa_estimator")
-        new = type(self)(**{k: clone(v, safe=False) for k, v in params.items()})
+        # Everything else (metadata requests included) is cloned as usual.
+        iaa_estimator = self.iaa_estimator
+        self.iaa_estimator = None
+        try:
+            new = super().__sklearn_clone__()
+        finally:
+            self.iaa_estimator = iaa_estimator
         new.iaa_estimator = iaa_estimator
         return new
 
@@ -260,9 +264,9 @@ class MultiTaskDiagnosisClassifier(ClassifierMixin, BaseImageEstimator):
             ``warm_start`` continues a model fitted on other classes.
         """
         nets.check_model_name(self.model)
-        images, n_channels = self._images(X)
-        y = column_or_1d(np.asarray(y), warn=True)
+        y = column_or_1d(np.asarray(self._require_y(y)), warn=True)
         check_classification_targets(y)
+        images, n_channels = self._images(X)
         n = len(images)
         if len(y) != n:
             raise ValueError(f"X has {n} samples but y has {len(y)}.")

@@ -171,8 +171,8 @@ class IAARegressor(RegressorMixin, BaseImageEstimator):
             ``pretrained=True`` cannot get weights.
         """
         nets.check_model_name(self.model)
+        y = check_iaa(self._require_y(y))
         images, n_channels = self._images(X)
-        y = check_iaa(y)
         if len(y) != len(images):
             raise ValueError(f"X has {len(images)} samples but y has {len(y)}.")
         device, _, channels_last = self._runtime()
