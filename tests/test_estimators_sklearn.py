@@ -11,9 +11,9 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer
 from sklearn.utils.estimator_checks import parametrize_with_checks
 from skorch.callbacks import Callback
-from test_estimators import fast_params, make_images
 
 from skiaa.estimators import IAARegressor, MultiTaskDiagnosisClassifier
+from test_estimators import fast_params, make_images
 
 # ----------------------------------------------------------------- estimator checks
 

@@ -17,7 +17,10 @@ def _valid_mae(pred, true):
 
 def check_iaa(y, name="y"):
     """IAA targets as float32 (n,), rejecting NaN and values outside [0, 1]."""
-    y = column_or_1d(np.asarray(y, dtype=np.float64), warn=True)
+    y = np.asarray(y)
+    if y.dtype.kind == "c":
+        raise ValueError(f"Complex data not supported in {name}.")
+    y = column_or_1d(y.astype(np.float64), warn=True)
     bad = ~np.isfinite(y)
     if bad.any():
         raise ValueError(f"{name} must be finite; NaN or infinite at rows {_rows(bad)}.")
