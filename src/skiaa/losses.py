@@ -40,7 +40,7 @@ class FocalLoss(nn.Module):
 
     See Also
     --------
-    MultiTaskLoss : focal loss on the diagnosis plus SmoothL1 on the IAA.
+    MultiTaskLoss : Focal loss on the diagnosis plus SmoothL1 on the IAA.
 
     Notes
     -----
@@ -110,7 +110,7 @@ class MultiTaskLoss(nn.Module):
     See Also
     --------
     FocalLoss
-    skiaa.nets.MultiTaskNet : returns the ``(logits, iaa)`` pair this loss takes.
+    skiaa.nets.MultiTaskNet : Returns the ``(logits, iaa)`` pair this loss takes.
 
     Notes
     -----

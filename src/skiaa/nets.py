@@ -48,6 +48,7 @@ def check_model_name(name):
     Returns
     -------
     name : str
+        ``name`` unchanged.
 
     Raises
     ------
@@ -268,6 +269,7 @@ def feature_dim(backbone, *, in_chans=3, image_size=64):
     Parameters
     ----------
     backbone : torch.nn.Module
+        A ``num_classes=0`` timm model.
     in_chans : int, default=3
         Channels of the dummy input.
     image_size : int, default=64
@@ -276,6 +278,7 @@ def feature_dim(backbone, *, in_chans=3, image_size=64):
     Returns
     -------
     int
+        Number of features per image.
 
     Examples
     --------
@@ -308,7 +311,9 @@ class PaperHead(nn.Sequential):
     out_features : int
         1 for the IAA, the number of classes for the diagnosis.
     hidden : int, default=256
+        Width of the hidden layer (paper: 256).
     dropout : float, default=0.5
+        Dropout probability before the last layer (paper: 0.5).
 
     Examples
     --------
@@ -338,7 +343,9 @@ class IAANet(nn.Module):
     in_features : int
         Width of the backbone's features (:func:`feature_dim`).
     hidden : int, default=256
+        Width of the hidden layer (paper: 256).
     dropout : float, default=0.5
+        Dropout probability before the last layer (paper: 0.5).
 
     Examples
     --------
@@ -366,12 +373,15 @@ class MultiTaskNet(nn.Module):
     Parameters
     ----------
     backbone : torch.nn.Module
+        A feature extractor, e.g. from :func:`create_backbone`.
     in_features : int
         Width of the backbone's features.
     n_classes : int
         Number of diagnosis classes.
     hidden : int, default=256
+        Width of the hidden layer (paper: 256).
     dropout : float, default=0.5
+        Dropout probability before the last layer (paper: 0.5).
 
     Attributes
     ----------

@@ -383,9 +383,9 @@ COMMON_PARAMETERS_DOC = """\
     device : str or torch.device, default="auto"
         "auto" uses CUDA when available, else the CPU.
     mixed_precision : bool or "auto", default="auto"
-        bf16 autocast in the forward pass; "auto" turns it on on CUDA only.
+        Use bf16 autocast in the forward pass; "auto" turns it on on CUDA only.
     channels_last : bool or "auto", default="auto"
-        channels_last memory format for the network and batches; "auto" turns
+        Use the channels_last memory format for the network and batches; "auto" turns
         it on on CUDA only.
     num_workers : int, default=0
         DataLoader worker processes.
