@@ -53,15 +53,14 @@ from .transformers import AgreementTransformer
 
 # Public names that live in torch-based modules, imported on first access
 # (PEP 562) so that ``import skiaa`` and ``import skiaa.agreement`` stay torch-free.
-_LAZY_NAMES = {"ImageDataset": "skiaa.datasets._torch"}
-
-# Eagerly imported public names (numpy/scipy/pandas only) are added below as
-# their modules land, e.g. ``from .agreement import dice``.
+_LAZY_NAMES = {
+    "IAARegressor": "skiaa.estimators",
+    "ImageDataset": "skiaa.datasets._torch",
+    "MultiTaskDiagnosisClassifier": "skiaa.estimators",
+}
 
 __all__ = [
     "__version__",
-    # skiaa.transformers
-    "AgreementTransformer",
     # skiaa.agreement
     "EmptyMaskWarning",
     "assd",
@@ -77,21 +76,25 @@ __all__ = [
     "StapleResult",
     "majority_vote",
     "staple",
-    "agreement_by_factor",
-    "compare_groups",
+    # skiaa.transformers
+    "AgreementTransformer",
+    # skiaa.datasets
+    "find_mask_sets",
     "load_derm7pt",
     "load_images",
     "load_imaplusplus",
     "load_isic2018",
     "load_isic2019",
     "load_ph2",
+    "make_lesions",
+    "mask_folder_agreement",
+    # skiaa.stats
+    "agreement_by_factor",
+    "compare_groups",
     "plot_agreement_by_factor",
     "plot_ecdf",
     "stochastic_dominance_test",
-    # skiaa.datasets
-    "find_mask_sets",
-    "make_lesions",
-    "mask_folder_agreement",
+    # skiaa.estimators and skiaa.datasets (torch, loaded lazily)
     *sorted(_LAZY_NAMES),
 ]
 
