@@ -208,7 +208,14 @@ def test_gpu_fitted_estimator_unpickles_in_a_process_without_cuda(lesions, tmp_p
     data, iaa = lesions
     est = IAARegressor(**dict(FAST, device="cuda", mixed_precision=False)).fit(data.images, iaa)
     assert est.device_ == "cuda"
-    on_gpu = est.predict(data.images)
+    # TF32 convolutions and matmuls (on by default for cuDNN) would differ from the
+    # CPU's float32 by ~1e-3; without them only the summation order differs.
+    tf32 = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+    try:
+        on_gpu = est.predict(data.images)
+    finally:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = tf32
     joblib.dump(est, tmp_path / "model.joblib")
     np.save(tmp_path / "images.npy", data.images)
     code = (
@@ -224,5 +231,4 @@ def test_gpu_fitted_estimator_unpickles_in_a_process_without_cuda(lesions, tmp_p
         p for p in (str(Path(skiaa.__file__).resolve().parents[1]), env.get("PYTHONPATH")) if p
     )
     subprocess.run([sys.executable, "-c", code], env=env, check=True)
-    # GPU and CPU kernels differ in summation order, not in the model.
     np.testing.assert_allclose(np.load(tmp_path / "pred.npy"), on_gpu, atol=1e-4)
