@@ -14,7 +14,9 @@ def _modules_after_import(statement):
     return out.stdout.strip()
 
 
-@pytest.mark.parametrize("statement", ["import skiaa"])
+@pytest.mark.parametrize(
+    "statement", ["import skiaa", "import skiaa.agreement", "import skiaa.datasets"]
+)
 def test_numpy_layers_do_not_import_torch(statement):
     # DESIGN.md: agreement and statistics users never pay torch's import time.
     assert _modules_after_import(statement) == "False"

@@ -18,15 +18,49 @@ agreement do not pay torch's import time.
 import importlib
 
 from ._version import __version__
+from .agreement import (
+    EmptyMaskWarning,
+    assd,
+    boundary_f1,
+    dice,
+    hausdorff,
+    hd95,
+    image_agreement,
+    jaccard,
+    pairwise_agreement,
+    surface_dice,
+)
+from .datasets import load_images, make_lesions
 
 # Public names that live in torch-based modules, imported on first access
 # (PEP 562) so that ``import skiaa`` and ``import skiaa.agreement`` stay torch-free.
-_LAZY_NAMES = {}
+_LAZY_NAMES = {
+    "IAARegressor": "skiaa.estimators",
+    "ImageDataset": "skiaa.datasets._torch",
+    "MultiTaskDiagnosisClassifier": "skiaa.estimators",
+}
 
 # Eagerly imported public names (numpy/scipy/pandas only) are added below as
 # their modules land, e.g. ``from .agreement import dice``.
 
-__all__ = ["__version__", *sorted(_LAZY_NAMES)]
+__all__ = [
+    "__version__",
+    # skiaa.agreement
+    "EmptyMaskWarning",
+    "assd",
+    "boundary_f1",
+    "dice",
+    "hausdorff",
+    "hd95",
+    "image_agreement",
+    "jaccard",
+    "pairwise_agreement",
+    "surface_dice",
+    # skiaa.datasets
+    "load_images",
+    "make_lesions",
+    *sorted(_LAZY_NAMES),
+]
 
 
 def __getattr__(name):

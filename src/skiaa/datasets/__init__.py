@@ -6,12 +6,23 @@ loaded on first access.
 
 import importlib
 
+from ._images import image_cache_path, load_images
+from ._imaplusplus import IMAPLUSPLUS_TABLES, load_imaplusplus
 from ._names import parse_mask_filename
+from ._synthetic import make_lesions
 
 # Names living in torch-based modules, imported on first access (PEP 562).
-_LAZY_NAMES = {}
+_LAZY_NAMES = {"ImageDataset": "skiaa.datasets._torch"}
 
-__all__ = ["parse_mask_filename", *sorted(_LAZY_NAMES)]
+__all__ = [
+    "IMAPLUSPLUS_TABLES",
+    "image_cache_path",
+    "load_imaplusplus",
+    "load_images",
+    "make_lesions",
+    "parse_mask_filename",
+    *sorted(_LAZY_NAMES),
+]
 
 
 def __getattr__(name):

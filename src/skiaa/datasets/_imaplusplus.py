@@ -1,0 +1,313 @@
+"""Reader of the IMA++ release tables (and, optionally, its image and mask folders)."""
+
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.utils import Bunch
+
+from ._names import parse_mask_filename
+
+#: File names of the four tables of the IMA++ release (folder ``output/``).
+IMAPLUSPLUS_TABLES = {
+    "metadata": "IMAplusplus_img_metadata.csv",
+    "masks": "IMAplusplus_multiannotator_subset_seg_metadata.csv",
+    "pairs": "IMAplusplus_multiannotator_subset_IAA_metrics.csv",
+    "image_metrics": "IMAplusplus_multiannotator_subset_image_level_metrics.csv",
+}
+
+# Columns each table must have for the joins below.
+_REQUIRED = {
+    "metadata": ["isic_id", "benign_malignant"],
+    "masks": ["ISIC_id", "img_filename", "seg_filename", "annotator", "tool", "skill_level"],
+    "pairs": ["img_id", "mask1", "mask2", "annotator1", "annotator2", "dice_score"],
+    "image_metrics": ["img_id", "dice_score_mean"],
+}
+
+# ISIC's ``benign_malignant`` -> the label used for the benign vs malignant
+# comparison. "indeterminate/benign" and "indeterminate/malignant" are the
+# pathologist's leaning, not a diagnosis: they are flagged indeterminate (kept,
+# label missing) rather than counted as benign/malignant. This reproduces the
+# paper's groups (1,880 benign, 505 malignant, 9 indeterminate).
+_DIAGNOSIS = {
+    "benign": "benign",
+    "malignant": "malignant",
+    "indeterminate": "indeterminate",
+    "indeterminate/benign": "indeterminate",
+    "indeterminate/malignant": "indeterminate",
+}
+
+_IMAGE_SUFFIX = re.compile(r"\.(jpe?g|png)$", flags=re.IGNORECASE)
+
+
+def _read_table(root, key):
+    path = Path(root) / IMAPLUSPLUS_TABLES[key]
+    if not path.is_file():
+        raise FileNotFoundError(f"IMA++ table {IMAPLUSPLUS_TABLES[key]!r} not found in {root}")
+    table = pd.read_csv(path, low_memory=False)
+    missing = [c for c in _REQUIRED[key] if c not in table.columns]
+    if missing:
+        raise ValueError(f"IMA++ table {path.name!r} lacks column(s) {missing}")
+    return table
+
+
+def _strip_suffix(ids):
+    return ids.astype(str).str.replace(_IMAGE_SUFFIX, "", regex=True)
+
+
+def _index_folder(folder, kind):
+    """Map lower-cased file name -> path for every file under ``folder``.
+
+    Looked up by name (recursively, case-insensitively) because releases differ
+    in sub-folders and in ``.JPG``/``.jpg`` case.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{kind} folder {str(folder)!r} does not exist")
+    index, clashes = {}, set()
+    for dirpath, _, filenames in os.walk(folder):
+        for name in filenames:
+            key = name.lower()
+            if key in index:
+                clashes.add(key)
+            index[key] = Path(dirpath) / name
+    return index, clashes
+
+
+def _attach_paths(frame, name_column, folder, kind, on_missing):
+    index, clashes = _index_folder(folder, kind)
+    keys = frame[name_column].str.lower()
+    ambiguous = sorted(set(keys) & clashes)
+    if ambiguous:
+        raise ValueError(
+            f"{len(ambiguous)} {kind} file name(s) occur more than once under {folder}: "
+            f"{ambiguous[:5]}"
+        )
+    if kind == "image":
+        # The tables say ISIC_0000004.JPG; a copy may hold .jpg/.jpeg/.png.
+        stems = {_IMAGE_SUFFIX.sub("", k): p for k, p in index.items() if _IMAGE_SUFFIX.search(k)}
+        paths = [index.get(k) or stems.get(_IMAGE_SUFFIX.sub("", k)) for k in keys]
+    else:
+        paths = [index.get(k) for k in keys]
+    exists = np.array([p is not None for p in paths])
+    if not exists.all() and on_missing == "raise":
+        names = frame.loc[~exists, name_column].tolist()
+        raise FileNotFoundError(
+            f"{len(names)} {kind} file(s) listed in the IMA++ tables are missing under "
+            f"{folder}: {names[:5]}{' ...' if len(names) > 5 else ''} "
+            "(pass on_missing='flag' to keep them with a missing flag)"
+        )
+    frame[f"{kind}_path"] = pd.Series(
+        [str(p) if p is not None else None for p in paths], index=frame.index, dtype="string"
+    )
+    frame[f"{kind}_exists"] = exists
+    return frame
+
+
+def load_imaplusplus(root, *, images=None, masks=None, on_missing="raise"):
+    """Load the IMA++ multi-annotator tables, joined per image and per mask.
+
+    Parameters
+    ----------
+    root : str or path-like
+        Folder holding the four tables of the release (``output/`` of
+        sfu-mial/IMAplusplus; names in ``IMAPLUSPLUS_TABLES``). Images and
+        masks are not needed.
+    images : str or path-like, default=None
+        Folder of the ISIC images (searched recursively, file names matched
+        case-insensitively, any of .jpg/.jpeg/.png). When given, the per-image
+        frame gets ``image_path`` and ``image_exists`` columns.
+    masks : str or path-like, default=None
+        Folder of the mask PNGs (searched recursively). When given, the per-mask
+        frame gets ``mask_path`` and ``mask_exists`` columns.
+    on_missing : {"raise", "flag"}, default="raise"
+        What to do when ``images``/``masks`` lack a file the tables list:
+        raise a :class:`FileNotFoundError` naming the files, or keep every row
+        with ``<kind>_exists = False`` and a missing path.
+
+    Returns
+    -------
+    data : sklearn.utils.Bunch
+        - ``images``: :class:`pandas.DataFrame`, one row per image of the
+          multi-annotator subset, sorted by ``image_id``: ``image_id``,
+          ``image_filename``, ``diagnosis`` ("benign", "malignant" or
+          "indeterminate"), ``malignant`` (nullable Int8: 1, 0, or <NA> when
+          indeterminate), ``is_indeterminate``, ``iaa`` (mean pairwise Dice,
+          the paper's IAA), ``n_masks``, ``n_annotators``, ``annotators``
+          (comma-separated codes, one per mask, sorted), ``n_pairs``, every
+          ``*_mean``/``*_std`` column of the image-level metrics table, then the
+          36 ISIC metadata columns (``benign_malignant``, ``diagnosis_1``, ...).
+        - ``masks``: one row per mask (consensus masks included, flagged):
+          ``image_id``, ``image_filename``, ``mask_filename``, ``annotator``,
+          ``tool``, ``skill``, ``object_id``, ``is_consensus``, ``mask_md5``,
+          parsed with :func:`parse_mask_filename`.
+        - ``pairs``: the release's pairwise table as is (``annotator1``,
+          ``tool1``, ``skill_level1``, ... ``dice_score``, ...) plus
+          ``image_id``, ``is_consensus_pair`` and ``same_annotator``; usable
+          directly by :func:`skiaa.stats.agreement_by_factor`.
+        - ``root``: the tables' folder, as a :class:`pathlib.Path`.
+
+    Raises
+    ------
+    FileNotFoundError
+        If a table, the ``images``/``masks`` folder or (``on_missing="raise"``)
+        a listed file is missing; the message names it.
+    ValueError
+        If a table lacks a required column, a mask file name does not follow the
+        IMA++ scheme, a name disagrees with its row's annotator/tool/skill
+        columns, an image has no metadata row, or ``on_missing`` is invalid.
+
+    See Also
+    --------
+    parse_mask_filename : the mask naming scheme.
+    skiaa.stats.compare_groups : benign vs malignant IAA.
+
+    Notes
+    -----
+    ``benign_malignant`` values ``indeterminate``, ``indeterminate/benign`` and
+    ``indeterminate/malignant`` all map to ``diagnosis = "indeterminate"`` and
+    ``malignant = <NA>``: a leaning is not a diagnosis, and counting it would
+    change the paper's groups (1,880 benign, 505 malignant, 9 indeterminate in
+    the release). The raw value stays in ``benign_malignant``.
+
+    Image ids: the metadata table says ``isic_id = ISIC_0000004``, the metrics
+    tables ``img_id = ISIC_0000004.JPG``; the suffix (any case) is stripped.
+
+    Examples
+    --------
+    A tiny release written on the fly, in the real tables' layout:
+
+    >>> import pandas as pd
+    >>> from skiaa.datasets import load_imaplusplus
+    >>> m = ["ISIC_0000001_A01_T1_S1_a.png", "ISIC_0000001_A02_T3_S2_b.png"]
+    >>> pd.DataFrame({"isic_id": ["ISIC_0000001"], "benign_malignant": ["malignant"]}).to_csv(
+    ...     "IMAplusplus_img_metadata.csv", index=False)
+    >>> pd.DataFrame({"ISIC_id": ["ISIC_0000001"] * 2, "img_filename": ["ISIC_0000001.JPG"] * 2,
+    ...     "seg_filename": m, "annotator": ["A01", "A02"], "tool": ["T1", "T3"],
+    ...     "skill_level": ["S1", "S2"]}).to_csv(
+    ...     "IMAplusplus_multiannotator_subset_seg_metadata.csv", index=False)
+    >>> pd.DataFrame({"img_id": ["ISIC_0000001.JPG"], "mask1": m[:1], "mask2": m[1:],
+    ...     "annotator1": ["A01"], "annotator2": ["A02"], "dice_score": [0.8]}).to_csv(
+    ...     "IMAplusplus_multiannotator_subset_IAA_metrics.csv", index=False)
+    >>> pd.DataFrame({"img_id": ["ISIC_0000001.JPG"], "dice_score_mean": [0.8]}).to_csv(
+    ...     "IMAplusplus_multiannotator_subset_image_level_metrics.csv", index=False)
+    >>> data = load_imaplusplus(".")
+    >>> data.images[["image_id", "diagnosis", "iaa", "n_masks", "annotators"]]
+           image_id  diagnosis  iaa  n_masks annotators
+    0  ISIC_0000001  malignant  0.8        2    A01,A02
+    >>> data.masks[["annotator", "tool", "skill", "is_consensus"]]
+      annotator tool skill  is_consensus
+    0       A01   T1    S1         False
+    1       A02   T3    S2         False
+    """
+    if on_missing not in ("raise", "flag"):
+        raise ValueError(f"on_missing must be 'raise' or 'flag', got {on_missing!r}")
+    root = Path(root)
+    tables = {key: _read_table(root, key) for key in IMAPLUSPLUS_TABLES}
+
+    mask_frame = _masks_frame(tables["masks"])
+    pairs = _pairs_frame(tables["pairs"])
+    image_frame = _images_frame(tables, mask_frame, pairs)
+
+    if images is not None:
+        image_frame = _attach_paths(image_frame, "image_filename", images, "image", on_missing)
+    if masks is not None:
+        mask_frame = _attach_paths(mask_frame, "mask_filename", masks, "mask", on_missing)
+    return Bunch(images=image_frame, masks=mask_frame, pairs=pairs, root=root)
+
+
+def _masks_frame(table):
+    parsed = pd.DataFrame([parse_mask_filename(name) for name in table["seg_filename"]])
+    # The table's own columns must agree with the file names: a disagreement means
+    # a corrupt or edited table, and which one to trust is not ours to guess.
+    for ours, theirs in [
+        ("image_id", "ISIC_id"),
+        ("annotator", "annotator"),
+        ("tool", "tool"),
+        ("skill", "skill_level"),
+    ]:
+        bad = parsed[ours].to_numpy() != table[theirs].astype(str).to_numpy()
+        if bad.any():
+            name = table["seg_filename"][bad].iloc[0]
+            raise ValueError(
+                f"{int(bad.sum())} mask row(s) whose file name disagrees with column "
+                f"{theirs!r}, e.g. {name!r}"
+            )
+    frame = pd.DataFrame(
+        {
+            "image_id": parsed["image_id"],
+            "image_filename": table["img_filename"].astype(str),
+            "mask_filename": table["seg_filename"].astype(str),
+            "annotator": parsed["annotator"],
+            "tool": parsed["tool"],
+            "skill": parsed["skill"],
+            "object_id": parsed["object_id"],
+            "is_consensus": parsed["is_consensus"].astype(bool),
+        }
+    )
+    if "mask_md5" in table.columns:
+        frame["mask_md5"] = table["mask_md5"]
+    return frame.sort_values(["image_id", "mask_filename"], ignore_index=True)
+
+
+def _pairs_frame(table):
+    pairs = table.copy()
+    pairs["image_id"] = _strip_suffix(pairs["img_id"])
+    consensus = pairs["annotator1"].isin(["ST", "MV"]) | pairs["annotator2"].isin(["ST", "MV"])
+    pairs["is_consensus_pair"] = consensus
+    pairs["same_annotator"] = (pairs["annotator1"] == pairs["annotator2"]) & ~consensus
+    return pairs
+
+
+def _images_frame(tables, mask_frame, pairs):
+    metrics = tables["image_metrics"].copy()
+    metrics.insert(0, "image_id", _strip_suffix(metrics.pop("img_id")))
+    if metrics["image_id"].duplicated().any():
+        dup = metrics.loc[metrics["image_id"].duplicated(), "image_id"].iloc[0]
+        raise ValueError(f"image {dup!r} appears twice in the image-level metrics table")
+
+    annot = mask_frame[~mask_frame["is_consensus"]]
+    per_image = annot.groupby("image_id").agg(
+        image_filename=("image_filename", "first"),
+        n_masks=("mask_filename", "size"),
+        n_annotators=("annotator", "nunique"),
+        annotators=("annotator", lambda a: ",".join(sorted(a))),
+    )
+    n_pairs = pairs[~pairs["is_consensus_pair"]].groupby("image_id").size().rename("n_pairs")
+
+    metadata = tables["metadata"].rename(columns={"isic_id": "image_id"})
+    metadata = metadata.drop_duplicates("image_id")
+    unknown = sorted(set(metrics["image_id"]) - set(metadata["image_id"]))
+    if unknown:
+        raise ValueError(f"{len(unknown)} image(s) lack an ISIC metadata row: {unknown[:5]}")
+    raw = metadata.set_index("image_id")["benign_malignant"]
+    bad = sorted(set(raw[metrics["image_id"]].dropna()) - set(_DIAGNOSIS))
+    if bad:
+        raise ValueError(f"unknown benign_malignant value(s) {bad}")
+
+    frame = metrics.join(per_image, on="image_id").join(n_pairs, on="image_id")
+    no_masks = frame.loc[frame["n_masks"].isna(), "image_id"].tolist()
+    if no_masks:
+        raise ValueError(f"{len(no_masks)} image(s) have metrics but no masks: {no_masks[:5]}")
+    frame["n_masks"] = frame["n_masks"].astype(int)
+    frame["n_annotators"] = frame["n_annotators"].astype(int)
+    frame["n_pairs"] = frame["n_pairs"].fillna(0).astype(int)
+
+    diagnosis = raw[frame["image_id"]].map(_DIAGNOSIS).fillna("indeterminate").to_numpy()
+    frame["diagnosis"] = pd.Categorical(
+        diagnosis, categories=["benign", "malignant", "indeterminate"]
+    )
+    frame["malignant"] = pd.array(
+        np.where(diagnosis == "indeterminate", None, diagnosis == "malignant"), dtype="Int8"
+    )
+    frame["is_indeterminate"] = diagnosis == "indeterminate"
+    frame["iaa"] = frame["dice_score_mean"]
+
+    first = ["image_id", "image_filename", "diagnosis", "malignant", "is_indeterminate", "iaa"]
+    first += ["n_masks", "n_annotators", "annotators", "n_pairs"]
+    metric_cols = [c for c in metrics.columns if c != "image_id"]
+    frame = frame[first + metric_cols]
+    frame = frame.merge(metadata, on="image_id", how="left", validate="1:1")
+    return frame.sort_values("image_id", ignore_index=True)

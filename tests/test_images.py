@@ -1,0 +1,188 @@
+"""Image decoding, the on-disk cache and the torch Dataset."""
+
+import os
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from skiaa.datasets import _images, image_cache_path, load_images
+
+
+def _write(path, array, **kwargs):
+    Image.fromarray(array).save(path, **kwargs)
+    return path
+
+
+@pytest.fixture
+def image_files(tmp_path):
+    rng = np.random.default_rng(0)
+    paths = [
+        _write(tmp_path / "rgb.png", rng.integers(0, 256, (40, 50, 3), dtype=np.uint8)),
+        _write(tmp_path / "grey.png", rng.integers(0, 256, (20, 20), dtype=np.uint8)),
+        _write(tmp_path / "rgba.png", rng.integers(0, 256, (16, 16, 4), dtype=np.uint8)),
+        _write(tmp_path / "photo.jpg", rng.integers(0, 256, (33, 27, 3), dtype=np.uint8)),
+    ]
+    return paths
+
+
+def test_decodes_to_rgb_uint8_with_pil_bicubic(image_files):
+    X = load_images(image_files, (12, 10))
+    assert X.shape == (4, 12, 10, 3) and X.dtype == np.uint8
+    for path, row in zip(image_files, X):
+        # Reference: PIL's own RGB conversion and bicubic resize (PAPER.md §4).
+        with Image.open(path) as img:
+            ref = np.asarray(img.convert("RGB").resize((10, 12), Image.Resampling.BICUBIC))
+        np.testing.assert_array_equal(row, ref)
+
+
+def test_int_size_and_no_resample_at_target_size(tmp_path):
+    array = np.random.default_rng(1).integers(0, 256, (8, 8, 3), dtype=np.uint8)
+    path = _write(tmp_path / "a.png", array)
+    # PNG is lossless and already 8 x 8: pixels come back untouched.
+    np.testing.assert_array_equal(load_images([path], 8)[0], array)
+
+
+@pytest.mark.parametrize("size", [0, (4, -1), "big", (1, 2, 3), True])
+def test_bad_size(image_files, size):
+    with pytest.raises(ValueError, match="size"):
+        load_images(image_files, size)
+
+
+def test_single_path_rejected(image_files):
+    with pytest.raises(ValueError, match="sequence"):
+        load_images(image_files[0], 8)
+
+
+def test_missing_file_is_named(image_files, tmp_path):
+    missing = tmp_path / "nope.jpg"
+    with pytest.raises(FileNotFoundError, match="nope.jpg"):
+        load_images([*image_files, missing], 8)
+
+
+def test_corrupt_file_is_named(image_files, tmp_path):
+    bad = tmp_path / "broken.jpg"
+    bad.write_bytes(b"this is not a jpeg")
+    with pytest.raises(ValueError, match="broken.jpg"):
+        load_images([image_files[0], bad], 8)
+    # A truncated JPEG too.
+    truncated = tmp_path / "truncated.jpg"
+    truncated.write_bytes(image_files[3].read_bytes()[:200])
+    with pytest.raises(ValueError, match="truncated.jpg"):
+        load_images([truncated], 8)
+
+
+def test_parallel_equals_serial(image_files, monkeypatch):
+    monkeypatch.setattr(_images, "_CHUNK", 1)  # several tasks with only 4 images
+    np.testing.assert_array_equal(
+        load_images(image_files, 9, n_jobs=2), load_images(image_files, 9, n_jobs=1)
+    )
+
+
+def test_empty_list():
+    assert load_images([], 5).shape == (0, 5, 5, 3)
+
+
+def test_cache_miss_then_hit(image_files, tmp_path, monkeypatch):
+    cache = tmp_path / "cache"
+    first = load_images(image_files, 11, cache_dir=cache)
+    assert isinstance(first, np.memmap) and not first.flags.writeable
+    files = sorted(p.name for p in cache.iterdir())
+    assert files == [image_cache_path(image_files, 11, cache).name]
+
+    # A hit decodes nothing.
+    def boom(*args, **kwargs):
+        raise AssertionError("decoded on a cache hit")
+
+    monkeypatch.setattr(_images, "_decode", boom)
+    second = load_images(image_files, 11, cache_dir=cache)
+    np.testing.assert_array_equal(first, second)
+    assert sorted(p.name for p in cache.iterdir()) == files
+    # Another size is a miss.
+    with pytest.raises(AssertionError, match="decoded on a cache hit"):
+        load_images(image_files, 12, cache_dir=cache)
+
+
+def test_cache_invalidated_when_a_file_changes(image_files, tmp_path):
+    cache = tmp_path / "cache"
+    before = np.array(load_images(image_files, 8, cache_dir=cache))
+    old_key = image_cache_path(image_files, 8, cache)
+    _write(image_files[0], np.zeros((40, 50, 3), dtype=np.uint8))
+    st = os.stat(image_files[0])
+    # Make sure the modification time moves even on coarse-grained file systems.
+    os.utime(image_files[0], ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+    assert image_cache_path(image_files, 8, cache) != old_key
+    after = load_images(image_files, 8, cache_dir=cache)
+    assert (after[0] == 0).all() and not (before[0] == 0).all()
+    np.testing.assert_array_equal(after[1:], before[1:])
+
+
+def test_cache_agrees_with_in_memory(image_files, tmp_path):
+    np.testing.assert_array_equal(
+        load_images(image_files, 7, cache_dir=tmp_path / "c"), load_images(image_files, 7)
+    )
+
+
+def test_failed_decode_leaves_no_cache_file(image_files, tmp_path):
+    bad = tmp_path / "broken.png"
+    bad.write_bytes(b"garbage")
+    cache = tmp_path / "cache"
+    with pytest.raises(ValueError, match="broken.png"):
+        load_images([*image_files, bad], 8, cache_dir=cache)
+    assert list(cache.iterdir()) == []
+
+
+def test_torch_free_import():
+    import subprocess
+    import sys
+
+    code = "import sys, skiaa.datasets as d; d.load_images; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+class TestImageDataset:
+    torch = pytest.importorskip("torch")
+
+    def test_array_input(self):
+        from skiaa.datasets import ImageDataset
+
+        X = np.arange(2 * 4 * 5 * 3, dtype=np.uint8).reshape(2, 4, 5, 3)
+        ds = ImageDataset(X, y=np.array([0, 1]))
+        image, target = ds[1]
+        assert image.shape == (3, 4, 5) and image.dtype == self.torch.uint8
+        np.testing.assert_array_equal(image.numpy(), X[1].transpose(2, 0, 1))
+        assert target.dtype == self.torch.int64 and int(target) == 1
+
+    def test_paths_scale_transform_and_no_target(self, image_files, tmp_path):
+        from skiaa.datasets import ImageDataset
+
+        ds = ImageDataset(
+            image_files, size=6, cache_dir=tmp_path / "c", scale=True, transform=lambda t: t * 2
+        )
+        assert len(ds) == 4
+        image, target = ds[0]
+        expected = load_images(image_files, 6)[0].transpose(2, 0, 1) / 255.0 * 2
+        np.testing.assert_allclose(image.numpy(), expected, rtol=1e-6)
+        assert int(target) == 0
+
+    def test_float_targets_and_dataloader(self):
+        from torch.utils.data import DataLoader
+
+        from skiaa.datasets import ImageDataset
+
+        X = np.zeros((5, 4, 4, 3), dtype=np.uint8)
+        y = np.linspace(0, 1, 5)
+        xb, yb = next(iter(DataLoader(ImageDataset(X, y), batch_size=5)))
+        assert xb.shape == (5, 3, 4, 4) and yb.dtype == self.torch.float32
+        np.testing.assert_allclose(yb.numpy(), y, rtol=1e-6)
+
+    def test_errors(self, image_files):
+        from skiaa.datasets import ImageDataset
+
+        with pytest.raises(ValueError, match="size is required"):
+            ImageDataset(image_files)
+        with pytest.raises(ValueError, match="uint8"):
+            ImageDataset(np.zeros((2, 4, 4, 3), dtype=np.float32))
+        with pytest.raises(ValueError, match="2 images but y has 3"):
+            ImageDataset(np.zeros((2, 4, 4, 3), dtype=np.uint8), y=[0, 1, 2])
