@@ -15,7 +15,13 @@ def _modules_after_import(statement):
 
 
 @pytest.mark.parametrize(
-    "statement", ["import skiaa", "import skiaa.agreement", "import skiaa.datasets"]
+    "statement",
+    [
+        "import skiaa",
+        "import skiaa.agreement",
+        "import skiaa.datasets",
+        "import skiaa.transformers",
+    ],
 )
 def test_numpy_layers_do_not_import_torch(statement):
     # DESIGN.md: agreement and statistics users never pay torch's import time.

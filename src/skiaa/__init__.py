@@ -31,6 +31,7 @@ from .agreement import (
     surface_dice,
 )
 from .datasets import load_images, make_lesions
+from .transformers import AgreementTransformer
 
 # Public names that live in torch-based modules, imported on first access
 # (PEP 562) so that ``import skiaa`` and ``import skiaa.agreement`` stay torch-free.
@@ -45,6 +46,8 @@ _LAZY_NAMES = {
 
 __all__ = [
     "__version__",
+    # skiaa.transformers
+    "AgreementTransformer",
     # skiaa.agreement
     "EmptyMaskWarning",
     "assd",

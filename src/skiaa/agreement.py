@@ -286,7 +286,7 @@ def _pair_values(s1, s2, metrics, tolerance, diagonal, warn_where=""):
                 f"{warn_where}one mask is empty and the other is not: boundary distances "
                 "are undefined and returned as NaN",
                 EmptyMaskWarning,
-                stacklevel=3,
+                stacklevel=4,  # the caller of the public function
             )
         for metric in surface_metrics:
             out[metric] = 0.0 if metric in ("surface_dice", "boundary_f1") else math.nan
@@ -638,6 +638,26 @@ def _check_labels(labels, k, what):
     return labels
 
 
+def _pairwise_values(stack, metrics, *, spacing=None, tolerance=2.0, where=""):
+    """Metric values (n_pairs, n_metrics) of a validated bool stack (k, ...), pairs i < j.
+
+    Each mask is bit-packed and its border found once, then reused by its
+    ``k - 1`` pairs. ``metrics`` must already be validated skiaa names.
+    """
+    spacing = _check_spacing(spacing, stack.ndim - 1)
+    need_surface = any(m not in ("dice", "jaccard") for m in metrics)
+    stats = [_MaskStats(mask, spacing, need_surface) for mask in stack]
+    diagonal = _diagonal(stack.shape[1:], spacing)
+    pairs = list(itertools.combinations(range(stack.shape[0]), 2))
+    out = np.empty((len(pairs), len(metrics)), dtype=np.float64)
+    for p, (i, j) in enumerate(pairs):
+        row = _pair_values(
+            stats[i], stats[j], metrics, tolerance, diagonal, f"{where}masks {i} and {j}: "
+        )
+        out[p] = [row[m] for m in metrics]
+    return out
+
+
 def pairwise_agreement(
     masks,
     metrics=None,
@@ -726,24 +746,17 @@ def pairwise_agreement(
     k = stack.shape[0]
     names = _check_labels(names, k, "names")
     annotators = _check_labels(annotators, k, "annotators")
-    spacing = _check_spacing(spacing, 2)
-    need_surface = any(m not in ("dice", "jaccard") for m in metrics)
-    stats = [_MaskStats(mask, spacing, need_surface) for mask in stack]
-    diagonal = _diagonal(stack.shape[1:], spacing)
+    where = f"image {image_id}, " if image_id is not None else ""
+    values = _pairwise_values(stack, metrics, spacing=spacing, tolerance=tolerance, where=where)
     rows = []
-    for i, j in itertools.combinations(range(k), 2):
+    for p, (i, j) in enumerate(itertools.combinations(range(k), 2)):
         row = {} if image_id is None else {"image_id": image_id}
         row["index1"], row["index2"] = i, j
         if names is not None:
             row["mask1"], row["mask2"] = names[i], names[j]
         if annotators is not None:
             row["annotator1"], row["annotator2"] = annotators[i], annotators[j]
-        where = f"image {image_id}, " if image_id is not None else ""
-        row.update(
-            _pair_values(
-                stats[i], stats[j], metrics, tolerance, diagonal, f"{where}masks {i} and {j}: "
-            )
-        )
+        row.update(zip(metrics, values[p]))
         rows.append(row)
     pairs = pd.DataFrame(rows)
     pairs[metrics] = pairs[metrics].astype(np.float64)

@@ -1,0 +1,293 @@
+"""AgreementTransformer: ragged mask stacks in, per-image agreement features out."""
+
+import pickle
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from PIL import Image
+from sklearn.base import clone
+from sklearn.exceptions import SkipTestWarning
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils._param_validation import InvalidParameterError
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from skiaa import AgreementTransformer
+from skiaa.agreement import image_agreement, pairwise_agreement
+
+
+def _ellipse(shape, centre, radii):
+    yy, xx = np.mgrid[: shape[0], : shape[1]]
+    return ((yy - centre[0]) / radii[0]) ** 2 + ((xx - centre[1]) / radii[1]) ** 2 <= 1
+
+
+@pytest.fixture
+def ragged():
+    """Three images: 2, 3 and 4 masks of different sizes, as bool, 0/1 and 0/255."""
+    rng = np.random.default_rng(0)
+    images = []
+    for k, shape, encode in ((2, (20, 30), bool), (3, (25, 18), int), (4, (16, 16), "255")):
+        masks = []
+        for _ in range(k):
+            centre = np.array(shape) / 2 + rng.uniform(-2, 2, 2)
+            radii = np.array(shape) / 3 + rng.uniform(-1.5, 1.5, 2)
+            mask = _ellipse(shape, centre, radii)
+            masks.append(mask.astype(np.uint8) * 255 if encode == "255" else mask.astype(encode))
+        images.append(masks if k != 3 else np.stack(masks))
+    return images
+
+
+ALL_STATS = ["mean", "std", "min", "max"]
+
+
+def test_values_match_image_agreement(ragged):
+    metrics = ["dice", "jaccard", "hd95", "assd_normalized", "surface_dice", "boundary_f1"]
+    t = AgreementTransformer(metrics=metrics, statistics=ALL_STATS, tolerance=1.5)
+    out = t.fit_transform(ragged)
+    names = list(t.get_feature_names_out())
+    assert out.shape == (3, len(metrics) * 4 + 1) == (3, len(names))
+    assert names[:4] == ["dice_mean", "dice_std", "dice_min", "dice_max"]
+    assert names[-1] == "n_masks"
+    pairs = pd.concat(
+        [
+            pairwise_agreement(masks, metrics, image_id=i, tolerance=1.5)
+            for i, masks in enumerate(ragged)
+        ]
+    )
+    expected = image_agreement(pairs, metrics, statistics=ALL_STATS)
+    np.testing.assert_allclose(out[:, :-1], expected.to_numpy()[:, :-1], rtol=1e-12)
+    np.testing.assert_array_equal(out[:, -1], [2, 3, 4])
+    # Two masks = one pair: the sample std is undefined (NaN), as in the release.
+    assert np.isnan(out[0, 1]) and not np.isnan(out[1, 1])
+
+
+def test_default_is_the_papers_iaa(ragged):
+    t = AgreementTransformer()
+    out = t.transform(ragged)  # stateless: no fit needed
+    assert list(t.get_feature_names_out()) == ["dice_mean", "n_masks"]
+    for i, masks in enumerate(ragged):
+        assert out[i, 0] == pytest.approx(pairwise_agreement(masks, ["dice"])["dice"].mean())
+
+
+def test_population_std_with_ddof_0(ragged):
+    out = AgreementTransformer(statistics="std", ddof=0).transform(ragged)
+    dices = pairwise_agreement(ragged[0], ["dice"])["dice"]
+    assert out[0, 0] == 0.0 == np.std(dices, ddof=0)
+
+
+@given(st.randoms(use_true_random=False))
+def test_statistics_do_not_depend_on_mask_order(rnd):
+    rng = np.random.default_rng(rnd.randint(0, 2**32 - 1))
+    masks = [_ellipse((14, 14), rng.uniform(5, 9, 2), rng.uniform(3, 5, 2)) for _ in range(4)]
+    shuffled = list(masks)
+    rnd.shuffle(shuffled)
+    t = AgreementTransformer(metrics=["dice", "hausdorff", "assd"], statistics=ALL_STATS)
+    np.testing.assert_allclose(t.transform([masks]), t.transform([shuffled]), rtol=1e-12)
+
+
+def test_mask_files_are_read(ragged, tmp_path):
+    paths = []
+    for j, mask in enumerate(ragged[2]):
+        path = tmp_path / f"m{j}.png"
+        Image.fromarray(mask).save(path)
+        paths.append(str(path) if j % 2 else path)
+    t = AgreementTransformer(metrics=["dice", "hd95"], statistics=["mean", "max"])
+    np.testing.assert_array_equal(t.transform([paths]), t.transform([ragged[2]]))
+
+
+def test_four_d_array_input(ragged):
+    stack4d = np.stack([np.asarray(ragged[2])] * 2)
+    out = AgreementTransformer().transform(stack4d)
+    assert out.shape == (2, 2) and out[0, 0] == out[1, 0]
+
+
+@pytest.mark.parametrize(
+    "make_bad, message",
+    [
+        (lambda imgs: imgs[:1] + [[imgs[1][0], imgs[1][1][:-1]]], "image 1: all masks"),
+        (
+            lambda imgs: imgs[:2] + [[np.full((16, 16), 2), imgs[2][1]]],
+            "image 2: mask 0: mask val",
+        ),
+        (lambda imgs: [imgs[0][:1]] + imgs[1:], "image 0: needs at least 2 masks, got 1"),
+        (lambda imgs: imgs[:1] + [["missing.png", "missing.png"]], "image 1: cannot read mask"),
+        (lambda imgs: [np.zeros((2, 3, 4, 5))], "image 0: a mask stack must be 3-D"),
+    ],
+)
+def test_bad_input_names_the_image(ragged, make_bad, message):
+    with pytest.raises(ValueError, match=message):
+        AgreementTransformer().fit_transform(make_bad(ragged))
+
+
+@pytest.mark.parametrize(
+    "X, message",
+    [
+        (pd.DataFrame({"a": [1]}), "sequence of mask stacks"),
+        ("masks.png", "sequence of mask stacks"),
+        (3, "sequence of mask stacks"),
+        (np.zeros((5, 3)), "must be 4-D"),
+        ([], "holds no image"),
+    ],
+)
+def test_bad_X_layout(X, message):
+    with pytest.raises(ValueError, match=message):
+        AgreementTransformer().transform(X)
+
+
+def test_few_masks_nan_policy(ragged):
+    images = [ragged[0][:1], ragged[1], [], ragged[2]]
+    t = AgreementTransformer(statistics=["mean", "max"], few_masks="nan", min_masks=3)
+    out = t.transform(images)
+    # Images 0 (1 mask) and 2 (none) fall short of min_masks=3: NaN rows, counted masks.
+    assert np.isnan(out[0, :2]).all() and out[0, 2] == 1
+    assert np.isnan(out[2, :2]).all() and out[2, 2] == 0
+    assert not np.isnan(out[[1, 3], :2]).any()
+    np.testing.assert_array_equal(out[:, 2], [1, 3, 0, 4])
+    with pytest.raises(ValueError, match="image 0: needs at least 3 masks"):
+        AgreementTransformer(min_masks=3).transform(images)
+
+
+@pytest.mark.parametrize(
+    "params, error",
+    [
+        ({"metrics": ["dise"]}, "Did you mean 'dice'"),
+        ({"statistics": ["mean", "mode"]}, "statistics"),
+        ({"statistics": ["mean", "mean"]}, "distinct"),
+        ({"min_masks": 1}, "min_masks"),
+        ({"few_masks": "drop"}, "few_masks"),
+        ({"tolerance": -1.0}, "tolerance"),
+        ({"spacing": (1.0, 2.0, 3.0)}, "spacing"),
+        ({"ddof": -1}, "ddof"),
+    ],
+)
+def test_invalid_parameters(ragged, params, error):
+    t = AgreementTransformer(**params)
+    with pytest.raises((ValueError, InvalidParameterError), match=error):
+        t.fit(ragged)
+    with pytest.raises((ValueError, InvalidParameterError), match=error):
+        t.get_feature_names_out()
+
+
+def test_pandas_output_and_pipeline(ragged):
+    t = AgreementTransformer(metrics=["dice", "hd95"], statistics=["mean", "min"])
+    frame = clone(t).set_output(transform="pandas").fit_transform(ragged)
+    assert isinstance(frame, pd.DataFrame)
+    assert list(frame.columns) == ["dice_mean", "dice_min", "hd95_mean", "hd95_min", "n_masks"]
+    np.testing.assert_allclose(frame.to_numpy(), t.transform(ragged))
+
+    pipe = make_pipeline(t, StandardScaler()).set_output(transform="pandas")
+    scaled = pipe.fit_transform(ragged)
+    assert list(scaled.columns) == list(frame.columns)
+    np.testing.assert_allclose(scaled.mean().to_numpy(), 0, atol=1e-12)
+    assert list(pipe.get_feature_names_out()) == list(frame.columns)
+    # Parameters route through the pipeline like any step's.
+    named = Pipeline([("iaa", AgreementTransformer()), ("scale", StandardScaler())])
+    named.set_params(iaa__metrics=["jaccard"])
+    assert named.fit_transform(ragged).shape == (3, 2)
+
+
+def test_clone_pickle_params(ragged):
+    t = AgreementTransformer(metrics=["assd"], statistics=["max"], spacing=(0.5, 0.5))
+    expected = t.transform(ragged)
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(t)).transform(ragged), expected)
+    copy = clone(t)
+    assert copy.get_params() == t.get_params()
+    copy.set_params(spacing=None)
+    np.testing.assert_allclose(copy.transform(ragged)[:, 0], 2 * expected[:, 0], rtol=1e-12)
+
+
+def test_n_jobs_gives_the_same_result(ragged):
+    serial = AgreementTransformer(metrics=["dice", "hausdorff"], statistics=ALL_STATS)
+    parallel = clone(serial).set_params(n_jobs=2)
+    np.testing.assert_array_equal(parallel.transform(ragged * 2), serial.transform(ragged * 2))
+
+
+def test_verbose_shows_progress(ragged, capsys):
+    AgreementTransformer(verbose=1).transform(ragged)
+    assert "agreement" in capsys.readouterr().err
+    AgreementTransformer(verbose=0).transform(ragged)
+    assert capsys.readouterr().err == ""
+
+
+def test_tags():
+    tags = AgreementTransformer().__sklearn_tags__()
+    assert tags.requires_fit is False
+    assert tags.input_tags.two_d_array is False
+
+
+# --------------------------------------------------------------------------- #
+# scikit-learn's estimator checks
+# --------------------------------------------------------------------------- #
+# With its true tags (two_d_array=False) scikit-learn runs only the clone check on
+# AgreementTransformer. To exercise the rest of the API checks (repr, get/set_params,
+# no attributes set in __init__, fit returns self, parameters not overwritten,
+# sparse input refused...) they also run on a subclass whose tags claim 2-D input.
+# The checks that then fail are listed with their reason; every one comes from the
+# checks feeding a 2-D numeric table where the transformer takes ragged mask stacks.
+class _ClaimsTabularInput(AgreementTransformer):
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = True
+        return tags
+
+
+_TABLE_IS_NOT_MASKS = (
+    "transform gets a 2-D numeric table; its rows are not stacks of 2-D masks, so the "
+    "transformer rightly raises ValueError"
+)
+_NO_FEATURE_COUNT = (
+    "ragged mask stacks have no number of features, so n_features_in_ is not defined"
+)
+_FIT_DOES_NOT_READ = (
+    "fit is stateless and does not read the masks (that is transform's job, lazily for "
+    "files), so it cannot reject a table's values at fit time"
+)
+EXPECTED_FAILED_CHECKS = {
+    "check_fit_score_takes_y": _TABLE_IS_NOT_MASKS,
+    "check_estimators_dtypes": _TABLE_IS_NOT_MASKS,
+    "check_dtype_object": _TABLE_IS_NOT_MASKS,
+    "check_pipeline_consistency": _TABLE_IS_NOT_MASKS,
+    "check_estimators_pickle": _TABLE_IS_NOT_MASKS,
+    "check_f_contiguous_array_estimator": _TABLE_IS_NOT_MASKS,
+    "check_transformer_data_not_an_array": _TABLE_IS_NOT_MASKS,
+    "check_transformer_general": _TABLE_IS_NOT_MASKS,
+    "check_transformer_preserve_dtypes": _TABLE_IS_NOT_MASKS,
+    "check_transformers_unfitted_stateless": _TABLE_IS_NOT_MASKS,
+    "check_methods_sample_order_invariance": _TABLE_IS_NOT_MASKS,
+    "check_methods_subset_invariance": _TABLE_IS_NOT_MASKS,
+    "check_dict_unchanged": _TABLE_IS_NOT_MASKS,
+    "check_fit_idempotent": _TABLE_IS_NOT_MASKS,
+    "check_fit2d_predict1d": _TABLE_IS_NOT_MASKS,
+    "check_n_features_in_after_fitting": _NO_FEATURE_COUNT,
+    "check_n_features_in": _NO_FEATURE_COUNT,
+    "check_complex_data": _FIT_DOES_NOT_READ,
+    "check_estimators_empty_data_messages": _FIT_DOES_NOT_READ,
+    "check_estimators_nan_inf": _FIT_DOES_NOT_READ,
+    "check_fit1d": _FIT_DOES_NOT_READ,
+}
+
+
+def _expected_failed_checks(estimator):
+    if isinstance(estimator, _ClaimsTabularInput):
+        return EXPECTED_FAILED_CHECKS
+    return {}
+
+
+# With the true tags scikit-learn warns (SkipTestWarning) that it skips the rest:
+# that is the point made above, so it is silenced while the checks are collected.
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", SkipTestWarning)
+    _sklearn_checks = parametrize_with_checks(
+        [AgreementTransformer(), _ClaimsTabularInput()],
+        expected_failed_checks=_expected_failed_checks,
+        xfail_strict=True,
+    )
+
+
+@_sklearn_checks
+def test_sklearn_compatible(estimator, check):
+    check(estimator)
