@@ -23,7 +23,9 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 def _imaplusplus_tables_dir():
     env = os.environ.get("SKIAA_IMAPLUSPLUS_DIR")
     candidates = [Path(env)] if env else []
-    candidates.append(REPO_ROOT.parent / "shared" / "data" / "imaplusplus")
+    # ``shared/`` sits beside the checkout (CI, main clone); git worktrees nest one
+    # level deeper, so look a few parents up.
+    candidates += [p / "shared" / "data" / "imaplusplus" for p in REPO_ROOT.parents[:3]]
     for path in candidates:
         if (path / "IMAplusplus_img_metadata.csv").is_file():
             return path
@@ -34,8 +36,8 @@ def _imaplusplus_tables_dir():
 def imaplusplus_dir():
     """Folder holding the real IMA++ tables; the test is skipped when absent.
 
-    Looked up in ``$SKIAA_IMAPLUSPLUS_DIR``, then ``../shared/data/imaplusplus``
-    beside the repository.
+    Looked up in ``$SKIAA_IMAPLUSPLUS_DIR``, then in ``shared/data/imaplusplus``
+    beside the repository or one of its parent folders.
     """
     path = _imaplusplus_tables_dir()
     if path is None:

@@ -486,3 +486,24 @@ def test_release_normalises_by_the_image_diagonal(imaplusplus_dir):
         ok = merged[name] > 0
         ratio = merged.loc[ok, name] / merged.loc[ok, f"{name}_normalized"]
         np.testing.assert_allclose(ratio, diagonal[ok], rtol=1e-9)
+
+
+@given(arrays(bool, st.tuples(st.integers(1, 40), st.integers(1, 40))))
+def test_packed_border_equals_boolean_border(mask):
+    # The fast 2-D path (erosion on row-packed bits, widths not multiples of 8
+    # included) must find the same pixels, in the same order, as the n-D path.
+    packed = np.packbits(mask, axis=1)
+    np.testing.assert_array_equal(
+        agreement._border_points_2d(packed), agreement._border_points(mask)
+    )
+
+
+def test_three_d_masks_equal_medpy():
+    rng = np.random.default_rng(5)
+    zz, yy, xx = np.mgrid[:12, :14, :16]
+    a = (zz - 6) ** 2 + (yy - 7) ** 2 + (xx - 8) ** 2 <= 20
+    b = a ^ (rng.random(a.shape) < 0.05)
+    for name, func in DISTANCES.items():
+        for spacing in (None, (2.0, 1.0, 0.5)):
+            expected = MEDPY[name](a, b, voxelspacing=spacing)
+            assert func(a, b, spacing=spacing) == pytest.approx(expected, abs=1e-9), name

@@ -88,7 +88,8 @@ def test_cache_miss_then_hit(image_files, tmp_path, monkeypatch):
     first = load_images(image_files, 11, cache_dir=cache)
     assert isinstance(first, np.memmap) and not first.flags.writeable
     files = sorted(p.name for p in cache.iterdir())
-    assert files == [image_cache_path(image_files, 11, cache).name]
+    npy = image_cache_path(image_files, 11, cache)
+    assert files == sorted([npy.name, npy.with_suffix(".json").name])
 
     # A hit decodes nothing.
     def boom(*args, **kwargs):
@@ -115,6 +116,45 @@ def test_cache_invalidated_when_a_file_changes(image_files, tmp_path):
     after = load_images(image_files, 8, cache_dir=cache)
     assert (after[0] == 0).all() and not (before[0] == 0).all()
     np.testing.assert_array_equal(after[1:], before[1:])
+
+
+def _count_decodes(monkeypatch):
+    calls = []
+    real = _images._decode
+
+    def counting(path, size):
+        calls.append(path)
+        return real(path, size)
+
+    monkeypatch.setattr(_images, "_decode", counting)
+    return calls
+
+
+def test_changed_file_alone_is_decoded_again(image_files, tmp_path, monkeypatch):
+    cache = tmp_path / "cache"
+    load_images(image_files, 8, cache_dir=cache)
+    _write(image_files[2], np.zeros((16, 16, 4), dtype=np.uint8))
+    st = os.stat(image_files[2])
+    os.utime(image_files[2], ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+    calls = _count_decodes(monkeypatch)
+    after = load_images(image_files, 8, cache_dir=cache)
+    assert [os.path.basename(c) for c in calls] == ["rgba.png"]
+    np.testing.assert_array_equal(after, load_images(image_files, 8))
+
+
+def test_subsets_and_reorderings_reuse_decoded_images(image_files, tmp_path, monkeypatch):
+    cache = tmp_path / "cache"
+    full = np.array(load_images(image_files, 8, cache_dir=cache))
+    calls = _count_decodes(monkeypatch)
+    subset = load_images([image_files[3], image_files[1]], 8, cache_dir=cache)
+    assert calls == []
+    np.testing.assert_array_equal(subset, full[[3, 1]])
+    # A damaged index only costs decoding again, not an error.
+    for index in cache.glob("*.json"):
+        index.write_text("{not json")
+    again = load_images(image_files[::-1], 8, cache_dir=cache)
+    assert len(calls) == 4
+    np.testing.assert_array_equal(again, full[::-1])
 
 
 def test_cache_agrees_with_in_memory(image_files, tmp_path):
@@ -176,6 +216,22 @@ class TestImageDataset:
         xb, yb = next(iter(DataLoader(ImageDataset(X, y), batch_size=5)))
         assert xb.shape == (5, 3, 4, 4) and yb.dtype == self.torch.float32
         np.testing.assert_allclose(yb.numpy(), y, rtol=1e-6)
+
+    def test_pickles_a_memmap_by_file_name(self, image_files, tmp_path):
+        import pickle
+
+        from skiaa.datasets import ImageDataset
+
+        X = load_images(image_files, 16, cache_dir=tmp_path / "c")
+        ds = ImageDataset(X, y=np.arange(4))
+        blob = pickle.dumps(ds)
+        assert len(blob) < X.nbytes  # the pixels did not travel
+        clone = pickle.loads(blob)
+        assert isinstance(clone.images, np.memmap)
+        np.testing.assert_array_equal(clone[2][0].numpy(), ds[2][0].numpy())
+        # A slice of the map is not the whole file: pickled by value.
+        part = pickle.loads(pickle.dumps(ImageDataset(X[1:3])))
+        np.testing.assert_array_equal(part.images, X[1:3])
 
     def test_errors(self, image_files):
         from skiaa.datasets import ImageDataset

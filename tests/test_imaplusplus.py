@@ -171,6 +171,17 @@ def test_name_disagreeing_with_columns(fake_release):
         load_imaplusplus(root)
 
 
+def test_image_without_metrics_is_kept(fake_release):
+    root, iaa = fake_release
+    path = root / IMAPLUSPLUS_TABLES["image_metrics"]
+    pd.read_csv(path).iloc[1:].to_csv(path, index=False)
+    images = load_imaplusplus(root).images
+    assert images["image_id"].tolist() == sorted(_FAKE)
+    assert np.isnan(images.loc[0, "iaa"]) and images.loc[1, "iaa"] == pytest.approx(
+        iaa["ISIC_0000002"]
+    )
+
+
 def test_image_without_metadata(fake_release):
     root, _ = fake_release
     path = root / IMAPLUSPLUS_TABLES["metadata"]

@@ -19,8 +19,10 @@ def _modules_after_import(statement):
     [
         "import skiaa",
         "import skiaa.agreement",
-        "import skiaa.datasets",
+        "import skiaa.consensus",
         "import skiaa.transformers",
+        "import skiaa.datasets",
+        "import skiaa.stats",
     ],
 )
 def test_numpy_layers_do_not_import_torch(statement):

@@ -17,7 +17,7 @@ from sklearn.utils._param_validation import InvalidParameterError
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from skiaa import AgreementTransformer
-from skiaa.agreement import image_agreement, pairwise_agreement
+from skiaa.agreement import EmptyMaskWarning, image_agreement, pairwise_agreement
 
 
 def _ellipse(shape, centre, radii):
@@ -204,6 +204,16 @@ def test_n_jobs_gives_the_same_result(ragged):
     serial = AgreementTransformer(metrics=["dice", "hausdorff"], statistics=ALL_STATS)
     parallel = clone(serial).set_params(n_jobs=2)
     np.testing.assert_array_equal(parallel.transform(ragged * 2), serial.transform(ragged * 2))
+
+
+@pytest.mark.parametrize("n_jobs", [None, 2])
+def test_empty_mask_warning_reaches_the_caller(ragged, n_jobs):
+    # Also from joblib worker processes, where a warning would otherwise be lost.
+    masks = [ragged[0][0], np.zeros_like(ragged[0][0])]
+    t = AgreementTransformer(metrics=["dice", "hd95"], n_jobs=n_jobs)
+    with pytest.warns(EmptyMaskWarning, match="image 1, masks 0 and 1"):
+        out = t.transform([ragged[0], masks])
+    assert out[1, 0] == 0.0 and np.isnan(out[1, 1])
 
 
 def test_verbose_shows_progress(ragged, capsys):

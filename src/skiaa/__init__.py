@@ -30,7 +30,24 @@ from .agreement import (
     pairwise_agreement,
     surface_dice,
 )
-from .datasets import load_images, make_lesions
+from .consensus import StapleResult, majority_vote, staple
+from .datasets import (
+    find_mask_sets,
+    load_derm7pt,
+    load_images,
+    load_imaplusplus,
+    load_isic2018,
+    load_isic2019,
+    load_ph2,
+    make_lesions,
+)
+from .stats import (
+    agreement_by_factor,
+    compare_groups,
+    plot_agreement_by_factor,
+    plot_ecdf,
+    stochastic_dominance_test,
+)
 from .transformers import AgreementTransformer
 
 # Public names that live in torch-based modules, imported on first access
@@ -59,8 +76,23 @@ __all__ = [
     "jaccard",
     "pairwise_agreement",
     "surface_dice",
-    # skiaa.datasets
+    # skiaa.consensus
+    "StapleResult",
+    "majority_vote",
+    "staple",
+    "agreement_by_factor",
+    "compare_groups",
+    "load_derm7pt",
     "load_images",
+    "load_imaplusplus",
+    "load_isic2018",
+    "load_isic2019",
+    "load_ph2",
+    "plot_agreement_by_factor",
+    "plot_ecdf",
+    "stochastic_dominance_test",
+    # skiaa.datasets
+    "find_mask_sets",
     "make_lesions",
     *sorted(_LAZY_NAMES),
 ]

@@ -36,17 +36,22 @@ Empty masks (the convention, tested)
   ``a == b``;
 - exactly one mask empty: Dice = Jaccard = 0 and surface Dice = boundary F1 = 0
   (what their formulas give); the distances are undefined and are returned as
-  NaN with an :class:`EmptyMaskWarning` (medpy raises ``RuntimeError``).
-  NaN then propagates: an image mean over pairs is NaN when a pair is.
+  NaN with an :class:`EmptyMaskWarning` (medpy raises ``RuntimeError``; the
+  release's table holds NaN there too, for the empty STAPLE mask of
+  ISIC_0013567). NaN then propagates: an image's mean over pairs is NaN when
+  one of its pairs is, rather than a mean over the other pairs.
 
 Speed
 -----
 Overlaps are counted on bit-packed masks with a population count
-(``np.bitwise_count``, numpy >= 2; a lookup table on older numpy). Distances
-use only the border pixels, found on each mask's own bounding box, and a k-d
-tree: the result is exact (the same numbers as a full-image distance
-transform), at a fraction of the cost. ``benchmarks/bench_agreement.py``
-measures it.
+(``np.bitwise_count``, numpy >= 2; a lookup table on older numpy). Borders are
+found by eroding the row-packed bits (byte shifts and ANDs on 1/8 of the
+memory), cropped to the bytes that hold foreground, and the directed distances
+come from a k-d tree over the border points: exact (the same numbers as medpy's
+full-image distance transform), at a fraction of the cost. On 4000 x 3000
+lesion masks HD95 and ASSD take about 20 ms against medpy's 0.9-1.3 s, Dice
+about 1 ms against 12-20 ms for a numpy boolean Dice
+(``benchmarks/bench_agreement.py``).
 """
 
 import difflib
@@ -143,18 +148,71 @@ def _popcount_native(packed):
 _popcount = _popcount_native if hasattr(np, "bitwise_count") else _popcount_lut
 
 
-def _pack(mask):
-    """Bit-pack a boolean mask into 64-bit words (zero-padded), 8x less memory to scan."""
-    packed = np.packbits(mask.reshape(-1))
-    pad = (-packed.size) % 8
+def _words(packed):
+    """View packed bytes as 64-bit words (zero-padded to a multiple of 8 bytes).
+
+    Padding bits are 0 in every mask, so they never count in an intersection.
+    """
+    flat = packed.reshape(-1)
+    pad = (-flat.size) % 8
     if pad:
-        packed = np.concatenate([packed, np.zeros(pad, dtype=np.uint8)])
-    return packed.view(np.uint64)
+        flat = np.concatenate([flat, np.zeros(pad, dtype=np.uint8)])
+    return flat.view(np.uint64)
+
+
+def _pack(mask):
+    """Bit-pack a boolean mask into 64-bit words, 8x less memory to scan."""
+    return _words(np.packbits(mask.reshape(-1)))
 
 
 # --------------------------------------------------------------------------- #
 # Borders and directed distances
 # --------------------------------------------------------------------------- #
+def _border_points_2d(packed):
+    """Coordinates (n, 2) of medpy's border pixels from a row-packed 2-D mask.
+
+    ``packed`` is ``np.packbits(mask, axis=1)``: each row's pixels as bits (the
+    first pixel in the most significant bit, zero padding at the end of the row).
+    The 4-neighbour erosion is done with whole-byte shifts and ANDs on it, 8x
+    less memory to stream than the boolean image, and only the bytes that hold
+    a border pixel are unpacked. Outside-the-image neighbours are 0, as in
+    scipy's ``binary_erosion`` (``border_value=0``) that medpy uses.
+    """
+    # Crop to the bytes that hold foreground: outside them every neighbour is 0,
+    # exactly what the zero rows/bytes assumed at the crop's edges give.
+    rows = np.flatnonzero(packed.any(axis=1))
+    if rows.size == 0:
+        return np.empty((0, 2), dtype=np.intp)
+    cols = np.flatnonzero(packed[rows[0] : rows[-1] + 1].any(axis=0))
+    r0, c0 = rows[0], cols[0]
+    crop = np.ascontiguousarray(packed[r0 : rows[-1] + 1, c0 : cols[-1] + 1])
+    # Left neighbour of each bit: shift right within the byte and carry in the
+    # last bit (least significant) of the previous byte; right neighbour alike.
+    eroded = crop >> 1
+    eroded[:, 1:] |= crop[:, :-1] << 7
+    right = crop << 1
+    right[:, :-1] |= crop[:, 1:] >> 7
+    eroded &= right
+    eroded &= crop
+    eroded[1:] &= crop[:-1]  # up neighbour
+    eroded[0] = 0
+    eroded[:-1] &= crop[1:]  # down neighbour
+    eroded[-1] = 0
+    np.bitwise_not(eroded, out=eroded)
+    eroded &= crop  # now the border
+    # Find the few non-zero bytes through 64-bit words, then unpack only those.
+    words = _words(eroded)
+    hits = np.flatnonzero(words)
+    bits = np.unpackbits(words[hits].view(np.uint8).reshape(-1, 8), axis=1)
+    which, bit = np.nonzero(bits)
+    byte = hits[which] * 8 + bit // 8
+    n_bytes = crop.shape[1]
+    rows_out = byte // n_bytes + r0
+    cols_out = (byte % n_bytes + c0) * 8 + bit % 8
+    # Row-major order, as np.argwhere gives (so sums run in medpy's order).
+    return np.stack([rows_out, cols_out], axis=1).astype(np.intp, copy=False)
+
+
 def _border_points(mask):
     """Coordinates (n, ndim) of medpy's border pixels of ``mask``.
 
@@ -187,9 +245,8 @@ def _border_points(mask):
 class _Surface:
     """A mask's border, its size and (lazily) a k-d tree over its border points."""
 
-    def __init__(self, mask, spacing):
-        self.shape = mask.shape
-        self.points = _border_points(mask).astype(np.float64)
+    def __init__(self, points, spacing):
+        self.points = points.astype(np.float64)
         if spacing is not None:
             self.points *= spacing
         self.empty = self.points.shape[0] == 0
@@ -198,7 +255,11 @@ class _Surface:
     @property
     def tree(self):
         if self._tree is None:
-            self._tree = cKDTree(self.points)
+            # Sliding-midpoint tree without compaction, leaves of 32: faster to build
+            # and query on contour-like point sets than the defaults (measured).
+            self._tree = cKDTree(
+                self.points, leafsize=32, balanced_tree=False, compact_nodes=False
+            )
         return self._tree
 
     def distances_to(self, other):
@@ -248,12 +309,24 @@ def _check_pair(mask1, mask2):
 # Metrics on one pair, from precomputed per-mask quantities
 # --------------------------------------------------------------------------- #
 class _MaskStats:
-    """What every metric needs from one mask, computed once per mask."""
+    """What every metric needs from one mask, computed once per mask.
+
+    When borders are needed, a 2-D mask is bit-packed along rows once and the
+    packed rows serve both the overlap counts and the border search. Otherwise
+    the flat mask is packed (about twice as fast as packing row by row); n-D
+    masks find their borders on the boolean array.
+    """
 
     def __init__(self, mask, spacing, need_surface):
-        self.packed = _pack(mask)
+        if mask.ndim == 2 and need_surface:
+            rows = np.packbits(mask, axis=1)
+            self.packed = _words(rows)
+            points = _border_points_2d(rows) if need_surface else None
+        else:
+            self.packed = _pack(mask)
+            points = _border_points(mask) if need_surface else None
         self.count = _popcount(self.packed)
-        self.surface = _Surface(mask, spacing) if need_surface else None
+        self.surface = _Surface(points, spacing) if need_surface else None
 
 
 def _overlap(s1, s2, metric):

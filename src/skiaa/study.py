@@ -288,7 +288,7 @@ def _load_data(config, out_dir, verbose):
             ),
         )
 
-    from .datasets import load_imaplusplus, load_images
+    from .datasets import load_images, load_imaplusplus
 
     bunch = load_imaplusplus(config.imaplusplus, images=config.images, masks=config.masks)
     frame = bunch.images

@@ -38,17 +38,26 @@ def _summarise(values, statistics, ddof):
 
 
 def _image_row(masks, index, metrics, statistics, tolerance, spacing, min_masks, few_masks, ddof):
-    """Feature row of one image: statistics of each metric over its pairs, then k."""
-    lowest = 0 if few_masks == "nan" else min_masks
-    stack = check_mask_stack(masks, image_index=index, min_masks=lowest)
-    k = stack.shape[0]
-    n_features = len(metrics) * len(statistics)
-    if k < min_masks:
-        return np.concatenate([np.full(n_features, np.nan), [k]])
-    values = _pairwise_values(
-        stack, metrics, spacing=spacing, tolerance=tolerance, where=f"image {index}, "
-    )
-    return np.concatenate([_summarise(values, statistics, ddof), [k]])
+    """Feature row of one image, and the warnings raised while computing it.
+
+    The row holds the statistics of each metric over the image's pairs, then k.
+    Warnings (an empty mask's NaN distances) are recorded and handed back, since
+    those raised in a joblib worker process would otherwise never reach the user.
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        lowest = 0 if few_masks == "nan" else min_masks
+        stack = check_mask_stack(masks, image_index=index, min_masks=lowest)
+        k = stack.shape[0]
+        n_features = len(metrics) * len(statistics)
+        if k < min_masks:
+            row = np.concatenate([np.full(n_features, np.nan), [k]])
+        else:
+            values = _pairwise_values(
+                stack, metrics, spacing=spacing, tolerance=tolerance, where=f"image {index}, "
+            )
+            row = np.concatenate([_summarise(values, statistics, ddof), [k]])
+    return row, [(w.message, w.category) for w in caught]
 
 
 class AgreementTransformer(TransformerMixin, BaseEstimator):
@@ -239,14 +248,14 @@ class AgreementTransformer(TransformerMixin, BaseEstimator):
         args = (metrics, statistics, float(self.tolerance), spacing)
         args += (self.min_masks, self.few_masks, self.ddof)
         jobs = (delayed(_image_row)(masks, i, *args) for i, masks in enumerate(images))
-        with warnings.catch_warnings():
-            # Progress comes from our bar; joblib's own chatter stays off.
-            rows = Parallel(n_jobs=self.n_jobs, return_as="generator")(jobs)
-            rows = list(
-                progress(
-                    rows, verbose=self.verbose, desc="agreement", total=len(images), unit="img"
-                )
-            )
+        results = Parallel(n_jobs=self.n_jobs, return_as="generator")(jobs)
+        rows = []
+        for row, caught in progress(
+            results, verbose=self.verbose, desc="agreement", total=len(images), unit="img"
+        ):
+            rows.append(row)
+            for message, category in caught:  # re-raised here, whichever process ran it
+                warnings.warn(message, category, stacklevel=2)
         return np.vstack(rows)
 
     @staticmethod

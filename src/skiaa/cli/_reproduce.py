@@ -47,7 +47,10 @@ def add_parser(subparsers):
     parser.add_argument("--seed", type=int, help="random seed (default 0)")
     parser.add_argument("--device", help='torch device (default "auto": CUDA when available)')
     parser.add_argument(
-        "--out", metavar="DIR", default="skiaa-reproduce", help="output folder (default: %(default)s)"
+        "--out",
+        metavar="DIR",
+        default="skiaa-reproduce",
+        help="output folder (default: %(default)s)",
     )
     parser.add_argument(
         "--force", action="store_true", help="recompute every step, ignoring cached results"

@@ -6,8 +6,10 @@ loaded on first access.
 
 import importlib
 
+from ._external import load_derm7pt, load_isic2018, load_isic2019, load_ph2
 from ._images import image_cache_path, load_images
 from ._imaplusplus import IMAPLUSPLUS_TABLES, load_imaplusplus
+from ._mask_folders import find_mask_sets
 from ._names import parse_mask_filename
 from ._synthetic import make_lesions
 
@@ -16,9 +18,14 @@ _LAZY_NAMES = {"ImageDataset": "skiaa.datasets._torch"}
 
 __all__ = [
     "IMAPLUSPLUS_TABLES",
+    "find_mask_sets",
     "image_cache_path",
-    "load_imaplusplus",
+    "load_derm7pt",
     "load_images",
+    "load_imaplusplus",
+    "load_isic2018",
+    "load_isic2019",
+    "load_ph2",
     "make_lesions",
     "parse_mask_filename",
     *sorted(_LAZY_NAMES),

@@ -83,7 +83,9 @@ def _decode_chunk(paths, size):
     return np.stack([_decode(p, size) for p in paths]) if paths else None
 
 
-def _decode_into(out, paths, size, n_jobs, verbose):
+def _decode_into(out, paths, size, n_jobs, verbose, rows=None):
+    """Decode ``paths`` into ``out[rows]`` (``rows`` defaults to 0..len(paths)-1)."""
+    rows = np.arange(len(paths)) if rows is None else np.asarray(rows)
     chunks = [paths[i : i + _CHUNK] for i in range(0, len(paths), _CHUNK)]
     parallel = Parallel(n_jobs=n_jobs, return_as="generator")
     results = parallel(delayed(_decode_chunk)(chunk, size) for chunk in chunks)
@@ -91,22 +93,63 @@ def _decode_into(out, paths, size, n_jobs, verbose):
     start = 0
     try:
         for block in results:
-            out[start : start + len(block)] = block
+            out[rows[start : start + len(block)]] = block
             start += len(block)
             bar.update(len(block))
     finally:
         bar.close()
 
 
-def _cache_key(resolved, stats, size):
-    """Hash of everything that determines the decoded array."""
-    digest = hashlib.sha256()
-    header = {"version": _CACHE_VERSION, "size": list(size), "n": len(resolved)}
-    digest.update(json.dumps(header, sort_keys=True).encode())
+def _image_keys(resolved, stats, size):
+    """One key per image: what determines its decoded pixels."""
+    keys = []
     for path, (mtime_ns, nbytes) in zip(resolved, stats):
-        # A changed file changes its mtime or size, hence the key: it is re-decoded.
-        digest.update(f"\0{path}\0{mtime_ns}\0{nbytes}".encode())
-    return digest.hexdigest()[:32]
+        # A changed file changes its mtime or size, hence its key: it is re-decoded.
+        text = f"{_CACHE_VERSION}\0{size[0]}x{size[1]}\0{path}\0{mtime_ns}\0{nbytes}"
+        keys.append(hashlib.sha256(text.encode()).hexdigest()[:24])
+    return keys
+
+
+def _cache_key(keys):
+    """Key of a list of images: the hash of its per-image keys, in order."""
+    return hashlib.sha256("\n".join(keys).encode()).hexdigest()[:32]
+
+
+def _cached_rows(cache_dir, size, wanted):
+    """Map image key -> (cache file, row) over earlier cache files of this size.
+
+    Each cache file has a JSON index of its images' keys beside it, so a new
+    list (another split, a list with one changed file) copies the images that
+    were already decoded instead of decoding them again.
+    """
+    found = {}
+    for index_file in sorted(cache_dir.glob(f"images_{size[0]}x{size[1]}_*.json")):
+        array_file = index_file.with_suffix(".npy")
+        if not array_file.is_file():
+            continue
+        try:
+            keys = json.loads(index_file.read_text())["keys"]
+        except (OSError, ValueError, KeyError, TypeError):
+            continue  # a damaged index only costs a re-decode
+        for row, key in enumerate(keys):
+            if key in wanted and key not in found:
+                found[key] = (array_file, row)
+    return found
+
+
+def _fill_from_cache(out, keys, cached):
+    """Copy cached rows into ``out``; return the indices still to decode."""
+    by_file = {}
+    for i, key in enumerate(keys):
+        if key in cached:
+            array_file, row = cached[key]
+            by_file.setdefault(array_file, ([], []))
+            by_file[array_file][0].append(i)
+            by_file[array_file][1].append(row)
+    for array_file, (dest, src) in by_file.items():
+        source = np.load(array_file, mmap_mode="r")
+        out[np.asarray(dest)] = source[np.asarray(src)]
+    return [i for i, key in enumerate(keys) if key not in cached]
 
 
 def image_cache_path(paths, size, cache_dir):
@@ -132,10 +175,19 @@ def image_cache_path(paths, size, cache_dir):
     ------
     FileNotFoundError
         If an image file does not exist (naming it).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from PIL import Image
+    >>> from skiaa.datasets import image_cache_path
+    >>> Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save("c.png")
+    >>> image_cache_path(["c.png"], 4, "cache").name.startswith("images_4x4_1_")
+    True
     """
     height, width = _check_size(size)
     resolved, stats = _stat_paths(list(paths))
-    key = _cache_key(resolved, stats, (height, width))
+    key = _cache_key(_image_keys(resolved, stats, (height, width)))
     return Path(cache_dir) / f"images_{height}x{width}_{len(resolved)}_{key}.npy"
 
 
@@ -183,9 +235,13 @@ def load_images(paths, size, *, cache_dir=None, n_jobs=None, verbose=0):
 
     Notes
     -----
-    The cache holds one file per *list* of images: a different list (another
-    split, another order) gets its own file. Changing any image file changes the
-    key; stale files are left in ``cache_dir`` for you to delete. The file is
+    The cache holds one array file per *list* of images (a different list,
+    another split or order, gets its own file, so each call returns a single
+    memory map), with a JSON index of per-image keys beside it. Building a new
+    list's file copies every image already decoded in an earlier file of the
+    same size and decodes only the others: changing one image file re-decodes
+    that image alone, and the splits of a dataset decoded once cost no further
+    decoding. Stale files are left in ``cache_dir`` for you to delete. Files are
     written to a temporary name and renamed, so an interrupted run never leaves
     a half-written cache behind.
 
@@ -216,20 +272,33 @@ def load_images(paths, size, *, cache_dir=None, n_jobs=None, verbose=0):
 
     cache_dir = Path(cache_dir)
     cache_dir.mkdir(parents=True, exist_ok=True)
-    key = _cache_key(resolved, stats, size)
-    target = cache_dir / f"images_{size[0]}x{size[1]}_{n}_{key}.npy"
+    keys = _image_keys(resolved, stats, size)
+    target = cache_dir / f"images_{size[0]}x{size[1]}_{n}_{_cache_key(keys)}.npy"
     if not target.is_file():
-        fd, tmp = tempfile.mkstemp(dir=cache_dir, prefix=".tmp_", suffix=".npy")
-        os.close(fd)
-        try:
-            # Decode straight into the memory-mapped file: no in-memory copy of
-            # the whole dataset, even for large image sets.
-            out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(n, *size, 3))
-            _decode_into(out, resolved, size, n_jobs, verbose)
-            out.flush()
-            del out
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        _build_cache(target, resolved, keys, size, n_jobs, verbose)
     return np.load(target, mmap_mode="r")
+
+
+def _build_cache(target, resolved, keys, size, n_jobs, verbose):
+    cache_dir = target.parent
+    fd, tmp = tempfile.mkstemp(dir=cache_dir, prefix=".tmp_", suffix=".npy")
+    os.close(fd)
+    try:
+        # Written straight into the memory-mapped file: no in-memory copy of
+        # the whole dataset, even for large image sets.
+        out = np.lib.format.open_memmap(
+            tmp, mode="w+", dtype=np.uint8, shape=(len(resolved), *size, 3)
+        )
+        todo = _fill_from_cache(out, keys, _cached_rows(cache_dir, size, set(keys)))
+        _decode_into(out, [resolved[i] for i in todo], size, n_jobs, verbose, rows=todo)
+        out.flush()
+        del out
+        os.replace(tmp, target)
+        # The index goes last: an array without one is valid, merely not reused.
+        index_tmp = Path(tmp).with_suffix(".json")
+        index_tmp.write_text(json.dumps({"size": list(size), "keys": keys}))
+        os.replace(index_tmp, target.with_suffix(".json"))
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        Path(tmp).with_suffix(".json").unlink(missing_ok=True)
+        raise

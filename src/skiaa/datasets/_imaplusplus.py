@@ -218,6 +218,61 @@ def load_imaplusplus(root, *, images=None, masks=None, on_missing="raise"):
     return Bunch(images=image_frame, masks=mask_frame, pairs=pairs, root=root)
 
 
+def label_diagnosis(table, metadata, *, id_column="img_id"):
+    """Add the benign/malignant label of each image from the ISIC metadata.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        One row per image, with image ids in ``id_column`` (``ISIC_0000004`` or
+        ``ISIC_0000004.JPG``: a .jpg/.jpeg/.png suffix of any case is stripped).
+    metadata : pandas.DataFrame
+        ISIC metadata with ``isic_id`` and ``benign_malignant``.
+    id_column : str, default="img_id"
+
+    Returns
+    -------
+    table : pandas.DataFrame
+        A copy with ``image_id``, ``diagnosis`` (categorical: benign, malignant,
+        indeterminate), ``malignant`` (Int8, <NA> when indeterminate) and
+        ``is_indeterminate``; rows in their original order, none dropped.
+
+    Raises
+    ------
+    ValueError
+        If a column is missing, an image has no metadata row, or
+        ``benign_malignant`` holds an unknown value.
+    """
+    for name, frame, cols in [
+        ("table", table, [id_column]),
+        ("metadata", metadata, ["isic_id", "benign_malignant"]),
+    ]:
+        missing = [c for c in cols if c not in frame.columns]
+        if missing:
+            raise ValueError(f"{name} lacks column(s) {missing}")
+    table = table.copy()
+    if id_column != "image_id" or "image_id" not in table.columns:
+        table["image_id"] = _strip_suffix(table[id_column])
+    raw = metadata.drop_duplicates("isic_id").set_index("isic_id")["benign_malignant"]
+    unknown = sorted(set(table["image_id"]) - set(raw.index))
+    if unknown:
+        raise ValueError(f"{len(unknown)} image(s) lack an ISIC metadata row: {unknown[:5]}")
+    raw = raw.reindex(table["image_id"])
+    bad = sorted(set(raw.dropna()) - set(_DIAGNOSIS))
+    if bad:
+        raise ValueError(f"unknown benign_malignant value(s) {bad}")
+    # A missing benign_malignant is no diagnosis either: indeterminate, flagged.
+    diagnosis = raw.map(_DIAGNOSIS).fillna("indeterminate").to_numpy(dtype=object)
+    table["diagnosis"] = pd.Categorical(
+        diagnosis, categories=["benign", "malignant", "indeterminate"]
+    )
+    table["malignant"] = pd.array(
+        np.where(diagnosis == "indeterminate", None, diagnosis == "malignant"), dtype="Int8"
+    )
+    table["is_indeterminate"] = diagnosis == "indeterminate"
+    return table
+
+
 def _masks_frame(table):
     parsed = pd.DataFrame([parse_mask_filename(name) for name in table["seg_filename"]])
     # The table's own columns must agree with the file names: a disagreement means
@@ -277,37 +332,25 @@ def _images_frame(tables, mask_frame, pairs):
     )
     n_pairs = pairs[~pairs["is_consensus_pair"]].groupby("image_id").size().rename("n_pairs")
 
-    metadata = tables["metadata"].rename(columns={"isic_id": "image_id"})
-    metadata = metadata.drop_duplicates("image_id")
-    unknown = sorted(set(metrics["image_id"]) - set(metadata["image_id"]))
-    if unknown:
-        raise ValueError(f"{len(unknown)} image(s) lack an ISIC metadata row: {unknown[:5]}")
-    raw = metadata.set_index("image_id")["benign_malignant"]
-    bad = sorted(set(raw[metrics["image_id"]].dropna()) - set(_DIAGNOSIS))
-    if bad:
-        raise ValueError(f"unknown benign_malignant value(s) {bad}")
-
-    frame = metrics.join(per_image, on="image_id").join(n_pairs, on="image_id")
-    no_masks = frame.loc[frame["n_masks"].isna(), "image_id"].tolist()
+    no_masks = sorted(set(metrics["image_id"]) - set(per_image.index))
     if no_masks:
         raise ValueError(f"{len(no_masks)} image(s) have metrics but no masks: {no_masks[:5]}")
+    # Every image with masks is kept; one absent from the image-level table
+    # (not so in the release) gets NaN metrics rather than vanishing.
+    frame = per_image.join(metrics.set_index("image_id"), how="left").join(n_pairs)
+    frame = frame.rename_axis("image_id").reset_index()
     frame["n_masks"] = frame["n_masks"].astype(int)
     frame["n_annotators"] = frame["n_annotators"].astype(int)
     frame["n_pairs"] = frame["n_pairs"].fillna(0).astype(int)
 
-    diagnosis = raw[frame["image_id"]].map(_DIAGNOSIS).fillna("indeterminate").to_numpy()
-    frame["diagnosis"] = pd.Categorical(
-        diagnosis, categories=["benign", "malignant", "indeterminate"]
-    )
-    frame["malignant"] = pd.array(
-        np.where(diagnosis == "indeterminate", None, diagnosis == "malignant"), dtype="Int8"
-    )
-    frame["is_indeterminate"] = diagnosis == "indeterminate"
+    frame = label_diagnosis(frame, tables["metadata"], id_column="image_id")
     frame["iaa"] = frame["dice_score_mean"]
 
     first = ["image_id", "image_filename", "diagnosis", "malignant", "is_indeterminate", "iaa"]
     first += ["n_masks", "n_annotators", "annotators", "n_pairs"]
     metric_cols = [c for c in metrics.columns if c != "image_id"]
     frame = frame[first + metric_cols]
+    metadata = tables["metadata"].rename(columns={"isic_id": "image_id"})
+    metadata = metadata.drop_duplicates("image_id")
     frame = frame.merge(metadata, on="image_id", how="left", validate="1:1")
     return frame.sort_values("image_id", ignore_index=True)

@@ -92,6 +92,23 @@ class ImageDataset(Dataset):
         self.scale = scale
         self.transform = transform
 
+    def __getstate__(self):
+        # DataLoader workers started with "spawn" pickle the dataset: a memory
+        # map of a whole cache file travels as its file name, not as a copy of
+        # every image.
+        state = self.__dict__.copy()
+        images = self.images
+        if isinstance(images, np.memmap) and images.filename is not None:
+            full = np.load(images.filename, mmap_mode="r")
+            if full.shape == images.shape and full.offset == images.offset:
+                state["images"] = _MemmapFile(str(images.filename))
+        return state
+
+    def __setstate__(self, state):
+        if isinstance(state.get("images"), _MemmapFile):
+            state["images"] = np.load(state["images"].path, mmap_mode="r")
+        self.__dict__.update(state)
+
     def __len__(self):
         return len(self.images)
 
@@ -108,6 +125,13 @@ class ImageDataset(Dataset):
         if np.issubdtype(self.targets.dtype, np.floating):
             return image, torch.as_tensor(target, dtype=torch.float32)
         return image, torch.as_tensor(target, dtype=torch.int64)
+
+
+class _MemmapFile:
+    """Stand-in for a read-only memory map while pickled."""
+
+    def __init__(self, path):
+        self.path = path
 
 
 def _is_path_list(X):

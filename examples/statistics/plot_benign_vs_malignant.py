@@ -1,0 +1,90 @@
+"""
+Benign vs malignant agreement on IMA++
+======================================
+
+The paper's finding (Abhishek et al., arXiv:2508.09381, §3): annotators agree
+less on malignant lesions. This example reads the public IMA++ tables, compares
+the per-image IAA (mean pairwise Dice) of benign and malignant lesions with
+:func:`skiaa.stats.compare_groups`, draws the ECDFs, and breaks pairwise
+agreement down by annotator, tool and skill.
+
+The tables are looked up in ``$SKIAA_IMAPLUSPLUS_DIR`` or in a
+``shared/data/imaplusplus`` folder above the working directory; where they are
+absent (e.g. on a documentation server), a simulated stand-in with the same
+group sizes is used, so the script always runs.
+"""
+
+# %%
+# Load the per-image table
+# ------------------------
+import os
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from skiaa.datasets import load_imaplusplus
+from skiaa.stats import agreement_by_factor, compare_groups, plot_agreement_by_factor, plot_ecdf
+
+# The environment variable first, then a ``shared/data/imaplusplus`` folder in
+# the working directory or any folder above it.
+candidates = [os.environ.get("SKIAA_IMAPLUSPLUS_DIR")]
+candidates += [p / "shared" / "data" / "imaplusplus" for p in [Path.cwd(), *Path.cwd().parents]]
+root = next(
+    (Path(c) for c in candidates if c and (Path(c) / "IMAplusplus_img_metadata.csv").is_file()),
+    None,
+)
+if root is not None:
+    data = load_imaplusplus(root)
+    images, pairs = data.images, data.pairs
+else:
+    # Stand-in: beta-distributed IAA with the release's group sizes.
+    rng = np.random.default_rng(0)
+    images = pd.DataFrame(
+        {
+            "iaa": np.r_[rng.beta(6, 1.4, 1880), rng.beta(4.5, 1.4, 505)],
+            "diagnosis": ["benign"] * 1880 + ["malignant"] * 505,
+            "is_indeterminate": False,
+        }
+    )
+    pairs = None
+print(images["diagnosis"].value_counts())
+
+# %%
+# Compare the groups
+# ------------------
+# Indeterminate lesions have no benign/malignant label: they are left out
+# explicitly. ``positive="malignant"`` phrases differences and one-sided tests
+# as malignant against benign.
+labelled = images[~images["is_indeterminate"]]
+result = compare_groups(
+    labelled["iaa"],
+    labelled["diagnosis"].astype(str),
+    positive="malignant",
+    n_boot=1999,
+    random_state=0,
+)
+print(result)
+
+# %%
+# The ECDF plot
+# -------------
+# The malignant ECDF lies above the benign one: at every agreement level a
+# larger share of malignant lesions falls below it. The dashed segment is the
+# largest gap, the Kolmogorov-Smirnov statistic.
+ax = plot_ecdf(labelled["iaa"], labelled["diagnosis"].astype(str), comparison=result)
+plt.show()
+
+# %%
+# Agreement by factor
+# -------------------
+# Pairs of masks drawn by the same annotator agree more than pairs by two
+# annotators; the tool used matters too.
+if pairs is not None:
+    print(agreement_by_factor(pairs, "annotator"))
+    fig, axes = plt.subplots(1, 3, figsize=(13, 4))
+    for ax, factor in zip(axes, ("annotator", "tool", "skill")):
+        plot_agreement_by_factor(pairs, factor, ax=ax)
+    fig.tight_layout()
+    plt.show()

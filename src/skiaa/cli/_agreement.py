@@ -1,0 +1,374 @@
+"""``skiaa agreement``: inter-annotator agreement of a mask folder, or of a synthetic demo.
+
+Examples of use::
+
+    skiaa agreement --demo                 # 200 synthetic lesions, summary table
+    skiaa agreement --demo 500 --seed 1
+    skiaa agreement MASK_DIR --out results/ --n-jobs 4
+    skiaa agreement MASK_DIR --out results/ --metrics dice jaccard hd95 --force
+
+For a folder, two CSV files are written in the IMA++ release's column layout:
+``pairwise_metrics.csv`` (one row per pair of masks of an image: ``img_id,
+mask1, mask2, annotator1, annotator2, dice_score, ..., tool1, skill_level1,
+tool2, skill_level2``) and ``image_level_metrics.csv`` (one row per image:
+``img_id, dice_score_mean, dice_score_std, ..., n_pairs``).
+"""
+
+import argparse
+import os
+import sys
+import tempfile
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..agreement import (
+    DEFAULT_METRICS,
+    METRICS,
+    RELEASE_NAMES,
+    EmptyMaskWarning,
+    _check_metrics,
+    image_agreement,
+    pairwise_agreement,
+)
+from ..utils._progress import progress
+
+PAIRWISE_FILE = "pairwise_metrics.csv"
+IMAGE_LEVEL_FILE = "image_level_metrics.csv"
+DEFAULT_DEMO_SIZE = 200
+_IAA = "dice_score_mean"  # the paper's IAA: mean pairwise Dice of an image
+
+
+def add_parser(subparsers):
+    """Register ``skiaa agreement`` on the dispatcher's sub-parsers."""
+    parser = subparsers.add_parser(
+        "agreement",
+        help="inter-annotator agreement of a mask folder (or of a synthetic demo)",
+        description=(
+            "Compute the agreement between the annotators' masks of every image:\n"
+            "pairwise Dice, Jaccard and boundary distances, and per image their mean\n"
+            "and std. The IAA of an image is its mean pairwise Dice\n"
+            "(Abhishek et al., arXiv:2508.09381)."
+        ),
+        epilog=(
+            "MASK_DIR layouts:\n"
+            "  flat, with IMA++ names ISIC_<id>_<annotator>_<tool>_<skill>_<objectid>.png\n"
+            "    (consensus masks *_ST_ST_ST_ST.png / *_MV_MV_MV_MV.png are skipped\n"
+            "    unless --include-consensus), or\n"
+            "  one sub-folder of PNG masks per image, named after the image.\n\n"
+            f"Outputs: OUT/{PAIRWISE_FILE} and OUT/{IMAGE_LEVEL_FILE}, in the\n"
+            "IMA++ release's column layout (img_id without a file extension). Images\n"
+            "with fewer than two annotator masks are listed on stderr and get NaN\n"
+            "statistics and n_pairs = 0, like AgreementTransformer(few_masks='nan').\n"
+            "Existing outputs are never overwritten without --force."
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "mask_dir", nargs="?", metavar="MASK_DIR", help="folder of mask files (see below)"
+    )
+    parser.add_argument(
+        "--demo",
+        nargs="?",
+        type=int,
+        const=DEFAULT_DEMO_SIZE,
+        default=None,
+        metavar="N",
+        help=f"run on N synthetic lesions instead of a folder (default N: {DEFAULT_DEMO_SIZE})",
+    )
+    parser.add_argument(
+        "--seed", type=int, default=0, help="random seed of the demo data (default: 0)"
+    )
+    parser.add_argument(
+        "--image-size",
+        type=int,
+        default=128,
+        metavar="PX",
+        help="side of the demo images in pixels (default: 128)",
+    )
+    parser.add_argument(
+        "--out",
+        metavar="DIR",
+        default=None,
+        help="folder for the CSV files (default: the current folder; the demo writes "
+        "nothing unless --out is given)",
+    )
+    parser.add_argument("--force", action="store_true", help="overwrite existing output files")
+    parser.add_argument(
+        "--metrics",
+        nargs="+",
+        metavar="METRIC",
+        default=None,
+        help="metrics to compute, skiaa or release names (default: "
+        + " ".join(DEFAULT_METRICS)
+        + "; also available: "
+        + " ".join(m for m in METRICS if m not in DEFAULT_METRICS)
+        + ")",
+    )
+    parser.add_argument(
+        "--include-consensus",
+        action="store_true",
+        help="also pair the consensus masks (ST/MV) with the others in the pairwise "
+        "file, as the release does; image-level statistics always exclude them",
+    )
+    parser.add_argument(
+        "--n-jobs",
+        type=int,
+        default=1,
+        metavar="N",
+        help="images processed in parallel (-1: all cores; default: 1)",
+    )
+    parser.add_argument(
+        "-q", "--quiet", action="store_true", help="no progress bar and no summary table"
+    )
+    parser.set_defaults(func=run, _parser=parser)
+    return parser
+
+
+# --------------------------------------------------------------------------- #
+# Computation
+# --------------------------------------------------------------------------- #
+def _metrics_with_dice(metrics):
+    # Dice is always computed: the IAA, which the summary reports, is mean Dice.
+    return metrics if "dice" in metrics else ["dice", *metrics]
+
+
+def _one_image(image_id, masks, names, annotators, tools, skills, metrics):
+    """Release-layout pairs of one image (runs in a joblib worker)."""
+    with warnings.catch_warnings():
+        # Empty masks are counted in the parent from the NaN they leave; a
+        # warning per pair from every worker would drown the progress bar.
+        warnings.simplefilter("ignore", EmptyMaskWarning)
+        pairs = pairwise_agreement(
+            masks,
+            metrics,
+            names=names,
+            annotators=annotators,
+            image_id=image_id,
+            naming="release",
+        )
+    i, j = pairs.pop("index1").to_numpy(), pairs.pop("index2").to_numpy()
+    tools, skills = np.asarray(tools, dtype=object), np.asarray(skills, dtype=object)
+    pairs["tool1"], pairs["skill_level1"] = tools[i], skills[i]
+    pairs["tool2"], pairs["skill_level2"] = tools[j], skills[j]
+    return pairs
+
+
+def _agreement_tables(items, metrics, *, n_jobs, verbose):
+    """Pairwise and image-level tables of ``items`` in the release's layout.
+
+    ``items`` yields ``(image_id, masks, names, annotators, tools, skills)``;
+    images with fewer than two masks get an image-level row of NaN.
+    """
+    from joblib import Parallel, delayed
+
+    items = list(items)
+    multi = [it for it in items if len(it[1]) >= 2]
+    jobs = (delayed(_one_image)(*it, metrics) for it in multi)
+    if n_jobs == 1:
+        results = (_one_image(*it, metrics) for it in multi)
+    else:
+        results = Parallel(n_jobs=n_jobs, return_as="generator")(jobs)
+    bar = progress(results, verbose=verbose, desc="agreement", total=len(multi), unit="image")
+    tables = list(bar)
+    if not tables:
+        raise ValueError("no image has two or more masks: there is no pair to compare")
+    pairs = pd.concat(tables, ignore_index=True)
+    summary = image_agreement(pairs, metrics, statistics=("mean", "std"))
+    # Images without a pair are kept, with NaN statistics and n_pairs = 0, so
+    # that the image-level file lists every image of the input.
+    summary = summary.reindex([it[0] for it in items])
+    summary.index.name = "img_id"
+    summary["n_pairs"] = summary["n_pairs"].fillna(0).astype(np.int64)
+    return pairs, summary.reset_index()
+
+
+# --------------------------------------------------------------------------- #
+# Output
+# --------------------------------------------------------------------------- #
+def _check_outputs(out_dir, force):
+    paths = [out_dir / PAIRWISE_FILE, out_dir / IMAGE_LEVEL_FILE]
+    existing = [str(p) for p in paths if p.exists()]
+    if existing and not force:
+        verb = "exists" if len(existing) == 1 else "exist"
+        raise FileExistsError(f"{' and '.join(existing)} already {verb}; use --force to overwrite")
+    if out_dir.exists() and not out_dir.is_dir():
+        raise FileExistsError(f"--out {out_dir} exists and is not a folder")
+    return paths
+
+
+def _write_csv(table, path):
+    # Write beside the target and rename, so that an interrupted run never
+    # leaves a truncated file that looks like a result.
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", newline="") as f:
+            table.to_csv(f, index=False)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _summary_table(summary, groups=None):
+    """IAA statistics per group (or overall) as a formatted string."""
+    iaa = summary[_IAA]
+    frame = pd.DataFrame({"iaa": iaa.to_numpy()})
+    hd95 = RELEASE_NAMES["hd95_normalized"] + "_mean"
+    if hd95 in summary:
+        frame["hd95"] = summary[hd95].to_numpy()
+    keys = ["all"] * len(frame) if groups is None else list(groups)
+    frame["group"] = keys
+    rows = {}
+    order = list(dict.fromkeys(sorted(set(keys)))) + ([] if groups is None else ["all"])
+    for name in order:
+        part = frame if name == "all" else frame[frame["group"] == name]
+        row = {
+            "images": len(part),
+            "IAA mean": part["iaa"].mean(),
+            "IAA median": part["iaa"].median(),
+            "IAA std": part["iaa"].std(),
+        }
+        if "hd95" in part:
+            row["HD95/diag mean"] = part["hd95"].mean()
+        rows[name] = row
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    return table.to_string(float_format=lambda v: f"{v:.3f}")
+
+
+# --------------------------------------------------------------------------- #
+# The two modes
+# --------------------------------------------------------------------------- #
+def _run_demo(args, metrics, verbose):
+    from ..datasets import make_lesions
+
+    if args.demo < 1:
+        raise ValueError(f"--demo N needs a positive number of images, got {args.demo}")
+    out_paths = _check_outputs(Path(args.out), args.force) if args.out else None
+    data = make_lesions(args.demo, image_size=args.image_size, random_state=args.seed)
+    items = []
+    for image_id, masks, ann, tools, skills in zip(
+        data.image_ids, data.masks, data.annotators, data.tools, data.skills
+    ):
+        names = [
+            f"{image_id}_{a}_{t}_{s}_{j}" for j, (a, t, s) in enumerate(zip(ann, tools, skills))
+        ]
+        items.append((str(image_id), masks, names, list(ann), list(tools), list(skills)))
+    pairs, summary = _agreement_tables(items, metrics, n_jobs=args.n_jobs, verbose=verbose)
+    if out_paths:
+        _write_csv(pairs, out_paths[0])
+        _write_csv(summary, out_paths[1])
+    if args.quiet:
+        return 0
+
+    n_masks = sum(len(m) for m in data.masks)
+    print(
+        f"skiaa agreement --demo: {args.demo} synthetic dermoscopy lesions "
+        f"({args.image_size}x{args.image_size} px, seed {args.seed}),\n"
+        f"{n_masks} masks drawn by 15 simulated annotators with 3 tools "
+        "(manual polygon, trace, threshold).\n"
+    )
+    print(_summary_table(summary, data.diagnosis))
+    print(
+        "\nIAA = mean pairwise Dice of an image's masks (1 = the annotators agree exactly);"
+        "\nHD95/diag = 95th-percentile boundary distance as a fraction of the image diagonal."
+    )
+    mal = summary[_IAA][data.diagnosis == "malignant"]
+    ben = summary[_IAA][data.diagnosis == "benign"]
+    if len(mal) and len(ben):
+        verdict = "less" if mal.mean() < ben.mean() else "no less"
+        print(
+            f"\nTakeaway: annotators agree {verdict} on malignant lesions "
+            f"(mean IAA {mal.mean():.3f} vs {ben.mean():.3f} benign),\n"
+            "as on the real IMA++ masks (0.756 vs 0.802). The generator's malignant "
+            "lesions have\nfuzzier, more irregular, more variegated borders: "
+            "the cause is visible in the image."
+        )
+    if out_paths:
+        print(f"\nWrote {out_paths[0]} ({len(pairs)} pairs) and {out_paths[1]}.")
+    print("\nYour own masks: skiaa agreement MASK_DIR --out RESULTS_DIR  (skiaa agreement -h)")
+    return 0
+
+
+def _run_folder(args, metrics, verbose):
+    from ..datasets import find_mask_sets
+
+    out_paths = _check_outputs(Path(args.out or "."), args.force)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        found = find_mask_sets(args.mask_dir, include_consensus=args.include_consensus)
+    masks = found.masks
+    if not args.quiet:
+        n_consensus = int((found.skipped["reason"] == "consensus mask").sum())
+        skipped = f"; {n_consensus} consensus masks skipped" if n_consensus else ""
+        print(
+            f"Found {len(masks)} masks of {masks['image_id'].nunique()} images in "
+            f"{args.mask_dir} ({found.layout} layout{skipped}).",
+            file=sys.stderr,
+        )
+    for w in caught:
+        print(f"skiaa agreement: warning: {w.message}", file=sys.stderr)
+    items = []
+    for image_id, group in masks.groupby("image_id", sort=True):
+        items.append(
+            (
+                image_id,
+                group["path"].tolist(),
+                group["mask"].tolist(),
+                group["annotator"].tolist(),
+                group["tool"].tolist(),
+                group["skill"].tolist(),
+            )
+        )
+    # Consensus masks, when included, are paired but never count as annotators.
+    is_annotator = ~masks["annotator"].isin(["ST", "MV"])
+    per_image = (
+        masks[is_annotator]
+        .groupby("image_id")
+        .size()
+        .reindex([it[0] for it in items], fill_value=0)
+    )
+    lonely = per_image.index[per_image < 2].tolist()
+    if lonely:
+        shown = ", ".join(lonely[:5]) + (f" and {len(lonely) - 5} more" if len(lonely) > 5 else "")
+        print(
+            f"skiaa agreement: warning: {len(lonely)} image(s) have fewer than 2 annotator "
+            f"masks, so no agreement (NaN in {IMAGE_LEVEL_FILE}): {shown}",
+            file=sys.stderr,
+        )
+    pairs, summary = _agreement_tables(items, metrics, n_jobs=args.n_jobs, verbose=verbose)
+    _write_csv(pairs, out_paths[0])
+    _write_csv(summary, out_paths[1])
+
+    metric_cols = [c for c in pairs.columns if c in RELEASE_NAMES.values()]
+    n_nan = int(pairs[metric_cols].isna().any(axis=1).sum()) if len(pairs) else 0
+    if n_nan:
+        print(
+            f"skiaa agreement: warning: {n_nan} pair(s) have an empty mask; their boundary "
+            "distances are NaN",
+            file=sys.stderr,
+        )
+    if args.quiet:
+        return 0
+    print(_summary_table(summary[summary["n_pairs"] > 0]))
+    print(
+        f"\nWrote {out_paths[0]} ({len(pairs)} pairs) and {out_paths[1]} ({len(summary)} images)."
+    )
+    return 0
+
+
+def run(args):
+    """Run ``skiaa agreement`` with parsed arguments; return the exit code."""
+    if (args.demo is None) == (args.mask_dir is None):
+        args._parser.error("give either MASK_DIR or --demo [N]")
+    if args.n_jobs == 0:
+        args._parser.error("--n-jobs must not be 0")
+    # Validate metric names before any work, so that a typo fails at once.
+    metrics = _metrics_with_dice(_check_metrics(args.metrics))
+    verbose = 0 if args.quiet else 1
+    if args.demo is not None:
+        return _run_demo(args, metrics, verbose)
+    return _run_folder(args, metrics, verbose)

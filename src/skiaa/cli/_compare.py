@@ -1,0 +1,151 @@
+"""``skiaa compare``: benign vs malignant agreement, tests, effect sizes, ECDF plot."""
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+_OUTPUTS = ("comparison.json", "comparison.txt", "ecdf.png")
+
+
+def add_parser(subparsers):
+    """Register ``skiaa compare``."""
+    parser = subparsers.add_parser(
+        "compare",
+        help="compare inter-annotator agreement of benign and malignant lesions",
+        description=(
+            "Compare per-image agreement (IAA) between benign and malignant lesions: "
+            "Mann-Whitney U and Kolmogorov-Smirnov tests (two- and one-sided), Cohen's d, "
+            "Cliff's delta, bootstrap CIs, a first-order stochastic-dominance test and the "
+            "ECDF plot. Reads either an IAA table and an ISIC metadata table, or an IMA++ "
+            "tables folder. Writes OUT/comparison.json, OUT/comparison.txt, OUT/ecdf.png. "
+            "Images labelled indeterminate are left out (and counted)."
+        ),
+    )
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument(
+        "--imaplusplus",
+        metavar="DIR",
+        help="folder with the IMA++ release tables (IMAplusplus_*.csv)",
+    )
+    source.add_argument(
+        "--iaa",
+        metavar="TABLE",
+        help="per-image IAA table (CSV) with an image id column (img_id, image_id or isic_id)",
+    )
+    parser.add_argument(
+        "--metadata",
+        metavar="TABLE",
+        help="ISIC metadata table (CSV) with isic_id and benign_malignant; needed with --iaa",
+    )
+    parser.add_argument(
+        "--value-column",
+        default=None,
+        help="column of the IAA table to compare (default: dice_score_mean; "
+        "with --imaplusplus any column of the per-image frame, default iaa)",
+    )
+    parser.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    parser.add_argument("--force", action="store_true", help="overwrite existing outputs")
+    parser.add_argument("--n-boot", type=int, default=9999, help="bootstrap resamples (9999)")
+    parser.add_argument("--random-state", type=int, default=0, help="bootstrap seed (0)")
+    parser.add_argument(
+        "--alpha", type=float, default=0.05, help="level of the dominance conclusion (0.05)"
+    )
+    parser.set_defaults(func=run)
+    return parser
+
+
+def _check_outputs(out, force):
+    existing = [str(out / name) for name in _OUTPUTS if (out / name).exists()]
+    if existing and not force:
+        raise FileExistsError(f"{', '.join(existing)} already exist(s); pass --force to overwrite")
+
+
+def _table_from_files(iaa_path, metadata_path, value_column):
+    from ..datasets._imaplusplus import label_diagnosis
+
+    if metadata_path is None:
+        raise ValueError("--iaa needs --metadata (the ISIC metadata table with benign_malignant)")
+    for path in (iaa_path, metadata_path):
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"table {path!r} not found")
+    iaa = pd.read_csv(iaa_path)
+    metadata = pd.read_csv(metadata_path, low_memory=False)
+    id_column = next((c for c in ("img_id", "image_id", "isic_id") if c in iaa.columns), None)
+    if id_column is None:
+        raise ValueError(f"{iaa_path}: no image id column (img_id, image_id or isic_id)")
+    value_column = value_column or "dice_score_mean"
+    if value_column not in iaa.columns:
+        raise ValueError(f"{iaa_path}: no column {value_column!r}")
+    return label_diagnosis(iaa, metadata, id_column=id_column), value_column
+
+
+def run(args):
+    """Run ``skiaa compare``; returns the exit code."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from ..datasets import load_imaplusplus
+    from ..stats import compare_groups, plot_ecdf
+
+    out = Path(args.out)
+    _check_outputs(out, args.force)
+    if args.imaplusplus is not None:
+        if args.metadata is not None:
+            raise ValueError("--metadata goes with --iaa, not with --imaplusplus")
+        table = load_imaplusplus(args.imaplusplus).images
+        value_column = args.value_column or "iaa"
+        if value_column not in table.columns:
+            raise ValueError(f"the IMA++ per-image frame has no column {value_column!r}")
+        source = {"imaplusplus": str(args.imaplusplus)}
+    else:
+        table, value_column = _table_from_files(args.iaa, args.metadata, args.value_column)
+        source = {"iaa": str(args.iaa), "metadata": str(args.metadata)}
+
+    indeterminate = int(table["is_indeterminate"].sum())
+    kept = table[~table["is_indeterminate"]]
+    missing = kept[value_column].isna()
+    if missing.any():
+        raise ValueError(
+            f"{int(missing.sum())} image(s) have no {value_column!r} value, e.g. "
+            f"{kept.loc[missing, 'image_id'].iloc[0]!r}"
+        )
+    values = kept[value_column].astype(float).rename(value_column)
+    groups = kept["diagnosis"].astype(str).to_numpy()
+    result = compare_groups(
+        values,
+        groups,
+        positive="malignant",
+        n_boot=args.n_boot,
+        alpha=args.alpha,
+        random_state=args.random_state,
+    )
+
+    text = str(result)
+    if indeterminate:
+        text += f"\n\n{indeterminate} indeterminate image(s) left out of the comparison."
+    print(text)
+
+    out.mkdir(parents=True, exist_ok=True)
+    record = result.to_dict()
+    record["source"] = source
+    record["n_indeterminate_excluded"] = indeterminate
+    record["random_state"] = args.random_state
+    (out / "comparison.json").write_text(json.dumps(record, indent=2) + "\n")
+    (out / "comparison.txt").write_text(text + "\n")
+
+    xlabel = "IAA (mean pairwise Dice)" if value_column in ("iaa", "dice_score_mean") else None
+    ax = plot_ecdf(
+        values,
+        groups,
+        positive="malignant",
+        comparison=result,
+        xlabel=xlabel or value_column,
+        title="Inter-annotator agreement: benign vs malignant",
+    )
+    ax.figure.savefig(out / "ecdf.png", dpi=150, bbox_inches="tight")
+    plt.close(ax.figure)
+    print(f"\nWrote {out / 'comparison.json'}, {out / 'comparison.txt'}, {out / 'ecdf.png'}")
+    return 0

@@ -1,0 +1,23 @@
+"""Statistics of agreement: group comparisons, stochastic dominance, factors, plots.
+
+numpy/scipy/pandas only (matplotlib is imported by the plotting functions when
+called): importing :mod:`skiaa.stats` never imports torch.
+"""
+
+from ._compare import GroupComparison, cliffs_delta, cohens_d, compare_groups, largest_ecdf_gap
+from ._dominance import DominanceResult, stochastic_dominance_test
+from ._factors import agreement_by_factor
+from ._plotting import plot_agreement_by_factor, plot_ecdf
+
+__all__ = [
+    "DominanceResult",
+    "GroupComparison",
+    "agreement_by_factor",
+    "cliffs_delta",
+    "cohens_d",
+    "compare_groups",
+    "largest_ecdf_gap",
+    "plot_agreement_by_factor",
+    "plot_ecdf",
+    "stochastic_dominance_test",
+]

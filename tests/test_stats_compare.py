@@ -1,0 +1,223 @@
+"""compare_groups and its effect sizes: references, invariances, directions, coverage."""
+
+import json
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from scipy import stats
+
+from skiaa.stats import (
+    GroupComparison,
+    cliffs_delta,
+    cohens_d,
+    compare_groups,
+    largest_ecdf_gap,
+)
+
+# Values drawn from a small grid so that ties (as in real IAA) occur.
+_values = st.lists(st.integers(0, 40).map(lambda v: v / 40), min_size=3, max_size=25)
+
+
+def _two_groups(a, b, labels=("benign", "malignant")):
+    values = np.r_[a, b]
+    groups = np.array([labels[0]] * len(a) + [labels[1]] * len(b), dtype=object)
+    return values, groups
+
+
+@given(_values, _values)
+def test_cliffs_delta_matches_brute_force(a, b):
+    a, b = np.array(a), np.array(b)
+    diff = a[:, None] - b[None, :]
+    ref = (np.sum(diff > 0) - np.sum(diff < 0)) / diff.size
+    assert cliffs_delta(a, b) == pytest.approx(ref, abs=1e-12)
+
+
+@given(_values, _values)
+def test_cohens_d_matches_formula(a, b):
+    a, b = np.array(a), np.array(b)
+    n, m = len(a), len(b)
+    ss = np.sum((a - a.mean()) ** 2) + np.sum((b - b.mean()) ** 2)
+    pooled = np.sqrt(ss / (n + m - 2))
+    if pooled == 0:
+        return
+    assert cohens_d(a, b) == pytest.approx((a.mean() - b.mean()) / pooled, rel=1e-9)
+
+
+def test_cohens_d_pools_by_degrees_of_freedom():
+    # Unequal sizes: the naive sqrt((s1^2 + s2^2) / 2) would give another value.
+    rng = np.random.default_rng(3)
+    a, b = rng.normal(0, 1, 10), rng.normal(1, 3, 200)
+    naive = (a.mean() - b.mean()) / np.sqrt((a.var(ddof=1) + b.var(ddof=1)) / 2)
+    assert abs(cohens_d(a, b) - naive) > 0.05
+
+
+@given(_values, _values)
+def test_largest_gap_is_the_ks_statistic(a, b):
+    gap, location, difference = largest_ecdf_gap(a, b)
+    res = stats.ks_2samp(a, b, method="asymp")  # only the statistic is compared
+    assert gap == pytest.approx(res.statistic, abs=1e-12)
+    assert abs(difference) == pytest.approx(gap, abs=1e-12)
+    fa = np.mean(np.array(a) <= location)
+    fb = np.mean(np.array(b) <= location)
+    assert fa - fb == pytest.approx(difference, abs=1e-12)
+
+
+@given(_values, _values, st.randoms(use_true_random=False))
+def test_invariant_to_sample_order(a, b, rnd):
+    values, groups = _two_groups(a, b)
+    perm = np.arange(len(values))
+    rnd.shuffle(perm)
+    kw = {"n_boot": 99, "random_state": 1}
+    first = compare_groups(values, groups, **kw).to_dict()
+    second = compare_groups(values[perm], groups[perm], **kw).to_dict()
+    # Through JSON so that NaN (Cohen's d of constant data) compares equal.
+    assert json.dumps(first) == json.dumps(second)
+
+
+@given(_values, _values)
+def test_symmetric_under_swapping_groups(a, b):
+    values, groups = _two_groups(a, b)
+    kw = {"n_boot": 99, "random_state": 2, "bootstrap_method": "percentile"}
+    r1 = compare_groups(values, groups, positive="malignant", **kw)
+    r2 = compare_groups(values, groups, positive="benign", **kw)
+    assert (r1.positive, r1.reference) == (r2.reference, r2.positive)
+    for key, value in r1.effect_sizes.items():
+        assert r2.effect_sizes[key] == pytest.approx(-value, abs=1e-12, nan_ok=True)
+    for test in ("mannwhitneyu", "ks"):
+        t1, t2 = r1.tests[test], r2.tests[test]
+        assert t2["two-sided"]["pvalue"] == pytest.approx(t1["two-sided"]["pvalue"], rel=1e-9)
+        assert t2["less"]["pvalue"] == pytest.approx(t1["greater"]["pvalue"], rel=1e-9)
+        assert t2["greater"]["pvalue"] == pytest.approx(t1["less"]["pvalue"], rel=1e-9)
+    for key, (low, high) in r1.confidence_intervals.items():
+        assert r2.confidence_intervals[key] == pytest.approx((-high, -low), abs=1e-12)
+    d1, d2 = r1.dominance, r2.dominance
+    assert (d2.pvalue_xy, d2.pvalue_yx) == (d1.pvalue_yx, d1.pvalue_xy)
+    assert r2.ecdf_gap["difference"] == pytest.approx(-r1.ecdf_gap["difference"], abs=1e-12)
+
+
+def test_one_sided_directions_on_simulated_shift():
+    # Malignant values are shifted down: "less" (malignant smaller) must reject,
+    # "greater" must not, for both tests (GOTCHAS.md, scipy directions).
+    rng = np.random.default_rng(0)
+    values, groups = _two_groups(rng.normal(0.8, 0.1, 300), rng.normal(0.72, 0.1, 200))
+    res = compare_groups(values, groups, positive="malignant", n_boot=199, random_state=0)
+    for test in ("mannwhitneyu", "ks"):
+        assert res.tests[test]["less"]["pvalue"] < 1e-6
+        assert res.tests[test]["greater"]["pvalue"] > 0.5
+    # The malignant ECDF lies above: positive difference at the gap.
+    assert res.ecdf_gap["difference"] > 0
+    assert res.effect_sizes["mean_difference"] < 0 and res.effect_sizes["cliffs_delta"] < 0
+    assert res.dominance_conclusion == "benign dominates malignant"
+    # KS "less" is scipy's "greater" on (positive, reference): sup(F_pos - F_ref).
+    mal, ben = values[groups == "malignant"], values[groups == "benign"]
+    expected = stats.ks_2samp(mal, ben, alternative="greater")
+    assert res.tests["ks"]["less"]["statistic"] == pytest.approx(expected.statistic)
+
+
+def test_group_summaries_and_positive_default():
+    values, groups = _two_groups([1.0, 2.0, 3.0, 10.0], [4.0, 5.0])
+    res = compare_groups(values, groups, n_boot=50, random_state=0)
+    assert res.positive == "malignant" and res.reference == "benign"
+    g = res.groups["benign"]
+    assert (g["n"], g["mean"], g["median"]) == (4, 4.0, 2.5)
+    assert g["std"] == pytest.approx(np.std([1, 2, 3, 10], ddof=1))
+    assert res.effect_sizes["median_difference"] == pytest.approx(4.5 - 2.5)
+    res = compare_groups(np.r_[values], np.r_[np.zeros(4), np.ones(2)], n_boot=50)
+    assert res.positive == 1.0
+
+
+def test_bootstrap_ci_coverage_is_nominal():
+    # 200 simulated studies with a known mean difference of -0.3: a 90% interval
+    # should cover it about 90% of the time (binomial sd ~ 2.1%).
+    rng = np.random.default_rng(12345)
+    covered_mean = covered_median = 0
+    n_sim = 200
+    for i in range(n_sim):
+        a, b = rng.normal(1.0, 1.0, 60), rng.normal(0.7, 1.5, 45)
+        values, groups = _two_groups(a, b)
+        res = compare_groups(values, groups, n_boot=499, confidence_level=0.9, random_state=i)
+        low, high = res.confidence_intervals["mean_difference"]
+        covered_mean += low <= -0.3 <= high
+        low, high = res.confidence_intervals["median_difference"]
+        covered_median += low <= -0.3 <= high
+    assert 0.84 <= covered_mean / n_sim <= 0.96
+    # Median intervals of small samples are coarser; still near nominal.
+    assert 0.80 <= covered_median / n_sim <= 0.98
+
+
+def test_degenerate_data_falls_back_to_percentile():
+    values, groups = _two_groups([0.5] * 5, [0.5] * 4)
+    res = compare_groups(values, groups, n_boot=99, random_state=0)
+    assert res.confidence_intervals["mean_difference"] == (0.0, 0.0)
+    assert res.settings["bootstrap_interval_methods"]["mean_difference"].startswith("percentile")
+
+
+def test_seeded_and_global_rng_untouched():
+    rng = np.random.default_rng(0)
+    values, groups = _two_groups(rng.normal(size=30), rng.normal(size=20))
+    state = np.random.get_state()[1].copy()  # noqa: NPY002 - checking the global RNG
+    r1 = compare_groups(values, groups, n_boot=99, random_state=7)
+    r2 = compare_groups(values, groups, n_boot=99, random_state=7)
+    r3 = compare_groups(values, groups, n_boot=99, random_state=8)
+    np.testing.assert_array_equal(np.random.get_state()[1], state)  # noqa: NPY002
+    assert r1.confidence_intervals == r2.confidence_intervals
+    assert r1.confidence_intervals != r3.confidence_intervals
+    gen = compare_groups(values, groups, n_boot=99, random_state=np.random.default_rng(7))
+    assert isinstance(gen, GroupComparison)
+
+
+def test_to_dict_is_json_and_str_is_a_table():
+    rng = np.random.default_rng(0)
+    values, groups = _two_groups(rng.normal(size=30), rng.normal(size=20))
+    res = compare_groups(values, np.where(groups == "benign", 0, 1), n_boot=99, random_state=0)
+    data = json.loads(json.dumps(res.to_dict()))
+    assert set(data["groups"]) == {"0", "1"}
+    assert data["tests"]["mannwhitneyu"]["two-sided"]["pvalue"] == pytest.approx(
+        stats.mannwhitneyu(values[groups == "malignant"], values[groups == "benign"]).pvalue
+    )
+    assert "F_1(t) <= F_0(t)" in data["dominance"]["null_1"]
+    text = str(res)
+    assert "Mann-Whitney U" in text and "Cohen's d" in text and "Cliff's delta" in text
+    assert repr(res).startswith("<GroupComparison")
+    assert list(res.groups_frame().index) == [0, 1]
+    assert len(res.tests_frame()) == 6
+
+
+@pytest.mark.parametrize(
+    ("values", "groups", "kwargs", "match"),
+    [
+        ([1, 2, 3, 4, 5, 6], list("aabbcc"), {}, "exactly two groups, got 3"),
+        ([1, 2, np.nan, 4], list("aabb"), {}, "NaN"),
+        ([1, 2, 3, 4], ["a", "a", None, "b"], {}, "missing label"),
+        ([1, 2, 3, 4], list("aabb"), {"positive": "c"}, "positive='c'"),
+        ([1, 2, 3], list("aab"), {}, "group 'b' has 1 value"),
+        ([1, 2, 3], list("aabb"), {}, "3 entries but groups has 4"),
+        ([1, 2, 3, 4], list("aabb"), {"bootstrap_method": "bad"}, "bootstrap_method"),
+        ([1, 2, 3, 4], list("aabb"), {"confidence_level": 95}, "confidence_level"),
+        ([1, 2, 3, 4], list("aabb"), {"random_state": "x"}, "random_state"),
+    ],
+)
+def test_errors(values, groups, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        compare_groups(values, groups, n_boot=10, **kwargs)
+
+
+def test_acceptance_on_real_tables(imaplusplus_dir):
+    from skiaa.datasets import load_imaplusplus
+
+    images = load_imaplusplus(imaplusplus_dir).images
+    images = images[~images["is_indeterminate"]]
+    res = compare_groups(
+        images["iaa"], images["diagnosis"].astype(str), n_boot=999, random_state=0
+    )
+    # Figures of the paper (issue 3 acceptance), rounded as published.
+    assert res.groups["benign"]["n"] == 1880 and res.groups["malignant"]["n"] == 505
+    assert round(res.groups["benign"]["mean"], 3) == 0.802
+    assert round(res.groups["malignant"]["mean"], 3) == 0.756
+    assert f"{res.tests['mannwhitneyu']['two-sided']['pvalue']:.1e}" == "1.7e-07"
+    assert f"{res.tests['ks']['two-sided']['pvalue']:.1e}" == "6.3e-09"
+    assert res.tests["ks"]["two-sided"]["method"] == "exact"
+    assert res.dominance_conclusion == "benign dominates malignant"
+    assert res.ecdf_gap["difference"] > 0  # malignant ECDF above benign

@@ -1,0 +1,138 @@
+"""agreement_by_factor and the plots."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from skiaa.stats import (
+    agreement_by_factor,
+    compare_groups,
+    plot_agreement_by_factor,
+    plot_ecdf,
+)
+
+_levels = st.sampled_from(["S1", "S2", "ST"])
+
+
+@st.composite
+def _pairs(draw):
+    n = draw(st.integers(3, 30))
+    rows = []
+    for _ in range(n):
+        a1, a2 = (
+            draw(st.sampled_from(["A1", "A2", "A3", "MV"])),
+            draw(st.sampled_from(["A1", "A2"])),
+        )
+        rows.append(
+            {
+                "annotator1": a1,
+                "annotator2": a2,
+                "skill_level1": "MV" if a1 == "MV" else draw(_levels),
+                "skill_level2": draw(_levels),
+                "dice_score": draw(st.floats(0, 1)),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+@given(_pairs())
+def test_matches_brute_force(pairs):
+    kept = [
+        r
+        for r in pairs.itertuples()
+        if not {r.annotator1, r.annotator2, r.skill_level1, r.skill_level2} & {"ST", "MV"}
+    ]
+    if not kept:
+        return
+    table = agreement_by_factor(pairs, "skill")
+    expected = {}
+    for r in kept:
+        key = "-".join(sorted([r.skill_level1, r.skill_level2]))
+        expected.setdefault(key, []).append(r.dice_score)
+    assert sorted(table.index) == sorted(expected)
+    for key, vals in expected.items():
+        assert table.loc[key, "n"] == len(vals)
+        assert table.loc[key, "mean"] == pytest.approx(np.mean(vals))
+        assert table.loc[key, "same"] == (key.split("-")[0] == key.split("-")[1])
+    assert table["n"].sum() + table.attrs["n_consensus_pairs_excluded"] == len(pairs)
+
+    intra = [r.dice_score for r in kept if r.annotator1 == r.annotator2]
+    by_annot = agreement_by_factor(pairs, "annotator")
+    if intra:
+        assert by_annot.loc["intra-annotator", "mean"] == pytest.approx(np.mean(intra))
+    assert by_annot["n"].sum() == len(kept)
+
+
+def test_include_consensus_and_errors():
+    pairs = pd.DataFrame(
+        {
+            "annotator1": ["A1", "A1"],
+            "annotator2": ["A2", "ST"],
+            "tool1": ["T1", "T1"],
+            "tool2": ["T3", "ST"],
+            "dice_score": [0.7, np.nan],
+        }
+    )
+    assert agreement_by_factor(pairs, "tool")["n"].to_dict() == {"T1-T3": 1}
+    with pytest.raises(ValueError, match="1 pair.*'dice_score'"):
+        agreement_by_factor(pairs, "tool", include_consensus=True)
+    with pytest.raises(ValueError, match="skill"):
+        agreement_by_factor(pairs, "skill")
+    with pytest.raises(ValueError, match="'jaccard'"):
+        agreement_by_factor(pairs, "tool", value_column="jaccard")
+    with pytest.raises(ValueError, match="DataFrame"):
+        agreement_by_factor(pairs.to_dict(), "tool")
+
+
+def test_release_pairs_table_as_is(imaplusplus_dir):
+    pairs = pd.read_csv(imaplusplus_dir / "IMAplusplus_multiannotator_subset_IAA_metrics.csv")
+    table = agreement_by_factor(pairs, "annotator")
+    # PAPER.md §2: over all (non-consensus) pairs Dice averages 0.781.
+    overall = (table["n"] * table["mean"]).sum() / table["n"].sum()
+    assert round(overall, 3) == 0.781
+    assert table.loc["intra-annotator", "mean"] > table.loc["inter-annotator", "mean"]
+    assert set(agreement_by_factor(pairs, "skill").index) == {"S1-S1", "S1-S2", "S2-S2"}
+
+
+def test_plot_ecdf_marks_the_gap_and_takes_ax():
+    rng = np.random.default_rng(0)
+    values = np.r_[rng.beta(8, 2, 200), rng.beta(5, 2, 80)]
+    groups = ["benign"] * 200 + ["malignant"] * 80
+    fig, ax = plt.subplots()
+    res = compare_groups(values, groups, n_boot=99, random_state=0)
+    out = plot_ecdf(values, groups, ax=ax, comparison=res)
+    assert out is ax
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels == ["benign (n = 200)", "malignant (n = 80)"]
+    # The gap segment sits at the KS location and spans the gap.
+    segs = ax.collections[0].get_segments()[0]
+    assert segs[0][0] == pytest.approx(res.ecdf_gap["location"])
+    assert abs(segs[1][1] - segs[0][1]) == pytest.approx(res.ecdf_gap["statistic"])
+    assert any("Mann-Whitney" in t.get_text() for t in ax.texts)
+    assert ax.get_xlabel() and ax.get_ylabel() and ax.get_title()
+    plt.close(fig)
+
+
+def test_plot_agreement_by_factor():
+    pairs = pd.DataFrame(
+        {
+            "annotator1": ["A1", "A1", "A2", "A2"],
+            "annotator2": ["A1", "A2", "A3", "A3"],
+            "tool1": ["T1", "T3", "T1", "T1"],
+            "tool2": ["T1", "T1", "T2", "T1"],
+            "dice_score": [0.9, 0.7, 0.8, 0.6],
+        }
+    )
+    ax = plot_agreement_by_factor(pairs, "tool")
+    ticks = [t.get_text() for t in ax.get_xticklabels()]
+    assert ticks == ["T1-T1\nn=2", "T1-T2\nn=1", "T1-T3\nn=1"]
+    means = ax.lines[-1].get_ydata()
+    np.testing.assert_allclose(means, [0.75, 0.8, 0.7])
+    plt.close(ax.figure)
