@@ -336,8 +336,10 @@ def _synthetic_pairs(bunch):
 
     frames = []
     for i, masks in enumerate(bunch.masks):
-        pairs = pairwise_agreement(masks, metrics=("dice",), image_id=bunch.image_ids[i])
-        a1, a2 = pairs["mask1"].to_numpy(), pairs["mask2"].to_numpy()
+        pairs = pairwise_agreement(
+            masks, metrics=("dice",), image_id=bunch.image_ids[i], naming="release"
+        )
+        a1, a2 = pairs["index1"].to_numpy(), pairs["index2"].to_numpy()
         for col, values in (("annotator", bunch.annotators[i]), ("tool", bunch.tools[i]),
                             ("skill_level", bunch.skills[i])):  # fmt: skip
             values = np.asarray(values)
@@ -402,6 +404,7 @@ def _step_statistics(agreement, data, config, store, out_dir):
         groups,
         positive="malignant",
         n_boot=config.n_boot,
+        value_name="IAA",
         random_state=config.random_state,
     )
     import matplotlib
@@ -410,7 +413,7 @@ def _step_statistics(agreement, data, config, store, out_dir):
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 4.2))
-    plot_ecdf(values, groups, ax=ax, xlabel="IAA (mean pairwise Dice)")
+    plot_ecdf(values, groups, positive="malignant", ax=ax, comparison=comparison)
     fig.tight_layout()
     fig.savefig(Path(out_dir) / "ecdf.png", dpi=150)
     plt.close(fig)
@@ -426,7 +429,7 @@ def _step_statistics(agreement, data, config, store, out_dir):
         for ax, factor in zip(axes, ("annotator", "tool", "skill")):
             frame = agreement_by_factor(data.pairs, factor)
             factors[factor] = _clean(frame.reset_index().to_dict(orient="list"))
-            plot_agreement_by_factor(frame, ax=ax)
+            plot_agreement_by_factor(data.pairs, factor, ax=ax)
         fig.tight_layout()
         fig.savefig(Path(out_dir) / "agreement_by_factor.png", dpi=150)
         plt.close(fig)
@@ -642,7 +645,8 @@ def _write_report(results, config, out_dir):
         f"- Data: {results['data']['source']} ({results['data']['n_images']} images: "
         + ", ".join(f"{k} {v}" for k, v in results["data"]["groups"].items())
         + ")",
-        f"- Settings: `{json.dumps(config.to_dict())}`",
+        "- Settings: "
+        + ", ".join(f"{k}=`{v}`" for k, v in config.to_dict().items() if v is not None),
     ]
     lines += [f"- Note: {note}" for note in results["data"]["notes"]]
     stats = results["statistics"]
@@ -724,7 +728,7 @@ def _finding_one(comp):
     tests = comp.get("tests", {})
     try:
         ben, mal = groups["benign"]["mean"], groups["malignant"]["mean"]
-        p = tests["mann_whitney"]["two-sided"]["pvalue"]
+        p = tests["mannwhitneyu"]["two-sided"]["pvalue"]
     except (KeyError, TypeError):
         return ""
     direction = "lower" if mal < ben else "higher"
