@@ -119,6 +119,15 @@ def test_unknown_model_raises_with_suggestions(data):
         IAARegressor(**fast_params(model="test_resnt")).fit(X, iaa)
 
 
+def test_iaa_head_starts_at_the_mean_training_iaa(data):
+    X, y, iaa = data
+    reg = IAARegressor(**fast_params(max_epochs=0, validation_fraction=None)).fit(X, iaa)
+    assert reg.net_.module_.net.head[-1].bias.item() == pytest.approx(iaa.mean(), rel=1e-6)
+    clf = MultiTaskDiagnosisClassifier(**fast_params(max_epochs=0, validation_fraction=None))
+    clf.fit(X, y, iaa=iaa)
+    assert clf.net_.module_.net.iaa_head[-1].bias.item() == pytest.approx(iaa.mean(), rel=1e-6)
+
+
 def test_same_random_state_same_model(data, fitted_reg):
     X, _, iaa = data
     again = IAARegressor(**fast_params(max_epochs=2)).fit(X, iaa)

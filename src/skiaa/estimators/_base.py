@@ -180,6 +180,13 @@ class BaseImageEstimator(BaseEstimator):
     _parameter_constraints = dict(_COMMON_CONSTRAINTS)
 
     # ----- input handling
+    def _require_y(self, y):
+        if y is None:
+            raise ValueError(
+                f"{type(self).__name__} requires y to be passed, but the target y is None."
+            )
+        return y
+
     def _images(self, X):
         images, n_channels = as_images(X, self.image_size, cache_dir=self.cache_dir)
         return images, n_channels
@@ -376,9 +383,9 @@ COMMON_PARAMETERS_DOC = """\
     device : str or torch.device, default="auto"
         "auto" uses CUDA when available, else the CPU.
     mixed_precision : bool or "auto", default="auto"
-        bf16 autocast in the forward pass; "auto" turns it on on CUDA only.
+        Use bf16 autocast in the forward pass; "auto" turns it on on CUDA only.
     channels_last : bool or "auto", default="auto"
-        channels_last memory format for the network and batches; "auto" turns
+        Use the channels_last memory format for the network and batches; "auto" turns
         it on on CUDA only.
     num_workers : int, default=0
         DataLoader worker processes.

@@ -17,6 +17,7 @@ import os
 from numbers import Integral
 
 import numpy as np
+import scipy.sparse
 import torch
 from PIL import Image
 from torch.nn import functional as F
@@ -138,6 +139,8 @@ def as_images(X, image_size, *, cache_dir=None):
         return np.stack(out), 3
     if torch.is_tensor(X):
         X = X.numpy()
+    if scipy.sparse.issparse(X):
+        raise TypeError("Sparse input is not supported: pass images as dense arrays.")
     if not hasattr(X, "dtype") or not hasattr(X, "shape"):
         X = np.asarray(X)
     if X.dtype == np.uint8:
@@ -164,6 +167,8 @@ def as_images(X, image_size, *, cache_dir=None):
         if bad.any():
             raise ValueError(f"X has NaN or infinite values in rows {_rows(bad)}.")
         return _check_n(X), int(X.shape[1])
+    if X.dtype.kind == "c":
+        raise ValueError("Complex data not supported: pass uint8 or float images.")
     raise ValueError(
         "X must be uint8 images (n, H, W, C), float images (n, C, H, W), a list of images, "
         f"a sequence of image paths or a torch Dataset; got dtype {X.dtype} and shape "

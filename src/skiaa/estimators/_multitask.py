@@ -4,7 +4,7 @@ from numbers import Real
 
 import numpy as np
 import torch
-from sklearn.base import ClassifierMixin, _fit_context, clone
+from sklearn.base import ClassifierMixin, _fit_context
 from sklearn.metrics import balanced_accuracy_score
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils._param_validation import Interval, StrOptions
@@ -27,88 +27,89 @@ def _valid_bacc(pred, true):
 class MultiTaskDiagnosisClassifier(ClassifierMixin, BaseImageEstimator):
     """Diagnose lesions from images, with the IAA as an auxiliary training target.
 
-        One timm backbone shared by two heads of the paper's shape (diagnosis and
-        IAA), trained with ``alpha * FocalLoss + (1 - alpha) * SmoothL1``
-        (:class:`skiaa.losses.MultiTaskLoss`). ``alpha=1`` is the paper's
-        diagnosis-only baseline. The best epoch is chosen by validation balanced
-        accuracy (paper, section 5).
+    One timm backbone shared by two heads of the paper's shape (diagnosis and
+    IAA), trained with ``alpha * FocalLoss + (1 - alpha) * SmoothL1``
+    (:class:`skiaa.losses.MultiTaskLoss`). ``alpha=1`` is the paper's
+    diagnosis-only baseline. The best epoch is chosen by validation balanced
+    accuracy (paper, section 5).
 
-        Parameters
-        ----------
-        alpha : float, default=0.5
-            Weight of the diagnosis loss in [0, 1] (the paper ablates 0.1 to 0.9).
-            1.0 trains the diagnosis alone and needs no ``iaa``.
-        focal_gamma : float, default=2.0
-            Focusing parameter of the focal loss (paper: 2).
-        class_weight : "balanced", dict or None, default="balanced"
-            Weights of the focal loss: "balanced" is the inverse class frequency of
-            the training rows (paper), a dict maps labels to weights, None is 1.
-        iaa_estimator : fitted IAARegressor, default=None
-            Fills in IAA pseudo-labels for rows without one (``iaa=None``, or NaN
-            entries in ``iaa``), e.g. images without segmentation masks. It is
-            passed on as is by :func:`~sklearn.base.clone` (a fitted model here is
-            data, as with :class:`~sklearn.frozen.FrozenEstimator`), so that
-            GridSearchCV keeps it fitted.
-        freeze_iaa_head : bool, default=False
-            Train with the IAA head frozen and the diagnosis loss alone (``alpha``
-            is then ignored and ``iaa`` not needed). With ``warm_start=True`` this is
-            the paper's fine-tuning on an external dataset (see Examples).
+    Parameters
+    ----------
+    alpha : float, default=0.5
+        Weight of the diagnosis loss in [0, 1] (the paper ablates 0.1 to 0.9).
+        1.0 trains the diagnosis alone and needs no ``iaa``.
+    focal_gamma : float, default=2.0
+        Focusing parameter of the focal loss (paper: 2).
+    class_weight : "balanced", dict or None, default="balanced"
+        Weights of the focal loss: "balanced" is the inverse class frequency of
+        the training rows (paper), a dict maps labels to weights, None is 1.
+    iaa_estimator : fitted IAARegressor, default=None
+        Fills in IAA pseudo-labels for rows without one (``iaa=None``, or NaN
+        entries in ``iaa``), e.g. images without segmentation masks. It is
+        passed on as is by :func:`~sklearn.base.clone` (a fitted model here is
+        data, as with :class:`~sklearn.frozen.FrozenEstimator`), so that
+        GridSearchCV keeps it fitted.
+    freeze_iaa_head : bool, default=False
+        Train with the IAA head frozen and the diagnosis loss alone (``alpha``
+        is then ignored and ``iaa`` not needed). With ``warm_start=True`` this is
+        the paper's fine-tuning on an external dataset (see Examples).
     {common}
 
-        Attributes
-        ----------
-        classes_ : ndarray of shape (n_classes,)
-            Class labels, sorted as by :class:`~sklearn.preprocessing.LabelEncoder`.
-        net_ : skorch.NeuralNet
-            The trained skorch net; ``net_.module_.net`` is the
-            :class:`skiaa.nets.MultiTaskNet`.
-        history_ : skorch.history.History
-            Per-epoch losses and, with a validation split, ``valid_bacc``.
-        best_epoch_ : int or None
-            Epoch (1-based) kept (highest validation balanced accuracy), None
-            without a validation split (the last epoch is kept).
-        class_weight_ : ndarray of shape (n_classes,)
-            Weights the focal loss used.
-        iaa_trained_ : bool
-            Whether the IAA head was ever trained (False after diagnosis-only
-            training); :meth:`predict_iaa` needs it.
-        n_channels_ : int
-        device_ : str
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        Class labels, sorted as by :class:`~sklearn.preprocessing.LabelEncoder`.
+    net_ : skorch.NeuralNet
+        The trained skorch net; ``net_.module_.net`` is the
+        :class:`skiaa.nets.MultiTaskNet`.
+    history_ : skorch.history.History
+        Per-epoch losses and, with a validation split, ``valid_bacc``.
+    best_epoch_ : int or None
+        Epoch (1-based) kept (highest validation balanced accuracy), None
+        without a validation split (the last epoch is kept).
+    class_weight_ : ndarray of shape (n_classes,)
+        Weights the focal loss used.
+    iaa_trained_ : bool
+        Whether the IAA head was ever trained (False after diagnosis-only
+        training); :meth:`predict_iaa` needs it.
+    n_channels_ : int
+    device_ : str
 
-        See Also
-        --------
-        IAARegressor : the IAA alone; a fitted one can serve as ``iaa_estimator``.
-        skiaa.losses.MultiTaskLoss, skiaa.nets.MultiTaskNet
+    See Also
+    --------
+    IAARegressor : The IAA alone; a fitted one can serve as ``iaa_estimator``.
+    skiaa.losses.MultiTaskLoss : The loss.
+    skiaa.nets.MultiTaskNet : The torch module.
 
-        Notes
-        -----
-        ``iaa`` is a sample-aligned fit parameter: :class:`~sklearn.model_selection.
-        GridSearchCV`, :func:`~sklearn.model_selection.cross_validate` (``params=``)
-        and :class:`~sklearn.pipeline.Pipeline` (``clf__iaa=``) slice it with the
-        rows, and with metadata routing enabled ``set_fit_request(iaa=True)``
-        routes it.
+    Notes
+    -----
+    ``iaa`` is a sample-aligned fit parameter: :class:`~sklearn.model_selection.
+    GridSearchCV`, :func:`~sklearn.model_selection.cross_validate` (``params=``)
+    and :class:`~sklearn.pipeline.Pipeline` (``clf__iaa=``) slice it with the
+    rows, and with metadata routing enabled ``set_fit_request(iaa=True)``
+    routes it.
 
-        Examples
-        --------
-        >>> import numpy as np
-        >>> from skiaa import MultiTaskDiagnosisClassifier
-        >>> rng = np.random.default_rng(0)
-        >>> X = rng.integers(0, 256, size=(16, 32, 32, 3), dtype=np.uint8)
-        >>> y = np.array(["benign", "malignant"] * 8)
-        >>> iaa = rng.uniform(0.5, 1.0, size=16)
-        >>> params = dict(model="test_resnet", image_size=32, max_epochs=1, batch_size=8,
-        ...               validation_fraction=None, random_state=0)
-        >>> clf = MultiTaskDiagnosisClassifier(alpha=0.5, **params).fit(X, y, iaa=iaa)
-        >>> clf.classes_
-        array(['benign', 'malignant'], dtype='<U9')
-        >>> clf.predict_proba(X).shape, clf.predict_iaa(X).shape
-        ((16, 2), (16,))
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skiaa import MultiTaskDiagnosisClassifier
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.integers(0, 256, size=(16, 32, 32, 3), dtype=np.uint8)
+    >>> y = np.array(["benign", "malignant"] * 8)
+    >>> iaa = rng.uniform(0.5, 1.0, size=16)
+    >>> params = dict(model="test_resnet", image_size=32, max_epochs=1, batch_size=8,
+    ...               validation_fraction=None, random_state=0)
+    >>> clf = MultiTaskDiagnosisClassifier(alpha=0.5, **params).fit(X, y, iaa=iaa)
+    >>> clf.classes_
+    array(['benign', 'malignant'], dtype='<U9')
+    >>> clf.predict_proba(X).shape, clf.predict_iaa(X).shape
+    ((16, 2), (16,))
 
-        Fine-tuning on a dataset without IAA, IAA head frozen (paper, section 5):
+    Fine-tuning on a dataset without IAA, IAA head frozen (paper, section 5):
 
-        >>> clf.set_params(warm_start=True, freeze_iaa_head=True, lr=0.001)
-        MultiTaskDiagnosisClassifier(...)
-        >>> clf = clf.fit(X[:8], y[:8])
+    >>> clf.set_params(warm_start=True, freeze_iaa_head=True, lr=0.001)
+    MultiTaskDiagnosisClassifier(...)
+    >>> clf = clf.fit(X[:8], y[:8])
     """
 
     _parameter_constraints = {
@@ -189,9 +190,13 @@ class MultiTaskDiagnosisClassifier(ClassifierMixin, BaseImageEstimator):
 
     def __sklearn_clone__(self):
         # A fitted iaa_estimator is data for this estimator: clone() would unfit it.
-        params = self.get_params(deep=False)
-        iaa_estimator = params.pop("iaa_estimator")
-        new = type(self)(**{k: clone(v, safe=False) for k, v in params.items()})
+        # Everything else (metadata requests included) is cloned as usual.
+        iaa_estimator = self.iaa_estimator
+        self.iaa_estimator = None
+        try:
+            new = super().__sklearn_clone__()
+        finally:
+            self.iaa_estimator = iaa_estimator
         new.iaa_estimator = iaa_estimator
         return new
 
@@ -251,6 +256,7 @@ class MultiTaskDiagnosisClassifier(ClassifierMixin, BaseImageEstimator):
         Returns
         -------
         self : MultiTaskDiagnosisClassifier
+            The fitted estimator.
 
         Raises
         ------
@@ -260,9 +266,9 @@ class MultiTaskDiagnosisClassifier(ClassifierMixin, BaseImageEstimator):
             ``warm_start`` continues a model fitted on other classes.
         """
         nets.check_model_name(self.model)
-        images, n_channels = self._images(X)
-        y = column_or_1d(np.asarray(y), warn=True)
+        y = column_or_1d(np.asarray(self._require_y(y)), warn=True)
         check_classification_targets(y)
+        images, n_channels = self._images(X)
         n = len(images)
         if len(y) != n:
             raise ValueError(f"X has {n} samples but y has {len(y)}.")
@@ -303,6 +309,10 @@ class MultiTaskDiagnosisClassifier(ClassifierMixin, BaseImageEstimator):
                     channels_last,
                     lambda b, d: nets.MultiTaskNet(b, d, n_classes),
                 )
+                if alpha < 1.0:  # IAA head starts at the mean IAA (see IAARegressor)
+                    with torch.no_grad():
+                        start = float(np.nanmean(iaa_values[train_idx]))
+                        module.net.iaa_head[-1].bias.fill_(start)
             module.net.freeze_iaa_head(self.freeze_iaa_head)
             self.net_ = self._fit_net(
                 Samples(images, targets),
@@ -364,10 +374,12 @@ class MultiTaskDiagnosisClassifier(ClassifierMixin, BaseImageEstimator):
         Parameters
         ----------
         X : array-like, sequence of paths or torch Dataset
+            Images, as in :meth:`fit`.
 
         Returns
         -------
         y_pred : ndarray of shape (n_samples,)
+            Labels from ``classes_``.
         """
         logits, _ = self._outputs(X)
         return self.classes_[logits.argmax(dim=1).numpy()]
@@ -378,10 +390,12 @@ class MultiTaskDiagnosisClassifier(ClassifierMixin, BaseImageEstimator):
         Parameters
         ----------
         X : array-like, sequence of paths or torch Dataset
+            Images, as in :meth:`fit`.
 
         Returns
         -------
         iaa : ndarray of shape (n_samples,)
+            Predicted IAA in [0, 1].
 
         Raises
         ------
@@ -399,5 +413,5 @@ class MultiTaskDiagnosisClassifier(ClassifierMixin, BaseImageEstimator):
 
 
 MultiTaskDiagnosisClassifier.__doc__ = MultiTaskDiagnosisClassifier.__doc__.replace(
-    "{common}", COMMON_PARAMETERS_DOC
+    "{common}", COMMON_PARAMETERS_DOC.lstrip()
 )

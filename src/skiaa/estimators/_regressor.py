@@ -17,7 +17,10 @@ def _valid_mae(pred, true):
 
 def check_iaa(y, name="y"):
     """IAA targets as float32 (n,), rejecting NaN and values outside [0, 1]."""
-    y = column_or_1d(np.asarray(y, dtype=np.float64), warn=True)
+    y = np.asarray(y)
+    if y.dtype.kind == "c":
+        raise ValueError(f"Complex data not supported in {name}.")
+    y = column_or_1d(y.astype(np.float64), warn=True)
     bad = ~np.isfinite(y)
     if bad.any():
         raise ValueError(f"{name} must be finite; NaN or infinite at rows {_rows(bad)}.")
@@ -32,54 +35,54 @@ def check_iaa(y, name="y"):
 class IAARegressor(RegressorMixin, BaseImageEstimator):
     """Predict the inter-annotator agreement (IAA) of a lesion from its image.
 
-        A timm backbone with the paper's head ``Linear(d, 256) - BatchNorm - ReLU -
-        Dropout(0.5) - Linear(256, 1)``, trained with SmoothL1 loss (skorch
-        underneath); predictions are clamped to [0, 1]. Defaults follow the paper
-        (section 4 of ``PAPER.md``) except ``pretrained`` (offline by default).
+    A timm backbone with the paper's head ``Linear(d, 256) - BatchNorm - ReLU -
+    Dropout(0.5) - Linear(256, 1)``, trained with SmoothL1 loss (skorch
+    underneath); predictions are clamped to [0, 1]. Defaults follow the paper
+    (section 4 of ``PAPER.md``) except ``pretrained`` (offline by default).
 
-        Parameters
-        ----------
+    Parameters
+    ----------
     {common}
 
-        Attributes
-        ----------
-        net_ : skorch.NeuralNet
-            The trained skorch net; ``net_.module_`` is the torch module
-            (preprocessing followed by :class:`skiaa.nets.IAANet`).
-        history_ : skorch.history.History
-            Per-epoch losses and, with a validation split, ``valid_mae``.
-        best_epoch_ : int or None
-            Epoch (1-based) whose weights were kept (lowest validation MAE), None
-            without a validation split (the last epoch is kept).
-        n_channels_ : int
-            Number of image channels seen in ``fit``.
-        device_ : str
-            Device the network was trained on.
+    Attributes
+    ----------
+    net_ : skorch.NeuralNet
+        The trained skorch net; ``net_.module_`` is the torch module
+        (preprocessing followed by :class:`skiaa.nets.IAANet`).
+    history_ : skorch.history.History
+        Per-epoch losses and, with a validation split, ``valid_mae``.
+    best_epoch_ : int or None
+        Epoch (1-based) whose weights were kept (lowest validation MAE), None
+        without a validation split (the last epoch is kept).
+    n_channels_ : int
+        Number of image channels seen in ``fit``.
+    device_ : str
+        Device the network was trained on.
 
-        See Also
-        --------
-        MultiTaskDiagnosisClassifier : diagnosis with IAA as an auxiliary target.
-        skiaa.nets.IAANet : the torch module.
+    See Also
+    --------
+    MultiTaskDiagnosisClassifier : Diagnosis with IAA as an auxiliary target.
+    skiaa.nets.IAANet : The torch module.
 
-        Notes
-        -----
-        Images stay uint8 until their batch reaches the device, where they are
-        converted, resized, augmented (training only) and normalised: no float copy
-        of the dataset is made. On CUDA, bf16 autocast and channels_last are on by
-        default.
+    Notes
+    -----
+    Images stay uint8 until their batch reaches the device, where they are
+    converted, resized, augmented (training only) and normalised: no float copy
+    of the dataset is made. On CUDA, bf16 autocast and channels_last are on by
+    default.
 
-        Examples
-        --------
-        >>> import numpy as np
-        >>> from skiaa import IAARegressor
-        >>> rng = np.random.default_rng(0)
-        >>> X = rng.integers(0, 256, size=(16, 32, 32, 3), dtype=np.uint8)
-        >>> y = rng.uniform(0.5, 1.0, size=16)
-        >>> reg = IAARegressor(model="test_resnet", image_size=32, max_epochs=1,
-        ...                    batch_size=8, random_state=0).fit(X, y)
-        >>> pred = reg.predict(X)
-        >>> pred.shape, bool(((pred >= 0) & (pred <= 1)).all())
-        ((16,), True)
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skiaa import IAARegressor
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.integers(0, 256, size=(16, 32, 32, 3), dtype=np.uint8)
+    >>> y = rng.uniform(0.5, 1.0, size=16)
+    >>> reg = IAARegressor(model="test_resnet", image_size=32, max_epochs=1,
+    ...                    batch_size=8, random_state=0).fit(X, y)
+    >>> pred = reg.predict(X)
+    >>> pred.shape, bool(((pred >= 0) & (pred <= 1)).all())
+    ((16,), True)
     """
 
     def __init__(
@@ -153,7 +156,7 @@ class IAARegressor(RegressorMixin, BaseImageEstimator):
         Parameters
         ----------
         X : array-like, sequence of paths or torch Dataset
-            uint8 images (n, H, W, C), float images (n, C, H, W) in [0, 1], a
+            Images: uint8 images (n, H, W, C), float images (n, C, H, W) in [0, 1], a
             list of images of any sizes, image paths, or a torch Dataset whose
             items are images or ``(image, ...)`` tuples.
         y : array-like of shape (n_samples,)
@@ -162,6 +165,7 @@ class IAARegressor(RegressorMixin, BaseImageEstimator):
         Returns
         -------
         self : IAARegressor
+            The fitted estimator.
 
         Raises
         ------
@@ -171,8 +175,8 @@ class IAARegressor(RegressorMixin, BaseImageEstimator):
             ``pretrained=True`` cannot get weights.
         """
         nets.check_model_name(self.model)
+        y = check_iaa(self._require_y(y))
         images, n_channels = self._images(X)
-        y = check_iaa(y)
         if len(y) != len(images):
             raise ValueError(f"X has {len(images)} samples but y has {len(y)}.")
         device, _, channels_last = self._runtime()
@@ -190,6 +194,10 @@ class IAARegressor(RegressorMixin, BaseImageEstimator):
                 module = self._make_module(
                     n_channels, 1, device, channels_last, lambda b, d: nets.IAANet(b, d)
                 )
+                # Start from the mean IAA rather than 0, so that early epochs do not
+                # spend themselves learning the offset (IAA is ~0.8 on IMA++).
+                with torch.no_grad():
+                    module.net.head[-1].bias.fill_(float(y[train_idx].mean()))
             self.net_ = self._fit_net(
                 Samples(images, y[:, None]),  # (n, 1): skorch would broadcast a 1-D y
                 module=module,
@@ -216,10 +224,11 @@ class IAARegressor(RegressorMixin, BaseImageEstimator):
         Returns
         -------
         y_pred : ndarray of shape (n_samples,), float
+            Predicted IAA in [0, 1].
         """
         images = self._check_predict_images(X)
         out = self._forward(images)
         return out.float().numpy().reshape(-1).clip(0.0, 1.0).astype(np.float64)
 
 
-IAARegressor.__doc__ = IAARegressor.__doc__.replace("{common}", COMMON_PARAMETERS_DOC)
+IAARegressor.__doc__ = IAARegressor.__doc__.replace("{common}", COMMON_PARAMETERS_DOC.lstrip())
