@@ -631,7 +631,8 @@ def _plot_training(results, out_dir):
         plt.close(fig)
     if diag:
         models = list(diag)
-        fig, axes = plt.subplots(1, len(models), figsize=(3.2 * len(models), 3.8), sharey=True)
+        width = max(5.5, 3.2 * len(models))
+        fig, axes = plt.subplots(1, len(models), figsize=(width, 4.0), sharey=True)
         axes = np.atleast_1d(axes)
         for ax, model in zip(axes, models):
             alphas = list(diag[model])
@@ -644,7 +645,7 @@ def _plot_training(results, out_dir):
             ax.set_title(model)
         axes[0].set_ylabel("balanced accuracy")
         axes[0].legend(frameon=False, fontsize=8)
-        fig.suptitle("Diagnosis-only (α=1) vs multi-task with IAA (α<1), per fold")
+        fig.suptitle("Diagnosis only (α=1) vs with IAA as auxiliary target (α<1)", fontsize=10)
         fig.tight_layout()
         fig.savefig(Path(out_dir) / "diagnosis.png", dpi=150)
         plt.close(fig)
