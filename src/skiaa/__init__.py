@@ -52,7 +52,11 @@ from .transformers import AgreementTransformer
 
 # Public names that live in torch-based modules, imported on first access
 # (PEP 562) so that ``import skiaa`` and ``import skiaa.agreement`` stay torch-free.
-_LAZY_NAMES = {"ImageDataset": "skiaa.datasets._torch"}
+_LAZY_NAMES = {
+    "IAARegressor": "skiaa.estimators",
+    "ImageDataset": "skiaa.datasets._torch",
+    "MultiTaskDiagnosisClassifier": "skiaa.estimators",
+}
 
 # Eagerly imported public names (numpy/scipy/pandas only) are added below as
 # their modules land, e.g. ``from .agreement import dice``.

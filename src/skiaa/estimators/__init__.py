@@ -1,0 +1,22 @@
+"""scikit-learn estimators on images, built on skorch and timm.
+
+- :class:`IAARegressor` predicts the inter-annotator agreement of a lesion;
+- :class:`MultiTaskDiagnosisClassifier` diagnoses lesions with the agreement
+  as an auxiliary training target.
+
+Importing this package imports torch; ``import skiaa`` does not (the two
+estimators are also available as ``skiaa.IAARegressor`` and
+``skiaa.MultiTaskDiagnosisClassifier``, loaded on first access).
+"""
+
+from ._multitask import MultiTaskDiagnosisClassifier
+from ._regressor import IAARegressor
+from ._transforms import IMA_MEAN, IMA_STD, augment_batch
+
+__all__ = [
+    "IMA_MEAN",
+    "IMA_STD",
+    "IAARegressor",
+    "MultiTaskDiagnosisClassifier",
+    "augment_batch",
+]

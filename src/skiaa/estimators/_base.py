@@ -1,0 +1,404 @@
+"""Shared machinery of the image estimators: device, seeding, inputs, split, net.
+
+The estimators are scikit-learn estimators with a flat parameter list that build
+a skorch :class:`~skorch.NeuralNet` inside ``fit`` (stored as ``net_``). Why not
+subclass skorch's nets: GridSearchCV then sees ``model``, ``alpha``, ``lr``, ...
+directly, ``set_fit_request(iaa=True)`` follows from ``fit(X, y, iaa=None)``,
+labels can be encoded as scikit-learn does, and skorch still supplies the
+training loop, callbacks, progress bar and epoch table.
+"""
+
+import os
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator
+from sklearn.model_selection import ShuffleSplit, StratifiedShuffleSplit
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from skorch import NeuralNet
+from skorch.callbacks import Callback, LRScheduler, ProgressBar
+
+from .. import nets
+from ._inputs import as_images
+from ._transforms import IMA_MEAN, IMA_STD, ImageModel, ImagePreprocess
+
+_OPTIMIZERS = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
+
+
+def resolve_device(device):
+    """``"auto"`` -> ``"cuda"`` when available, else ``"cpu"``; other values as given."""
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return str(device)
+
+
+class Samples(torch.utils.data.Dataset):
+    """(image, target) pairs indexed from arrays; targets 0 when there are none."""
+
+    def __init__(self, images, targets=None):
+        self.images = images
+        self.targets = targets
+
+    def __len__(self):
+        return len(self.images)
+
+    def __getitem__(self, i):
+        img = self.images[i]
+        if isinstance(img, np.ndarray):
+            # A copy: memory-mapped caches are read-only, torch wants writable memory.
+            img = torch.from_numpy(np.array(img))
+        target = 0.0 if self.targets is None else torch.from_numpy(self.targets[i])
+        return img, target
+
+
+class _FixedSplit:
+    """A skorch ``train_split`` returning given train/validation indices."""
+
+    def __init__(self, train_idx, valid_idx, passes=1):
+        self.train_idx = train_idx
+        self.valid_idx = valid_idx
+        self.passes = passes
+
+    def __call__(self, dataset, y=None, **fit_params):
+        # ``passes`` > 1 repeats the training rows: the paper's "three augmented
+        # passes over the training set per epoch".
+        train = torch.utils.data.Subset(dataset, np.tile(self.train_idx, self.passes).tolist())
+        if self.valid_idx is None or len(self.valid_idx) == 0:
+            return train, None
+        return train, torch.utils.data.Subset(dataset, self.valid_idx.tolist())
+
+
+class BestEpoch(Callback):
+    """Score the validation predictions each epoch and restore the best weights.
+
+    The best weights are kept in memory (on the CPU), not in a checkpoint file:
+    fixed file names collide between parallel fits (skorch issues #848, #819).
+    Records ``name`` and ``name + "_best"`` in the history (the epoch table
+    shows them).
+    """
+
+    def __init__(self, name, score, lower_is_better):
+        self.name = name
+        self.score = score
+        self.lower_is_better = lower_is_better
+
+    def initialize(self):
+        self.best_score_ = None
+        self.best_epoch_ = None
+        self._best_state = None
+        self._pred, self._true = [], []
+        return self
+
+    def on_epoch_begin(self, net, **kwargs):
+        self._pred, self._true = [], []
+
+    def on_batch_end(self, net, batch=None, training=None, y_pred=None, **kwargs):
+        if training:
+            return
+        if isinstance(y_pred, tuple):
+            y_pred = tuple(p.detach().float().cpu() for p in y_pred)
+        else:
+            y_pred = y_pred.detach().float().cpu()
+        self._pred.append(y_pred)
+        self._true.append(torch.as_tensor(batch[1]).cpu())
+
+    def on_epoch_end(self, net, **kwargs):
+        if not self._pred:
+            return  # no validation split
+        if isinstance(self._pred[0], tuple):
+            pred = tuple(torch.cat(p).numpy() for p in zip(*self._pred))
+        else:
+            pred = torch.cat(self._pred).numpy()
+        score = float(self.score(pred, torch.cat(self._true).numpy()))
+        better = self.best_score_ is None or (
+            score < self.best_score_ if self.lower_is_better else score > self.best_score_
+        )
+        net.history.record(self.name, score)
+        net.history.record(self.name + "_best", bool(better))
+        if better:
+            self.best_score_ = score
+            self.best_epoch_ = len(net.history)
+            self._best_state = {
+                k: v.detach().to("cpu", copy=True) for k, v in net.module_.state_dict().items()
+            }
+
+    def on_train_end(self, net, **kwargs):
+        if self._best_state is not None:
+            net.module_.load_state_dict(self._best_state)
+        self._best_state = None  # not pickled with the estimator
+
+
+class SkiaaNet(NeuralNet):
+    """skorch's NeuralNet with optional bf16 autocast in the forward pass."""
+
+    def __init__(self, *args, autocast=False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.autocast = autocast
+
+    def infer(self, x, **fit_params):
+        device_type = torch.device(self.device).type
+        with torch.autocast(device_type, dtype=torch.bfloat16, enabled=bool(self.autocast)):
+            return super().infer(x, **fit_params)
+
+
+_COMMON_CONSTRAINTS = {
+    "model": [str],
+    "pretrained": ["boolean"],
+    "weights": [str, os.PathLike, None],
+    "image_size": [Interval(Integral, 1, None, closed="left"), None],
+    "mean": ["array-like", None],
+    "std": ["array-like", None],
+    "augment": ["boolean"],
+    "augment_passes": [Interval(Integral, 1, None, closed="left")],
+    "optimizer": [StrOptions(set(_OPTIMIZERS)), type],
+    "lr": [Interval(Real, 0, None, closed="neither")],
+    "momentum": [Interval(Real, 0, 1, closed="both")],
+    "weight_decay": [Interval(Real, 0, None, closed="left")],
+    "lr_step_size": [Interval(Integral, 1, None, closed="left"), None],
+    "lr_gamma": [Interval(Real, 0, None, closed="neither")],
+    "max_epochs": [Interval(Integral, 0, None, closed="left")],
+    "batch_size": [Interval(Integral, 1, None, closed="left")],
+    "validation_fraction": [Interval(Real, 0, 1, closed="left"), None],
+    "device": [str, object],
+    "mixed_precision": ["boolean", StrOptions({"auto"})],
+    "channels_last": ["boolean", StrOptions({"auto"})],
+    "num_workers": [Interval(Integral, 0, None, closed="left")],
+    "cache_dir": [object, None],
+    "warm_start": ["boolean"],
+    "random_state": ["random_state"],
+    "verbose": ["verbose"],
+    "callbacks": [list, None],
+}
+
+
+class BaseImageEstimator(BaseEstimator):
+    """Private base class of :class:`IAARegressor` and the multi-task classifier."""
+
+    _parameter_constraints = dict(_COMMON_CONSTRAINTS)
+
+    # ----- input handling
+    def _require_y(self, y):
+        if y is None:
+            raise ValueError(
+                f"{type(self).__name__} requires y to be passed, but the target y is None."
+            )
+        return y
+
+    def _images(self, X):
+        images, n_channels = as_images(X, self.image_size, cache_dir=self.cache_dir)
+        return images, n_channels
+
+    def _check_predict_images(self, X):
+        from sklearn.utils.validation import check_is_fitted
+
+        check_is_fitted(self, "net_")
+        images, n_channels = self._images(X)
+        if n_channels != self.n_channels_:
+            raise ValueError(
+                f"X has {n_channels} channels, but {type(self).__name__} was fitted on "
+                f"{self.n_channels_}."
+            )
+        return images
+
+    def _norm_stats(self, n_channels):
+        mean = IMA_MEAN if self.mean is None else tuple(np.ravel(self.mean).tolist())
+        std = IMA_STD if self.std is None else tuple(np.ravel(self.std).tolist())
+        if len(mean) != n_channels or len(std) != n_channels:
+            raise ValueError(
+                f"X has {n_channels} channels but mean/std have {len(mean)}/{len(std)} values: "
+                f"pass mean and std of length {n_channels}."
+            )
+        if min(std) <= 0:
+            raise ValueError(f"std must be positive, got {std}.")
+        return mean, std
+
+    # ----- runtime options
+    def _runtime(self):
+        device = resolve_device(self.device)
+        on_cuda = torch.device(device).type == "cuda"
+        amp = on_cuda if self.mixed_precision == "auto" else bool(self.mixed_precision)
+        cl = on_cuda if self.channels_last == "auto" else bool(self.channels_last)
+        return device, amp, cl
+
+    def _split(self, n, seed, stratify=None):
+        frac = self.validation_fraction
+        idx = np.arange(n)
+        if not frac:
+            return idx, None
+        n_valid = int(np.ceil(frac * n))
+        if n_valid < 1 or n - n_valid < 1:
+            raise ValueError(
+                f"validation_fraction={frac} leaves no training or validation rows for {n} "
+                "samples; use validation_fraction=None to train on all of them."
+            )
+        splitter = ShuffleSplit(n_splits=1, test_size=n_valid, random_state=seed)
+        if stratify is not None:
+            try:
+                strat = StratifiedShuffleSplit(n_splits=1, test_size=n_valid, random_state=seed)
+                return next(strat.split(idx, stratify))
+            except ValueError as exc:  # a class too small to stratify (tiny CV folds)
+                warnings.warn(
+                    f"Validation split not stratified ({exc}); using a random split.",
+                    UserWarning,
+                    stacklevel=3,
+                )
+        return next(splitter.split(idx))
+
+    def _make_module(self, n_channels, n_outputs, device, channels_last, build):
+        backbone = nets.create_backbone(
+            self.model, pretrained=self.pretrained, weights=self.weights, in_chans=n_channels
+        )
+        dim = nets.feature_dim(backbone, in_chans=n_channels, image_size=self.image_size or 64)
+        mean, std = self._norm_stats(n_channels)
+        preprocess = ImagePreprocess(
+            self.image_size, mean, std, augment=self.augment, channels_last=channels_last
+        )
+        module = ImageModel(preprocess, build(backbone, dim))
+        if channels_last:
+            module = module.to(memory_format=torch.channels_last)
+        return module
+
+    def _fit_net(self, dataset, *, module, criterion, train_idx, valid_idx, best, seed):
+        device, amp, _ = self._runtime()
+        opt = self.optimizer
+        opt_cls = _OPTIMIZERS[opt] if isinstance(opt, str) else opt
+        opt_kwargs = {"weight_decay": self.weight_decay}
+        if opt_cls is torch.optim.SGD:
+            # Paper: SGD, Nesterov momentum 0.9.
+            opt_kwargs.update(momentum=self.momentum, nesterov=self.momentum > 0)
+        callbacks = [("best_epoch", best)]
+        if self.lr_step_size is not None:
+            callbacks.append(
+                (
+                    "lr_scheduler",
+                    LRScheduler(
+                        policy=torch.optim.lr_scheduler.StepLR,
+                        step_size=self.lr_step_size,
+                        gamma=self.lr_gamma,
+                    ),
+                )
+            )
+        if self.verbose and self.verbose >= 2:
+            callbacks.append(("progress_bar", ProgressBar()))
+        for i, cb in enumerate(self.callbacks or []):
+            name = cb[0] if isinstance(cb, tuple) else f"user_{i}_{type(cb).__name__}"
+            cb = cb[1] if isinstance(cb, tuple) else cb
+            callbacks.append((name, cb))
+        gen = torch.Generator().manual_seed(seed)
+        net = SkiaaNet(
+            module=module,
+            criterion=criterion,
+            optimizer=opt_cls,
+            lr=self.lr,
+            max_epochs=self.max_epochs,
+            batch_size=self.batch_size,
+            iterator_train__shuffle=True,
+            iterator_train__generator=gen,
+            iterator_train__num_workers=self.num_workers,
+            iterator_valid__num_workers=self.num_workers,
+            train_split=_FixedSplit(
+                train_idx, valid_idx, self.augment_passes if self.augment else 1
+            ),
+            callbacks=callbacks,
+            predict_nonlinearity=None,
+            device=device,
+            verbose=int(bool(self.verbose)),
+            autocast=amp,
+            **{f"optimizer__{k}": v for k, v in opt_kwargs.items()},
+        )
+        net.fit(dataset, y=None)
+        return net
+
+    def _seed(self):
+        return int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+
+    def _fork_rng(self, device):
+        devices = []
+        if torch.device(device).type == "cuda":
+            idx = torch.device(device).index
+            devices = [torch.cuda.current_device() if idx is None else idx]
+        return torch.random.fork_rng(devices=devices)
+
+    def _forward(self, images):
+        """Forward pass over ``images`` in eval mode; tensors on the CPU."""
+        return self.net_.forward(Samples(images), training=False, device="cpu")
+
+    @property
+    def history_(self):
+        """skorch :class:`~skorch.history.History` of the last fit."""
+        return self.net_.history
+
+
+COMMON_PARAMETERS_DOC = """\
+    model : str, default="resnet18"
+        Any timm model name (:func:`timm.list_models`); ResNet-18 is one of the
+        paper's three best backbones. Unknown names raise a ValueError listing
+        close matches. Changing it with ``set_params`` re-initialises the network
+        at the next ``fit``.
+    pretrained : bool, default=False
+        Start from timm's ImageNet weights (the paper does). They are downloaded
+        from the Hugging Face hub; offline, ``fit`` raises a ValueError telling
+        to pass ``weights``. False by default because skiaa must run offline.
+    weights : str or path-like, default=None
+        Local checkpoint (``.pth``, ``.pt`` or ``.safetensors``) loaded into the
+        backbone, by name or, when the names differ, by position with equal
+        shapes (see :func:`skiaa.nets.load_weights`). Overrides ``pretrained``.
+    image_size : int or None, default=224
+        Images are resized (bicubic) to ``image_size`` x ``image_size``, as in
+        the paper; None keeps their size (all images must then have one size).
+    mean, std : sequence of float, default=None
+        Per-channel normalisation of intensities in [0, 1]. None uses the
+        IMA++ statistics of the paper, mean (0.7079, 0.5688, 0.5130), std
+        (0.1304, 0.1248, 0.1429) (3 channels).
+    augment : bool, default=True
+        Apply the paper's augmentations (random 90 degree rotations, flips,
+        autocontrast, Gaussian blur, sharpness) to training batches only, on
+        the device (:func:`skiaa.estimators.augment_batch`).
+    augment_passes : int, default=3
+        Augmented passes over the training rows per epoch when ``augment`` is
+        True (the paper: 3). Use 1 for a third of the training time.
+    optimizer : {"sgd", "adam", "adamw"} or torch optimizer class, default="sgd"
+        "sgd" is the paper's SGD with Nesterov momentum.
+    lr : float, default=0.01
+        Learning rate (paper: 0.01).
+    momentum : float, default=0.9
+        SGD momentum, Nesterov when > 0 (paper: 0.9). Ignored by other optimisers.
+    weight_decay : float, default=1e-4
+        Paper: 1e-4.
+    lr_step_size, lr_gamma : int or None, float, default=10, 0.1
+        The learning rate is multiplied by ``lr_gamma`` every ``lr_step_size``
+        epochs (paper: divided by 10 every 10 epochs). ``lr_step_size=None``
+        keeps it constant.
+    max_epochs : int, default=50
+        Paper: 50.
+    batch_size : int, default=32
+        Paper: 32. Also the batch size of prediction.
+    validation_fraction : float or None, default=0.1
+        Fraction of the training rows held out (seeded by ``random_state``) to
+        choose the best epoch, whose weights are restored at the end of ``fit``.
+        None or 0 trains on all rows and keeps the last epoch.
+    device : str or torch.device, default="auto"
+        "auto" uses CUDA when available, else the CPU.
+    mixed_precision : bool or "auto", default="auto"
+        Use bf16 autocast in the forward pass; "auto" turns it on on CUDA only.
+    channels_last : bool or "auto", default="auto"
+        Use the channels_last memory format for the network and batches; "auto" turns
+        it on on CUDA only.
+    num_workers : int, default=0
+        DataLoader worker processes.
+    cache_dir : str or path-like, default=None
+        Where decoded images are cached when ``X`` is a sequence of paths.
+    warm_start : bool, default=False
+        When True, ``fit`` continues from the weights of the previous ``fit``
+        instead of re-initialising the network (same ``model`` required).
+    random_state : int, RandomState instance or None, default=None
+        Seeds the initialisation, validation split, batch order and
+        augmentations (torch's global RNG is restored afterwards).
+    verbose : int, default=0
+        0: silent; 1: skorch's epoch table; 2: also a progress bar per epoch.
+    callbacks : list of skorch callbacks or (name, callback) tuples, default=None
+        Extra skorch callbacks, used as given (as skorch does: their state is
+        shared between fits; :func:`~sklearn.base.clone` copies them)."""

@@ -1,0 +1,234 @@
+"""IAARegressor: predict the inter-annotator agreement of an image."""
+
+import numpy as np
+import torch
+from sklearn.base import RegressorMixin, _fit_context
+from sklearn.utils.validation import column_or_1d
+
+from .. import nets
+from ._base import COMMON_PARAMETERS_DOC, BaseImageEstimator, BestEpoch, Samples
+from ._inputs import _rows
+from ._transforms import IMA_MEAN  # noqa: F401  (documented default)
+
+
+def _valid_mae(pred, true):
+    return np.abs(np.clip(pred.reshape(-1), 0, 1) - true.reshape(-1)).mean()
+
+
+def check_iaa(y, name="y"):
+    """IAA targets as float32 (n,), rejecting NaN and values outside [0, 1]."""
+    y = np.asarray(y)
+    if y.dtype.kind == "c":
+        raise ValueError(f"Complex data not supported in {name}.")
+    y = column_or_1d(y.astype(np.float64), warn=True)
+    bad = ~np.isfinite(y)
+    if bad.any():
+        raise ValueError(f"{name} must be finite; NaN or infinite at rows {_rows(bad)}.")
+    bad = (y < 0) | (y > 1)
+    if bad.any():
+        raise ValueError(
+            f"{name} must be an agreement in [0, 1]; out of range at rows {_rows(bad)}."
+        )
+    return y.astype(np.float32)
+
+
+class IAARegressor(RegressorMixin, BaseImageEstimator):
+    """Predict the inter-annotator agreement (IAA) of a lesion from its image.
+
+    A timm backbone with the paper's head ``Linear(d, 256) - BatchNorm - ReLU -
+    Dropout(0.5) - Linear(256, 1)``, trained with SmoothL1 loss (skorch
+    underneath); predictions are clamped to [0, 1]. Defaults follow the paper
+    (section 4 of ``PAPER.md``) except ``pretrained`` (offline by default).
+
+    Parameters
+    ----------
+    {common}
+
+    Attributes
+    ----------
+    net_ : skorch.NeuralNet
+        The trained skorch net; ``net_.module_`` is the torch module
+        (preprocessing followed by :class:`skiaa.nets.IAANet`).
+    history_ : skorch.history.History
+        Per-epoch losses and, with a validation split, ``valid_mae``.
+    best_epoch_ : int or None
+        Epoch (1-based) whose weights were kept (lowest validation MAE), None
+        without a validation split (the last epoch is kept).
+    n_channels_ : int
+        Number of image channels seen in ``fit``.
+    device_ : str
+        Device the network was trained on.
+
+    See Also
+    --------
+    MultiTaskDiagnosisClassifier : Diagnosis with IAA as an auxiliary target.
+    skiaa.nets.IAANet : The torch module.
+
+    Notes
+    -----
+    Images stay uint8 until their batch reaches the device, where they are
+    converted, resized, augmented (training only) and normalised: no float copy
+    of the dataset is made. On CUDA, bf16 autocast and channels_last are on by
+    default.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skiaa import IAARegressor
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.integers(0, 256, size=(16, 32, 32, 3), dtype=np.uint8)
+    >>> y = rng.uniform(0.5, 1.0, size=16)
+    >>> reg = IAARegressor(model="test_resnet", image_size=32, max_epochs=1,
+    ...                    batch_size=8, random_state=0).fit(X, y)
+    >>> pred = reg.predict(X)
+    >>> pred.shape, bool(((pred >= 0) & (pred <= 1)).all())
+    ((16,), True)
+    """
+
+    def __init__(
+        self,
+        *,
+        model="resnet18",
+        pretrained=False,
+        weights=None,
+        image_size=224,
+        mean=None,
+        std=None,
+        augment=True,
+        augment_passes=3,
+        optimizer="sgd",
+        lr=0.01,
+        momentum=0.9,
+        weight_decay=1e-4,
+        lr_step_size=10,
+        lr_gamma=0.1,
+        max_epochs=50,
+        batch_size=32,
+        validation_fraction=0.1,
+        device="auto",
+        mixed_precision="auto",
+        channels_last="auto",
+        num_workers=0,
+        cache_dir=None,
+        warm_start=False,
+        random_state=None,
+        verbose=0,
+        callbacks=None,
+    ):
+        self.model = model
+        self.pretrained = pretrained
+        self.weights = weights
+        self.image_size = image_size
+        self.mean = mean
+        self.std = std
+        self.augment = augment
+        self.augment_passes = augment_passes
+        self.optimizer = optimizer
+        self.lr = lr
+        self.momentum = momentum
+        self.weight_decay = weight_decay
+        self.lr_step_size = lr_step_size
+        self.lr_gamma = lr_gamma
+        self.max_epochs = max_epochs
+        self.batch_size = batch_size
+        self.validation_fraction = validation_fraction
+        self.device = device
+        self.mixed_precision = mixed_precision
+        self.channels_last = channels_last
+        self.num_workers = num_workers
+        self.cache_dir = cache_dir
+        self.warm_start = warm_start
+        self.random_state = random_state
+        self.verbose = verbose
+        self.callbacks = callbacks
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.required = True
+        tags.regressor_tags.poor_score = True
+        tags.non_deterministic = torch.cuda.is_available()
+        return tags
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y):
+        """Train on images ``X`` with IAA targets ``y``.
+
+        Parameters
+        ----------
+        X : array-like, sequence of paths or torch Dataset
+            Images: uint8 images (n, H, W, C), float images (n, C, H, W) in [0, 1], a
+            list of images of any sizes, image paths, or a torch Dataset whose
+            items are images or ``(image, ...)`` tuples.
+        y : array-like of shape (n_samples,)
+            IAA of each image, in [0, 1].
+
+        Returns
+        -------
+        self : IAARegressor
+            The fitted estimator.
+
+        Raises
+        ------
+        ValueError
+            If ``y`` has NaN or values outside [0, 1] (the message names the
+            rows), ``X`` and ``y`` lengths differ, ``model`` is unknown, or
+            ``pretrained=True`` cannot get weights.
+        """
+        nets.check_model_name(self.model)
+        y = check_iaa(self._require_y(y))
+        images, n_channels = self._images(X)
+        if len(y) != len(images):
+            raise ValueError(f"X has {len(images)} samples but y has {len(y)}.")
+        device, _, channels_last = self._runtime()
+        seed = self._seed()
+        train_idx, valid_idx = self._split(len(y), seed)
+        reuse = self.warm_start and getattr(self, "net_", None) is not None
+        if reuse and (self.model_name_ != self.model or self.n_channels_ != n_channels):
+            raise ValueError("warm_start=True needs the same model and number of channels.")
+        best = BestEpoch("valid_mae", _valid_mae, lower_is_better=True)
+        with self._fork_rng(device):
+            torch.manual_seed(seed)
+            if reuse:
+                module = self.net_.module_
+            else:
+                module = self._make_module(
+                    n_channels, 1, device, channels_last, lambda b, d: nets.IAANet(b, d)
+                )
+                # Start from the mean IAA rather than 0, so that early epochs do not
+                # spend themselves learning the offset (IAA is ~0.8 on IMA++).
+                with torch.no_grad():
+                    module.net.head[-1].bias.fill_(float(y[train_idx].mean()))
+            self.net_ = self._fit_net(
+                Samples(images, y[:, None]),  # (n, 1): skorch would broadcast a 1-D y
+                module=module,
+                criterion=torch.nn.SmoothL1Loss(),
+                train_idx=train_idx,
+                valid_idx=valid_idx,
+                best=best,
+                seed=seed,
+            )
+        self.best_epoch_ = best.best_epoch_
+        self.n_channels_ = n_channels
+        self.model_name_ = self.model
+        self.device_ = device
+        return self
+
+    def predict(self, X):
+        """Predicted IAA of each image, clamped to [0, 1].
+
+        Parameters
+        ----------
+        X : array-like, sequence of paths or torch Dataset
+            Images, as in :meth:`fit`.
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,), float
+            Predicted IAA in [0, 1].
+        """
+        images = self._check_predict_images(X)
+        out = self._forward(images)
+        return out.float().numpy().reshape(-1).clip(0.0, 1.0).astype(np.float64)
+
+
+IAARegressor.__doc__ = IAARegressor.__doc__.replace("{common}", COMMON_PARAMETERS_DOC.lstrip())

@@ -1,0 +1,159 @@
+"""Losses of the paper: focal loss and the multi-task diagnosis + IAA loss.
+
+Both are :class:`torch.nn.Module` objects usable as a skorch ``criterion``.
+
+See Also
+--------
+skiaa.nets : the networks these losses train.
+skiaa.MultiTaskDiagnosisClassifier : the estimator that uses :class:`MultiTaskLoss`.
+"""
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+__all__ = ["FocalLoss", "MultiTaskLoss"]
+
+
+class FocalLoss(nn.Module):
+    """Focal loss for multi-class classification (Lin et al., 2017).
+
+    ``loss_i = -w[y_i] * (1 - p_i) ** gamma * log(p_i)`` where ``p_i`` is the
+    softmax probability of the true class ``y_i``.
+
+    Parameters
+    ----------
+    gamma : float, default=2.0
+        Focusing parameter; 0 gives the (weighted) cross-entropy. The paper uses 2.
+    weight : array-like of shape (n_classes,), default=None
+        Per-class weights (the paper: inverse class frequency). None weighs all
+        classes equally.
+    reduction : {"mean", "sum", "none"}, default="mean"
+        ``"mean"`` is the weighted mean ``sum(loss_i) / sum(w[y_i])``, the same
+        normalisation as :class:`torch.nn.CrossEntropyLoss`, so that
+        ``gamma=0`` equals it exactly.
+
+    Raises
+    ------
+    ValueError
+        If ``gamma`` is negative or ``reduction`` is unknown.
+
+    See Also
+    --------
+    MultiTaskLoss : Focal loss on the diagnosis plus SmoothL1 on the IAA.
+
+    Notes
+    -----
+    The loss is computed in float32 whatever the dtype of the logits, so that it
+    stays accurate under bf16 autocast.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skiaa.losses import FocalLoss
+    >>> logits = torch.tensor([[2.0, -1.0], [0.5, 0.5]])
+    >>> target = torch.tensor([0, 1])
+    >>> ce = torch.nn.functional.cross_entropy(logits, target)
+    >>> bool(torch.isclose(FocalLoss(gamma=0.0)(logits, target), ce))
+    True
+    >>> bool(FocalLoss(gamma=2.0)(logits, target) < ce)
+    True
+    """
+
+    def __init__(self, gamma=2.0, weight=None, reduction="mean"):
+        super().__init__()
+        if gamma < 0:
+            raise ValueError(f"gamma must be >= 0, got {gamma!r}.")
+        if reduction not in ("mean", "sum", "none"):
+            raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}.")
+        self.gamma = float(gamma)
+        self.reduction = reduction
+        weight = None if weight is None else torch.as_tensor(weight, dtype=torch.float32)
+        # A buffer, so that ``.to(device)`` moves it with the module.
+        self.register_buffer("weight", weight)
+
+    def forward(self, logits, target):
+        """Loss of ``logits`` (n, n_classes) against integer ``target`` (n,)."""
+        logits = logits.float()
+        target = target.long()
+        log_p = F.log_softmax(logits, dim=1).gather(1, target[:, None])[:, 0]
+        loss = -((1.0 - log_p.exp()) ** self.gamma) * log_p
+        w = torch.ones_like(loss) if self.weight is None else self.weight[target]
+        loss = loss * w
+        if self.reduction == "none":
+            return loss
+        if self.reduction == "sum":
+            return loss.sum()
+        return loss.sum() / w.sum()
+
+
+class MultiTaskLoss(nn.Module):
+    """The paper's loss ``alpha * focal(diagnosis) + (1 - alpha) * SmoothL1(IAA)``.
+
+    Parameters
+    ----------
+    alpha : float, default=0.5
+        Weight of the diagnosis loss, in [0, 1]. ``alpha=1`` trains the
+        diagnosis alone (the paper's baseline) and ignores the IAA target.
+    gamma : float, default=2.0
+        Focusing parameter of the focal loss.
+    weight : array-like of shape (n_classes,), default=None
+        Class weights of the focal loss.
+    beta : float, default=1.0
+        Threshold of :class:`torch.nn.SmoothL1Loss` (PyTorch's default, as the paper).
+
+    Raises
+    ------
+    ValueError
+        If ``alpha`` is outside [0, 1].
+
+    See Also
+    --------
+    FocalLoss
+    skiaa.nets.MultiTaskNet : Returns the ``(logits, iaa)`` pair this loss takes.
+
+    Notes
+    -----
+    The target is one float tensor of shape (n, 2): column 0 holds the class
+    index, column 1 the IAA. One tensor, rather than a pair, so that skorch
+    slices, batches and moves it like any target. Rows whose IAA is NaN do not
+    contribute to the IAA term (the term is the mean over the other rows, 0 when
+    there is none); the estimators reject NaN targets before they get here.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skiaa.losses import MultiTaskLoss
+    >>> logits = torch.tensor([[2.0, -1.0], [0.5, 0.5]])
+    >>> iaa_pred = torch.tensor([0.8, 0.6])
+    >>> target = torch.tensor([[0.0, 0.9], [1.0, 0.5]])
+    >>> loss = MultiTaskLoss(alpha=0.5)((logits, iaa_pred), target)
+    >>> loss.shape
+    torch.Size([])
+    >>> bool(MultiTaskLoss(alpha=1.0)((logits, iaa_pred), target) > 0)
+    True
+    """
+
+    def __init__(self, alpha=0.5, gamma=2.0, weight=None, beta=1.0):
+        super().__init__()
+        if not 0.0 <= alpha <= 1.0:
+            raise ValueError(f"alpha must be in [0, 1], got {alpha!r}.")
+        self.alpha = float(alpha)
+        self.beta = float(beta)
+        self.focal = FocalLoss(gamma=gamma, weight=weight)
+
+    def forward(self, y_pred, y_true):
+        """Loss of ``y_pred = (logits, iaa)`` against ``y_true`` (n, 2)."""
+        logits, iaa_pred = y_pred
+        label = y_true[:, 0]
+        loss = self.alpha * self.focal(logits, label) if self.alpha > 0 else 0.0
+        if self.alpha < 1.0:
+            iaa_true = y_true[:, 1].float()
+            iaa_pred = iaa_pred.float().reshape(-1)
+            known = ~torch.isnan(iaa_true)
+            if bool(known.any()):
+                reg = F.smooth_l1_loss(iaa_pred[known], iaa_true[known], beta=self.beta)
+            else:
+                reg = iaa_pred.sum() * 0.0
+            loss = loss + (1.0 - self.alpha) * reg
+        return loss

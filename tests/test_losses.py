@@ -1,0 +1,111 @@
+"""Focal and multi-task losses against brute-force references."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from skiaa.losses import FocalLoss, MultiTaskLoss
+
+finite = st.floats(-8, 8, allow_nan=False, width=32)
+
+
+@st.composite
+def problems(draw, max_n=8, max_k=4):
+    n = draw(st.integers(1, max_n))
+    k = draw(st.integers(2, max_k))
+    logits = draw(arrays(np.float32, (n, k), elements=finite))
+    target = np.array(draw(st.lists(st.integers(0, k - 1), min_size=n, max_size=n)))
+    weight = draw(arrays(np.float32, (k,), elements=st.floats(0.125, 5, width=32)))
+    return torch.from_numpy(logits), torch.from_numpy(target), torch.from_numpy(weight)
+
+
+def _focal_reference(logits, target, weight, gamma):
+    num = den = 0.0
+    for row, t in zip(logits.tolist(), target.tolist()):
+        m = max(row)
+        log_z = m + math.log(sum(math.exp(v - m) for v in row))
+        log_p = row[t] - log_z
+        w = 1.0 if weight is None else float(weight[t])
+        num += -w * (1 - math.exp(log_p)) ** gamma * log_p
+        den += w
+    return num / den
+
+
+@given(problems(), st.floats(0, 5))
+def test_focal_matches_brute_force(problem, gamma):
+    logits, target, weight = problem
+    got = FocalLoss(gamma=gamma, weight=weight)(logits, target).item()
+    assert got == pytest.approx(
+        _focal_reference(logits, target, weight, gamma), rel=1e-4, abs=1e-5
+    )
+
+
+@given(problems())
+def test_focal_gamma_zero_is_weighted_cross_entropy(problem):
+    logits, target, weight = problem
+    ce = torch.nn.functional.cross_entropy(logits, target, weight=weight)
+    assert FocalLoss(gamma=0.0, weight=weight)(logits, target).item() == pytest.approx(
+        ce.item(), rel=1e-5, abs=1e-6
+    )
+
+
+@given(problems(), st.floats(0.1, 5))
+def test_focal_is_nonnegative_and_at_most_cross_entropy(problem, gamma):
+    logits, target, _ = problem
+    focal = FocalLoss(gamma=gamma, reduction="none")(logits, target)
+    ce = torch.nn.functional.cross_entropy(logits, target, reduction="none")
+    assert (focal >= 0).all()
+    assert (focal <= ce + 1e-6).all()
+
+
+def test_focal_reductions_and_bf16_logits():
+    logits = torch.tensor([[1.0, 0.0], [0.0, 3.0], [2.0, 2.0]])
+    target = torch.tensor([0, 1, 1])
+    per_row = FocalLoss(reduction="none")(logits, target)
+    assert FocalLoss(reduction="sum")(logits, target).item() == pytest.approx(per_row.sum().item())
+    assert FocalLoss()(logits, target).item() == pytest.approx(per_row.mean().item())
+    # bf16 logits (autocast) give a float32 loss.
+    assert FocalLoss()(logits.bfloat16(), target).dtype == torch.float32
+
+
+@pytest.mark.parametrize("kwargs", [{"gamma": -1}, {"reduction": "max"}])
+def test_focal_rejects_bad_parameters(kwargs):
+    with pytest.raises(ValueError, match=next(iter(kwargs))):
+        FocalLoss(**kwargs)
+
+
+@given(problems(), st.floats(0, 1), st.floats(0.1, 5))
+def test_multitask_is_the_weighted_sum(problem, alpha, gamma):
+    logits, target, weight = problem
+    n = len(target)
+    gen = torch.Generator().manual_seed(n)
+    iaa_pred = torch.rand(n, generator=gen)
+    iaa_true = torch.rand(n, generator=gen)
+    y = torch.stack([target.float(), iaa_true], dim=1)
+    got = MultiTaskLoss(alpha=alpha, gamma=gamma, weight=weight)((logits, iaa_pred), y).item()
+    focal = FocalLoss(gamma=gamma, weight=weight)(logits, target).item()
+    reg = torch.nn.functional.smooth_l1_loss(iaa_pred, iaa_true).item()
+    assert got == pytest.approx(alpha * focal + (1 - alpha) * reg, rel=1e-4, abs=1e-6)
+
+
+def test_multitask_ignores_nan_iaa_rows_and_alpha_one_ignores_iaa():
+    logits = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.5, 0.1]])
+    iaa_pred = torch.tensor([0.2, 0.9, 0.4])
+    y = torch.tensor([[0.0, 0.5], [1.0, float("nan")], [0.0, 0.4]])
+    loss = MultiTaskLoss(alpha=0.0)((logits, iaa_pred), y).item()
+    expected = torch.nn.functional.smooth_l1_loss(iaa_pred[[0, 2]], y[[0, 2], 1]).item()
+    assert loss == pytest.approx(expected)
+    y_all_nan = y.clone()
+    y_all_nan[:, 1] = float("nan")
+    assert math.isfinite(MultiTaskLoss(alpha=1.0)((logits, iaa_pred), y_all_nan).item())
+    assert MultiTaskLoss(alpha=0.0)((logits, iaa_pred), y_all_nan).item() == 0.0
+
+
+def test_multitask_rejects_alpha_outside_unit_interval():
+    with pytest.raises(ValueError, match="alpha"):
+        MultiTaskLoss(alpha=1.5)
