@@ -169,6 +169,9 @@ def _lookup(parts):
 def _resolve_reexports(app, env, node, contnode):
     """Resolve ``skiaa.X`` (a re-export) to the page of the object it names."""
     target = node.get("reftarget", "")
+    module = node.get("py:module") or ""
+    if not target.startswith("skiaa.") and module.startswith("skiaa"):
+        target = f"{module}.{target}"  # :func:`dice` under ``currentmodule:: skiaa``
     if node.get("refdomain") != "py" or not target.startswith("skiaa."):
         return None
     parts = target.split(".")
@@ -190,7 +193,35 @@ def _resolve_reexports(app, env, node, contnode):
     )
 
 
+def _include_reexport_backreferences(app, docname, source):
+    """On an API page, show the examples that use the object by its top-level name.
+
+    sphinx-gallery files an example's use of ``from skiaa import dice`` under
+    ``skiaa.dice.examples``, while the page documents ``skiaa.agreement.dice``
+    and includes ``skiaa.agreement.dice.examples`` (empty then). Include the
+    top-level file instead when only it has content.
+    """
+    import re
+    from pathlib import Path
+
+    if not docname.startswith("generated/"):
+        return
+    folder = Path(app.srcdir) / "generated"
+
+    def swap(match):
+        name = match.group(1)
+        alias = "skiaa." + name.rsplit(".", 1)[-1]
+        own, other = folder / f"{name}.examples", folder / f"{alias}.examples"
+        own_empty = not own.exists() or own.stat().st_size == 0
+        if own_empty and other.exists() and other.stat().st_size > 0:
+            return f".. include:: {alias}.examples"
+        return match.group(0)
+
+    source[0] = re.sub(r"^\.\. include:: (skiaa\.[\w.]+)\.examples$", swap, source[0], flags=re.M)
+
+
 def setup(app):
+    app.connect("source-read", _include_reexport_backreferences)
     app.connect("autodoc-skip-member", _skip_foreign_members)
     app.connect("missing-reference", _resolve_reexports)
     app.connect("builder-inited", _write_cli_help)
