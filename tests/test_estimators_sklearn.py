@@ -1,7 +1,5 @@
 """The scikit-learn contract: estimator checks, clone, model selection, metadata routing."""
 
-import time
-
 import numpy as np
 import pytest
 import sklearn
@@ -127,14 +125,11 @@ def test_grid_search_models_and_alpha():
         scoring="balanced_accuracy",
         cv=2,
     )
-    start = time.perf_counter()
     grid.fit(X, y, iaa=iaa)
-    elapsed = time.perf_counter() - start
     assert len(grid.cv_results_["params"]) == 6
     assert np.isfinite(grid.cv_results_["mean_test_score"]).all()
     assert grid.best_estimator_.model == grid.best_params_["model"]
     assert grid.predict(X).shape == (16,)
-    assert elapsed < 60, f"grid search took {elapsed:.1f} s"
 
 
 # ----------------------------------------------------------------- iaa row alignment

@@ -1,7 +1,5 @@
 """Backbones by name, the paper's heads, local weights."""
 
-import time
-
 import pytest
 import timm
 import torch
@@ -85,10 +83,8 @@ def test_frozen_iaa_head_gets_no_gradient_and_keeps_its_statistics():
 def test_pretrained_offline_tells_to_pass_weights(monkeypatch):
     monkeypatch.setattr(nets, "_hub_reachable", lambda timeout=3.0: False)
     monkeypatch.setattr(nets, "_cached_hub_file", lambda name: None)
-    start = time.perf_counter()
     with pytest.raises(ValueError, match="weights=PATH"):
         create_backbone("test_resnet", pretrained=True)
-    assert time.perf_counter() - start < 5
 
 
 @pytest.fixture

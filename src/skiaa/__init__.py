@@ -40,6 +40,7 @@ from .datasets import (
     load_isic2019,
     load_ph2,
     make_lesions,
+    mask_folder_agreement,
 )
 from .stats import (
     agreement_by_factor,
@@ -58,13 +59,8 @@ _LAZY_NAMES = {
     "MultiTaskDiagnosisClassifier": "skiaa.estimators",
 }
 
-# Eagerly imported public names (numpy/scipy/pandas only) are added below as
-# their modules land, e.g. ``from .agreement import dice``.
-
 __all__ = [
     "__version__",
-    # skiaa.transformers
-    "AgreementTransformer",
     # skiaa.agreement
     "EmptyMaskWarning",
     "assd",
@@ -80,20 +76,25 @@ __all__ = [
     "StapleResult",
     "majority_vote",
     "staple",
-    "agreement_by_factor",
-    "compare_groups",
+    # skiaa.transformers
+    "AgreementTransformer",
+    # skiaa.datasets
+    "find_mask_sets",
     "load_derm7pt",
     "load_images",
     "load_imaplusplus",
     "load_isic2018",
     "load_isic2019",
     "load_ph2",
+    "make_lesions",
+    "mask_folder_agreement",
+    # skiaa.stats
+    "agreement_by_factor",
+    "compare_groups",
     "plot_agreement_by_factor",
     "plot_ecdf",
     "stochastic_dominance_test",
-    # skiaa.datasets
-    "find_mask_sets",
-    "make_lesions",
+    # skiaa.estimators and skiaa.datasets (torch, loaded lazily)
     *sorted(_LAZY_NAMES),
 ]
 

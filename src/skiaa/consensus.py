@@ -32,6 +32,8 @@ def majority_vote(masks, *, ties="foreground"):
     Returns
     -------
     consensus : ndarray of bool, shape (H, W)
+        True where more than half of the masks are foreground (with
+        ``ties="foreground"``, also where exactly half are).
 
     Raises
     ------

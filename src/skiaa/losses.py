@@ -73,7 +73,20 @@ class FocalLoss(nn.Module):
         self.register_buffer("weight", weight)
 
     def forward(self, logits, target):
-        """Loss of ``logits`` (n, n_classes) against integer ``target`` (n,)."""
+        """Focal loss of a batch.
+
+        Parameters
+        ----------
+        logits : torch.Tensor of shape (n, n_classes)
+            Unnormalised class scores.
+        target : torch.Tensor of shape (n,)
+            Integer class indices.
+
+        Returns
+        -------
+        loss : torch.Tensor
+            A scalar, or shape (n,) with ``reduction="none"``.
+        """
         logits = logits.float()
         target = target.long()
         log_p = F.log_softmax(logits, dim=1).gather(1, target[:, None])[:, 0]
@@ -143,7 +156,22 @@ class MultiTaskLoss(nn.Module):
         self.focal = FocalLoss(gamma=gamma, weight=weight)
 
     def forward(self, y_pred, y_true):
-        """Loss of ``y_pred = (logits, iaa)`` against ``y_true`` (n, 2)."""
+        """Combined loss of a batch.
+
+        Parameters
+        ----------
+        y_pred : tuple of torch.Tensor
+            ``(logits (n, n_classes), iaa (n,))`` as returned by
+            :class:`skiaa.nets.MultiTaskNet`.
+        y_true : torch.Tensor of shape (n, 2)
+            Column 0 the class index, column 1 the IAA target (NaN where
+            unknown: those rows add no regression loss).
+
+        Returns
+        -------
+        loss : torch.Tensor
+            A scalar.
+        """
         logits, iaa_pred = y_pred
         label = y_true[:, 0]
         loss = self.alpha * self.focal(logits, label) if self.alpha > 0 else 0.0

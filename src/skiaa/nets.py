@@ -363,7 +363,18 @@ class IAANet(nn.Module):
         self.head = PaperHead(in_features, 1, hidden=hidden, dropout=dropout)
 
     def forward(self, x):
-        """Return the predicted IAA, shape (n, 1) (not clamped)."""
+        """Predict the IAA of a batch of images.
+
+        Parameters
+        ----------
+        x : torch.Tensor of shape (n, C, H, W)
+            Normalised images.
+
+        Returns
+        -------
+        iaa : torch.Tensor of shape (n, 1)
+            Predicted IAA, not clamped (the estimators clamp to [0, 1]).
+        """
         return self.head(self.backbone(x).flatten(1))
 
 
@@ -409,7 +420,19 @@ class MultiTaskNet(nn.Module):
         self.iaa_head_frozen = False
 
     def freeze_iaa_head(self, frozen=True):
-        """Freeze (or unfreeze) the IAA head; returns ``self``."""
+        """Freeze (or unfreeze) the IAA head, for fine-tuning on the diagnosis alone.
+
+        Parameters
+        ----------
+        frozen : bool, default=True
+            True: the IAA head gets no gradients and stays in eval mode (its
+            BatchNorm statistics are kept); False undoes it.
+
+        Returns
+        -------
+        self : MultiTaskNet
+            This module.
+        """
         self.iaa_head_frozen = bool(frozen)
         for p in self.iaa_head.parameters():
             p.requires_grad_(not frozen)
@@ -417,13 +440,37 @@ class MultiTaskNet(nn.Module):
         return self
 
     def train(self, mode=True):
-        """Set train mode, keeping a frozen IAA head in eval mode."""
+        """Set train mode, keeping a frozen IAA head in eval mode.
+
+        Parameters
+        ----------
+        mode : bool, default=True
+            Train (True) or eval (False) mode, as :meth:`torch.nn.Module.train`.
+
+        Returns
+        -------
+        self : MultiTaskNet
+            This module.
+        """
         super().train(mode)
         if self.iaa_head_frozen:
             self.iaa_head.eval()
         return self
 
     def forward(self, x):
-        """Return ``(logits (n, n_classes), iaa (n,))``."""
+        """Both heads' outputs for a batch of images.
+
+        Parameters
+        ----------
+        x : torch.Tensor of shape (n, C, H, W)
+            Normalised images.
+
+        Returns
+        -------
+        logits : torch.Tensor of shape (n, n_classes)
+            Diagnosis logits.
+        iaa : torch.Tensor of shape (n,)
+            Predicted IAA, not clamped.
+        """
         features = self.backbone(x).flatten(1)
         return self.diagnosis_head(features), self.iaa_head(features)[:, 0]

@@ -210,6 +210,7 @@ class AgreementTransformer(TransformerMixin, BaseEstimator):
         Returns
         -------
         self : AgreementTransformer
+            The fitted transformer.
 
         Raises
         ------

@@ -21,19 +21,9 @@ import tempfile
 import warnings
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
-from ..agreement import (
-    DEFAULT_METRICS,
-    METRICS,
-    RELEASE_NAMES,
-    EmptyMaskWarning,
-    _check_metrics,
-    image_agreement,
-    pairwise_agreement,
-)
-from ..utils._progress import progress
+from ..agreement import DEFAULT_METRICS, METRICS, RELEASE_NAMES
 
 PAIRWISE_FILE = "pairwise_metrics.csv"
 IMAGE_LEVEL_FILE = "image_level_metrics.csv"
@@ -128,64 +118,6 @@ def add_parser(subparsers):
 
 
 # --------------------------------------------------------------------------- #
-# Computation
-# --------------------------------------------------------------------------- #
-def _metrics_with_dice(metrics):
-    # Dice is always computed: the IAA, which the summary reports, is mean Dice.
-    return metrics if "dice" in metrics else ["dice", *metrics]
-
-
-def _one_image(image_id, masks, names, annotators, tools, skills, metrics):
-    """Release-layout pairs of one image (runs in a joblib worker)."""
-    with warnings.catch_warnings():
-        # Empty masks are counted in the parent from the NaN they leave; a
-        # warning per pair from every worker would drown the progress bar.
-        warnings.simplefilter("ignore", EmptyMaskWarning)
-        pairs = pairwise_agreement(
-            masks,
-            metrics,
-            names=names,
-            annotators=annotators,
-            image_id=image_id,
-            naming="release",
-        )
-    i, j = pairs.pop("index1").to_numpy(), pairs.pop("index2").to_numpy()
-    tools, skills = np.asarray(tools, dtype=object), np.asarray(skills, dtype=object)
-    pairs["tool1"], pairs["skill_level1"] = tools[i], skills[i]
-    pairs["tool2"], pairs["skill_level2"] = tools[j], skills[j]
-    return pairs
-
-
-def _agreement_tables(items, metrics, *, n_jobs, verbose):
-    """Pairwise and image-level tables of ``items`` in the release's layout.
-
-    ``items`` yields ``(image_id, masks, names, annotators, tools, skills)``;
-    images with fewer than two masks get an image-level row of NaN.
-    """
-    from joblib import Parallel, delayed
-
-    items = list(items)
-    multi = [it for it in items if len(it[1]) >= 2]
-    jobs = (delayed(_one_image)(*it, metrics) for it in multi)
-    if n_jobs == 1:
-        results = (_one_image(*it, metrics) for it in multi)
-    else:
-        results = Parallel(n_jobs=n_jobs, return_as="generator")(jobs)
-    bar = progress(results, verbose=verbose, desc="agreement", total=len(multi), unit="image")
-    tables = list(bar)
-    if not tables:
-        raise ValueError("no image has two or more masks: there is no pair to compare")
-    pairs = pd.concat(tables, ignore_index=True)
-    summary = image_agreement(pairs, metrics, statistics=("mean", "std"))
-    # Images without a pair are kept, with NaN statistics and n_pairs = 0, so
-    # that the image-level file lists every image of the input.
-    summary = summary.reindex([it[0] for it in items])
-    summary.index.name = "img_id"
-    summary["n_pairs"] = summary["n_pairs"].fillna(0).astype(np.int64)
-    return pairs, summary.reset_index()
-
-
-# --------------------------------------------------------------------------- #
 # Output
 # --------------------------------------------------------------------------- #
 def _check_outputs(out_dir, force):
@@ -242,9 +174,12 @@ def _summary_table(summary, groups=None):
 # --------------------------------------------------------------------------- #
 # The two modes
 # --------------------------------------------------------------------------- #
-def _run_demo(args, metrics, verbose):
+def _run_demo(args, verbose):
     from ..datasets import make_lesions
+    from ..datasets._mask_folders import _release_metrics, _release_tables
 
+    # Validate metric names before any work, so that a typo fails at once.
+    metrics = _release_metrics(args.metrics)
     if args.demo < 1:
         raise ValueError(f"--demo N needs a positive number of images, got {args.demo}")
     out_paths = _check_outputs(Path(args.out), args.force) if args.out else None
@@ -257,7 +192,7 @@ def _run_demo(args, metrics, verbose):
             f"{image_id}_{a}_{t}_{s}_{j}" for j, (a, t, s) in enumerate(zip(ann, tools, skills))
         ]
         items.append((str(image_id), masks, names, list(ann), list(tools), list(skills)))
-    pairs, summary = _agreement_tables(items, metrics, n_jobs=args.n_jobs, verbose=verbose)
+    pairs, summary = _release_tables(items, metrics, n_jobs=args.n_jobs, verbose=verbose)
     if out_paths:
         _write_csv(pairs, out_paths[0])
         _write_csv(summary, out_paths[1])
@@ -293,64 +228,28 @@ def _run_demo(args, metrics, verbose):
     return 0
 
 
-def _run_folder(args, metrics, verbose):
-    from ..datasets import find_mask_sets
+def _print_warning(message, category, filename, lineno, file=None, line=None):
+    # The library's warnings, one line each, in the order they happen.
+    print(f"skiaa agreement: warning: {message}", file=sys.stderr)
+
+
+def _run_folder(args, verbose):
+    from ..datasets import mask_folder_agreement
 
     out_paths = _check_outputs(Path(args.out or "."), args.force)
-    with warnings.catch_warnings(record=True) as caught:
+    with warnings.catch_warnings():
         warnings.simplefilter("always")
-        found = find_mask_sets(args.mask_dir, include_consensus=args.include_consensus)
-    masks = found.masks
-    if not args.quiet:
-        n_consensus = int((found.skipped["reason"] == "consensus mask").sum())
-        skipped = f"; {n_consensus} consensus masks skipped" if n_consensus else ""
-        print(
-            f"Found {len(masks)} masks of {masks['image_id'].nunique()} images in "
-            f"{args.mask_dir} ({found.layout} layout{skipped}).",
-            file=sys.stderr,
+        warnings.showwarning = _print_warning
+        result = mask_folder_agreement(
+            args.mask_dir,
+            args.metrics,
+            include_consensus=args.include_consensus,
+            n_jobs=args.n_jobs,
+            verbose=verbose,
         )
-    for w in caught:
-        print(f"skiaa agreement: warning: {w.message}", file=sys.stderr)
-    items = []
-    for image_id, group in masks.groupby("image_id", sort=True):
-        items.append(
-            (
-                image_id,
-                group["path"].tolist(),
-                group["mask"].tolist(),
-                group["annotator"].tolist(),
-                group["tool"].tolist(),
-                group["skill"].tolist(),
-            )
-        )
-    # Consensus masks, when included, are paired but never count as annotators.
-    is_annotator = ~masks["annotator"].isin(["ST", "MV"])
-    per_image = (
-        masks[is_annotator]
-        .groupby("image_id")
-        .size()
-        .reindex([it[0] for it in items], fill_value=0)
-    )
-    lonely = per_image.index[per_image < 2].tolist()
-    if lonely:
-        shown = ", ".join(lonely[:5]) + (f" and {len(lonely) - 5} more" if len(lonely) > 5 else "")
-        print(
-            f"skiaa agreement: warning: {len(lonely)} image(s) have fewer than 2 annotator "
-            f"masks, so no agreement (NaN in {IMAGE_LEVEL_FILE}): {shown}",
-            file=sys.stderr,
-        )
-    pairs, summary = _agreement_tables(items, metrics, n_jobs=args.n_jobs, verbose=verbose)
+    pairs, summary = result.pairs, result.images
     _write_csv(pairs, out_paths[0])
     _write_csv(summary, out_paths[1])
-
-    metric_cols = [c for c in pairs.columns if c in RELEASE_NAMES.values()]
-    n_nan = int(pairs[metric_cols].isna().any(axis=1).sum()) if len(pairs) else 0
-    if n_nan:
-        print(
-            f"skiaa agreement: warning: {n_nan} pair(s) have an empty mask; their boundary "
-            "distances are NaN",
-            file=sys.stderr,
-        )
     if args.quiet:
         return 0
     print(_summary_table(summary[summary["n_pairs"] > 0]))
@@ -366,9 +265,7 @@ def run(args):
         args._parser.error("give either MASK_DIR or --demo [N]")
     if args.n_jobs == 0:
         args._parser.error("--n-jobs must not be 0")
-    # Validate metric names before any work, so that a typo fails at once.
-    metrics = _metrics_with_dice(_check_metrics(args.metrics))
     verbose = 0 if args.quiet else 1
     if args.demo is not None:
-        return _run_demo(args, metrics, verbose)
-    return _run_folder(args, metrics, verbose)
+        return _run_demo(args, verbose)
+    return _run_folder(args, verbose)

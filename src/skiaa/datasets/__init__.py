@@ -9,7 +9,7 @@ import importlib
 from ._external import load_derm7pt, load_isic2018, load_isic2019, load_ph2
 from ._images import image_cache_path, load_images
 from ._imaplusplus import IMAPLUSPLUS_TABLES, load_imaplusplus
-from ._mask_folders import find_mask_sets
+from ._mask_folders import find_mask_sets, mask_folder_agreement
 from ._names import parse_mask_filename
 from ._synthetic import make_lesions
 
@@ -27,6 +27,7 @@ __all__ = [
     "load_isic2019",
     "load_ph2",
     "make_lesions",
+    "mask_folder_agreement",
     "parse_mask_filename",
     *sorted(_LAZY_NAMES),
 ]

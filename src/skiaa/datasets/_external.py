@@ -198,15 +198,7 @@ def load_isic2018(root, *, splits=("train", "val", "test"), on_missing="raise"):
     2   ISIC_test      1       MEL   test         False
     """
     _check_on_missing(on_missing)
-    splits = _check_splits(splits, _ISIC2018_FILES, "ISIC 2018")
-    frames = []
-    for split in splits:
-        csv_name, input_folder = _ISIC2018_FILES[split]
-        path = _find_file(root, csv_name, "ISIC 2018")
-        frames.append(
-            _read_one_hot(root, path, ISIC2018_CLASSES, split, input_folder, "ISIC 2018")
-        )
-    return _finish(pd.concat(frames, ignore_index=True), on_missing, "ISIC 2018")
+    return _read_isic(root, splits, _ISIC2018_FILES, ISIC2018_CLASSES, on_missing, "ISIC 2018")
 
 
 def load_isic2019(root, *, splits=None, on_missing="raise"):
@@ -251,15 +243,18 @@ def load_isic2019(root, *, splits=None, on_missing="raise"):
             splits.append("test")
         except FileNotFoundError:
             pass
-    splits = _check_splits(splits, _ISIC2019_FILES, "ISIC 2019")
+    return _read_isic(root, splits, _ISIC2019_FILES, ISIC2019_CLASSES, on_missing, "ISIC 2019")
+
+
+def _read_isic(root, splits, files, classes, on_missing, what):
+    """The one-hot ground truth of each split of an ISIC challenge, concatenated."""
+    splits = _check_splits(splits, files, what)
     frames = []
     for split in splits:
-        csv_name, input_folder = _ISIC2019_FILES[split]
-        path = _find_file(root, csv_name, "ISIC 2019")
-        frames.append(
-            _read_one_hot(root, path, ISIC2019_CLASSES, split, input_folder, "ISIC 2019")
-        )
-    return _finish(pd.concat(frames, ignore_index=True), on_missing, "ISIC 2019")
+        csv_name, input_folder = files[split]
+        path = _find_file(root, csv_name, what)
+        frames.append(_read_one_hot(root, path, classes, split, input_folder, what))
+    return _finish(pd.concat(frames, ignore_index=True), on_missing, what)
 
 
 def _check_splits(splits, known, what):

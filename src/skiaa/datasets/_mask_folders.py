@@ -1,11 +1,22 @@
-"""Finding the masks of each image in a folder (IMA++ layout or one folder per image)."""
+"""The masks of each image in a folder (IMA++ or per-image layout), and their agreement."""
 
+import sys
 import warnings
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from sklearn.utils import Bunch
 
+from ..agreement import (
+    CONSENSUS_ANNOTATORS,
+    RELEASE_NAMES,
+    EmptyMaskWarning,
+    _check_metrics,
+    image_agreement,
+    pairwise_agreement,
+)
+from ..utils._progress import progress
 from ._names import parse_mask_filename
 
 _COLUMNS = ["image_id", "path", "mask", "annotator", "tool", "skill", "object_id"]
@@ -16,8 +27,9 @@ def _is_hidden(path):
     return path.name.startswith(".")
 
 
-def _short_list(paths, limit=5):
-    names = [p.name for p in paths]
+def _short_list(items, limit=5):
+    """At most ``limit`` names (file names of paths), then how many more."""
+    names = [p.name if isinstance(p, Path) else str(p) for p in items]
     more = f" and {len(names) - limit} more" if len(names) > limit else ""
     return ", ".join(names[:limit]) + more
 
@@ -202,4 +214,239 @@ def _row(image_id, path, fields):
         fields["tool"],
         fields["skill"],
         fields["object_id"],
+    )
+
+
+# --------------------------------------------------------------------------- #
+# Agreement of a mask folder, in the IMA++ release's layout
+# --------------------------------------------------------------------------- #
+def _release_metrics(metrics):
+    """Validated skiaa metric names, Dice first when it was not asked for."""
+    metrics = _check_metrics(metrics)
+    # Dice is always computed: it defines the IAA, an image's mean pairwise Dice.
+    return metrics if "dice" in metrics else ["dice", *metrics]
+
+
+def _release_pairs(image_id, masks, names, annotators, tools, skills, metrics):
+    """Release-layout pairs of one image (runs in a joblib worker)."""
+    with warnings.catch_warnings():
+        # Empty masks are counted in the parent from the NaN they leave; a
+        # warning per pair from every worker would drown the progress bar.
+        warnings.simplefilter("ignore", EmptyMaskWarning)
+        pairs = pairwise_agreement(
+            masks,
+            metrics,
+            names=names,
+            annotators=annotators,
+            image_id=image_id,
+            naming="release",
+        )
+    i, j = pairs.pop("index1").to_numpy(), pairs.pop("index2").to_numpy()
+    tools, skills = np.asarray(tools, dtype=object), np.asarray(skills, dtype=object)
+    pairs["tool1"], pairs["skill_level1"] = tools[i], skills[i]
+    pairs["tool2"], pairs["skill_level2"] = tools[j], skills[j]
+    return pairs
+
+
+def _release_tables(items, metrics, *, n_jobs=None, verbose=0):
+    """Pairwise and image-level tables of ``items`` in the release's layout.
+
+    ``items`` yields ``(image_id, masks, names, annotators, tools, skills)``
+    (masks as arrays or files); ``metrics`` are validated skiaa names. Images
+    with fewer than two masks get an image-level row of NaN and ``n_pairs`` 0.
+    """
+    from joblib import Parallel, delayed
+
+    items = list(items)
+    multi = [it for it in items if len(it[1]) >= 2]
+    if n_jobs == 1:
+        results = (_release_pairs(*it, metrics) for it in multi)
+    else:
+        jobs = (delayed(_release_pairs)(*it, metrics) for it in multi)
+        results = Parallel(n_jobs=n_jobs, return_as="generator")(jobs)
+    bar = progress(results, verbose=verbose, desc="agreement", total=len(multi), unit="image")
+    tables = list(bar)
+    if not tables:
+        raise ValueError("no image has two or more masks: there is no pair to compare")
+    pairs = pd.concat(tables, ignore_index=True)
+    images = image_agreement(pairs, metrics, statistics=("mean", "std"))
+    # Images without a pair are kept, with NaN statistics and n_pairs = 0, so
+    # that the image-level table lists every image of the input.
+    images = images.reindex([it[0] for it in items])
+    images.index.name = "img_id"
+    images["n_pairs"] = images["n_pairs"].fillna(0).astype(np.int64)
+    return pairs, images.reset_index()
+
+
+def mask_folder_agreement(
+    mask_dir,
+    metrics=None,
+    *,
+    extensions=(".png",),
+    include_consensus=False,
+    n_jobs=None,
+    verbose=0,
+):
+    """Agreement between the annotators' masks of every image in a folder.
+
+    The library side of ``skiaa agreement MASK_DIR``: the masks are found by
+    :func:`find_mask_sets`, every pair of an image's masks is compared by
+    :func:`~skiaa.agreement.pairwise_agreement`, and the pairs are summarised
+    per image by :func:`~skiaa.agreement.image_agreement`, both tables in the
+    column layout of the IMA++ release's files.
+
+    Parameters
+    ----------
+    mask_dir : str or path-like
+        A folder in one of the layouts of :func:`find_mask_sets`: flat with
+        IMA++ mask names, or one sub-folder of masks per image.
+    metrics : str or list of str, default=None
+        Metric names, skiaa's or the release's (see
+        :data:`skiaa.agreement.METRICS`); None means
+        :data:`skiaa.agreement.DEFAULT_METRICS`, the release's eight. Dice is
+        added in front when missing, as it defines the IAA. Names are checked
+        before any file is read.
+    extensions : tuple of str, default=(".png",)
+        File extensions of masks, compared case-insensitively.
+    include_consensus : bool, default=False
+        Whether to also pair the consensus masks (``ST``, ``MV``) with the
+        others in ``pairs``, as the release does. The image-level statistics
+        always exclude them.
+    n_jobs : int, default=None
+        Number of images processed in parallel by joblib; None means 1 unless
+        in a :func:`joblib.parallel_config` context, -1 means all cores.
+    verbose : int, default=0
+        0: silent; 1 or more: a line on stderr saying what was found, and a
+        progress bar over the images.
+
+    Returns
+    -------
+    result : :class:`~sklearn.utils.Bunch`
+        pairs : pandas.DataFrame
+            One row per pair of an image's masks, in the columns of the
+            release's ``IMAplusplus_multiannotator_subset_IAA_metrics.csv``:
+            ``img_id``, ``mask1``, ``mask2``, ``annotator1``, ``annotator2``,
+            one ``<metric>_score`` column per metric, then ``tool1``,
+            ``skill_level1``, ``tool2``, ``skill_level2``.
+        images : pandas.DataFrame
+            One row per image found, sorted by ``img_id``, with columns
+            ``img_id``, ``<metric>_score_mean``, ``<metric>_score_std`` and
+            ``n_pairs`` (the release's image-level layout, plus the statistics
+            of every metric computed). The IAA is ``dice_score_mean``. Images
+            with fewer than two annotator masks are kept with NaN statistics
+            and ``n_pairs`` 0.
+        masks : pandas.DataFrame
+            The masks compared, as returned by :func:`find_mask_sets`.
+        skipped : pandas.DataFrame
+            The files left out, columns ``path`` and ``reason``, as returned
+            by :func:`find_mask_sets`.
+        layout : {"flat", "folders"}
+            The layout found.
+
+    Raises
+    ------
+    ValueError
+        If a metric name is unknown, no image has two or more masks, or for
+        any reason of :func:`find_mask_sets` or
+        :func:`~skiaa.agreement.pairwise_agreement` (a mask file that cannot be
+        read, masks of one image with different shapes, ...), naming the image
+        or file.
+    FileNotFoundError
+        If ``mask_dir`` does not exist or is not a folder.
+
+    Warns
+    -----
+    UserWarning
+        When images have fewer than two annotator masks (they are listed), and
+        for the files :func:`find_mask_sets` skips with a warning.
+    EmptyMaskWarning
+        Once, when pairs have an empty mask (their boundary distances are NaN,
+        and so are their image's statistics).
+
+    See Also
+    --------
+    find_mask_sets : Only find the masks of each image.
+    skiaa.AgreementTransformer : Per-image agreement of in-memory masks.
+    skiaa.agreement.image_agreement : Summarise a pairs table per image.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from PIL import Image
+    >>> from pathlib import Path
+    >>> from skiaa.datasets import mask_folder_agreement
+    >>> Path("raters").mkdir()
+    >>> mask = np.zeros((8, 8), np.uint8)
+    >>> for name, rows in [("A01_T1_S1_a", slice(2, 6)), ("A02_T3_S2_b", slice(2, 7)),
+    ...                    ("A03_T1_S1_c", slice(3, 6))]:
+    ...     mask[:] = 0
+    ...     mask[rows, 2:6] = 255
+    ...     Image.fromarray(mask).save(f"raters/ISIC_0000001_{name}.png")
+    >>> result = mask_folder_agreement("raters", ["dice", "hd95"])
+    >>> result.pairs[["annotator1", "annotator2", "dice_score", "hd95_score", "tool2"]]
+      annotator1 annotator2  dice_score  hd95_score tool2
+    0        A01        A02    0.888889         1.0    T3
+    1        A01        A03    0.857143         1.0    T1
+    2        A02        A03    0.750000         1.0    T1
+    >>> result.images[["img_id", "dice_score_mean", "n_pairs"]]
+             img_id  dice_score_mean  n_pairs
+    0  ISIC_0000001         0.832011        3
+    """
+    # A misspelt metric fails here, before the folder is read.
+    metrics = _release_metrics(metrics)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        found = find_mask_sets(
+            mask_dir, extensions=extensions, include_consensus=include_consensus
+        )
+    masks = found.masks
+    if verbose:
+        n_consensus = int((found.skipped["reason"] == "consensus mask").sum())
+        skipped = f"; {n_consensus} consensus masks skipped" if n_consensus else ""
+        print(
+            f"Found {len(masks)} masks of {masks['image_id'].nunique()} images in "
+            f"{mask_dir} ({found.layout} layout{skipped}).",
+            file=sys.stderr,
+        )
+    # Said after what was found, which they qualify, and from the caller's line.
+    for w in caught:
+        warnings.warn(w.message, w.category, stacklevel=2)
+    items = [
+        (
+            image_id,
+            group["path"].tolist(),
+            group["mask"].tolist(),
+            group["annotator"].tolist(),
+            group["tool"].tolist(),
+            group["skill"].tolist(),
+        )
+        for image_id, group in masks.groupby("image_id", sort=True)
+    ]
+    # Consensus masks, when included, are paired but never count as annotators.
+    is_annotator = ~masks["annotator"].isin(list(CONSENSUS_ANNOTATORS))
+    per_image = (
+        masks[is_annotator]
+        .groupby("image_id")
+        .size()
+        .reindex([it[0] for it in items], fill_value=0)
+    )
+    lonely = per_image.index[per_image < 2].tolist()
+    if lonely:
+        warnings.warn(
+            f"{len(lonely)} image(s) have fewer than 2 annotator masks, so no agreement "
+            f"(NaN statistics and n_pairs = 0 in the image-level table): {_short_list(lonely)}",
+            UserWarning,
+            stacklevel=2,
+        )
+    pairs, images = _release_tables(items, metrics, n_jobs=n_jobs, verbose=verbose)
+    metric_cols = [c for c in pairs.columns if c in RELEASE_NAMES.values()]
+    n_nan = int(pairs[metric_cols].isna().any(axis=1).sum())
+    if n_nan:
+        warnings.warn(
+            f"{n_nan} pair(s) have an empty mask; their boundary distances are NaN",
+            EmptyMaskWarning,
+            stacklevel=2,
+        )
+    return Bunch(
+        pairs=pairs, images=images, masks=masks, skipped=found.skipped, layout=found.layout
     )

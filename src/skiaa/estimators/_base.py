@@ -326,6 +326,22 @@ class BaseImageEstimator(BaseEstimator):
         """Forward pass over ``images`` in eval mode; tensors on the CPU."""
         return self.net_.forward(Samples(images), training=False, device="cpu")
 
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        net = self.__dict__.get("net_")
+        if net is None or "device_" not in self.__dict__:
+            return
+        # skorch's own __setstate__ has already mapped a CUDA-trained net to the CPU
+        # when this process has no GPU (a model trained on a Dask worker's GPU and
+        # loaded on a CPU-only client). Keep ``device_`` true to where the weights
+        # now are, and let ``mixed_precision="auto"`` mean "CUDA only" here too:
+        # otherwise the CPU would predict under bf16 autocast, slower and less exact.
+        device = str(net.device)
+        if torch.device(device).type != torch.device(self.device_).type:
+            self.device_ = device
+            if self.mixed_precision == "auto":
+                net.autocast = torch.device(device).type == "cuda"
+
     @property
     def history_(self):
         """skorch :class:`~skorch.history.History` of the last fit."""

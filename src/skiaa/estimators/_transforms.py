@@ -67,11 +67,14 @@ def augment_batch(x, p=0.5):
     Parameters
     ----------
     x : torch.Tensor of shape (n, C, H, W)
+        Float images in [0, 1].
     p : float, default=0.5
+        Probability of each flip, autocontrast, blur and sharpness step.
 
     Returns
     -------
-    torch.Tensor of the same shape
+    augmented : torch.Tensor of shape (n, C, H, W)
+        The augmented batch; ``x`` itself is never modified in place.
     """
     n = x.shape[0]
     dev = x.device

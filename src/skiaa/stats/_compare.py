@@ -64,6 +64,7 @@ def cliffs_delta(x, y):
     Parameters
     ----------
     x, y : array-like of shape (n,) and (m,)
+        The two samples.
 
     Returns
     -------
@@ -90,6 +91,7 @@ def largest_ecdf_gap(x, y):
     Parameters
     ----------
     x, y : array-like of shape (n,) and (m,)
+        The two samples.
 
     Returns
     -------
@@ -291,11 +293,25 @@ class GroupComparison:
         }
 
     def groups_frame(self):
-        """Per-group summary as a :class:`pandas.DataFrame` (one row per group)."""
+        """Per-group summary as a :class:`pandas.DataFrame` (one row per group).
+
+        Returns
+        -------
+        groups : pandas.DataFrame
+            Index the group labels, columns ``n``, ``mean``, ``median``,
+            ``std``, ``q25`` and ``q75``.
+        """
         return pd.DataFrame.from_dict(self.groups, orient="index")
 
     def tests_frame(self):
-        """Test results as a :class:`pandas.DataFrame` (one row per test and alternative)."""
+        """Test results as a :class:`pandas.DataFrame` (one row per test and alternative).
+
+        Returns
+        -------
+        tests : pandas.DataFrame
+            Columns ``test``, ``alternative``, then the test's results
+            (``statistic``, ``pvalue`` and, for KS, ``method``).
+        """
         rows = [
             {"test": name, "alternative": alt, **res}
             for name, by_alt in self.tests.items()
@@ -424,6 +440,7 @@ def compare_groups(
     n_boot : int, default=9999
         Bootstrap resamples, for the confidence intervals and the dominance test.
     confidence_level : float, default=0.95
+        Level of the bootstrap confidence intervals.
     bootstrap_method : {"BCa", "percentile", "basic"}, default="BCa"
         Interval method of :func:`scipy.stats.bootstrap`. Each group is resampled
         separately (stratified bootstrap).

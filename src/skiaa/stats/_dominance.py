@@ -46,7 +46,14 @@ class DominanceResult:
     n_resamples: int
 
     def swapped(self):
-        """Return the same result with the roles of x and y exchanged."""
+        """Return the same result with the roles of x and y exchanged.
+
+        Returns
+        -------
+        result : DominanceResult
+            ``*_xy`` and ``*_yx`` fields swapped, and the conclusion spelled
+            the other way round.
+        """
         conclusion = {"y dominates x": "x dominates y", "x dominates y": "y dominates x"}
         return DominanceResult(
             statistic_xy=self.statistic_yx,
@@ -61,7 +68,13 @@ class DominanceResult:
         )
 
     def to_dict(self):
-        """Return the fields as a JSON-serialisable dict."""
+        """Return the fields as a JSON-serialisable dict.
+
+        Returns
+        -------
+        fields : dict
+            Field name -> value, numpy floats as Python floats.
+        """
         return {
             k: (float(v) if isinstance(v, (float, np.floating)) else v)
             for k, v in asdict(self).items()
@@ -138,6 +151,7 @@ def stochastic_dominance_test(x, y, *, n_resamples=9999, alpha=0.05, random_stat
     Returns
     -------
     result : DominanceResult
+        Statistics, p-values and the conclusion at level ``alpha``.
 
     Raises
     ------

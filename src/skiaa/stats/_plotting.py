@@ -56,6 +56,7 @@ def plot_ecdf(
     Returns
     -------
     ax : matplotlib.axes.Axes
+        The axes drawn on.
 
     See Also
     --------
@@ -147,16 +148,21 @@ def plot_agreement_by_factor(
     factor : {"annotator", "tool", "skill"} or str
         Grouping, as in :func:`agreement_by_factor`.
     value_column : str, default="dice_score"
+        Column of ``pairs`` plotted, as in :func:`agreement_by_factor`.
     include_consensus : bool, default=False
+        Whether pairs with a consensus mask are kept, as in
+        :func:`agreement_by_factor`.
     ax : matplotlib.axes.Axes, default=None
         Where to draw; a new figure when None.
-    ylabel : str
+    ylabel : str, default="Dice between the two masks"
+        Label of the y axis.
     title : str, default=None
         ``"Pairwise agreement by <factor>"`` when None.
 
     Returns
     -------
     ax : matplotlib.axes.Axes
+        The axes drawn on.
 
     See Also
     --------
