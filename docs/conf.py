@@ -10,6 +10,12 @@ import os
 import skiaa
 
 os.environ.setdefault("MPLBACKEND", "Agg")
+# The gallery trains tiny networks (timm's test_* models on 32-pixel images), whose
+# operations are too small to gain from several threads. On a busy machine torch's
+# OpenMP threads then wait for each other: measured on a shared 2-core machine, one
+# example took 190 s with torch's default threads and 7 s with one. Set before torch
+# is first imported (by autodoc or the first example); override from the environment.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 project = "skiaa"
 author = "The skiaa developers"

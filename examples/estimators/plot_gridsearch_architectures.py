@@ -27,7 +27,7 @@ from sklearn.model_selection import GridSearchCV, KFold, cross_val_score
 from skiaa import AgreementTransformer, IAARegressor
 from skiaa.datasets import make_lesions
 
-data = make_lesions(180, image_size=32, random_state=0)
+data = make_lesions(300, image_size=32, random_state=0)
 iaa = AgreementTransformer().fit_transform(data.masks)[:, 0]
 
 # %%
@@ -45,7 +45,7 @@ iaa = AgreementTransformer().fit_transform(data.masks)[:, 0]
 #   and sees the same batches and augmentations; differences between models
 #   are then not differences between seeds.
 base = IAARegressor(
-    image_size=32, max_epochs=4, augment_passes=1, validation_fraction=None, random_state=0
+    image_size=32, max_epochs=12, augment_passes=1, validation_fraction=None, random_state=0
 )
 cv = KFold(n_splits=3, shuffle=True, random_state=0)
 search = GridSearchCV(
