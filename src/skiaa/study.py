@@ -462,7 +462,7 @@ def _weights_for(model, config):
     return None
 
 
-def _estimator_params(model, config):
+def _estimator_params(model, config, verbose=0):
     weights = _weights_for(model, config)
     return dict(
         model=model,
@@ -477,6 +477,8 @@ def _estimator_params(model, config):
         augment_passes=config.augment_passes,
         device=config.device,
         random_state=config.random_state,
+        # verbose=2 shows the estimators' epoch tables; 1 keeps to the study's bars.
+        verbose=1 if verbose >= 2 else 0,
     )
 
 
@@ -519,7 +521,7 @@ def _step_iaa_regression(agreement, data, config, store, verbose):
         start = time.perf_counter()
         for train, test in folds:
             tr, te = rows[train], rows[test]
-            reg = IAARegressor(**_estimator_params(model, config))
+            reg = IAARegressor(**_estimator_params(model, config, verbose))
             reg.fit(data.images[tr], iaa[tr])
             pred = reg.predict(data.images[te])
             baseline = np.full(len(te), np.median(iaa[tr]))
@@ -563,7 +565,8 @@ def _step_diagnosis(agreement, data, config, store, verbose):
             scores, start = [], time.perf_counter()
             for train, test in folds:
                 tr, te = rows[train], rows[test]
-                clf = MultiTaskDiagnosisClassifier(alpha=alpha, **_estimator_params(model, config))
+                params = _estimator_params(model, config, verbose)
+                clf = MultiTaskDiagnosisClassifier(alpha=alpha, **params)
                 clf.fit(data.images[tr], y[train], iaa=None if alpha == 1.0 else iaa[tr])
                 scores.append(balanced_accuracy_score(y[test], clf.predict(data.images[te])))
             cached = store.put(
