@@ -10,6 +10,12 @@ import os
 import skiaa
 
 os.environ.setdefault("MPLBACKEND", "Agg")
+# The gallery trains tiny networks (timm's test_* models on 32-pixel images), whose
+# operations are too small to gain from several threads. On a busy machine torch's
+# OpenMP threads then wait for each other: measured on a shared 2-core machine, one
+# example took 190 s with torch's default threads and 7 s with one. Set before torch
+# is first imported (by autodoc or the first example); override from the environment.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 project = "skiaa"
 author = "The skiaa developers"
@@ -58,8 +64,170 @@ sphinx_gallery_conf = {
     "remove_config_comments": True,
     "matplotlib_animations": False,
     "reference_url": {"skiaa": None},
+    # "Examples using skiaa.X" sections at the end of each API page.
+    "doc_module": ("skiaa",),
+    "backreferences_dir": "generated",
+    "show_memory": False,
+    # Each example must stay under a minute on a CPU (issue 5): report every
+    # example's run time (auto_examples/sg_execution_times) so that a slow one shows.
+    "min_reported_time": 0,
 }
 
 html_theme = "pydata_sphinx_theme"
 html_title = f"skiaa {version}"
 html_theme_options = {"show_toc_level": 2}
+
+
+def _skip_foreign_members(app, what, name, obj, skip, options):
+    """Document only the members skiaa defines, not those inherited from sklearn/torch.
+
+    scikit-learn's inherited methods (``score``, ``set_fit_request``, ...) have
+    docstrings that point into scikit-learn's own glossary and labels, which do not
+    exist here (no intersphinx offline); the user guide links to them instead.
+    """
+    if what == "class" and not skip:
+        module = getattr(obj, "__module__", None) or ""
+        if callable(obj) and not module.startswith("skiaa"):
+            return True
+    return None
+
+
+def _write_cli_help(app):
+    """Write ``skiaa --help`` and each sub-command's help to ``generated/cli/``.
+
+    The command-line reference includes these files, so it always shows the
+    parser's own help text: it cannot drift from the code.
+    """
+    import argparse
+    import contextlib
+    import io
+    from pathlib import Path
+
+    from skiaa.cli import build_parser
+
+    out = Path(app.srcdir) / "generated" / "cli"
+    out.mkdir(parents=True, exist_ok=True)
+    os.environ["COLUMNS"] = "88"  # argparse wraps at the terminal width
+    parser = build_parser()
+    pages = {"skiaa": parser}
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                pages[f"skiaa-{name}"] = sub
+    for name, sub in pages.items():
+        text = io.StringIO()
+        with contextlib.redirect_stdout(text):
+            sub.print_help()
+        target = out / f"{name}.txt"
+        # Rewrite only on change, so that Sphinx does not rebuild every page each time.
+        if not target.exists() or target.read_text() != text.getvalue():
+            target.write_text(text.getvalue())
+
+
+# The API reference documents each object once, in the module that defines it
+# publicly (``skiaa.agreement.dice``); users and docstrings also write the
+# top-level re-exports (``skiaa.dice``, ``skiaa.IAARegressor``). Map those to the
+# documented name so that every spelling links.
+_DOCUMENTED_MODULES = (
+    "skiaa.agreement",
+    "skiaa.consensus",
+    "skiaa.transformers",
+    "skiaa.stats",
+    "skiaa.datasets",
+    "skiaa.estimators",
+    "skiaa.nets",
+    "skiaa.losses",
+    "skiaa.study",
+)
+
+
+def _documented_names():
+    import importlib
+
+    names = {}
+    for module_name in _DOCUMENTED_MODULES:
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError:  # a module not on this branch yet
+            continue
+        for name in getattr(module, "__all__", ()):
+            names.setdefault(id(getattr(module, name)), f"{module_name}.{name}")
+    return names
+
+
+def _lookup(parts):
+    """The object named by dotted ``parts`` (module path then attributes), or None."""
+    import importlib
+
+    for cut in range(len(parts), 0, -1):
+        try:
+            obj = importlib.import_module(".".join(parts[:cut]))
+        except ImportError:
+            continue
+        for attr in parts[cut:]:
+            obj = getattr(obj, attr, None)
+            if obj is None:
+                return None
+        return obj
+    return None
+
+
+def _resolve_reexports(app, env, node, contnode):
+    """Resolve ``skiaa.X`` (a re-export) to the page of the object it names."""
+    target = node.get("reftarget", "")
+    module = node.get("py:module") or ""
+    if not target.startswith("skiaa.") and module.startswith("skiaa"):
+        target = f"{module}.{target}"  # :func:`dice` under ``currentmodule:: skiaa``
+    if node.get("refdomain") != "py" or not target.startswith("skiaa."):
+        return None
+    parts = target.split(".")
+    obj = _lookup(parts)
+    if obj is None:
+        return None
+    if not hasattr(app, "_skiaa_names"):
+        app._skiaa_names = _documented_names()
+    canonical = app._skiaa_names.get(id(obj))
+    if canonical is None and len(parts) > 2:
+        # A method or attribute of a re-exported class: skiaa.Class.method.
+        parent = app._skiaa_names.get(id(_lookup(parts[:-1])))
+        canonical = parent and f"{parent}.{parts[-1]}"
+    if canonical is None or canonical == target:
+        return None
+    domain = env.get_domain("py")
+    return domain.resolve_xref(
+        env, node["refdoc"], app.builder, node["reftype"], canonical, node, contnode
+    )
+
+
+def _include_reexport_backreferences(app, docname, source):
+    """On an API page, show the examples that use the object by its top-level name.
+
+    sphinx-gallery files an example's use of ``from skiaa import dice`` under
+    ``skiaa.dice.examples``, while the page documents ``skiaa.agreement.dice``
+    and includes ``skiaa.agreement.dice.examples`` (empty then). Include the
+    top-level file instead when only it has content.
+    """
+    import re
+    from pathlib import Path
+
+    if not docname.startswith("generated/"):
+        return
+    folder = Path(app.srcdir) / "generated"
+
+    def swap(match):
+        name = match.group(1)
+        alias = "skiaa." + name.rsplit(".", 1)[-1]
+        own, other = folder / f"{name}.examples", folder / f"{alias}.examples"
+        own_empty = not own.exists() or own.stat().st_size == 0
+        if own_empty and other.exists() and other.stat().st_size > 0:
+            return f".. include:: {alias}.examples"
+        return match.group(0)
+
+    source[0] = re.sub(r"^\.\. include:: (skiaa\.[\w.]+)\.examples$", swap, source[0], flags=re.M)
+
+
+def setup(app):
+    app.connect("source-read", _include_reexport_backreferences)
+    app.connect("autodoc-skip-member", _skip_foreign_members)
+    app.connect("missing-reference", _resolve_reexports)
+    app.connect("builder-inited", _write_cli_help)

@@ -83,8 +83,9 @@ class MultiTaskDiagnosisClassifier(ClassifierMixin, BaseImageEstimator):
 
     Notes
     -----
-    ``iaa`` is a sample-aligned fit parameter: :class:`~sklearn.model_selection.
-    GridSearchCV`, :func:`~sklearn.model_selection.cross_validate` (``params=``)
+    ``iaa`` is a sample-aligned fit parameter:
+    :class:`~sklearn.model_selection.GridSearchCV`,
+    :func:`~sklearn.model_selection.cross_validate` (``params=``)
     and :class:`~sklearn.pipeline.Pipeline` (``clf__iaa=``) slice it with the
     rows, and with metadata routing enabled ``set_fit_request(iaa=True)``
     routes it.

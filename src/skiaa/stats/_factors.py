@@ -39,6 +39,7 @@ def agreement_by_factor(pairs, factor, *, value_column="dice_score", include_con
         - ``"tool"``, ``"skill"`` or any other column stem: one group per
           unordered combination of levels (``"S1-S2"`` pools S1/S2 and S2/S1
           pairs), plus ``same``: whether both masks share the level.
+
         ``"skill"`` reads ``skill1``/``skill2`` or the release's
         ``skill_level1``/``skill_level2``.
     value_column : str, default="dice_score"

@@ -1,0 +1,116 @@
+r"""
+Multi-task diagnosis against diagnosis alone
+============================================
+
+The paper's third finding (Abhishek et al., arXiv:2508.09381, §5): training a
+benign/malignant classifier to *also* predict the inter-annotator agreement
+(IAA) of each training image improves its balanced accuracy (+4.2% on average
+over architectures and datasets). :class:`skiaa.MultiTaskDiagnosisClassifier`
+shares one backbone between a diagnosis head and an IAA head and minimises
+
+.. math::
+
+   \alpha \, \mathrm{Focal}(\mathrm{diagnosis})
+   + (1 - \alpha) \, \mathrm{SmoothL1}(\mathrm{IAA})
+
+``alpha=1`` is the paper's baseline, the same network trained on the diagnosis
+alone. The IAA is needed for the training images only: predictions need
+nothing but the image.
+
+This example compares ``alpha=1`` with ``alpha=0.8`` (one of the paper's
+ablation values) on synthetic lesions, fold by fold, with a tiny network
+trained from scratch so that it runs in under a minute on a CPU. It shows the
+paired protocol rather than the paper's number: at this toy scale the
+difference between the two settings varies from fold to fold, and with the
+seed, by as much as its mean (see the numbers below). The paper's gain was
+measured with ImageNet-pretrained backbones at 224 pixels over 50 epochs;
+``skiaa reproduce`` runs the protocol at a larger scale.
+"""
+
+# %%
+# Data
+# ----
+# Half of the lesions are malignant here, so that each fold has enough of
+# both classes for a stable balanced accuracy.
+import matplotlib.pyplot as plt
+import numpy as np
+from sklearn.metrics import balanced_accuracy_score
+from sklearn.model_selection import StratifiedKFold
+
+from skiaa import AgreementTransformer, MultiTaskDiagnosisClassifier
+from skiaa.datasets import make_lesions
+
+data = make_lesions(300, image_size=32, malignant_fraction=0.5, random_state=0)
+iaa = AgreementTransformer().fit_transform(data.masks)[:, 0]
+y = data.diagnosis
+print(dict(zip(*np.unique(y, return_counts=True))))
+
+# %%
+# Paired folds
+# ------------
+# Both settings are trained on the same folds with the same seed, so each
+# fold gives one paired difference. ``iaa`` is passed to ``fit`` beside ``y``;
+# it is ignored when ``alpha=1``. (In a :class:`~sklearn.model_selection.GridSearchCV`
+# or :func:`~sklearn.model_selection.cross_validate`, pass it the same way, or
+# as ``params={"iaa": iaa}``: it is sliced with the rows of each fold.)
+params = dict(
+    model="test_resnet",
+    image_size=32,
+    max_epochs=12,
+    lr_step_size=8,
+    augment_passes=1,
+    validation_fraction=None,
+    random_state=0,
+)
+cv = StratifiedKFold(n_splits=3, shuffle=True, random_state=0)
+scores = {1.0: [], 0.8: []}
+for train, test in cv.split(data.images, y):
+    for alpha in scores:
+        clf = MultiTaskDiagnosisClassifier(alpha=alpha, **params)
+        clf.fit(data.images[train], y[train], iaa=iaa[train])
+        scores[alpha].append(balanced_accuracy_score(y[test], clf.predict(data.images[test])))
+for alpha, values in scores.items():
+    print(f"alpha={alpha}: balanced accuracy per fold {np.round(values, 3)}")
+diff = np.subtract(scores[0.8], scores[1.0])
+print(f"alpha=0.8 minus alpha=1: {diff.mean():+.3f} (per fold {np.round(diff, 3)})")
+
+# %%
+# The multi-task model also predicts agreement
+# --------------------------------------------
+# :meth:`~skiaa.MultiTaskDiagnosisClassifier.predict_iaa` reads the IAA head of
+# the last multi-task model (last fold). A diagnosis-only model has an
+# untrained IAA head and refuses to.
+iaa_pred = clf.predict_iaa(data.images[test])
+
+fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4), layout="constrained")
+folds = np.arange(1, cv.n_splits + 1)
+for k in range(cv.n_splits):
+    ax1.plot([0, 1], [scores[1.0][k], scores[0.8][k]], "o-", color="grey", alpha=0.8)
+ax1.plot(
+    [0, 1],
+    [np.mean(scores[1.0]), np.mean(scores[0.8])],
+    "s-",
+    color="#D55E00",
+    lw=2.5,
+    label="mean over folds",
+)
+ax1.set_xticks([0, 1], ["diagnosis only\n(alpha=1)", "diagnosis + IAA\n(alpha=0.8)"])
+ax1.set_xlim(-0.3, 1.3)
+ax1.set(ylabel="balanced accuracy", title="Paired folds (grey: one fold each)")
+ax1.legend(loc="lower center")
+
+for label, marker, colour in (("benign", "o", "#0072B2"), ("malignant", "^", "#D55E00")):
+    sel = y[test] == label
+    ax2.scatter(iaa[test][sel], iaa_pred[sel], marker=marker, color=colour, alpha=0.7, label=label)
+lims = [min(iaa[test].min(), iaa_pred.min()) - 0.02, 1]
+ax2.plot(lims, lims, color="grey", lw=1)
+ax2.set(
+    xlim=lims,
+    ylim=lims,
+    xlabel="measured IAA",
+    ylabel="IAA predicted by the multi-task model",
+    title=f"The auxiliary IAA head, last fold: MAE {np.abs(iaa_pred - iaa[test]).mean():.3f}",
+)
+ax2.set_aspect("equal")
+ax2.legend(loc="lower right")
+plt.show()
