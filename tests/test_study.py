@@ -156,3 +156,15 @@ def test_cli_quick_options(tmp_path, capsys):
 def test_cli_errors(argv, message, tmp_path, capsys):
     assert main(["reproduce", "--out", str(tmp_path / "o"), *argv]) == 1
     assert message in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_quick_preset_end_to_end(tmp_path):
+    # What README's run command does (about a minute on 2 cores): every step,
+    # and the agreement finding comes out of the synthetic data.
+    results = run_study(tmp_path, StudyConfig.quick(), verbose=0)
+    groups = results["statistics"]["comparison"]["groups"]
+    assert groups["malignant"]["mean"] < groups["benign"]["mean"]
+    assert set(results["iaa_regression"]) == set(StudyConfig.quick().models)
+    for name in ("report.md", "ecdf.png", "iaa_regression.png", "diagnosis.png"):
+        assert (tmp_path / name).is_file(), name
