@@ -310,6 +310,9 @@ class BaseImageEstimator(BaseEstimator):
             **{f"optimizer__{k}": v for k, v in opt_kwargs.items()},
         )
         net.fit(dataset, y=None)
+        # The shuffling generator only matters during fit; torch < 2.3 cannot pickle
+        # it, and a fitted model has no use for its state (every fit seeds a new one).
+        net.iterator_train__generator = None
         return net
 
     def _seed(self):

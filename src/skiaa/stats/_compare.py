@@ -1,6 +1,7 @@
 """Two-group comparison of a continuous outcome (benign vs malignant IAA)."""
 
 import contextlib
+import inspect
 import warnings
 from dataclasses import dataclass, field
 
@@ -14,6 +15,13 @@ from ._utils import as_generator, check_sample
 # Alternatives are phrased for the positive group against the reference one,
 # as scipy.stats.mannwhitneyu(positive, reference) phrases them.
 _ALTERNATIVES = ("two-sided", "less", "greater")
+
+
+# scipy >= 1.15 names the bootstrap's generator ``rng`` (``random_state`` is
+# deprecated there); older releases, which skiaa supports, only know ``random_state``.
+_BOOTSTRAP_RNG = (
+    "rng" if "rng" in inspect.signature(stats.bootstrap).parameters else "random_state"
+)
 
 
 def cohens_d(x, y):
@@ -163,7 +171,7 @@ def _bootstrap_interval(data, statistic, n_boot, level, method, seed):
                 vectorized=True,
                 confidence_level=level,
                 method=method,
-                rng=np.random.default_rng(seed),
+                **{_BOOTSTRAP_RNG: np.random.default_rng(seed)},
             )
         return float(res.confidence_interval.low), float(res.confidence_interval.high)
 
