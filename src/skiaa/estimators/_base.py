@@ -9,6 +9,7 @@ training loop, callbacks, progress bar and epoch table.
 """
 
 import os
+import textwrap
 import warnings
 from numbers import Integral, Real
 
@@ -349,6 +350,18 @@ class BaseImageEstimator(BaseEstimator):
     def history_(self):
         """skorch :class:`~skorch.history.History` of the last fit."""
         return self.net_.history
+
+
+def fill_common_parameters(doc):
+    """Put :data:`COMMON_PARAMETERS_DOC` where ``doc`` says ``{common}``.
+
+    The shared text is indented like the ``{common}`` line: Python 3.13 strips
+    the indentation of docstrings at compile time, older versions keep it.
+    """
+    line = next(line for line in doc.splitlines() if "{common}" in line)
+    indent = line[: len(line) - len(line.lstrip())]
+    body = textwrap.indent(textwrap.dedent(COMMON_PARAMETERS_DOC), indent)
+    return doc.replace(line, body.rstrip("\n"))
 
 
 COMMON_PARAMETERS_DOC = """\

@@ -14,7 +14,7 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d
 
 from .. import nets
 from ..losses import MultiTaskLoss
-from ._base import COMMON_PARAMETERS_DOC, BaseImageEstimator, BestEpoch, Samples
+from ._base import BaseImageEstimator, BestEpoch, Samples, fill_common_parameters
 from ._inputs import _rows
 from ._regressor import check_iaa
 
@@ -413,6 +413,4 @@ class MultiTaskDiagnosisClassifier(ClassifierMixin, BaseImageEstimator):
         return iaa.numpy().clip(0.0, 1.0).astype(np.float64)
 
 
-MultiTaskDiagnosisClassifier.__doc__ = MultiTaskDiagnosisClassifier.__doc__.replace(
-    "{common}", COMMON_PARAMETERS_DOC.lstrip()
-)
+MultiTaskDiagnosisClassifier.__doc__ = fill_common_parameters(MultiTaskDiagnosisClassifier.__doc__)

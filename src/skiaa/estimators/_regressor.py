@@ -6,7 +6,7 @@ from sklearn.base import RegressorMixin, _fit_context
 from sklearn.utils.validation import column_or_1d
 
 from .. import nets
-from ._base import COMMON_PARAMETERS_DOC, BaseImageEstimator, BestEpoch, Samples
+from ._base import BaseImageEstimator, BestEpoch, Samples, fill_common_parameters
 from ._inputs import _rows
 from ._transforms import IMA_MEAN  # noqa: F401  (documented default)
 
@@ -231,4 +231,4 @@ class IAARegressor(RegressorMixin, BaseImageEstimator):
         return out.float().numpy().reshape(-1).clip(0.0, 1.0).astype(np.float64)
 
 
-IAARegressor.__doc__ = IAARegressor.__doc__.replace("{common}", COMMON_PARAMETERS_DOC.lstrip())
+IAARegressor.__doc__ = fill_common_parameters(IAARegressor.__doc__)
