@@ -35,6 +35,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from matplotlib.figure import Figure
 
 from .utils._progress import progress
 
@@ -229,31 +230,23 @@ class _StepStore:
         return stored["result"]
 
     def put(self, name, settings, result):
+        """Store ``result`` (made JSON-safe by :func:`_clean`) and return what is stored."""
+        settings, result = _clean(settings), _clean(result)
         payload = {"key": self.key(settings), "settings": settings, "result": result}
         tmp = self._path(name).with_suffix(".tmp")
-        tmp.write_text(json.dumps(payload, indent=1, default=_json_default))
+        tmp.write_text(json.dumps(payload, indent=1))
         tmp.replace(self._path(name))  # atomic: an interrupted run never leaves half a file
-        return json.loads(json.dumps(result, default=_json_default))
-
-
-def _json_default(obj):
-    if isinstance(obj, np.integer):
-        return int(obj)
-    if isinstance(obj, np.floating):
-        return None if not np.isfinite(obj) else float(obj)
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, Path):
-        return str(obj)
-    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+        return result
 
 
 def _clean(value):
-    """Floats that JSON can hold (NaN -> None), recursively."""
+    """A JSON-safe copy: numpy scalars and arrays as Python values, NaN -> None."""
     if isinstance(value, dict):
         return {k: _clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
+    if isinstance(value, (list, tuple, np.ndarray)):
         return [_clean(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
     if isinstance(value, (float, np.floating)):
         return float(value) if math.isfinite(value) else None
     if isinstance(value, np.integer):
@@ -270,11 +263,19 @@ class _StudyData:
         self.ids = np.asarray(ids)
         self.diagnosis = np.asarray(diagnosis, dtype=object)
         self.masks = masks
-        self.pairs = pairs
+        # A table, or a callable making it: synthetic pairs are computed only when the
+        # statistics step runs (a resumed study reads that step back instead).
+        self._pairs = pairs
         self.images = images
         self.table_iaa = table_iaa
         self.source = source
         self.notes = list(notes)
+
+    @property
+    def pairs(self):
+        if callable(self._pairs):
+            self._pairs = self._pairs()
+        return self._pairs
 
 
 def _load_data(config, out_dir, verbose):
@@ -286,12 +287,11 @@ def _load_data(config, out_dir, verbose):
             image_size=config.image_size,
             random_state=config.random_state,
         )
-        pairs = _synthetic_pairs(bunch)
         return _StudyData(
             ids=bunch.image_ids,
             diagnosis=bunch.diagnosis,
             masks=bunch.masks,
-            pairs=pairs,
+            pairs=lambda: _synthetic_pairs(bunch),
             images=bunch.images,
             source=(
                 f"synthetic: make_lesions({config.n_samples}, image_size={config.image_size}, "
@@ -418,16 +418,10 @@ def _step_statistics(agreement, data, config, store, out_dir):
         value_name="IAA",
         random_state=config.random_state,
     )
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 4.2))
-    plot_ecdf(values, groups, positive="malignant", ax=ax, comparison=comparison)
+    fig = Figure(figsize=(6, 4.2))
+    plot_ecdf(values, groups, positive="malignant", ax=fig.subplots(), comparison=comparison)
     fig.tight_layout()
     fig.savefig(Path(out_dir) / "ecdf.png", dpi=150)
-    plt.close(fig)
 
     result = {
         "comparison": comparison.to_dict(),
@@ -436,16 +430,16 @@ def _step_statistics(agreement, data, config, store, out_dir):
     }
     if data.pairs is not None and {"annotator1", "tool1", "skill_level1"} <= set(data.pairs):
         factors = {}
-        fig, axes = plt.subplots(1, 3, figsize=(11, 3.6), sharey=True)
+        fig = Figure(figsize=(11, 3.6))
+        axes = fig.subplots(1, 3, sharey=True)
         for ax, factor in zip(axes, ("annotator", "tool", "skill")):
             frame = agreement_by_factor(data.pairs, factor)
             factors[factor] = _clean(frame.reset_index().to_dict(orient="list"))
             plot_agreement_by_factor(data.pairs, factor, ax=ax)
         fig.tight_layout()
         fig.savefig(Path(out_dir) / "agreement_by_factor.png", dpi=150)
-        plt.close(fig)
         result["by_factor"] = factors
-    return store.put("statistics", _clean(settings), _clean(result))
+    return store.put("statistics", settings, result)
 
 
 # ------------------------------------------------------------------ model fitting
@@ -540,7 +534,7 @@ def _step_iaa_regression(agreement, data, config, store, verbose):
             "rows": rows,
             "seconds": time.perf_counter() - start,
         }
-        results[model] = store.put(f"iaa_regression/{model}", _clean(settings), _clean(result))
+        results[model] = store.put(f"iaa_regression/{model}", settings, result)
     return results
 
 
@@ -571,7 +565,7 @@ def _step_diagnosis(agreement, data, config, store, verbose):
                 scores.append(balanced_accuracy_score(y[test], clf.predict(data.images[te])))
             cached = store.put(
                 name,
-                _clean(settings),
+                settings,
                 {"balanced_accuracy": scores, "seconds": time.perf_counter() - start},
             )
         results.setdefault(model, {})[f"{alpha:g}"] = cached
@@ -607,12 +601,11 @@ def _mean_std(values):
 
 
 def _plot_training(results, out_dir):
-    import matplotlib.pyplot as plt
-
     reg, diag = results.get("iaa_regression"), results.get("diagnosis")
     if reg:
         models = list(reg)
-        fig, ax = plt.subplots(figsize=(1.8 + 1.6 * len(models), 3.8))
+        fig = Figure(figsize=(1.8 + 1.6 * len(models), 3.8))
+        ax = fig.subplots()
         x = np.arange(len(models))
         for offset, key, label, color in (
             (-0.18, "baseline_mae", "median-IAA baseline", "0.65"),
@@ -628,12 +621,11 @@ def _plot_training(results, out_dir):
         ax.legend(frameon=False, fontsize=8)
         fig.tight_layout()
         fig.savefig(Path(out_dir) / "iaa_regression.png", dpi=150)
-        plt.close(fig)
     if diag:
         models = list(diag)
         width = max(5.5, 3.2 * len(models))
-        fig, axes = plt.subplots(1, len(models), figsize=(width, 4.0), sharey=True)
-        axes = np.atleast_1d(axes)
+        fig = Figure(figsize=(width, 4.0))
+        axes = np.atleast_1d(fig.subplots(1, len(models), sharey=True))
         for ax, model in zip(axes, models):
             alphas = list(diag[model])
             scores = np.array([diag[model][a]["balanced_accuracy"] for a in alphas])
@@ -648,7 +640,6 @@ def _plot_training(results, out_dir):
         fig.suptitle("Diagnosis only (α=1) vs with IAA as auxiliary target (α<1)", fontsize=10)
         fig.tight_layout()
         fig.savefig(Path(out_dir) / "diagnosis.png", dpi=150)
-        plt.close(fig)
 
 
 def _write_report(results, config, out_dir):
