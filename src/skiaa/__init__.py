@@ -57,6 +57,8 @@ _LAZY_NAMES = {
     "IAARegressor": "skiaa.estimators",
     "ImageDataset": "skiaa.datasets._torch",
     "MultiTaskDiagnosisClassifier": "skiaa.estimators",
+    "StudyConfig": "skiaa.study",
+    "run_study": "skiaa.study",
 }
 
 __all__ = [
@@ -94,7 +96,7 @@ __all__ = [
     "plot_agreement_by_factor",
     "plot_ecdf",
     "stochastic_dominance_test",
-    # skiaa.estimators and skiaa.datasets (torch, loaded lazily)
+    # skiaa.estimators, skiaa.datasets, skiaa.study (loaded on first access)
     *sorted(_LAZY_NAMES),
 ]
 
