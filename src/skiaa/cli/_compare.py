@@ -3,8 +3,6 @@
 import json
 from pathlib import Path
 
-import pandas as pd
-
 _OUTPUTS = ("comparison.json", "comparison.txt", "ecdf.png")
 
 
@@ -62,22 +60,11 @@ def _check_outputs(out, force):
 
 
 def _table_from_files(iaa_path, metadata_path, value_column):
-    from ..datasets._imaplusplus import label_diagnosis
+    from ..datasets import read_iaa_table
 
     if metadata_path is None:
         raise ValueError("--iaa needs --metadata (the ISIC metadata table with benign_malignant)")
-    for path in (iaa_path, metadata_path):
-        if not Path(path).is_file():
-            raise FileNotFoundError(f"table {path!r} not found")
-    iaa = pd.read_csv(iaa_path)
-    metadata = pd.read_csv(metadata_path, low_memory=False)
-    id_column = next((c for c in ("img_id", "image_id", "isic_id") if c in iaa.columns), None)
-    if id_column is None:
-        raise ValueError(f"{iaa_path}: no image id column (img_id, image_id or isic_id)")
-    value_column = value_column or "dice_score_mean"
-    if value_column not in iaa.columns:
-        raise ValueError(f"{iaa_path}: no column {value_column!r}")
-    return label_diagnosis(iaa, metadata, id_column=id_column), value_column
+    return read_iaa_table(iaa_path, metadata_path, value_column=value_column)
 
 
 def run(args):

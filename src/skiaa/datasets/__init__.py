@@ -12,12 +12,14 @@ from ._imaplusplus import IMAPLUSPLUS_TABLES, load_imaplusplus
 from ._mask_folders import find_mask_sets, mask_folder_agreement
 from ._names import parse_mask_filename
 from ._synthetic import make_lesions
+from ._tables import check_table, metric_ranges, read_iaa_table, read_table
 
 # Names living in torch-based modules, imported on first access (PEP 562).
 _LAZY_NAMES = {"ImageDataset": "skiaa.datasets._torch"}
 
 __all__ = [
     "IMAPLUSPLUS_TABLES",
+    "check_table",
     "find_mask_sets",
     "image_cache_path",
     "load_derm7pt",
@@ -28,7 +30,10 @@ __all__ = [
     "load_ph2",
     "make_lesions",
     "mask_folder_agreement",
+    "metric_ranges",
     "parse_mask_filename",
+    "read_iaa_table",
+    "read_table",
     *sorted(_LAZY_NAMES),
 ]
 

@@ -1,7 +1,6 @@
 """Reader of the IMA++ release tables (and, optionally, its image and mask folders)."""
 
 import os
-import re
 from pathlib import Path
 
 import numpy as np
@@ -9,6 +8,7 @@ import pandas as pd
 from sklearn.utils import Bunch
 
 from ._names import parse_mask_filename
+from ._tables import _IMAGE_SUFFIX, check_table, read_table, strip_image_suffix
 
 #: File names of the four tables of the IMA++ release (folder ``output/``).
 IMAPLUSPLUS_TABLES = {
@@ -39,22 +39,55 @@ _DIAGNOSIS = {
     "indeterminate/malignant": "indeterminate",
 }
 
-_IMAGE_SUFFIX = re.compile(r"\.(jpe?g|png)$", flags=re.IGNORECASE)
+
+# Rows identifying each table's rows: a repeated key would double a count
+# (n_masks, n_pairs) or, in the metadata, let the first of two conflicting
+# rows win silently. Exact repeats of a metadata row are harmless and dropped.
+_KEYS = {
+    "metadata": dict(key=["isic_id"], identical_duplicates="drop"),
+    "masks": dict(key=["seg_filename"]),
+    "pairs": dict(key=["img_id", "mask1", "mask2"], unordered=("mask1", "mask2")),
+    "image_metrics": dict(key=["img_id"]),
+}
+
+# Columns of ``load_imaplusplus(...).images`` derived from the tables: an input
+# table holding one of them would be ambiguous (or, joined, would clash).
+_DERIVED = (
+    "image_id",
+    "image_filename",
+    "diagnosis",
+    "malignant",
+    "label",
+    "is_indeterminate",
+    "iaa",
+    "n_masks",
+    "n_annotators",
+    "annotators",
+    "n_pairs",
+)
 
 
 def _read_table(root, key):
     path = Path(root) / IMAPLUSPLUS_TABLES[key]
     if not path.is_file():
         raise FileNotFoundError(f"IMA++ table {IMAPLUSPLUS_TABLES[key]!r} not found in {root}")
-    table = pd.read_csv(path, low_memory=False)
-    missing = [c for c in _REQUIRED[key] if c not in table.columns]
-    if missing:
-        raise ValueError(f"IMA++ table {path.name!r} lacks column(s) {missing}")
-    return table
+    # The metadata and the image-level metrics are joined into the per-image
+    # frame, where a derived column name would clash (n_pairs is compared with
+    # the pairs table instead, see _images_frame).
+    reserved = {
+        "metadata": _DERIVED,
+        "image_metrics": [c for c in _DERIVED if c != "n_pairs"],
+    }.get(key, ())
+    return read_table(
+        path,
+        name=f"IMA++ table {path.name!r}",
+        required=_REQUIRED[key],
+        reserved=reserved,
+        **_KEYS[key],
+    )
 
 
-def _strip_suffix(ids):
-    return ids.astype(str).str.replace(_IMAGE_SUFFIX, "", regex=True)
+_strip_suffix = strip_image_suffix
 
 
 def _index_folder(folder, kind):
@@ -253,14 +286,27 @@ def label_diagnosis(table, metadata, *, id_column="img_id"):
     table = table.copy()
     if id_column != "image_id" or "image_id" not in table.columns:
         table["image_id"] = _strip_suffix(table[id_column])
-    raw = metadata.drop_duplicates("isic_id").set_index("isic_id")["benign_malignant"]
+    # One label per image: conflicting duplicate rows are refused, not resolved.
+    labels = check_table(
+        metadata[["isic_id", "benign_malignant"]],
+        name="metadata",
+        key=["isic_id"],
+        ranges={},
+        identical_duplicates="drop",
+    )
+    raw = labels.set_index("isic_id")["benign_malignant"]
     unknown = sorted(set(table["image_id"]) - set(raw.index))
     if unknown:
         raise ValueError(f"{len(unknown)} image(s) lack an ISIC metadata row: {unknown[:5]}")
     raw = raw.reindex(table["image_id"])
-    bad = sorted(set(raw.dropna()) - set(_DIAGNOSIS))
+    # Compared as text: a column of 0/1 numbers mixed with words must give this
+    # message, not a failed sort.
+    bad = sorted({str(v) for v in raw.dropna()} - set(_DIAGNOSIS))
     if bad:
-        raise ValueError(f"unknown benign_malignant value(s) {bad}")
+        raise ValueError(
+            f"metadata, column 'benign_malignant': unknown value(s) {bad}; expected one of "
+            f"{sorted(_DIAGNOSIS)} or empty"
+        )
     # A missing benign_malignant is no diagnosis either: indeterminate, flagged.
     diagnosis = raw.map(_DIAGNOSIS).fillna("indeterminate").to_numpy(dtype=object)
     table["diagnosis"] = pd.Categorical(
@@ -319,9 +365,14 @@ def _pairs_frame(table):
 def _images_frame(tables, mask_frame, pairs):
     metrics = tables["image_metrics"].copy()
     metrics.insert(0, "image_id", _strip_suffix(metrics.pop("img_id")))
-    if metrics["image_id"].duplicated().any():
-        dup = metrics.loc[metrics["image_id"].duplicated(), "image_id"].iloc[0]
-        raise ValueError(f"image {dup!r} appears twice in the image-level metrics table")
+    # Keyed again without the suffix: ISIC_0000001.JPG and ISIC_0000001 are one image.
+    metrics = check_table(
+        metrics,
+        name=f"IMA++ table {IMAPLUSPLUS_TABLES['image_metrics']!r}",
+        key=["image_id"],
+        ranges={},
+    )
+    stated_pairs = metrics.pop("n_pairs") if "n_pairs" in metrics.columns else None
 
     annot = mask_frame[~mask_frame["is_consensus"]]
     per_image = annot.groupby("image_id").agg(
@@ -342,6 +393,19 @@ def _images_frame(tables, mask_frame, pairs):
     frame["n_masks"] = frame["n_masks"].astype(int)
     frame["n_annotators"] = frame["n_annotators"].astype(int)
     frame["n_pairs"] = frame["n_pairs"].fillna(0).astype(int)
+    if stated_pairs is not None:
+        # A table written by ``skiaa agreement`` states n_pairs: it must agree
+        # with the pairs table, or the two tables describe different data.
+        stated = pd.Series(stated_pairs.to_numpy(), index=metrics["image_id"])
+        derived = frame.set_index("image_id")["n_pairs"].reindex(stated.index)
+        differ = stated.index[(stated.to_numpy() != derived.to_numpy())].tolist()
+        if differ:
+            first = differ[0]
+            raise ValueError(
+                f"IMA++ table {IMAPLUSPLUS_TABLES['image_metrics']!r}, column 'n_pairs': "
+                f"{len(differ)} image(s) disagree with the pairs table, e.g. {first!r} "
+                f"({stated[first]:g} stated, {derived[first]} annotator pairs listed)"
+            )
 
     frame = label_diagnosis(frame, tables["metadata"], id_column="image_id")
     frame["iaa"] = frame["dice_score_mean"]
@@ -351,6 +415,5 @@ def _images_frame(tables, mask_frame, pairs):
     metric_cols = [c for c in metrics.columns if c != "image_id"]
     frame = frame[first + metric_cols]
     metadata = tables["metadata"].rename(columns={"isic_id": "image_id"})
-    metadata = metadata.drop_duplicates("image_id")
     frame = frame.merge(metadata, on="image_id", how="left", validate="1:1")
     return frame.sort_values("image_id", ignore_index=True)
