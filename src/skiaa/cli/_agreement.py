@@ -15,15 +15,14 @@ tool2, skill_level2``) and ``image_level_metrics.csv`` (one row per image:
 """
 
 import argparse
-import os
 import sys
-import tempfile
 import warnings
 from pathlib import Path
 
 import pandas as pd
 
 from ..agreement import DEFAULT_METRICS, METRICS, RELEASE_NAMES
+from ..utils._files import check_output_dir, write_outputs
 
 PAIRWISE_FILE = "pairwise_metrics.csv"
 IMAGE_LEVEL_FILE = "image_level_metrics.csv"
@@ -121,28 +120,22 @@ def add_parser(subparsers):
 # Output
 # --------------------------------------------------------------------------- #
 def _check_outputs(out_dir, force):
-    paths = [out_dir / PAIRWISE_FILE, out_dir / IMAGE_LEVEL_FILE]
-    existing = [str(p) for p in paths if p.exists()]
-    if existing and not force:
-        verb = "exists" if len(existing) == 1 else "exist"
-        raise FileExistsError(f"{' and '.join(existing)} already {verb}; use --force to overwrite")
-    if out_dir.exists() and not out_dir.is_dir():
-        raise FileExistsError(f"--out {out_dir} exists and is not a folder")
-    return paths
+    # Before any work: a bad --out must not cost the computation.
+    out_dir = check_output_dir(out_dir, [PAIRWISE_FILE, IMAGE_LEVEL_FILE], force=force)
+    return [out_dir / PAIRWISE_FILE, out_dir / IMAGE_LEVEL_FILE]
 
 
-def _write_csv(table, path):
-    # Write beside the target and rename, so that an interrupted run never
-    # leaves a truncated file that looks like a result.
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", newline="") as f:
-            table.to_csv(f, index=False)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+def _write_tables(pairs, summary, out_paths):
+    # Both tables replace the old pair together: never a new pairwise table
+    # beside an old image-level one (see skiaa.utils._files.write_outputs).
+    out_dir = out_paths[0].parent
+    write_outputs(
+        out_dir,
+        {
+            PAIRWISE_FILE: lambda path: pairs.to_csv(path, index=False),
+            IMAGE_LEVEL_FILE: lambda path: summary.to_csv(path, index=False),
+        },
+    )
 
 
 def _summary_table(summary, groups=None):
@@ -194,8 +187,7 @@ def _run_demo(args, verbose):
         items.append((str(image_id), masks, names, list(ann), list(tools), list(skills)))
     pairs, summary = _release_tables(items, metrics, n_jobs=args.n_jobs, verbose=verbose)
     if out_paths:
-        _write_csv(pairs, out_paths[0])
-        _write_csv(summary, out_paths[1])
+        _write_tables(pairs, summary, out_paths)
     if args.quiet:
         return 0
 
@@ -248,8 +240,7 @@ def _run_folder(args, verbose):
             verbose=verbose,
         )
     pairs, summary = result.pairs, result.images
-    _write_csv(pairs, out_paths[0])
-    _write_csv(summary, out_paths[1])
+    _write_tables(pairs, summary, out_paths)
     if args.quiet:
         return 0
     print(_summary_table(summary[summary["n_pairs"] > 0]))

@@ -1,7 +1,8 @@
 """``skiaa compare``: benign vs malignant agreement, tests, effect sizes, ECDF plot."""
 
 import json
-from pathlib import Path
+
+from ..utils._files import check_output_dir, write_outputs
 
 _OUTPUTS = ("comparison.json", "comparison.txt", "ecdf.png")
 
@@ -53,12 +54,6 @@ def add_parser(subparsers):
     return parser
 
 
-def _check_outputs(out, force):
-    existing = [str(out / name) for name in _OUTPUTS if (out / name).exists()]
-    if existing and not force:
-        raise FileExistsError(f"{', '.join(existing)} already exist(s); pass --force to overwrite")
-
-
 def _table_from_files(iaa_path, metadata_path, value_column):
     from ..datasets import read_iaa_table
 
@@ -77,8 +72,8 @@ def run(args):
     from ..datasets import load_imaplusplus
     from ..stats import compare_groups, plot_ecdf
 
-    out = Path(args.out)
-    _check_outputs(out, args.force)
+    # Before any work: a bad --out must not cost the computation.
+    out = check_output_dir(args.out, _OUTPUTS, force=args.force)
     if args.imaplusplus is not None:
         if args.metadata is not None:
             raise ValueError("--metadata goes with --iaa, not with --imaplusplus")
@@ -115,13 +110,10 @@ def run(args):
         text += f"\n\n{indeterminate} indeterminate image(s) left out of the comparison."
     print(text)
 
-    out.mkdir(parents=True, exist_ok=True)
     record = result.to_dict()
     record["source"] = source
     record["n_indeterminate_excluded"] = indeterminate
     record["random_state"] = args.random_state
-    (out / "comparison.json").write_text(json.dumps(record, indent=2) + "\n")
-    (out / "comparison.txt").write_text(text + "\n")
 
     xlabel = "IAA (mean pairwise Dice)" if value_column in ("iaa", "dice_score_mean") else None
     ax = plot_ecdf(
@@ -132,7 +124,19 @@ def run(args):
         xlabel=xlabel or value_column,
         title="Inter-annotator agreement: benign vs malignant",
     )
-    ax.figure.savefig(out / "ecdf.png", dpi=150, bbox_inches="tight")
-    plt.close(ax.figure)
+    try:
+        # The three files replace an earlier run's as a set, never a mix.
+        write_outputs(
+            out,
+            {
+                "comparison.json": lambda p: p.write_text(json.dumps(record, indent=2) + "\n"),
+                "comparison.txt": lambda p: p.write_text(text + "\n"),
+                "ecdf.png": lambda p: ax.figure.savefig(
+                    p, format="png", dpi=150, bbox_inches="tight"
+                ),
+            },
+        )
+    finally:
+        plt.close(ax.figure)
     print(f"\nWrote {out / 'comparison.json'}, {out / 'comparison.txt'}, {out / 'ecdf.png'}")
     return 0
