@@ -9,13 +9,14 @@ result can be cached on disk so that later epochs and later runs decode nothing.
 import hashlib
 import json
 import os
-import tempfile
+import warnings
 from pathlib import Path
 
 import numpy as np
 from joblib import Parallel, delayed
 from PIL import Image, UnidentifiedImageError
 
+from ..utils._files import temporary_file
 from ..utils._progress import progress
 
 # Bumped when the decoding recipe changes, so that old cache files are not reused.
@@ -38,29 +39,23 @@ def _check_size(size):
 
 
 def _stat_paths(paths):
-    """Resolve every path and read its modification time and size.
+    """Resolve every path, checking that it is a file.
 
     Missing files are reported all at once (the first few named), rather than
     after minutes of decoding.
     """
-    resolved, stats, missing = [], [], []
+    resolved, missing = [], []
     for path in paths:
         path = Path(os.fspath(path)).expanduser()
-        try:
-            st = path.stat()
-        except OSError:
-            missing.append(str(path))
-            continue
         if not path.is_file():
             missing.append(str(path))
             continue
         resolved.append(str(path.resolve()))
-        stats.append((st.st_mtime_ns, st.st_size))
     if missing:
         shown = ", ".join(repr(p) for p in missing[:5])
         more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
         raise FileNotFoundError(f"{len(missing)} image file(s) not found: {shown}{more}")
-    return resolved, stats
+    return resolved
 
 
 def _decode(path, size):
@@ -100,14 +95,56 @@ def _decode_into(out, paths, size, n_jobs, verbose, rows=None):
         bar.close()
 
 
-def _image_keys(resolved, stats, size):
-    """One key per image: what determines its decoded pixels."""
+def _file_digest(path):
+    """SHA-256 of a file's bytes (read in blocks: images can be large)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _image_keys(resolved, size, n_jobs=None):
+    """One key per image: what determines its decoded pixels.
+
+    The key is the hash of the file's *content* (with the decoding recipe and
+    the output size), not of its path and modification time: a file replaced by
+    another of the same size and time (``cp -p``, ``rsync -t``, a restored
+    backup) gets a new key, and a dataset moved elsewhere keeps its keys.
+    Hashing reads every file once per call, far cheaper than decoding it.
+    """
+    # hashlib releases the GIL on large blocks: threads read files in parallel.
+    digests = Parallel(n_jobs=n_jobs, prefer="threads")(
+        delayed(_file_digest)(path) for path in resolved
+    )
     keys = []
-    for path, (mtime_ns, nbytes) in zip(resolved, stats):
-        # A changed file changes its mtime or size, hence its key: it is re-decoded.
-        text = f"{_CACHE_VERSION}\0{size[0]}x{size[1]}\0{path}\0{mtime_ns}\0{nbytes}"
+    for digest in digests:
+        text = f"{_CACHE_VERSION}\0{size[0]}x{size[1]}\0{digest}"
         keys.append(hashlib.sha256(text.encode()).hexdigest()[:24])
     return keys
+
+
+def _open_cache(array_file, n_rows, size):
+    """Memory-map a cache file, or return None (with a warning) when it cannot be read.
+
+    A truncated or otherwise damaged file (a disk filled up, a copy cut short)
+    is a cache miss: the caller decodes the images again.
+    """
+    try:
+        array = np.load(array_file, mmap_mode="r")
+    except (OSError, ValueError, EOFError) as exc:
+        reason = str(exc)
+    else:
+        if array.dtype == np.uint8 and array.shape == (n_rows, *size, 3):
+            return array
+        reason = f"holds an array of shape {array.shape} and dtype {array.dtype}"
+    warnings.warn(
+        f"image cache file {str(array_file)!r} cannot be read ({reason}); "
+        "decoding its images again",
+        UserWarning,
+        stacklevel=3,
+    )
+    return None
 
 
 def _cache_key(keys):
@@ -131,25 +168,43 @@ def _cached_rows(cache_dir, size, wanted):
             keys = json.loads(index_file.read_text())["keys"]
         except (OSError, ValueError, KeyError, TypeError):
             continue  # a damaged index only costs a re-decode
+        if not isinstance(keys, list):
+            continue
         for row, key in enumerate(keys):
             if key in wanted and key not in found:
-                found[key] = (array_file, row)
+                found[key] = (array_file, row, len(keys))
     return found
 
 
-def _fill_from_cache(out, keys, cached):
-    """Copy cached rows into ``out``; return the indices still to decode."""
+def _fill_from_cache(out, keys, cached, size):
+    """Copy cached rows into ``out``; return the indices still to decode.
+
+    Rows of a cache file that cannot be read are decoded instead.
+    """
     by_file = {}
     for i, key in enumerate(keys):
         if key in cached:
-            array_file, row = cached[key]
-            by_file.setdefault(array_file, ([], []))
-            by_file[array_file][0].append(i)
-            by_file[array_file][1].append(row)
-    for array_file, (dest, src) in by_file.items():
-        source = np.load(array_file, mmap_mode="r")
-        out[np.asarray(dest)] = source[np.asarray(src)]
-    return [i for i, key in enumerate(keys) if key not in cached]
+            array_file, row, n_rows = cached[key]
+            by_file.setdefault((array_file, n_rows), ([], []))
+            by_file[array_file, n_rows][0].append(i)
+            by_file[array_file, n_rows][1].append(row)
+    done = np.zeros(len(keys), dtype=bool)
+    for (array_file, n_rows), (dest, src) in by_file.items():
+        source = _open_cache(array_file, n_rows, size)
+        if source is None:
+            continue
+        try:
+            out[np.asarray(dest)] = source[np.asarray(src)]
+        except OSError as exc:  # a read error in the middle of the file
+            warnings.warn(
+                f"image cache file {str(array_file)!r} cannot be read ({exc}); "
+                "decoding its images again",
+                UserWarning,
+                stacklevel=2,
+            )
+            continue
+        done[dest] = True
+    return [i for i in range(len(keys)) if not done[i]]
 
 
 def image_cache_path(paths, size, cache_dir):
@@ -167,9 +222,9 @@ def image_cache_path(paths, size, cache_dir):
     Returns
     -------
     path : pathlib.Path
-        ``cache_dir / "images_<H>x<W>_<n>_<hash>.npy"``; the hash covers every
-        resolved path, its modification time and byte size, and ``size``. The
-        file may not exist yet.
+        ``cache_dir / "images_<H>x<W>_<n>_<hash>.npy"``; the hash covers the
+        content (the bytes) of every file, in order, and ``size``. The file may
+        not exist yet.
 
     Raises
     ------
@@ -186,8 +241,8 @@ def image_cache_path(paths, size, cache_dir):
     True
     """
     height, width = _check_size(size)
-    resolved, stats = _stat_paths(list(paths))
-    key = _cache_key(_image_keys(resolved, stats, (height, width)))
+    resolved = _stat_paths(list(paths))
+    key = _cache_key(_image_keys(resolved, (height, width)))
     return Path(cache_dir) / f"images_{height}x{width}_{len(resolved)}_{key}.npy"
 
 
@@ -205,10 +260,13 @@ def load_images(paths, size, *, cache_dir=None, n_jobs=None, verbose=0):
     cache_dir : str or path-like, default=None
         Folder for a cache file. When given, the decoded array is written once
         to ``cache_dir/images_<H>x<W>_<n>_<hash>.npy`` (see
-        :func:`image_cache_path`) and later calls with the same paths, size and
-        unchanged files memory-map it instead of decoding. A file whose
-        modification time or byte size changed gets a new key, so it is decoded
-        again. The folder is created if needed.
+        :func:`image_cache_path`) and later calls with files of the same
+        content, in the same order, and the same size memory-map it instead of
+        decoding. The cache is keyed on each file's bytes, not on its path or
+        modification time: a changed file is decoded again even when its size
+        and time were kept, and a moved dataset is still found. A cache file
+        that cannot be read (truncated, damaged) is a miss: a warning names it
+        and the images are decoded again. The folder is created if needed.
     n_jobs : int, default=None
         Number of parallel decoding jobs (joblib semantics: None means 1 unless
         in a :func:`joblib.parallel_config` context, -1 means all CPUs).
@@ -262,7 +320,7 @@ def load_images(paths, size, *, cache_dir=None, n_jobs=None, verbose=0):
     size = _check_size(size)
     if isinstance(paths, (str, os.PathLike)):
         raise ValueError("paths must be a sequence of file paths, not a single path")
-    resolved, stats = _stat_paths(list(paths))
+    resolved = _stat_paths(list(paths))
     n = len(resolved)
 
     if cache_dir is None or n == 0:
@@ -272,33 +330,38 @@ def load_images(paths, size, *, cache_dir=None, n_jobs=None, verbose=0):
 
     cache_dir = Path(cache_dir)
     cache_dir.mkdir(parents=True, exist_ok=True)
-    keys = _image_keys(resolved, stats, size)
+    keys = _image_keys(resolved, size, n_jobs)
     target = cache_dir / f"images_{size[0]}x{size[1]}_{n}_{_cache_key(keys)}.npy"
-    if not target.is_file():
-        _build_cache(target, resolved, keys, size, n_jobs, verbose)
+    if target.is_file():
+        images = _open_cache(target, n, size)
+        if images is not None:
+            return images
+        # Unreadable: its index must not offer its rows to the rebuild below.
+        target.with_suffix(".json").unlink(missing_ok=True)
+    _build_cache(target, resolved, keys, size, n_jobs, verbose)
     return np.load(target, mmap_mode="r")
 
 
 def _build_cache(target, resolved, keys, size, n_jobs, verbose):
     cache_dir = target.parent
-    fd, tmp = tempfile.mkstemp(dir=cache_dir, prefix=".tmp_", suffix=".npy")
-    os.close(fd)
+    tmp = temporary_file(target)  # mode from the umask, as a directly written file
     try:
         # Written straight into the memory-mapped file: no in-memory copy of
         # the whole dataset, even for large image sets.
         out = np.lib.format.open_memmap(
             tmp, mode="w+", dtype=np.uint8, shape=(len(resolved), *size, 3)
         )
-        todo = _fill_from_cache(out, keys, _cached_rows(cache_dir, size, set(keys)))
+        todo = _fill_from_cache(out, keys, _cached_rows(cache_dir, size, set(keys)), size)
         _decode_into(out, [resolved[i] for i in todo], size, n_jobs, verbose, rows=todo)
         out.flush()
         del out
         os.replace(tmp, target)
         # The index goes last: an array without one is valid, merely not reused.
-        index_tmp = Path(tmp).with_suffix(".json")
+        index_tmp = temporary_file(target.with_suffix(".json"))
         index_tmp.write_text(json.dumps({"size": list(size), "keys": keys}))
         os.replace(index_tmp, target.with_suffix(".json"))
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        Path(tmp).with_suffix(".json").unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
+        if "index_tmp" in locals():
+            index_tmp.unlink(missing_ok=True)
         raise
