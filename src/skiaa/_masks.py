@@ -51,8 +51,15 @@ def as_binary_mask(mask, *, what=None):
     array([[False,  True],
            [ True, False]])
     """
-    arr = np.asarray(mask)
     prefix = _where(what=what)
+    try:
+        arr = np.asarray(mask)
+    except ValueError as exc:
+        # numpy's "inhomogeneous shape" for nested lists of unequal lengths.
+        raise ValueError(
+            f"{prefix}a mask must be a rectangular array (rows of equal length), got "
+            f"nested sequences of unequal lengths ({exc})"
+        ) from None
     if arr.ndim == 0:
         raise ValueError(f"{prefix}a mask must be an array, got a scalar")
     if arr.dtype == bool:
@@ -86,9 +93,9 @@ def read_mask(path):
     ----------
     path : str or path-like
         Image file readable by Pillow (PNG in IMA++). Grey-level masks are
-        used as is; RGB(A) masks are accepted when their three colour channels
-        are equal (a grey mask saved as colour) and their alpha channel, if
-        any, is fully opaque.
+        used as is; RGB(A) and grey-with-alpha masks are accepted when their
+        colour channels are equal (a grey mask saved as colour) and their alpha
+        channel, if any, is fully opaque (255 everywhere for 8-bit images).
 
     Returns
     -------
@@ -98,8 +105,8 @@ def read_mask(path):
     ------
     ValueError
         If the file is missing or unreadable, is a colour image whose channels
-        differ, or holds values other than 0/1 or 0/255. The message names the
-        file.
+        differ, has an alpha channel that is not fully opaque, or holds values
+        other than 0/1 or 0/255. The message names the file.
 
     See Also
     --------
@@ -125,12 +132,22 @@ def read_mask(path):
     except (OSError, ValueError) as exc:  # FileNotFoundError and PIL's errors are OSErrors
         raise ValueError(f"cannot read mask file {path}: {exc}") from exc
     if arr.ndim == 3:
-        if arr.shape[2] == 4:
-            if np.any(arr[..., 3] != arr[..., 3].max()) or arr[..., 3].max() == 0:
-                raise ValueError(f"{path}: RGBA mask with a non-opaque alpha channel")
-            arr = arr[..., :3]
-        if arr.shape[2] in (2, 3) and not all(
-            np.array_equal(arr[..., 0], arr[..., c]) for c in range(1, min(arr.shape[2], 3))
+        if arr.shape[2] in (2, 4):  # grey + alpha (LA) or RGBA
+            # Alpha must be fully opaque everywhere: a uniform 50% alpha is as
+            # ambiguous as a varying one (is the mask in the colour or in the alpha?).
+            alpha = arr[..., -1]
+            opaque = np.iinfo(arr.dtype).max if arr.dtype.kind in "ui" else 1.0
+            if np.any(alpha != opaque):
+                found = np.unique(alpha)
+                shown = ", ".join(str(v) for v in found[:4]) + (", ..." if found.size > 4 else "")
+                raise ValueError(
+                    f"{path}: mask with an alpha channel that is not fully opaque "
+                    f"(alpha values {{{shown}}}, expected {opaque} everywhere); save the "
+                    "mask as a grey image, or with alpha opaque"
+                )
+            arr = arr[..., :-1]
+        if arr.shape[2] > 1 and not all(
+            np.array_equal(arr[..., 0], arr[..., c]) for c in range(1, arr.shape[2])
         ):
             raise ValueError(f"{path}: colour mask whose channels differ; expected a grey mask")
         arr = arr[..., 0]
