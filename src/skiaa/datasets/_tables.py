@@ -106,6 +106,7 @@ def check_table(
     ranges=None,
     reserved=(),
     identical_duplicates="raise",
+    ignore=(),
 ):
     """Validate a table's columns, values and keys; raise on the first problem.
 
@@ -137,6 +138,9 @@ def check_table(
         What to do with rows repeated exactly under ``key``: refuse them (for
         tables whose rows are counted) or keep one (for lookup tables such as
         the ISIC metadata). Conflicting duplicates are always refused.
+    ignore : sequence of str, default=()
+        Columns left out when telling exact repeats from conflicting rows (the
+        raw id a key column was derived from).
 
     Returns
     -------
@@ -223,42 +227,50 @@ counted twice): 'b'; remove the repeated rows
         missing = [c for c in key if c not in frame.columns]
         if missing:
             raise ValueError(f"{name} lacks key column(s) {missing}")
-        keys = _key_frame(frame, key, unordered)
-        repeated = keys.duplicated(keep=False).to_numpy()
-        if repeated.any():
-            # Rows repeated exactly, compared as text so that 0.8 and "0.8" agree.
-            rows = frame.astype(str)
-            if unordered:
-                rows[list(key)] = keys
-            exact_first = rows.duplicated(keep="first").to_numpy()
-            conflicting = repeated & ~rows.duplicated(keep=False).to_numpy()
-            if conflicting.any():
-                first = frame.index[conflicting][0]
-                same = frame.index[(keys == keys.loc[first]).all(axis=1).to_numpy()]
-                other = next(r for r in same if r != first)
-                column = next(
-                    c
-                    for c in frame.columns
-                    if c not in key and rows.at[first, c] != rows.at[other, c]
-                )
-                n = int(conflicting.sum())
-                raise ValueError(
-                    f"{name}: {n} row(s) share their {'/'.join(key)} with a row that differs "
-                    f"in column {column!r}, e.g. {_ids(frame, [first], id_columns)}: "
-                    f"{frame.at[first, column]!r} vs {frame.at[other, column]!r}; "
-                    "which one is right cannot be guessed"
-                )
-            if identical_duplicates == "drop":
-                frame = frame[~exact_first]
-            else:
-                rows_shown = frame.index[exact_first]
-                what = "/".join(key) + (" (in either order)" if unordered else "")
-                raise ValueError(
-                    f"{name}: {int(exact_first.sum())} {what} value(s) occur in more than "
-                    f"one row (a row would be counted twice): "
-                    f"{_ids(frame, rows_shown, id_columns)}; remove the repeated rows"
-                )
+        frame = _check_duplicates(frame, name, key, unordered, ignore, identical_duplicates)
     return frame
+
+
+def _plain(value):
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _check_duplicates(frame, name, key, unordered, ignore, identical_duplicates):
+    keys = _key_frame(frame, key, unordered)
+    repeated = keys.duplicated(keep=False).to_numpy()
+    if not repeated.any():
+        return frame
+    first_repeats = keys.duplicated(keep="first").to_numpy()
+    what = "/".join(key)
+    # Rows compared as text (0.8 and "0.8" agree), without the ignored columns
+    # (the raw id a key was derived from: ISIC_0000001.JPG vs ISIC_0000001).
+    rows = frame.drop(columns=[c for c in ignore if c not in key]).astype(str)
+    if not unordered:
+        conflicting = repeated & ~rows.duplicated(keep=False).to_numpy()
+        if conflicting.any():
+            first = frame.index[conflicting][0]
+            same = frame.index[(keys == keys.loc[first]).all(axis=1).to_numpy()]
+            other = next(r for r in same if r != first)
+            column = next(
+                c for c in rows.columns if c not in key and rows.at[first, c] != rows.at[other, c]
+            )
+            n_keys = int(keys[conflicting].drop_duplicates().shape[0])
+            raise ValueError(
+                f"{name}: {n_keys} {what} value(s) occur in rows that differ in column "
+                f"{column!r}, e.g. {_ids(frame, [first], key)}: "
+                f"{_plain(frame.at[first, column])!r} vs {_plain(frame.at[other, column])!r}; "
+                "which one is right cannot be guessed"
+            )
+        if identical_duplicates == "drop":
+            return frame[~first_repeats]
+    # A pair listed twice, in either order, is refused whatever its other
+    # columns say (mirrored rows swap annotator1/annotator2 and the like).
+    what += " (in either order)" if unordered else ""
+    raise ValueError(
+        f"{name}: {int(first_repeats.sum())} {what} value(s) occur in more than one row "
+        f"(a row would be counted twice): {_ids(frame, frame.index[first_repeats], key)}; "
+        "remove the repeated rows"
+    )
 
 
 def _sniff_separator(path, header):
@@ -400,7 +412,9 @@ def read_iaa_table(iaa, metadata, *, value_column=None):
     else:
         table["image_id"] = strip_image_suffix(table["image_id"])
     # Keyed on the id without its suffix: ISIC_0000001.JPG and ISIC_0000001 are one image.
-    table = check_table(table, name=iaa_name, numeric=[value_column], key=["image_id"])
+    table = check_table(
+        table, name=iaa_name, numeric=[value_column], key=["image_id"], ignore=[id_column]
+    )
     meta = read_table(
         metadata,
         name=meta_name,

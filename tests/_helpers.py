@@ -1,0 +1,94 @@
+"""Helpers shared by several test modules (import as ``from _helpers import ...``)."""
+
+import numpy as np
+import pandas as pd
+
+from skiaa.datasets import IMAPLUSPLUS_TABLES
+
+_ANNOTATORS = [("A01", "T1", "S1"), ("A02", "T3", "S2"), ("A03", "T2", "S1")]
+
+
+def write_release(folder, labels, *, seed=0):
+    """Write a fake IMA++ release: one image per ``benign_malignant`` label.
+
+    Every image has three annotator masks (hence three pairs) and a STAPLE
+    mask paired with each of them, as in the real release. Returns the expected
+    per-image frame: ``image_id``, ``benign_malignant``, ``iaa`` (mean of the
+    three annotator-pair Dice values), ``n_masks`` and ``n_pairs``.
+    """
+    rng = np.random.default_rng(seed)
+    meta, masks, pairs, images, expected = [], [], [], [], []
+    for k, label in enumerate(labels):
+        image_id = f"ISIC_{k + 1:07d}"
+        meta.append({"isic_id": image_id, "benign_malignant": label, "age_approx": 50})
+        names = [f"{image_id}_{a}_{t}_{s}_obj{j}.png" for j, (a, t, s) in enumerate(_ANNOTATORS)]
+        staple = f"{image_id}_ST_ST_ST_ST.png"
+        for name, (a, t, s) in [*zip(names, _ANNOTATORS), (staple, ("ST", "ST", "ST"))]:
+            masks.append(
+                {
+                    "ISIC_id": image_id,
+                    "img_filename": f"{image_id}.JPG",
+                    "seg_filename": name,
+                    "annotator": a,
+                    "tool": t,
+                    "skill_level": s,
+                }
+            )
+        dices = []
+        for i in range(3):
+            for j in [*range(i + 1, 3), "ST"]:
+                other = _ANNOTATORS[j] if j != "ST" else ("ST", "ST", "ST")
+                dice = 0.97 if j == "ST" else float(rng.uniform(0.4, 1.0))
+                if j != "ST":
+                    dices.append(dice)
+                pairs.append(
+                    {
+                        "img_id": f"{image_id}.JPG",
+                        "mask1": names[i],
+                        "mask2": names[j] if j != "ST" else staple,
+                        "annotator1": _ANNOTATORS[i][0],
+                        "annotator2": other[0],
+                        "dice_score": dice,
+                        "tool1": _ANNOTATORS[i][1],
+                        "skill_level1": _ANNOTATORS[i][2],
+                        "tool2": other[1],
+                        "skill_level2": other[2],
+                    }
+                )
+        iaa = float(np.mean(dices))
+        images.append(
+            {
+                "img_id": f"{image_id}.JPG",
+                "dice_score_mean": iaa,
+                "dice_score_std": float(np.std(dices, ddof=1)),
+            }
+        )
+        expected.append(
+            {
+                "image_id": image_id,
+                "benign_malignant": label,
+                "iaa": iaa,
+                "n_masks": 3,
+                "n_pairs": 3,
+            }
+        )
+    folder.mkdir(parents=True, exist_ok=True)
+    for key, rows in [
+        ("metadata", meta),
+        ("masks", masks),
+        ("pairs", pairs),
+        ("image_metrics", images),
+    ]:
+        pd.DataFrame(rows).to_csv(folder / IMAPLUSPLUS_TABLES[key], index=False)
+    return pd.DataFrame(expected)
+
+
+def table_path(folder, key):
+    """Path of one of the fake release's tables (``metadata``, ``masks``, ...)."""
+    return folder / IMAPLUSPLUS_TABLES[key]
+
+
+def edit_table(folder, key, edit):
+    """Rewrite one table of a release with ``edit(frame) -> frame``."""
+    path = table_path(folder, key)
+    edit(pd.read_csv(path)).to_csv(path, index=False)
