@@ -92,3 +92,26 @@ def edit_table(folder, key, edit):
     """Rewrite one table of a release with ``edit(frame) -> frame``."""
     path = table_path(folder, key)
     edit(pd.read_csv(path)).to_csv(path, index=False)
+
+
+def write_mask_folder(folder, n_images=4, *, size=16, seed=0):
+    """Write a flat IMA++-named mask folder: three annotators' masks per image.
+
+    Each mask is a random rectangle, so that pairs have distinct Dice values.
+    Returns the list of mask paths.
+    """
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for k in range(n_images):
+        for j, (a, t, s) in enumerate(_ANNOTATORS):
+            mask = np.zeros((size, size), np.uint8)
+            top, left = rng.integers(0, size // 3, size=2)
+            bottom, right = rng.integers(size // 2, size, size=2)
+            mask[top:bottom, left:right] = 255
+            path = folder / f"ISIC_{k + 1:07d}_{a}_{t}_{s}_obj{j}.png"
+            Image.fromarray(mask).save(path)
+            paths.append(path)
+    return paths

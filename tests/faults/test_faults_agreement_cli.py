@@ -1,0 +1,311 @@
+"""Fault injection, ``skiaa agreement``/``skiaa compare`` outputs.
+
+A bad ``--out`` fails before any work with one line; outputs follow the umask;
+an interrupted run (Ctrl-C in the computation, a kill between the two renames,
+SIGKILL/SIGINT of a real process) never leaves a new pairwise table beside an
+old image-level one, and the rerun gives exactly the files of an uninterrupted
+run.
+"""
+
+import os
+import signal
+import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import skiaa.datasets
+from _helpers import write_mask_folder
+from skiaa.cli import main
+from skiaa.datasets import _mask_folders
+from skiaa.utils import _files
+
+PAIRWISE, IMAGES = "pairwise_metrics.csv", "image_level_metrics.csv"
+SRC = Path(skiaa.__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def masks(tmp_path):
+    folder = tmp_path / "masks"
+    write_mask_folder(folder, n_images=5)
+    return folder
+
+
+def _agreement(masks, out, *extra):
+    return main(["agreement", str(masks), "--out", str(out), "-q", *extra])
+
+
+def _files_in(folder):
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+
+
+def _one_line(capsys):
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    return err
+
+
+@pytest.fixture
+def no_work(monkeypatch):
+    """Fail the test if a command reaches its computation."""
+
+    def boom(*args, **kwargs):
+        raise AssertionError("the computation started")
+
+    monkeypatch.setattr(skiaa.datasets, "mask_folder_agreement", boom)
+    monkeypatch.setattr(skiaa.datasets, "read_iaa_table", boom)
+    monkeypatch.setattr(skiaa.datasets, "load_imaplusplus", boom)
+
+
+# --------------------------------------------------------------------------- #
+# --out checked before any work (issue 8, item 8)
+# --------------------------------------------------------------------------- #
+def _compare_args(tmp_path, out):
+    return ["compare", "--iaa", "i.csv", "--metadata", "m.csv", "--out", str(out)]
+
+
+@pytest.mark.parametrize("command", ["agreement", "compare"])
+def test_out_under_a_file_fails_before_work(masks, tmp_path, capsys, no_work, command):
+    blocker = tmp_path / "results.txt"
+    blocker.write_text("not a folder")
+    out = blocker / "run1"
+    args = (
+        ["agreement", str(masks), "--out", str(out)]
+        if command == "agreement"
+        else _compare_args(tmp_path, out)
+    )
+    assert main(args) == 1
+    err = _one_line(capsys)
+    assert err.startswith(f"skiaa {command}: error: --out {out}:")
+    assert f"{blocker} is a file, not a folder" in err
+    assert blocker.read_text() == "not a folder"
+
+
+@pytest.mark.parametrize("command", ["agreement", "compare"])
+def test_out_is_a_file(masks, tmp_path, capsys, no_work, command):
+    out = tmp_path / "out.csv"
+    out.write_text("x")
+    args = (
+        ["agreement", str(masks), "--out", str(out)]
+        if command == "agreement"
+        else _compare_args(tmp_path, out)
+    )
+    assert main(args) == 1
+    assert f"--out {out} exists and is not a folder" in _one_line(capsys)
+
+
+@pytest.mark.skipif(
+    hasattr(os, "geteuid") and os.geteuid() == 0, reason="root may write read-only folders"
+)
+@pytest.mark.parametrize("command", ["agreement", "compare"])
+def test_read_only_out_fails_before_work(masks, tmp_path, capsys, no_work, command):
+    parent = tmp_path / "locked"
+    parent.mkdir()
+    parent.chmod(0o500)
+    try:
+        out = parent / "new"
+        args = (
+            ["agreement", str(masks), "--out", str(out)]
+            if command == "agreement"
+            else _compare_args(tmp_path, out)
+        )
+        assert main(args) == 1
+        assert f"{parent} is not writable" in _one_line(capsys)
+    finally:
+        parent.chmod(0o700)
+
+
+def test_check_output_dir_unit(tmp_path):
+    # Not created by the check; existing outputs need force.
+    out = _files.check_output_dir(tmp_path / "a" / "b", ["x.csv"])
+    assert out == tmp_path / "a" / "b" and not out.exists()
+    out.mkdir(parents=True)
+    (out / "x.csv").write_text("old")
+    with pytest.raises(FileExistsError, match=r"x\.csv already exists; use --force"):
+        _files.check_output_dir(out, ["x.csv", "y.csv"])
+    assert _files.check_output_dir(out, ["x.csv"], force=True) == out
+
+
+# --------------------------------------------------------------------------- #
+# File modes follow the umask (issue 8, item 10)
+# --------------------------------------------------------------------------- #
+@pytest.mark.parametrize("umask", [0o022, 0o027, 0o077])
+def test_outputs_follow_the_umask(masks, tmp_path, umask):
+    old = os.umask(umask)
+    try:
+        out = tmp_path / "out"
+        assert _agreement(masks, out) == 0
+        reference = tmp_path / "plain.txt"
+        reference.write_text("written by open()")
+    finally:
+        os.umask(old)
+    expected = 0o666 & ~umask
+    assert stat.S_IMODE(reference.stat().st_mode) == expected
+    for name in (PAIRWISE, IMAGES):
+        assert stat.S_IMODE((out / name).stat().st_mode) == expected, name
+
+
+# --------------------------------------------------------------------------- #
+# Interrupts (issue 8, item 5): never a mix, rerun equals an uninterrupted run
+# --------------------------------------------------------------------------- #
+@pytest.fixture
+def runs(masks, tmp_path):
+    """An old run (Dice only) and, separately, an uninterrupted new run."""
+    old = tmp_path / "out"
+    assert _agreement(masks, old, "--metrics", "dice") == 0
+    clean = tmp_path / "clean"
+    assert _agreement(masks, clean, "--metrics", "dice", "jaccard") == 0
+    assert _files_in(old) != _files_in(clean)
+    return old, _files_in(old), _files_in(clean)
+
+
+NEW = ("--metrics", "dice", "jaccard", "--force")
+
+
+def _no_temporary_files(folder):
+    return [p.name for p in folder.iterdir() if p.name.startswith(".")] == []
+
+
+def test_ctrl_c_during_computation_leaves_old_outputs(masks, runs, monkeypatch, capsys):
+    out, before, clean = runs
+    real, calls = _mask_folders._release_pairs, []
+
+    def interrupted(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(_mask_folders, "_release_pairs", interrupted)
+    capsys.readouterr()
+    assert _agreement(masks, out, *NEW, "--n-jobs", "1") == 130
+    assert _one_line(capsys) == "skiaa agreement: interrupted"
+    assert _files_in(out) == before and _no_temporary_files(out)
+    monkeypatch.undo()
+    assert _agreement(masks, out, *NEW) == 0
+    assert _files_in(out) == clean
+
+
+@pytest.mark.parametrize("stop_at", [1, 2, 3, 4])
+def test_interrupt_between_renames_never_mixes(masks, runs, monkeypatch, stop_at):
+    # Writes: 2 temporary files, then the old files are removed and the new
+    # ones renamed in. Interrupt before the n-th rename (1: before any).
+    out, before, clean = runs
+    real_replace, real_unlink, steps = os.replace, Path.unlink, []
+
+    def step():
+        steps.append(1)
+        if len(steps) == stop_at:
+            raise KeyboardInterrupt
+
+    def replace(src, dst):
+        step()
+        return real_replace(src, dst)
+
+    def unlink(self, missing_ok=False):
+        if not self.name.startswith("."):  # an old output, not a temporary file
+            step()
+        return real_unlink(self, missing_ok=missing_ok)
+
+    monkeypatch.setattr(_files.os, "replace", replace)
+    monkeypatch.setattr(Path, "unlink", unlink)
+    assert _agreement(masks, out, *NEW) == 130
+    monkeypatch.undo()
+    now = _files_in(out)
+    assert _no_temporary_files(out)
+    # Every file present is from one run only: all old, or new ones alone.
+    old_files = {n for n in now if now[n] == before.get(n)}
+    new_files = {n for n in now if now[n] == clean.get(n)}
+    assert old_files | new_files == set(now)
+    assert not (old_files and new_files), (old_files, new_files)
+    assert _agreement(masks, out, *NEW) == 0
+    assert _files_in(out) == clean
+
+
+def _subprocess(masks, out, *extra):
+    env = dict(os.environ, PYTHONPATH=str(SRC), OMP_NUM_THREADS="1")
+    return subprocess.Popen(
+        [sys.executable, "-m", "skiaa", "agreement", str(masks), "--out", str(out), *extra],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT], ids=["SIGKILL", "SIGINT"])
+def test_killed_process_leaves_no_mix_and_rerun_is_exact(tmp_path, sig):
+    masks = tmp_path / "many"
+    write_mask_folder(masks, n_images=150, size=48)
+    out = tmp_path / "out"
+    assert _agreement(masks, out, "--metrics", "dice") == 0
+    before = _files_in(out)
+    clean = tmp_path / "clean"
+    assert _agreement(masks, clean, "--metrics", "dice", "jaccard") == 0
+    clean = _files_in(clean)
+
+    proc = _subprocess(masks, out, *NEW)
+    # "Found N masks ..." is printed once the folder is read, before the pairs.
+    line = proc.stderr.readline()
+    assert line.startswith("Found 450 masks"), line
+    time.sleep(0.2)
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=120)
+    print(f"{sig!r}: return code {proc.returncode}")  # where the signal landed, with -s
+    if proc.returncode == 0:  # finished before the signal: a complete new run
+        assert _files_in(out) == clean
+    else:
+        if sig == signal.SIGINT:
+            assert proc.returncode == 130 and "skiaa agreement: interrupted" in err
+            assert "Traceback" not in err
+        now = _files_in(out)
+        visible = {n: b for n, b in now.items() if not n.startswith(".")}
+        assert visible == before or all(clean[n] == b for n, b in visible.items()), visible
+    # The rerun gives exactly the files of an uninterrupted run.
+    assert _agreement(masks, out, *NEW) == 0
+    assert _files_in(out) == clean
+
+
+def test_rerun_after_kill_also_removes_leftover_temporary_files(masks, runs):
+    out, _, clean = runs
+    leftover = out / f".pairwise_metrics{_files._TMP_MARKER}abc123.csv"
+    leftover.write_text("half a table")
+    assert _agreement(masks, out, *NEW) == 0
+    assert _files_in(out) == clean
+
+
+def test_compare_outputs_replace_as_a_set(tmp_path, monkeypatch):
+    # skiaa compare writes three files: interrupted at the second rename, none
+    # of the old ones is left beside a new one.
+    ids = [f"ISIC_{i:07d}" for i in range(12)]
+    iaa, meta = tmp_path / "iaa.csv", tmp_path / "meta.csv"
+    pd.DataFrame({"img_id": ids, "dice_score_mean": [0.5 + i / 40 for i in range(12)]}).to_csv(
+        iaa, index=False
+    )
+    pd.DataFrame({"isic_id": ids, "benign_malignant": ["benign", "malignant"] * 6}).to_csv(
+        meta, index=False
+    )
+    out = tmp_path / "out"
+    args = ["compare", "--iaa", str(iaa), "--metadata", str(meta), "--out", str(out)]
+    assert main([*args, "--n-boot", "30"]) == 0
+    before = _files_in(out)
+    real, calls = os.replace, []
+
+    def replace(src, dst):
+        calls.append(dst)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(src, dst)
+
+    monkeypatch.setattr(_files.os, "replace", replace)
+    assert main([*args, "--n-boot", "40", "--force"]) == 130
+    monkeypatch.undo()
+    now = _files_in(out)
+    assert set(now) == {"comparison.json"}
+    assert now["comparison.json"] != before["comparison.json"]
+    assert '"n_boot": 40' in now["comparison.json"].decode()
