@@ -428,6 +428,32 @@ def test_image_agreement_excludes_consensus_and_uses_sample_std(four_masks):
     ] + ["n_pairs"]
 
 
+@pytest.mark.parametrize("code", ["ST", "MV"])
+def test_image_agreement_drops_consensus_in_either_column(four_masks, code):
+    # The consensus mask listed first: its pairs have it as annotator1, and a
+    # check of annotator2 alone would keep them (issue 8's planted bug).
+    pairs = pairwise_agreement(four_masks, ["dice"], annotators=[code, "A1", "A2", "A3"])
+    assert (pairs["annotator1"] == code).sum() == 3 and (pairs["annotator2"] == code).sum() == 0
+    summary = image_agreement(pairs, statistics=["mean"])
+    annotator_pairs = pairs[(pairs.annotator1 != code) & (pairs.annotator2 != code)]
+    assert len(annotator_pairs) == 3
+    assert summary["n_pairs"].iloc[0] == 3
+    assert summary["dice_mean"].iloc[0] == pytest.approx(annotator_pairs["dice"].mean())
+    assert summary["dice_mean"].iloc[0] != pytest.approx(pairs["dice"].mean())
+    # Release naming, consensus first in some rows and second in others.
+    release = pd.DataFrame(
+        {
+            "img_id": ["x"] * 4,
+            "annotator1": [code, "A01", "A01", "A02"],
+            "annotator2": ["A01", code, "A02", "A03"],
+            "dice_score": [0.1, 0.2, 0.8, 0.6],
+        }
+    )
+    summary = image_agreement(release)
+    assert summary.loc["x", "n_pairs"] == 2
+    assert summary.loc["x", "dice_score_mean"] == pytest.approx(0.7)
+
+
 def test_image_agreement_without_image_column_is_one_image(four_masks):
     summary = image_agreement(pairwise_agreement(four_masks, ["dice"]), statistics="median")
     assert summary.shape == (1, 2)

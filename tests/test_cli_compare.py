@@ -97,3 +97,35 @@ def test_real_tables_acceptance(imaplusplus_dir, tmp_path, capsys):
     assert main([*_args(iaa, meta, out2)]) == 0
     data2 = json.loads((out2 / "comparison.json").read_text())
     assert data2["tests"] == data["tests"] and data2["groups"] == data["groups"]
+
+
+def test_imaplusplus_route_on_a_fake_release(tmp_path, capsys):
+    # Runs without the real tables: a release written here, with known IAA.
+    from _helpers import table_path, write_release
+
+    labels = ["benign"] * 9 + ["malignant"] * 7 + ["indeterminate/malignant"] * 2
+    root = tmp_path / "release"
+    expected = write_release(root, labels, seed=3)
+    out = tmp_path / "out"
+    assert main(["compare", "--imaplusplus", str(root), "--out", str(out), "--n-boot", "99"]) == 0
+    assert "2 indeterminate image(s) left out" in capsys.readouterr().out
+    data = json.loads((out / "comparison.json").read_text())
+    from scipy import stats
+
+    benign = expected.loc[expected.benign_malignant == "benign", "iaa"].to_numpy()
+    malignant = expected.loc[expected.benign_malignant == "malignant", "iaa"].to_numpy()
+    assert data["groups"]["benign"]["n"] == 9 and data["groups"]["malignant"]["n"] == 7
+    assert data["groups"]["benign"]["mean"] == pytest.approx(benign.mean())
+    assert data["groups"]["malignant"]["median"] == pytest.approx(np.median(malignant))
+    assert data["tests"]["mannwhitneyu"]["two-sided"]["pvalue"] == pytest.approx(
+        stats.mannwhitneyu(malignant, benign, method="asymptotic").pvalue
+    )
+    assert data["n_indeterminate_excluded"] == 2
+    assert data["source"] == {"imaplusplus": str(root)}
+    # The --iaa route over the release's own tables gives the same numbers.
+    out2 = tmp_path / "out2"
+    iaa = table_path(root, "image_metrics")
+    meta = table_path(root, "metadata")
+    assert main([*_args(iaa, meta, out2), "--n-boot", "99"]) == 0
+    data2 = json.loads((out2 / "comparison.json").read_text())
+    assert data2["groups"] == data["groups"] and data2["tests"] == data["tests"]

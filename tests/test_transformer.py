@@ -188,7 +188,19 @@ def test_pandas_output_and_pipeline(ragged):
     # Parameters route through the pipeline like any step's.
     named = Pipeline([("iaa", AgreementTransformer()), ("scale", StandardScaler())])
     named.set_params(iaa__metrics=["jaccard"])
-    assert named.fit_transform(ragged).shape == (3, 2)
+    # The default (Dice) gives the same shape: assert the values, which only
+    # the Jaccard index gives.
+    jaccard = AgreementTransformer(metrics=["jaccard"]).fit_transform(ragged)
+    dice = AgreementTransformer(metrics=["dice"]).fit_transform(ragged)
+    assert not np.allclose(jaccard[:, 0], dice[:, 0])
+    np.testing.assert_allclose(
+        named.fit_transform(ragged), StandardScaler().fit_transform(jaccard)
+    )
+    assert list(named.get_feature_names_out()) == ["jaccard_mean", "n_masks"]
+    np.testing.assert_allclose(
+        named.named_steps["iaa"].transform(ragged)[:, 0],
+        [pairwise_agreement(m, ["jaccard"])["jaccard"].mean() for m in ragged],
+    )
 
 
 def test_clone_pickle_params(ragged):
