@@ -74,15 +74,19 @@ def metric_ranges(columns):
     return ranges
 
 
-def _ids(frame, rows, id_columns):
-    """A short, quoted list naming ``rows`` by their ids (or CSV line numbers)."""
+def _ids(frame, rows, id_columns, values=None):
+    """A short list naming ``rows`` by their ids (or CSV line numbers), with values."""
     rows = list(rows)
     if id_columns:
-        shown = ["/".join(str(frame.at[row, c]) for c in id_columns) for row in rows[:_SHOWN]]
+        shown = [
+            repr("/".join(str(frame.at[row, c]) for c in id_columns)) for row in rows[:_SHOWN]
+        ]
     else:
         shown = [f"line {row + 2}" for row in rows[:_SHOWN]]  # +2: header, 1-based
+    if values is not None:
+        shown = [f"{s} ({v:g})" for s, v in zip(shown, values)]
     more = f" and {len(rows) - _SHOWN} more" if len(rows) > _SHOWN else ""
-    return ", ".join(repr(s) if id_columns else s for s in shown) + more
+    return ", ".join(shown) + more
 
 
 def _key_frame(frame, key, unordered):
@@ -220,7 +224,7 @@ counted twice): 'b'; remove the repeated rows
             span = f"[{low:g}, {high:g}]" if np.isfinite(high) else f"[{low:g}, inf)"
             raise ValueError(
                 f"{name}, column {column!r}: {int(bad.sum())} value(s) outside {span}, "
-                f"e.g. {_ids(frame, rows, id_columns)} ({values[bad][0]:g})"
+                f"e.g. {_ids(frame, rows, id_columns, values=values[bad])}"
             )
 
     if key:
