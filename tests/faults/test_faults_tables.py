@@ -407,3 +407,48 @@ def test_compare_imaplusplus_fault_leaves_earlier_outputs(release, tmp_path, cap
     table_path(root, "masks").write_bytes(good)
     assert main([*args, "--force"]) == 0
     assert _numbers(out) == clean
+
+
+# --------------------------------------------------------------------------- #
+# Labels (issue 8, item 9: "'<' not supported" for NaN/None labels)
+# --------------------------------------------------------------------------- #
+@pytest.mark.parametrize(
+    ("labels", "message"),
+    [
+        (
+            ["a", "b", None, "a"],
+            r"y holds 1 missing label\(s\) \(None or NaN; first at position 2\)",
+        ),
+        (["a", "b", np.nan, "a"], r"first at position 2"),
+        (pd.Series(["a", pd.NA, "b", "a"]), r"first at position 1"),
+        ([0.0, 1.0, np.nan, 1.0], r"y holds 1 missing label"),
+        (
+            ["a", "b", 1, "a"],
+            r"y mixes text and numeric labels \(e\.g\. 'a' at position 0 and 1 at",
+        ),
+    ],
+    ids=["None", "nan-among-strings", "pandas-NA", "nan-among-numbers", "mixed-types"],
+)
+def test_bad_labels_are_named_not_sorted(labels, message):
+    from skiaa.utils._labels import check_labels
+
+    with pytest.raises(ValueError, match=message):
+        check_labels(labels, "y")
+    with pytest.raises(ValueError, match=message.replace("y ", "groups ", 1)):
+        from skiaa.stats import compare_groups
+
+        compare_groups(np.arange(4.0), labels, positive="a")
+
+
+def test_classifier_refuses_bad_labels_before_training():
+    # np.asarray would have made None, NaN and 1 the classes "None", "nan", "1".
+    torch = pytest.importorskip("torch")
+    del torch
+    from skiaa import MultiTaskDiagnosisClassifier
+
+    X = np.zeros((4, 8, 8, 3), np.uint8)
+    clf = MultiTaskDiagnosisClassifier(model="test_resnet", image_size=8, max_epochs=1)
+    for labels in (["a", "b", None, "a"], ["a", "b", np.nan, "a"], ["a", "b", 1, "a"]):
+        with pytest.raises(ValueError, match=r"^y (holds 1 missing|mixes text)"):
+            clf.fit(X, labels, iaa=[0.5] * 4)
+        assert not hasattr(clf, "classes_")

@@ -14,6 +14,7 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d
 
 from .. import nets
 from ..losses import MultiTaskLoss
+from ..utils._labels import check_labels
 from ._base import BaseImageEstimator, BestEpoch, Samples, fill_common_parameters
 from ._inputs import _rows
 from ._regressor import check_iaa
@@ -267,7 +268,11 @@ class MultiTaskDiagnosisClassifier(ClassifierMixin, BaseImageEstimator):
             ``warm_start`` continues a model fitted on other classes.
         """
         nets.check_model_name(self.model)
-        y = column_or_1d(np.asarray(self._require_y(y)), warn=True)
+        y = self._require_y(y)
+        # On the labels as given: np.asarray would turn None, NaN and 1 among
+        # strings into the classes "None", "nan" and "1" without a word.
+        check_labels(y, "y")
+        y = column_or_1d(np.asarray(y), warn=True)
         check_classification_targets(y)
         images, n_channels = self._images(X)
         n = len(images)

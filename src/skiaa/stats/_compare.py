@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from ..utils._labels import check_labels
 from ._dominance import DominanceResult, stochastic_dominance_test
 from ._utils import as_generator, check_sample
 
@@ -384,12 +385,7 @@ def _split_groups(values, groups, positive):
     groups_arr = np.asarray(groups, dtype=object).ravel()
     if len(values_arr) != len(groups_arr):
         raise ValueError(f"values has {len(values_arr)} entries but groups has {len(groups_arr)}")
-    missing = pd.isna(groups_arr)
-    if missing.any():
-        raise ValueError(
-            f"groups holds {int(missing.sum())} missing label(s) (first at position "
-            f"{int(np.flatnonzero(missing)[0])}); drop or relabel those samples first"
-        )
+    check_labels(groups_arr, "groups")
     labels = list(pd.unique(groups_arr))
     if len(labels) != 2:
         raise ValueError(
