@@ -64,7 +64,10 @@ def no_work(monkeypatch):
 # --------------------------------------------------------------------------- #
 # --out checked before any work (issue 8, item 8)
 # --------------------------------------------------------------------------- #
-def _compare_args(tmp_path, out):
+def _command(command, masks, out):
+    # compare's tables need not exist: --out is checked before they are read.
+    if command == "agreement":
+        return ["agreement", str(masks), "--out", str(out)]
     return ["compare", "--iaa", "i.csv", "--metadata", "m.csv", "--out", str(out)]
 
 
@@ -73,11 +76,7 @@ def test_out_under_a_file_fails_before_work(masks, tmp_path, capsys, no_work, co
     blocker = tmp_path / "results.txt"
     blocker.write_text("not a folder")
     out = blocker / "run1"
-    args = (
-        ["agreement", str(masks), "--out", str(out)]
-        if command == "agreement"
-        else _compare_args(tmp_path, out)
-    )
+    args = _command(command, masks, out)
     assert main(args) == 1
     err = _one_line(capsys)
     assert err.startswith(f"skiaa {command}: error: --out {out}:")
@@ -89,11 +88,7 @@ def test_out_under_a_file_fails_before_work(masks, tmp_path, capsys, no_work, co
 def test_out_is_a_file(masks, tmp_path, capsys, no_work, command):
     out = tmp_path / "out.csv"
     out.write_text("x")
-    args = (
-        ["agreement", str(masks), "--out", str(out)]
-        if command == "agreement"
-        else _compare_args(tmp_path, out)
-    )
+    args = _command(command, masks, out)
     assert main(args) == 1
     assert f"--out {out} exists and is not a folder" in _one_line(capsys)
 
@@ -108,11 +103,7 @@ def test_read_only_out_fails_before_work(masks, tmp_path, capsys, no_work, comma
     parent.chmod(0o500)
     try:
         out = parent / "new"
-        args = (
-            ["agreement", str(masks), "--out", str(out)]
-            if command == "agreement"
-            else _compare_args(tmp_path, out)
-        )
+        args = _command(command, masks, out)
         assert main(args) == 1
         assert f"{parent} is not writable" in _one_line(capsys)
     finally:
