@@ -106,7 +106,7 @@ class StudyConfig:
         Epochs between learning-rate drops (the paper: 10 of 50).
     augment_passes : int, default=1
         Augmented passes over the training set per epoch (the paper: 3).
-    n_boot : int, default=2000
+    n_resamples : int, default=2000
         Bootstrap resamples of the statistics step.
     random_state : int, default=0
         Seed of every random choice (data, folds, networks).
@@ -130,7 +130,7 @@ class StudyConfig:
     lr: float = 0.002
     lr_step_size: int = 10
     augment_passes: int = 1
-    n_boot: int = 2000
+    n_resamples: int = 2000
     random_state: int = 0
     device: str = "auto"
 
@@ -163,7 +163,7 @@ class StudyConfig:
             cv=3,
             max_epochs=8,
             lr_step_size=6,
-            n_boot=500,
+            n_resamples=500,
         )
         settings.update(overrides)
         return cls(**settings)
@@ -173,7 +173,7 @@ class StudyConfig:
             raise ValueError(f"data must be 'synthetic' or 'imaplusplus', got {self.data!r}")
         if self.data == "imaplusplus" and self.imaplusplus is None:
             raise ValueError("data='imaplusplus' needs the folder of the IMA++ tables")
-        for name in ("n_samples", "image_size", "cv", "max_epochs", "batch_size", "n_boot"):
+        for name in ("n_samples", "image_size", "cv", "max_epochs", "batch_size", "n_resamples"):
             value = getattr(self, name)
             if not isinstance(value, (int, np.integer)) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
@@ -301,8 +301,8 @@ def _load_data(config, out_dir, verbose):
 
     from .datasets import load_images, load_imaplusplus
 
-    bunch = load_imaplusplus(config.imaplusplus, images=config.images, masks=config.masks)
-    frame = bunch.images
+    frame = load_imaplusplus(config.imaplusplus, images=config.images)
+    pairs = load_imaplusplus(config.imaplusplus, table="pairs")
     notes = []
     n_indeterminate = int(frame["is_indeterminate"].sum())
     if n_indeterminate:
@@ -312,7 +312,8 @@ def _load_data(config, out_dir, verbose):
         )
     masks = None
     if config.masks is not None:
-        annot = bunch.masks[~bunch.masks["is_consensus"]]
+        mask_table = load_imaplusplus(config.imaplusplus, table="masks", masks=config.masks)
+        annot = mask_table[~mask_table["is_consensus"]]
         by_image = annot.groupby("image_id", sort=False)["mask_path"].apply(list)
         masks = [by_image[i] for i in frame["image_id"]]
     images = None
@@ -333,10 +334,10 @@ def _load_data(config, out_dir, verbose):
         ids=frame["image_id"],
         diagnosis=frame["diagnosis"],
         masks=masks,
-        pairs=bunch.pairs[~bunch.pairs["is_consensus_pair"]],
+        pairs=pairs[~pairs["is_consensus_pair"]],
         images=images,
         table_iaa=frame["iaa"].to_numpy(dtype=float),
-        source=f"IMA++ tables in {bunch.root}",
+        source=f"IMA++ tables in {frame.attrs['root']}",
         notes=notes,
     )
 
@@ -402,7 +403,7 @@ def _step_agreement(data, config, store, verbose):
 def _step_statistics(agreement, data, config, store, out_dir):
     from .stats import agreement_by_factor, compare_groups, plot_agreement_by_factor, plot_ecdf
 
-    settings = {"data": _data_settings(config), "n_boot": config.n_boot}
+    settings = {"data": _data_settings(config), "n_resamples": config.n_resamples}
     cached = store.get("statistics", settings)
     if cached is not None:
         return cached
@@ -414,7 +415,7 @@ def _step_statistics(agreement, data, config, store, out_dir):
         values,
         groups,
         positive="malignant",
-        n_boot=config.n_boot,
+        n_resamples=config.n_resamples,
         value_name="IAA",
         random_state=config.random_state,
     )
