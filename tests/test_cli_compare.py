@@ -33,7 +33,7 @@ def _args(iaa, meta, out):
 def test_writes_json_and_png_and_prints(fake_tables, tmp_path, capsys):
     iaa, meta, benign, malignant = fake_tables
     out = tmp_path / "out"
-    assert main([*_args(iaa, meta, out), "--n-boot", "199"]) == 0
+    assert main([*_args(iaa, meta, out), "--n-resamples", "199"]) == 0
     printed = capsys.readouterr().out
     assert "Mann-Whitney U" in printed and "5 indeterminate image(s) left out" in printed
     data = json.loads((out / "comparison.json").read_text())
@@ -53,15 +53,14 @@ def test_writes_json_and_png_and_prints(fake_tables, tmp_path, capsys):
 def test_never_overwrites_without_force(fake_tables, tmp_path, capsys):
     iaa, meta, *_ = fake_tables
     out = tmp_path / "out"
-    assert main([*_args(iaa, meta, out), "--n-boot", "50"]) == 0
+    assert main([*_args(iaa, meta, out), "--n-resamples", "50"]) == 0
     before = (out / "comparison.json").read_text()
-    assert main([*_args(iaa, meta, out), "--n-boot", "60"]) == 1
+    assert main([*_args(iaa, meta, out), "--n-resamples", "60"]) == 1
     assert "--force" in capsys.readouterr().err
     assert (out / "comparison.json").read_text() == before
-    assert main([*_args(iaa, meta, out), "--n-boot", "60", "--force"]) == 0
-    assert (
-        json.loads((out / "comparison.json").read_text())["confidence_intervals"]["n_boot"] == 60
-    )
+    assert main([*_args(iaa, meta, out), "--n-resamples", "60", "--force"]) == 0
+    record = json.loads((out / "comparison.json").read_text())
+    assert record["confidence_intervals"]["n_resamples"] == 60
 
 
 def test_user_errors(fake_tables, tmp_path, capsys):
@@ -107,7 +106,10 @@ def test_imaplusplus_route_on_a_fake_release(tmp_path, capsys):
     root = tmp_path / "release"
     expected = write_release(root, labels, seed=3)
     out = tmp_path / "out"
-    assert main(["compare", "--imaplusplus", str(root), "--out", str(out), "--n-boot", "99"]) == 0
+    assert (
+        main(["compare", "--imaplusplus", str(root), "--out", str(out), "--n-resamples", "99"])
+        == 0
+    )
     assert "2 indeterminate image(s) left out" in capsys.readouterr().out
     data = json.loads((out / "comparison.json").read_text())
     from scipy import stats
@@ -126,6 +128,21 @@ def test_imaplusplus_route_on_a_fake_release(tmp_path, capsys):
     out2 = tmp_path / "out2"
     iaa = table_path(root, "image_metrics")
     meta = table_path(root, "metadata")
-    assert main([*_args(iaa, meta, out2), "--n-boot", "99"]) == 0
+    assert main([*_args(iaa, meta, out2), "--n-resamples", "99"]) == 0
     data2 = json.loads((out2 / "comparison.json").read_text())
     assert data2["groups"] == data["groups"] and data2["tests"] == data["tests"]
+
+
+def test_seed_flag_sets_the_bootstrap(fake_tables, tmp_path, capsys):
+    iaa, meta, *_ = fake_tables
+
+    def intervals(seed, name):
+        out = tmp_path / name
+        argv = [*_args(iaa, meta, out), "--n-resamples", "80", "--seed", str(seed)]
+        assert main(argv) == 0
+        record = json.loads((out / "comparison.json").read_text())
+        assert record["random_state"] == seed
+        return record["confidence_intervals"]
+
+    assert intervals(3, "a") == intervals(3, "b")
+    assert intervals(3, "a2") != intervals(4, "c")

@@ -283,7 +283,7 @@ def test_compare_outputs_replace_as_a_set(tmp_path, monkeypatch):
     )
     out = tmp_path / "out"
     args = ["compare", "--iaa", str(iaa), "--metadata", str(meta), "--out", str(out)]
-    assert main([*args, "--n-boot", "30"]) == 0
+    assert main([*args, "--n-resamples", "30"]) == 0
     before = _files_in(out)
     real, calls = os.replace, []
 
@@ -294,9 +294,9 @@ def test_compare_outputs_replace_as_a_set(tmp_path, monkeypatch):
         return real(src, dst)
 
     monkeypatch.setattr(_files.os, "replace", replace)
-    assert main([*args, "--n-boot", "40", "--force"]) == 130
+    assert main([*args, "--n-resamples", "40", "--force"]) == 130
     monkeypatch.undo()
     now = _files_in(out)
     assert set(now) == {"comparison.json"}
     assert now["comparison.json"] != before["comparison.json"]
-    assert '"n_boot": 40' in now["comparison.json"].decode()
+    assert '"n_resamples": 40' in now["comparison.json"].decode()

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..agreement import DEFAULT_METRICS, METRICS, RELEASE_NAMES
-from ..utils._files import check_output_dir, write_outputs
+from ..agreement._naming import DEFAULT_METRICS, METRICS, RELEASE_NAMES
+from ..utils import check_output_dir, write_outputs
 
 PAIRWISE_FILE = "pairwise_metrics.csv"
 IMAGE_LEVEL_FILE = "image_level_metrics.csv"

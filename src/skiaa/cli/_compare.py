@@ -2,7 +2,7 @@
 
 import json
 
-from ..utils._files import check_output_dir, write_outputs
+from ..utils import check_output_dir, write_outputs
 
 _OUTPUTS = ("comparison.json", "comparison.txt", "ecdf.png")
 
@@ -45,8 +45,10 @@ def add_parser(subparsers):
     )
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder")
     parser.add_argument("--force", action="store_true", help="overwrite existing outputs")
-    parser.add_argument("--n-boot", type=int, default=9999, help="bootstrap resamples (9999)")
-    parser.add_argument("--random-state", type=int, default=0, help="bootstrap seed (0)")
+    parser.add_argument("--n-resamples", type=int, default=9999, help="bootstrap resamples (9999)")
+    parser.add_argument(
+        "--seed", type=int, default=0, help="random seed of the bootstrap (default: 0)"
+    )
     parser.add_argument(
         "--alpha", type=float, default=0.05, help="level of the dominance conclusion (0.05)"
     )
@@ -77,7 +79,7 @@ def run(args):
     if args.imaplusplus is not None:
         if args.metadata is not None:
             raise ValueError("--metadata goes with --iaa, not with --imaplusplus")
-        table = load_imaplusplus(args.imaplusplus).images
+        table = load_imaplusplus(args.imaplusplus)
         value_column = args.value_column or "iaa"
         if value_column not in table.columns:
             raise ValueError(f"the IMA++ per-image frame has no column {value_column!r}")
@@ -100,9 +102,9 @@ def run(args):
         values,
         groups,
         positive="malignant",
-        n_boot=args.n_boot,
+        n_resamples=args.n_resamples,
         alpha=args.alpha,
-        random_state=args.random_state,
+        random_state=args.seed,
     )
 
     text = str(result)
@@ -113,7 +115,7 @@ def run(args):
     record = result.to_dict()
     record["source"] = source
     record["n_indeterminate_excluded"] = indeterminate
-    record["random_state"] = args.random_state
+    record["random_state"] = args.seed
 
     xlabel = "IAA (mean pairwise Dice)" if value_column in ("iaa", "dice_score_mean") else None
     ax = plot_ecdf(

@@ -14,7 +14,7 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d
 
 from .. import nets
 from ..losses import MultiTaskLoss
-from ..utils._labels import check_labels
+from ..utils import check_labels
 from ._base import BaseImageEstimator, BestEpoch, Samples, fill_common_parameters
 from ._inputs import _rows
 from ._regressor import check_iaa

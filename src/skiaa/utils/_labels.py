@@ -1,7 +1,17 @@
 """Checks of class labels shared by the statistics and the classifiers."""
 
 import numpy as np
-import pandas as pd
+
+
+def _is_missing(value):
+    # None, NaN and NaT differ from themselves; pandas.NA cannot say (its
+    # comparison is NA, whose truth value raises): both are missing.
+    if value is None:
+        return True
+    try:
+        return bool(value != value)
+    except (TypeError, ValueError):
+        return True
 
 
 def check_labels(labels, name):
@@ -23,7 +33,7 @@ def check_labels(labels, name):
     labels : ndarray of object, 1-D
     """
     arr = np.asarray(labels, dtype=object).ravel()
-    missing = np.asarray(pd.isna(arr), dtype=bool)  # None, NaN, NaT and pandas.NA
+    missing = np.fromiter((_is_missing(v) for v in arr), dtype=bool, count=arr.size)
     if missing.any():
         raise ValueError(
             f"{name} holds {int(missing.sum())} missing label(s) (None or NaN; first at "
