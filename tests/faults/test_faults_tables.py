@@ -462,3 +462,40 @@ def test_classifier_refuses_bad_labels_before_training():
         with pytest.raises(ValueError, match=r"^y (holds 1 missing|mixes text)"):
             clf.fit(X, labels, iaa=[0.5] * 4)
         assert not hasattr(clf, "classes_")
+
+
+# --------------------------------------------------------------------------- #
+# External datasets' ground-truth tables (ISIC 2018 layout)
+# --------------------------------------------------------------------------- #
+def _isic2018(root, train_ids, test_ids):
+    from skiaa.datasets._external import ISIC2018_CLASSES
+
+    for split, ids in (("Training", train_ids), ("Test", test_ids)):
+        (root / f"ISIC2018_Task3_{split}_Input").mkdir(parents=True, exist_ok=True)
+        onehot = {c: [1.0 if c == "NV" else 0.0] * len(ids) for c in ISIC2018_CLASSES}
+        pd.DataFrame({"image": ids, **onehot}).to_csv(
+            root / f"ISIC2018_Task3_{split}_GroundTruth.csv", index=False
+        )
+
+
+def test_external_image_listed_twice_or_in_two_splits(tmp_path):
+    from skiaa.datasets import load_isic2018
+
+    root = tmp_path / "isic2018"
+    _isic2018(root, ["ISIC_0000001", "ISIC_0000002"], ["ISIC_0000003"])
+    frame = load_isic2018(root, splits=("train", "test"), on_missing="flag")
+    assert len(frame) == 3
+    _isic2018(root, ["ISIC_0000001", "ISIC_0000002", "ISIC_0000001"], ["ISIC_0000003"])
+    with pytest.raises(
+        ValueError,
+        match=r"ISIC 2018 table 'ISIC2018_Task3_Training_GroundTruth\.csv': 1 image value\(s\) "
+        r"occur in more than one row .*'ISIC_0000001'",
+    ):
+        load_isic2018(root, splits=("train", "test"), on_missing="flag")
+    _isic2018(root, ["ISIC_0000001", "ISIC_0000002"], ["ISIC_0000002"])  # test leaks
+    with pytest.raises(
+        ValueError,
+        match=r"1 image_id value\(s\) occur in rows that differ in column 'split', "
+        r"e\.g\. 'ISIC_0000002': 'train' vs 'test'",
+    ):
+        load_isic2018(root, splits=("train", "test"), on_missing="flag")

@@ -25,6 +25,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ._tables import check_table, read_table
+
 _IMAGE_EXT = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
 
 ISIC2018_CLASSES = ("MEL", "NV", "BCC", "AKIEC", "BKL", "DF", "VASC")
@@ -93,6 +95,9 @@ def _require_columns(table, columns, source):
 
 
 def _finish(frame, on_missing, what):
+    # One row per image across the splits: an image in two splits leaks the
+    # test set into training, and one listed twice counts twice.
+    check_table(frame[["image_id", "split"]], name=what, key=["image_id"], ranges={})
     exists = frame["image_path"].map(lambda p: isinstance(p, str) and Path(p).is_file())
     frame["image_exists"] = exists.astype(bool)
     if not frame["image_exists"].all():
@@ -122,8 +127,15 @@ def _image_in(folder, image_id):
 
 
 def _read_one_hot(root, path, classes, split, input_folder, what):
-    table = pd.read_csv(path)
-    _require_columns(table, ["image", *classes], path.name)
+    # An image listed twice would be trained (or tested) on twice.
+    table = read_table(
+        path,
+        name=f"{what} table {path.name!r}",
+        required=["image", *classes],
+        numeric=list(classes),
+        key=["image"],
+        ranges={},
+    )
     onehot = table[list(classes)].to_numpy(dtype=float)
     bad = ~np.isclose(onehot.sum(axis=1), 1.0) | ~np.isin(onehot, (0.0, 1.0)).all(axis=1)
     if bad.any():

@@ -248,7 +248,9 @@ def _check_duplicates(frame, name, key, unordered, ignore, identical_duplicates)
     what = "/".join(key)
     # Rows compared as text (0.8 and "0.8" agree), without the ignored columns
     # (the raw id a key was derived from: ISIC_0000001.JPG vs ISIC_0000001).
-    rows = frame.drop(columns=[c for c in ignore if c not in key]).astype(str)
+    rows = frame.drop(columns=[c for c in ignore if c not in key])
+    # Missing values are equal to each other whatever their spelling (None, NaN, NA).
+    rows = rows.astype(object).where(rows.notna(), "<missing>").astype(str)
     if not unordered:
         conflicting = repeated & ~rows.duplicated(keep=False).to_numpy()
         if conflicting.any():
