@@ -8,6 +8,19 @@ from skiaa.datasets import IMAPLUSPLUS_TABLES
 _ANNOTATORS = [("A01", "T1", "S1"), ("A02", "T3", "S2"), ("A03", "T2", "S1")]
 
 
+def mask_row(image_id, name, annotator, tool, skill, **extra):
+    """One row of the release's mask table (``..._seg_metadata.csv``)."""
+    return {
+        "ISIC_id": image_id,
+        "img_filename": f"{image_id}.JPG",
+        "seg_filename": name,
+        "annotator": annotator,
+        "tool": tool,
+        "skill_level": skill,
+        **extra,
+    }
+
+
 def write_release(folder, labels, *, seed=0):
     """Write a fake IMA++ release: one image per ``benign_malignant`` label.
 
@@ -24,16 +37,7 @@ def write_release(folder, labels, *, seed=0):
         names = [f"{image_id}_{a}_{t}_{s}_obj{j}.png" for j, (a, t, s) in enumerate(_ANNOTATORS)]
         staple = f"{image_id}_ST_ST_ST_ST.png"
         for name, (a, t, s) in [*zip(names, _ANNOTATORS), (staple, ("ST", "ST", "ST"))]:
-            masks.append(
-                {
-                    "ISIC_id": image_id,
-                    "img_filename": f"{image_id}.JPG",
-                    "seg_filename": name,
-                    "annotator": a,
-                    "tool": t,
-                    "skill_level": s,
-                }
-            )
+            masks.append(mask_row(image_id, name, a, t, s))
         dices = []
         for i in range(3):
             for j in [*range(i + 1, 3), "ST"]:

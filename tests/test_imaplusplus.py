@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from _helpers import mask_row
 from skiaa.datasets import IMAPLUSPLUS_TABLES, load_imaplusplus
 
 # image id -> (benign_malignant, masks as (annotator, tool, skill))
@@ -25,30 +26,11 @@ def write_fake_release(folder, rng=None):
         meta.append({"isic_id": image_id, "benign_malignant": label, "diagnosis_1": "x"})
         names = [f"{image_id}_{a}_{t}_{s}_obj{k}.png" for k, (a, t, s) in enumerate(specs)]
         for name, (a, t, s) in zip(names, specs):
-            masks.append(
-                {
-                    "ISIC_id": image_id,
-                    "img_filename": f"{image_id}.JPG",
-                    "seg_filename": name,
-                    "annotator": a,
-                    "tool": t,
-                    "skill_level": s,
-                    "mskObjectID": "o",
-                    "mask_md5": "m",
-                }
-            )
+            masks.append(mask_row(image_id, name, a, t, s, mskObjectID="o", mask_md5="m"))
         for code in ("ST", "MV"):
+            name = f"{image_id}_{code}_{code}_{code}_{code}.png"
             masks.append(
-                {
-                    "ISIC_id": image_id,
-                    "img_filename": f"{image_id}.JPG",
-                    "seg_filename": f"{image_id}_{code}_{code}_{code}_{code}.png",
-                    "annotator": code,
-                    "tool": code,
-                    "skill_level": code,
-                    "mskObjectID": code,
-                    "mask_md5": "m",
-                }
+                mask_row(image_id, name, code, code, code, mskObjectID=code, mask_md5="m")
             )
         dices = []
         for i in range(len(specs)):
