@@ -18,6 +18,7 @@ import numpy as np
 from scipy import ndimage
 from sklearn.utils import Bunch
 
+from .._docstring import RANDOM_STATE_DOC, Substitution
 from ..utils import as_generator, check_image_size
 
 # Number of IMA++ images carrying 2, 3, 4 and 5 masks (PAPER.md section 1); the
@@ -356,6 +357,7 @@ def _one_lesion(rng, shape, malignant, annotators, noise_scale):
     return image, true_mask, outline_pts, masks, params
 
 
+@Substitution(random_state=RANDOM_STATE_DOC)
 def make_lesions(
     n_samples=100,
     *,
@@ -393,9 +395,8 @@ def make_lesions(
         choice); 0 leaves only the systematic differences between tools,
         annotators and lesions.
     random_state : int, RandomState instance or None, default=None
-        As in scikit-learn: the same int always gives the same data; None
-        follows numpy's global random state (``np.random.seed``); a
-        ``RandomState`` is advanced, so two calls sharing it differ.
+        Seed of everything drawn: lesions, annotators and their masks.
+        {random_state}
 
     Returns
     -------

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from .._docstring import RANDOM_STATE_DOC, Substitution
 from ..utils import as_generator
 from ._dominance import DominanceResult, stochastic_dominance_test
 from ._utils import check_sample
@@ -415,6 +416,7 @@ def _split_groups(values, groups, positive):
     return labels, positive, reference, samples
 
 
+@Substitution(random_state=RANDOM_STATE_DOC)
 def compare_groups(
     values,
     groups,
@@ -463,9 +465,8 @@ def compare_groups(
         Name of the outcome for printing; ``values.name`` for a Series, else
         "value".
     random_state : int, RandomState instance or None, default=None
-        Seed of the bootstrap resampling, as in scikit-learn: an int gives the
-        same intervals and p-values on every call; None follows numpy's global
-        random state; a ``RandomState`` is advanced.
+        Seed of the bootstrap intervals and of the dominance test's bootstrap.
+        {random_state}
 
     Returns
     -------
