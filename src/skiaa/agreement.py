@@ -5,7 +5,7 @@ Overlap metrics (:func:`dice`, :func:`jaccard`), boundary distances
 (:func:`surface_dice`, :func:`boundary_f1`) on two masks;
 :func:`pairwise_agreement` on every unordered pair of an image's masks and
 :func:`image_agreement` to summarise pairs per image, the way the IMA++ release
-does (Abhishek, Kawahara & Hamarneh, arXiv:2508.09381, section 2 of PAPER.md).
+does (Abhishek, Kawahara & Hamarneh, arXiv:2508.09381; docs/development.rst, "The paper").
 
 Definitions
 -----------

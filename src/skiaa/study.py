@@ -1,7 +1,7 @@
 """The whole study of Abhishek et al. (2025) as resumable steps.
 
 :func:`run_study` chains skiaa's building blocks the way the paper does
-(arXiv:2508.09381; ``PAPER.md`` sections 2-5):
+(arXiv:2508.09381; its facts are listed under "The paper" in docs/development.rst):
 
 1. **data**: synthetic lesions (:func:`skiaa.datasets.make_lesions`) or the IMA++
    release (:func:`skiaa.datasets.load_imaplusplus`);

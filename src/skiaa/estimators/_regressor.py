@@ -40,7 +40,7 @@ class IAARegressor(RegressorMixin, BaseImageEstimator):
     A timm backbone with the paper's head ``Linear(d, 256) - BatchNorm - ReLU -
     Dropout(0.5) - Linear(256, 1)``, trained with SmoothL1 loss (skorch
     underneath); predictions are clamped to [0, 1]. Defaults follow the paper
-    (section 4 of ``PAPER.md``) except ``pretrained`` (offline by default).
+    (see the estimators' user guide) except ``pretrained`` (offline by default).
 
     Parameters
     ----------

@@ -434,7 +434,7 @@ def compare_groups(
     """Compare a continuous value between two groups (e.g. IAA, malignant vs benign).
 
     Runs what the paper reports (Mann-Whitney U, two-sample Kolmogorov-Smirnov,
-    Cohen's d; PAPER.md §3) and what it leaves implicit: one-sided tests, Cliff's
+    Cohen's d) and what it leaves implicit: one-sided tests, Cliff's
     delta, bootstrap confidence intervals of the mean and median differences, the
     largest ECDF gap, and a first-order stochastic-dominance test.
 
@@ -503,7 +503,7 @@ def compare_groups(
     ECDF lies above the reference's. For KS this is
     ``ks_2samp(positive, reference, alternative="greater")``, whose H1 is
     ``F_pos(t) > F_ref(t)`` for some t (scipy names the alternative after the
-    CDF, not the values: GOTCHAS.md).
+    CDF, not the values; see "scipy" in the development notes of the docs).
 
     Cohen's d uses the pooled standard deviation with each unbiased variance
     weighted by its degrees of freedom (see :func:`cohens_d`). Cliff's delta is
