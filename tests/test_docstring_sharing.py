@@ -82,9 +82,9 @@ def test_rendered_parameters_sit_in_their_column():
 
 
 def test_typos_are_errors_not_holes():
-    with pytest.raises(KeyError, match="placeholder {params} has no text"):
+    with pytest.raises(ValueError, match="placeholder {params} has no text"):
         substitute("Doc.\n\n    {params}\n")
-    with pytest.raises(KeyError, match=r"no placeholder line for \['common'\]"):
+    with pytest.raises(ValueError, match=r"no placeholder line for \['common'\]"):
         substitute("Doc.\n\n    Parameters\n", common="x : int")
     assert substitute(None, common="x") is None  # python -OO strips docstrings
 

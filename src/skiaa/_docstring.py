@@ -45,7 +45,7 @@ def substitute(doc, **texts):
 
     Raises
     ------
-    KeyError
+    ValueError
         If a placeholder line names no given text, or a given text is used by
         no placeholder: either is a typo that would otherwise ship a docstring
         with a hole in it.
@@ -61,13 +61,13 @@ def substitute(doc, **texts):
             continue
         name = match["name"]
         if name not in texts:
-            raise KeyError(f"docstring placeholder {{{name}}} has no text to put in")
+            raise ValueError(f"docstring placeholder {{{name}}} has no text to put in")
         used.add(name)
         body = textwrap.indent(textwrap.dedent(texts[name]).strip("\n"), match["indent"])
         lines.append(body)
     unused = sorted(set(texts) - used)
     if unused:
-        raise KeyError(f"docstring has no placeholder line for {unused}")
+        raise ValueError(f"docstring has no placeholder line for {unused}")
     return "\n".join(lines) + ("\n" if doc.endswith("\n") else "")
 
 

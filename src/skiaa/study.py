@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from .utils._progress import progress
+from .utils import progress
 
 __all__ = ["StudyConfig", "run_study", "STEPS"]
 

@@ -10,14 +10,13 @@ from ._external import load_derm7pt, load_isic2018, load_isic2019, load_ph2
 from ._images import image_cache_path, load_images
 from ._imaplusplus import IMAPLUSPLUS_TABLES, label_diagnosis, load_imaplusplus, read_iaa_table
 from ._mask_folders import find_mask_sets, lesions_agreement, mask_folder_agreement
-from ._names import CONSENSUS_CODES, parse_mask_filename
+from ._names import parse_mask_filename
 from ._synthetic import make_lesions
 
 # Names living in torch-based modules, imported on first access (PEP 562).
 _LAZY_NAMES = {"ImageDataset": "skiaa.datasets._torch"}
 
 __all__ = [
-    "CONSENSUS_CODES",
     "IMAPLUSPLUS_TABLES",
     "find_mask_sets",
     "image_cache_path",

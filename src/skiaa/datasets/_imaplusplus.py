@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ._names import CONSENSUS_CODES, parse_mask_filename
+from ..agreement import CONSENSUS_CODES
+from ._names import parse_mask_filename
 
 #: File names of the four tables of the IMA++ release (folder ``output/``).
 IMAPLUSPLUS_TABLES = {
