@@ -157,7 +157,7 @@ def test_compare_refuses_bad_iaa_table(iaa_tables, tmp_path, capsys, edit, messa
 def test_duplicate_rows_would_have_changed_n(iaa_tables):
     # What the refusal prevents: the repeated row counted twice.
     iaa, meta, expected = iaa_tables
-    table, _ = read_iaa_table(iaa, meta)
+    table = read_iaa_table(iaa, meta)
     assert len(table) == len(expected)
     frame = pd.read_csv(iaa)
     _duplicate_row(frame).to_csv(iaa, index=False)

@@ -56,14 +56,6 @@ def add_parser(subparsers):
     return parser
 
 
-def _table_from_files(iaa_path, metadata_path, value_column):
-    from ..datasets import read_iaa_table
-
-    if metadata_path is None:
-        raise ValueError("--iaa needs --metadata (the ISIC metadata table with benign_malignant)")
-    return read_iaa_table(iaa_path, metadata_path, value_column=value_column)
-
-
 def run(args):
     """Run ``skiaa compare``; returns the exit code."""
     import matplotlib
@@ -71,8 +63,8 @@ def run(args):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from ..datasets import load_imaplusplus
-    from ..stats import compare_groups, plot_ecdf
+    from ..datasets import load_imaplusplus, read_iaa_table
+    from ..stats import compare_groups, diagnosis_groups, plot_ecdf
 
     # Before any work: a bad --out must not cost the computation.
     out = check_output_dir(args.out, _OUTPUTS, force=args.force)
@@ -85,19 +77,17 @@ def run(args):
             raise ValueError(f"the IMA++ per-image frame has no column {value_column!r}")
         source = {"imaplusplus": str(args.imaplusplus)}
     else:
-        table, value_column = _table_from_files(args.iaa, args.metadata, args.value_column)
+        if args.metadata is None:
+            raise ValueError(
+                "--iaa needs --metadata (the ISIC metadata table with benign_malignant)"
+            )
+        value_column = args.value_column or "dice_score_mean"
+        table = read_iaa_table(args.iaa, args.metadata, value_column=value_column)
         source = {"iaa": str(args.iaa), "metadata": str(args.metadata)}
 
-    indeterminate = int(table["is_indeterminate"].sum())
-    kept = table[~table["is_indeterminate"]]
-    missing = kept[value_column].isna()
-    if missing.any():
-        raise ValueError(
-            f"{int(missing.sum())} image(s) have no {value_column!r} value, e.g. "
-            f"{kept.loc[missing, 'image_id'].iloc[0]!r}"
-        )
-    values = kept[value_column].astype(float).rename(value_column)
-    groups = kept["diagnosis"].astype(str).to_numpy()
+    samples = diagnosis_groups(table, value_column)
+    indeterminate = samples.n_indeterminate
+    values, groups = samples.data, samples.groups
     result = compare_groups(
         values,
         groups,

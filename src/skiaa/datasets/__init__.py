@@ -8,11 +8,11 @@ import importlib
 
 from ._external import load_derm7pt, load_isic2018, load_isic2019, load_ph2
 from ._images import image_cache_path, load_images
-from ._imaplusplus import IMAPLUSPLUS_TABLES, load_imaplusplus
-from ._mask_folders import find_mask_sets, mask_folder_agreement
+from ._imaplusplus import IMAPLUSPLUS_TABLES, label_diagnosis, load_imaplusplus, read_iaa_table
+from ._mask_folders import find_mask_sets, lesions_agreement, mask_folder_agreement
 from ._names import parse_mask_filename
 from ._synthetic import make_lesions
-from ._tables import check_table, metric_ranges, read_iaa_table, read_table
+from ._tables import check_table, metric_ranges, read_table
 
 # Names living in torch-based modules, imported on first access (PEP 562).
 _LAZY_NAMES = {"ImageDataset": "skiaa.datasets._torch"}
@@ -22,6 +22,8 @@ __all__ = [
     "check_table",
     "find_mask_sets",
     "image_cache_path",
+    "label_diagnosis",
+    "lesions_agreement",
     "load_derm7pt",
     "load_images",
     "load_imaplusplus",

@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..agreement import CONSENSUS_CODES
 from ._names import parse_mask_filename
 from ._tables import _IMAGE_SUFFIX, check_table, read_table, strip_image_suffix
 
@@ -288,6 +289,7 @@ def label_diagnosis(table, metadata, *, id_column="img_id"):
     metadata : pandas.DataFrame
         ISIC metadata with ``isic_id`` and ``benign_malignant``.
     id_column : str, default="img_id"
+        Column of ``table`` holding the image ids.
 
     Returns
     -------
@@ -346,6 +348,87 @@ def label_diagnosis(table, metadata, *, id_column="img_id"):
     return table
 
 
+_ID_COLUMNS = ("img_id", "image_id", "isic_id")
+# Columns read_iaa_table derives from the metadata; an IAA table holding one is ambiguous.
+_LABEL_COLUMNS = ("diagnosis", "label", "malignant", "is_indeterminate")
+
+
+def read_iaa_table(iaa_path, metadata_path, *, value_column="dice_score_mean"):
+    """Read a per-image agreement CSV and label each image from ISIC metadata.
+
+    The library side of ``skiaa compare --iaa TABLE --metadata TABLE``: a table
+    of your own (for instance ``image_level_metrics.csv`` written by ``skiaa
+    agreement``) joined with the diagnosis of every image.
+
+    Parameters
+    ----------
+    iaa_path : str or path-like
+        CSV with one row per image: an id column (``img_id``, ``image_id`` or
+        ``isic_id``, the first found; a .jpg/.jpeg/.png suffix is stripped)
+        and ``value_column``.
+    metadata_path : str or path-like
+        ISIC metadata CSV with ``isic_id`` and ``benign_malignant``.
+    value_column : str, default="dice_score_mean"
+        The column that must be present (the value to be compared).
+
+    Returns
+    -------
+    table : pandas.DataFrame
+        The IAA table with ``image_id``, ``diagnosis``, ``label`` and
+        ``is_indeterminate`` added by :func:`label_diagnosis`; every row kept.
+
+    Raises
+    ------
+    FileNotFoundError
+        If a file does not exist (naming it).
+    ValueError
+        Naming the table, the column and the first offending ids: an empty,
+        ``;``-separated or unparsable file; no id column or no
+        ``value_column``; a non-numeric value; a metric value out of range (a
+        Dice outside [0, 1]); an image in two rows (also when written once
+        with and once without ``.JPG``); label columns (``diagnosis``,
+        ``label``, ...) that would be ambiguous beside the ones derived from
+        the metadata; conflicting metadata rows for one image; or any reason
+        of :func:`label_diagnosis` (an image without metadata, ...).
+
+    See Also
+    --------
+    label_diagnosis : the labelling rule.
+    skiaa.stats.diagnosis_groups : the benign and malignant values of the table.
+    check_table : the checks every table passes.
+    """
+    value_column = value_column or "dice_score_mean"
+    iaa_name = f"IAA table {str(iaa_path)!r}"
+    table = read_table(iaa_path, name=iaa_name, ranges={})  # values checked once keyed
+    id_column = next((c for c in _ID_COLUMNS if c in table.columns), None)
+    if id_column is None:
+        raise ValueError(
+            f"{iaa_name} has no image id column ({', '.join(_ID_COLUMNS[:2])} or "
+            f"{_ID_COLUMNS[2]}); it has {list(map(str, table.columns))}"
+        )
+    if value_column not in table.columns:
+        raise ValueError(f"{iaa_name} has no column {value_column!r}")
+    reserved = [*_LABEL_COLUMNS] + (["image_id"] if id_column != "image_id" else [])
+    check_table(table, name=iaa_name, reserved=reserved, ranges={})
+    if id_column != "image_id":
+        table.insert(0, "image_id", _strip_suffix(table[id_column]))
+    else:
+        table["image_id"] = _strip_suffix(table["image_id"])
+    # Keyed on the id without its suffix: ISIC_0000001.JPG and ISIC_0000001 are one image.
+    table = check_table(
+        table, name=iaa_name, numeric=[value_column], key=["image_id"], ignore=[id_column]
+    )
+    metadata = read_table(
+        metadata_path,
+        name=f"metadata table {str(metadata_path)!r}",
+        required=["isic_id", "benign_malignant"],
+        key=["isic_id"],
+        ranges={},
+        identical_duplicates="drop",
+    )
+    return label_diagnosis(table, metadata, id_column="image_id")
+
+
 def _masks_frame(table):
     parsed = pd.DataFrame([parse_mask_filename(name) for name in table["seg_filename"]])
     # The table's own columns must agree with the file names: a disagreement means
@@ -383,7 +466,8 @@ def _masks_frame(table):
 def _pairs_frame(table):
     pairs = table.copy()
     pairs["image_id"] = _strip_suffix(pairs["img_id"])
-    consensus = pairs["annotator1"].isin(["ST", "MV"]) | pairs["annotator2"].isin(["ST", "MV"])
+    codes = list(CONSENSUS_CODES)
+    consensus = pairs["annotator1"].isin(codes) | pairs["annotator2"].isin(codes)
     pairs["is_consensus_pair"] = consensus
     pairs["same_annotator"] = (pairs["annotator1"] == pairs["annotator2"]) & ~consensus
     return pairs

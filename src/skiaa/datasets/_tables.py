@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-__all__ = ["check_table", "metric_ranges", "read_iaa_table", "read_table"]
+__all__ = ["check_table", "metric_ranges", "read_table"]
 
 # Separators a spreadsheet may have used instead of a comma.
 _OTHER_SEPARATORS = {";": "semicolon", "\t": "tab", "|": "pipe"}
@@ -353,80 +353,3 @@ semicolon (';') characters; skiaa reads comma-separated tables: save it as CSV w
 def strip_image_suffix(ids):
     """Image ids without a .jpg/.jpeg/.png suffix of any case (a pandas Series)."""
     return ids.astype(str).str.replace(_IMAGE_SUFFIX, "", regex=True)
-
-
-# Columns :func:`read_iaa_table` derives; an IAA table holding one is ambiguous.
-_LABEL_COLUMNS = ("diagnosis", "malignant", "label", "is_indeterminate")
-
-
-def read_iaa_table(iaa, metadata, *, value_column=None):
-    """Read a per-image IAA table and label each image from the ISIC metadata.
-
-    The library side of ``skiaa compare --iaa TABLE --metadata TABLE``.
-
-    Parameters
-    ----------
-    iaa : str or path-like
-        CSV with one row per image: an id column (``img_id``, ``image_id`` or
-        ``isic_id``; a .jpg/.jpeg/.png suffix is ignored) and ``value_column``,
-        for example ``image_level_metrics.csv`` written by ``skiaa agreement``.
-    metadata : str or path-like
-        ISIC metadata CSV with ``isic_id`` and ``benign_malignant``.
-    value_column : str, default=None
-        The column to compare; None means ``dice_score_mean`` (the IAA).
-
-    Returns
-    -------
-    table : pandas.DataFrame
-        The IAA table's rows in their order, with ``image_id``, ``diagnosis``,
-        ``malignant`` and ``is_indeterminate`` added (see
-        :func:`skiaa.datasets._imaplusplus.label_diagnosis`).
-    value_column : str
-        The column compared.
-
-    Raises
-    ------
-    FileNotFoundError
-        If a table is missing.
-    ValueError
-        Naming the table, the column and the first offending ids: an empty,
-        ``;``-separated or unparsable file; no id column or no
-        ``value_column``; a non-numeric value; a metric value out of range
-        (a Dice outside [0, 1]); an image in two rows (also when written once
-        with and once without ``.JPG``); columns named like the labels derived
-        from the metadata; conflicting metadata rows for one image; an image
-        without a metadata row.
-    """
-    from ._imaplusplus import label_diagnosis
-
-    value_column = value_column or "dice_score_mean"
-    iaa_name = f"IAA table {str(iaa)!r}"
-    meta_name = f"metadata table {str(metadata)!r}"
-    table = read_table(iaa, name=iaa_name, ranges={})  # values checked once keyed, below
-    id_column = next((c for c in ("img_id", "image_id", "isic_id") if c in table.columns), None)
-    if id_column is None:
-        raise ValueError(
-            f"{iaa_name} has no image id column (img_id, image_id or isic_id); "
-            f"it has {list(map(str, table.columns))}"
-        )
-    if value_column not in table.columns:
-        raise ValueError(f"{iaa_name} has no column {value_column!r}")
-    reserved = [*_LABEL_COLUMNS] + (["image_id"] if id_column != "image_id" else [])
-    check_table(table, name=iaa_name, reserved=reserved, ranges={})
-    if id_column != "image_id":
-        table.insert(0, "image_id", strip_image_suffix(table[id_column]))
-    else:
-        table["image_id"] = strip_image_suffix(table["image_id"])
-    # Keyed on the id without its suffix: ISIC_0000001.JPG and ISIC_0000001 are one image.
-    table = check_table(
-        table, name=iaa_name, numeric=[value_column], key=["image_id"], ignore=[id_column]
-    )
-    meta = read_table(
-        metadata,
-        name=meta_name,
-        required=["isic_id", "benign_malignant"],
-        key=["isic_id"],
-        ranges={},
-        identical_duplicates="drop",
-    )
-    return label_diagnosis(table, meta, id_column="image_id"), value_column
