@@ -955,3 +955,38 @@ default=("mean", "std")
     summary["n_pairs"] = grouped.size().astype(np.int64)
     summary.index.name = id_col
     return summary
+
+
+# --------------------------------------------------------------------------- #
+# Multi-rater measures and model scoring (defined in their own modules, which
+# build on the pair metrics above; imported last to avoid a cycle)
+# --------------------------------------------------------------------------- #
+from ._multirater import (  # noqa: E402
+    AlphaUndefinedWarning,
+    EnergyDistance,
+    annotator_vs_consensus,
+    generalized_energy_distance,
+    krippendorff_alpha,
+)
+from ._scoring import (  # noqa: E402
+    SCORE_METRICS,
+    SegmentationScore,
+    make_segmentation_scorer,
+    score_segmentation,
+    summarize_scores,
+    threshold_jaccard,
+)
+
+__all__ += [
+    "SCORE_METRICS",
+    "AlphaUndefinedWarning",
+    "EnergyDistance",
+    "SegmentationScore",
+    "annotator_vs_consensus",
+    "generalized_energy_distance",
+    "krippendorff_alpha",
+    "make_segmentation_scorer",
+    "score_segmentation",
+    "summarize_scores",
+    "threshold_jaccard",
+]

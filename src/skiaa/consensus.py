@@ -1,4 +1,4 @@
-"""Consensus of several annotators' binary masks: majority vote and STAPLE.
+"""Consensus of several annotators' binary masks: majority vote, STAPLE, uncertainty.
 
 The IMA++ release ships both beside the annotators' masks (``_MV_MV_MV_MV.png``
 and ``_ST_ST_ST_ST.png``), made with SimpleITK's ``LabelVotingImageFilter``
@@ -14,7 +14,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 from ._masks import check_mask_stack
 
-__all__ = ["StapleResult", "majority_vote", "staple"]
+__all__ = ["StapleResult", "UncertaintyMap", "majority_vote", "staple", "uncertainty_map"]
 
 
 def majority_vote(masks, *, ties="foreground"):
@@ -254,3 +254,80 @@ def staple(masks, *, confidence_weight=1.0, max_iter=100_000, tol=1e-7, threshol
     else:
         probabilities = weights[codes].reshape(shape)
     return StapleResult(probabilities, probabilities > threshold, p, q, prior, n_iter)
+
+
+class UncertaintyMap(NamedTuple):
+    """Result of :func:`uncertainty_map`.
+
+    Attributes
+    ----------
+    mean : ndarray of float64, shape (...)
+        Fraction of the annotators marking each pixel (the mean mask).
+    entropy : ndarray of float64, shape (...)
+        Binary entropy of ``mean`` at each pixel, in bits by default: 0 where
+        the annotators agree, 1 (bits) where they split half and half.
+    """
+
+    mean: np.ndarray
+    entropy: np.ndarray
+
+
+def uncertainty_map(masks, *, base=2.0):
+    """Pixel-wise uncertainty of the annotators: the mean mask and its entropy.
+
+    Parameters
+    ----------
+    masks : array-like of shape (k, H, W), or sequence of k arrays or paths
+        The masks of one image (bool, 0/1 or 0/255, or mask files).
+    base : float, default=2.0
+        Base of the logarithm: 2 gives bits (at most 1 for a binary choice),
+        ``math.e`` nats.
+
+    Returns
+    -------
+    result : UncertaintyMap
+        Named tuple ``(mean, entropy)`` of float arrays of one mask's shape.
+
+    Raises
+    ------
+    ValueError
+        If the masks are invalid or ``base`` is not a number above 1.
+
+    See Also
+    --------
+    majority_vote : the mean mask thresholded at one half.
+    skiaa.agreement.krippendorff_alpha : agreement over all pixels in one number.
+
+    Notes
+    -----
+    With ``p`` the fraction of annotators marking a pixel, the entropy is
+    ``-p log p - (1 - p) log(1 - p)`` with ``0 log 0 = 0``. It is the entropy
+    of the vote of an annotator drawn at random, not a model's predictive
+    uncertainty; :class:`skiaa.AgreementTransformer` summarises it per image
+    (statistic ``"entropy"``: its mean over the union of the masks).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skiaa.consensus import uncertainty_map
+    >>> masks = np.array([[[1, 1, 0, 0]], [[1, 0, 1, 0]]])
+    >>> result = uncertainty_map(masks)
+    >>> result.mean
+    array([[1. , 0.5, 0.5, 0. ]])
+    >>> result.entropy
+    array([[0., 1., 1., 0.]])
+    """
+    if isinstance(base, bool) or not isinstance(base, (int, float, np.number)) or not base > 1:
+        raise ValueError(f"base must be a number above 1, got {base!r}")
+    stack = check_mask_stack(masks, min_masks=1)
+    mean = stack.mean(axis=0, dtype=np.float64)
+    return UncertaintyMap(mean, _binary_entropy(mean, base))
+
+
+def _binary_entropy(p, base=2.0):
+    """Binary entropy of probabilities ``p`` (0 at 0 and 1), in units of ``log(base)``."""
+    out = np.zeros_like(p, dtype=np.float64)
+    inside = (p > 0) & (p < 1)
+    q = p[inside]
+    out[inside] = -(q * np.log(q) + (1.0 - q) * np.log1p(-q)) / np.log(base)
+    return out

@@ -8,6 +8,7 @@ from ._compare import GroupComparison, cliffs_delta, cohens_d, compare_groups, l
 from ._dominance import DominanceResult, stochastic_dominance_test
 from ._factors import agreement_by_factor
 from ._plotting import plot_agreement_by_factor, plot_ecdf
+from ._scores import plot_model_vs_annotators
 
 __all__ = [
     "DominanceResult",
@@ -19,5 +20,6 @@ __all__ = [
     "largest_ecdf_gap",
     "plot_agreement_by_factor",
     "plot_ecdf",
+    "plot_model_vs_annotators",
     "stochastic_dominance_test",
 ]

@@ -1,0 +1,522 @@
+"""Multi-rater agreement: Krippendorff's alpha, the generalized energy distance, and
+each annotator against the consensus of the others.
+
+The mean pairwise Dice of :func:`skiaa.agreement.image_agreement` is the IMA++
+release's inter-annotator agreement; the measures here are what papers on
+annotator variability report beside it:
+
+- :func:`krippendorff_alpha`: chance-corrected agreement of all annotators at
+  once, nominal, with each pixel (voxel) a unit; missing values allowed;
+- :func:`generalized_energy_distance`: the distance between a distribution of
+  predicted masks (samples of a probabilistic model) and the annotators' masks,
+  with ``d = 1 - IoU`` (Kohl et al., NeurIPS 2018);
+- :func:`annotator_vs_consensus`: each annotator's agreement with the STAPLE or
+  majority-vote consensus of the *other* annotators, the usual way to rank
+  annotators.
+"""
+
+import math
+import warnings
+from typing import NamedTuple
+
+import numpy as np
+import pandas as pd
+
+from ._masks import _is_path, as_binary_mask, check_mask_stack
+from .agreement import (
+    CONSENSUS_ANNOTATORS,
+    RELEASE_NAMES,
+    _check_labels,
+    _check_metrics,
+    _check_tolerance,
+    _MaskStats,
+    _pairwise_values,
+    _popcount,
+)
+
+__all__ = [
+    "AlphaUndefinedWarning",
+    "EnergyDistance",
+    "annotator_vs_consensus",
+    "generalized_energy_distance",
+    "krippendorff_alpha",
+]
+
+
+class AlphaUndefinedWarning(UserWarning):
+    """Krippendorff's alpha is undefined (0/0): the data hold a single value.
+
+    When every pairable value is 0 (all masks empty) or every one is 1, both the
+    observed and the expected disagreement are 0 and alpha is returned as NaN.
+    """
+
+
+# --------------------------------------------------------------------------- #
+# Krippendorff's alpha (nominal, binary values)
+# --------------------------------------------------------------------------- #
+def _check_stack(masks, *, what=None, min_masks=1, allow_missing=False):
+    """Stack of one image's masks as (values bool (k, ...), missing bool (k, ...) or None).
+
+    A numeric array may hold NaN for a missing value when ``allow_missing``.
+    Arrays of any number of dimensions are accepted (a (k, D, H, W) volume
+    stack included); sequences of masks or paths go through
+    :func:`skiaa._masks.check_mask_stack`.
+    """
+    prefix = f"{what}: " if what is not None else ""
+    if isinstance(masks, np.ndarray) and masks.dtype != object:
+        if masks.ndim < 2:
+            raise ValueError(
+                f"{prefix}a mask stack must have shape (k, ...) with at least one image "
+                f"axis, got shape {masks.shape}"
+            )
+        missing = None
+        arr = masks
+        if allow_missing and arr.dtype.kind == "f":
+            nan = np.isnan(arr)
+            if nan.any():
+                missing = nan
+                arr = np.where(nan, 0.0, arr)
+        try:
+            values = as_binary_mask(arr, what=what)
+        except ValueError as exc:
+            if allow_missing and arr.dtype.kind == "f":
+                raise ValueError(f"{exc} (NaN marks a missing value)") from exc
+            raise
+        if values.shape[0] < min_masks:
+            raise ValueError(f"{prefix}needs at least {min_masks} masks, got {values.shape[0]}")
+        return values, missing
+    if _is_path(masks):
+        raise ValueError(f"{prefix}expected a sequence of masks or paths, got one path {masks!r}")
+    try:
+        items = list(masks)
+    except TypeError as exc:
+        raise ValueError(f"{prefix}expected a sequence of masks, got {type(masks).__name__}") from exc
+    if items and all(isinstance(m, np.ndarray) and m.dtype != object for m in items):
+        shapes = {m.shape for m in items}
+        if len(shapes) > 1:
+            a, b = sorted(shapes)[:2]
+            raise ValueError(
+                f"{prefix}all masks of an image must have the same shape, got {a} and {b}"
+            )
+        if items[0].ndim >= 1:
+            return _check_stack(
+                np.stack(items), what=what, min_masks=min_masks, allow_missing=allow_missing
+            )
+    stack = check_mask_stack(items, image_index=what, min_masks=min_masks)
+    return stack, None
+
+
+def _alpha_sums(values, missing):
+    """Sufficient statistics of binary nominal alpha for one stack of masks.
+
+    Returns ``(o01, n0, n1)``: the off-diagonal cell of the coincidence matrix
+    and the pairable 0 and 1 values. Each unit (pixel) with ``m >= 2`` values,
+    ``v`` of them 1, adds ``v (m - v) / (m - 1)`` to ``o01`` (Krippendorff 2011,
+    section C); units are grouped by ``(m, v)`` with one ``bincount``, so the
+    cost is one pass over the stack whatever the number of pixels.
+    """
+    k = values.shape[0]
+    dtype = np.uint8 if k < 256 else np.int64
+    if missing is None:
+        votes = values.sum(axis=0, dtype=dtype).reshape(-1)
+        counts = np.bincount(votes, minlength=k + 1).astype(np.float64)
+        m = np.full(k + 1, float(k))
+        v = np.arange(k + 1, dtype=np.float64)
+    else:
+        present = ~missing
+        votes = (values & present).sum(axis=0, dtype=np.int64).reshape(-1)
+        raters = present.sum(axis=0, dtype=np.int64).reshape(-1)
+        codes = raters * (k + 1) + votes
+        counts = np.bincount(codes, minlength=(k + 1) ** 2).astype(np.float64)
+        m = np.repeat(np.arange(k + 1, dtype=np.float64), k + 1)
+        v = np.tile(np.arange(k + 1, dtype=np.float64), k + 1)
+    pairable = (m >= 2) & (counts > 0)
+    counts, m, v = counts[pairable], m[pairable], v[pairable]
+    o01 = float(np.sum(counts * v * (m - v) / (m - 1)))
+    n1 = float(np.sum(counts * v))
+    n0 = float(np.sum(counts * (m - v)))
+    return o01, n0, n1
+
+
+def _alpha_from_sums(o01, n0, n1, where=""):
+    if n0 == 0 or n1 == 0:
+        warnings.warn(
+            f"{where}Krippendorff's alpha is undefined when every pairable value is the same "
+            f"({'no' if n1 == 0 else 'every'} pixel marked by the annotators); returned as NaN",
+            AlphaUndefinedWarning,
+            stacklevel=3,
+        )
+        return math.nan
+    n = n0 + n1
+    # alpha = 1 - D_o / D_e with D_o = 2 o01 / n and D_e = 2 n0 n1 / (n (n - 1)).
+    return 1.0 - (n - 1.0) * o01 / (n0 * n1)
+
+
+def krippendorff_alpha(masks, *, pooled=False):
+    """Krippendorff's alpha of binary masks (nominal level, each pixel a unit).
+
+    Chance-corrected agreement of all annotators at once:
+    ``alpha = 1 - D_o / D_e``, the observed disagreement over the disagreement
+    expected if the values were assigned at random. 1 is perfect agreement,
+    0 agreement at chance level; below 0 systematic disagreement.
+
+    Parameters
+    ----------
+    masks : array-like of shape (k, ...), or sequence of k masks or paths
+        The ``k`` masks of one image (2-D images or n-D volumes): bool, 0/1 or
+        0/255, or mask files. In a float array, NaN marks a missing value (an
+        annotator who did not rate that pixel); a pixel with fewer than two
+        values cannot be paired and does not count.
+        With ``pooled=True``: a sequence of such stacks, one per image
+        (ragged: each image its own number of annotators and its own shape).
+    pooled : bool, default=False
+        Compute one alpha over the pixels of all the images of ``masks``
+        (an annotator who did not outline an image simply gives no value
+        there) instead of the alpha of one image.
+
+    Returns
+    -------
+    alpha : float
+        In [-1, 1]; NaN with an :class:`AlphaUndefinedWarning` when every
+        pairable value is the same (all masks empty, say), where alpha is 0/0.
+
+    Raises
+    ------
+    ValueError
+        If a value is not binary (or NaN, in a float array), masks of an image
+        differ in shape, or an image has no mask.
+
+    See Also
+    --------
+    skiaa.agreement.pairwise_agreement : Dice and distances of each pair.
+    skiaa.AgreementTransformer : alpha of each image as a feature.
+
+    Notes
+    -----
+    Values are nominal (0 = background, 1 = lesion); the identities of the
+    annotators do not enter nominal alpha, only how many rated each pixel and
+    how many of them marked it. With ``m_u`` values at pixel ``u``, ``v_u`` of
+    them 1, the coincidence matrix's off-diagonal cell is
+    ``o01 = sum_u v_u (m_u - v_u) / (m_u - 1)`` over pixels with ``m_u >= 2``,
+    ``n1 = sum v_u``, ``n0 = sum (m_u - v_u)``, ``n = n0 + n1`` and
+    ``alpha = 1 - (n - 1) o01 / (n0 n1)`` (Krippendorff, *Computing
+    Krippendorff's alpha-reliability*, 2011). Pixels are grouped by
+    ``(m_u, v_u)``, so the cost is one pass over the stack; the values equal
+    those of the ``krippendorff`` package (``level_of_measurement="nominal"``)
+    to rounding.
+
+    Pixel-level alpha depends on the field of view: background that every
+    annotator leaves out adds agreed-upon 0 values, which raises the
+    expected disagreement's share of 0s. Compare alphas only between images
+    framed alike (or crops of equal extent around the lesion).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skiaa.agreement import krippendorff_alpha
+    >>> masks = np.zeros((3, 6, 6), bool)
+    >>> masks[:, 1:4, 1:4] = True
+    >>> krippendorff_alpha(masks)
+    1.0
+    >>> masks[2, 4, 1:4] = True  # the third annotator draws one row more
+    >>> round(krippendorff_alpha(masks), 4)
+    0.8628
+    """
+    if not pooled:
+        values, missing = _check_stack(masks, min_masks=1, allow_missing=True)
+        return _alpha_from_sums(*_alpha_sums(values, missing))
+    if isinstance(masks, np.ndarray) and masks.dtype != object:
+        images = list(masks)
+    elif _is_path(masks) or not hasattr(masks, "__iter__"):
+        raise ValueError(
+            f"with pooled=True, masks must be a sequence of mask stacks (one per image), "
+            f"got {type(masks).__name__}"
+        )
+    else:
+        images = list(masks)
+    if not images:
+        raise ValueError("with pooled=True, masks must hold at least one image's stack")
+    total = np.zeros(3)
+    for index, stack in enumerate(images):
+        values, missing = _check_stack(
+            stack, what=f"image {index}", min_masks=1, allow_missing=True
+        )
+        total += _alpha_sums(values, missing)
+    return _alpha_from_sums(*total)
+
+
+# --------------------------------------------------------------------------- #
+# Generalized energy distance
+# --------------------------------------------------------------------------- #
+class EnergyDistance(NamedTuple):
+    """Result of :func:`generalized_energy_distance`.
+
+    Attributes
+    ----------
+    ged : float
+        ``2 * cross - sample_diversity - annotator_diversity``: the squared
+        generalized energy distance ``D^2_GED`` of Kohl et al. (2018); 0 when
+        both sets hold the same masks in the same proportions.
+    cross : float
+        ``E d(S, Y)``: mean distance between a sample and an annotator's mask.
+    sample_diversity : float
+        ``E d(S, S')``: mean distance between two samples.
+    annotator_diversity : float
+        ``E d(Y, Y')``: mean distance between two annotators' masks (the
+        annotators' own variability).
+    """
+
+    ged: float
+    cross: float
+    sample_diversity: float
+    annotator_diversity: float
+
+
+def _iou_distances(stats_a, stats_b):
+    """Matrix of ``1 - IoU`` between two lists of packed masks (both empty: 0)."""
+    out = np.empty((len(stats_a), len(stats_b)))
+    for i, s in enumerate(stats_a):
+        for j, t in enumerate(stats_b):
+            inter = _popcount(s.packed & t.packed)
+            union = s.count + t.count - inter
+            out[i, j] = 0.0 if union == 0 else 1.0 - inter / union
+    return out
+
+
+def _mean_distance(dist, *, same, unbiased):
+    if same and unbiased:
+        n = dist.shape[0]
+        return float((dist.sum() - np.trace(dist)) / (n * (n - 1)))
+    return float(dist.mean())
+
+
+def generalized_energy_distance(samples, annotators, *, unbiased=False):
+    """Generalized energy distance between predicted samples and annotators' masks.
+
+    ``D^2_GED = 2 E d(S, Y) - E d(S, S') - E d(Y, Y')`` with ``d = 1 - IoU``,
+    where ``S, S'`` are independent draws from the samples (a probabilistic
+    segmentation model's outputs for one image) and ``Y, Y'`` from the
+    annotators' masks of that image (Kohl et al., *A probabilistic U-Net for
+    segmentation of ambiguous images*, NeurIPS 2018). It is small when the
+    samples reproduce the annotators' variability, not only their average.
+
+    Parameters
+    ----------
+    samples : array-like of shape (n, ...), or sequence of n masks or paths
+        The predicted masks of one image (bool, 0/1 or 0/255; any number of
+        dimensions).
+    annotators : array-like of shape (m, ...), or sequence of m masks or paths
+        The annotators' masks of the same image, of the same shape.
+    unbiased : bool, default=False
+        False averages the diversity terms over all ordered pairs, a mask with
+        itself included (distance 0), as Kohl et al. and the PHiSeg code do:
+        with ``n`` samples ``E d(S, S')`` is ``(n - 1) / n`` times the mean
+        over distinct pairs. True averages over distinct pairs only (the
+        unbiased U-statistic; needs ``n, m >= 2``).
+
+    Returns
+    -------
+    result : EnergyDistance
+        Named tuple ``(ged, cross, sample_diversity, annotator_diversity)``.
+
+    Raises
+    ------
+    ValueError
+        If a mask is invalid, the shapes differ, a set is empty, or
+        ``unbiased=True`` with fewer than two masks in a set.
+
+    See Also
+    --------
+    krippendorff_alpha : agreement of the annotators alone.
+    score_segmentation : one predicted mask against the annotators.
+
+    Notes
+    -----
+    IoU of two empty masks is 1 (they are equal, as in
+    :func:`skiaa.agreement.jaccard`), so their distance is 0. The IoU of every
+    pair is counted once on bit-packed masks.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skiaa.agreement import generalized_energy_distance
+    >>> annotators = np.zeros((2, 4, 4), bool)
+    >>> annotators[0, :2] = annotators[1, :3] = True
+    >>> generalized_energy_distance(annotators, annotators).ged
+    0.0
+    >>> result = generalized_energy_distance(annotators[:1], annotators)
+    >>> round(result.ged, 4), round(result.annotator_diversity, 4)
+    (0.1667, 0.1667)
+    """
+    s_stack, _ = _check_stack(samples, what="samples", min_masks=1)
+    y_stack, _ = _check_stack(annotators, what="annotators", min_masks=1)
+    if s_stack.shape[1:] != y_stack.shape[1:]:
+        raise ValueError(
+            "samples and annotators must have masks of the same shape, got "
+            f"{s_stack.shape[1:]} and {y_stack.shape[1:]}"
+        )
+    if unbiased:
+        for name, stack in (("samples", s_stack), ("annotators", y_stack)):
+            if stack.shape[0] < 2:
+                raise ValueError(
+                    f"unbiased=True needs at least 2 {name}, got {stack.shape[0]}"
+                )
+    s_stats = [_MaskStats(mask, None, False) for mask in s_stack]
+    y_stats = [_MaskStats(mask, None, False) for mask in y_stack]
+    cross = float(_iou_distances(s_stats, y_stats).mean())
+    d_ss = _mean_distance(_iou_distances(s_stats, s_stats), same=True, unbiased=unbiased)
+    d_yy = _mean_distance(_iou_distances(y_stats, y_stats), same=True, unbiased=unbiased)
+    return EnergyDistance(2.0 * cross - d_ss - d_yy, cross, d_ss, d_yy)
+
+
+# --------------------------------------------------------------------------- #
+# Each annotator against the consensus
+# --------------------------------------------------------------------------- #
+_CONSENSUS_METHODS = ("staple", "majority")
+
+
+def _consensus_mask(stack, method):
+    from .consensus import majority_vote, staple
+
+    if method == "majority":
+        return majority_vote(stack)
+    return staple(stack).mask
+
+
+def annotator_vs_consensus(
+    masks,
+    annotators=None,
+    *,
+    method="staple",
+    leave_one_out=True,
+    metrics=None,
+    image_id=None,
+    spacing=None,
+    tolerance=2.0,
+    exclude=CONSENSUS_ANNOTATORS,
+    naming="skiaa",
+):
+    """Each annotator's mask against the consensus mask of an image.
+
+    With ``leave_one_out=True`` (the default) each mask is compared with the
+    consensus of the *other* annotators' masks, so that an annotator never
+    agrees with a consensus they helped to make; with ``False``, with the
+    consensus of all masks.
+
+    Parameters
+    ----------
+    masks : array-like of shape (k, ...), or sequence of k masks or paths
+        The ``k >= 2`` annotators' masks of one image (bool, 0/1 or 0/255).
+    annotators : sequence of str, default=None
+        One annotator code per mask. Masks with the same code are one
+        annotator's: leaving one out leaves out all of that annotator's masks.
+        None treats every mask as a different annotator.
+    method : {"staple", "majority"}, default="staple"
+        The consensus: :func:`skiaa.consensus.staple` (thresholded at 0.5) or
+        :func:`skiaa.consensus.majority_vote` (ties to the lesion), the two
+        consensus masks of the IMA++ release.
+    leave_one_out : bool, default=True
+        Compare each mask with the consensus of the other annotators' masks.
+    metrics : str or list of str, default=None
+        Metric names of :data:`skiaa.agreement.METRICS` (or the release's);
+        None means :data:`skiaa.agreement.DEFAULT_METRICS`.
+    image_id : str, default=None
+        Written in an ``image_id`` column, so that tables of several images
+        can be concatenated.
+    spacing : float or sequence of float, default=None
+        Pixel size along each axis; distances are then physical.
+    tolerance : float, default=2.0
+        Tolerance of ``surface_dice`` and ``boundary_f1``.
+    exclude : sequence of str, default=("ST", "MV")
+        Annotator codes of consensus masks already in ``masks`` (the release's
+        STAPLE and majority-vote masks): they get no row and do not enter the
+        consensus. Ignored without ``annotators``.
+    naming : {"skiaa", "release"}, default="skiaa"
+        Metric column names: skiaa's or the IMA++ release's.
+
+    Returns
+    -------
+    table : pandas.DataFrame
+        One row per mask (excluded ones dropped): ``image_id`` (when given),
+        ``index`` (position in ``masks``), ``annotator`` (when given),
+        ``consensus`` (``method``), ``n_others`` (masks in the consensus), then
+        one float column per metric. A row whose annotator has no other
+        annotator to compare with (every mask theirs) has ``n_others = 0`` and
+        NaN metrics.
+
+    Raises
+    ------
+    ValueError
+        If fewer than two masks remain, the masks are invalid, or a parameter
+        is unknown.
+
+    Warns
+    -----
+    EmptyMaskWarning
+        When a mask or a consensus is empty and the other is not (distances NaN).
+
+    See Also
+    --------
+    skiaa.consensus.staple : the consensus, and each annotator's sensitivity.
+    pairwise_agreement : every pair of masks.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skiaa.agreement import annotator_vs_consensus
+    >>> masks = np.zeros((3, 8, 8), bool)
+    >>> masks[0, 2:6, 2:6] = masks[1, 2:6, 2:6] = masks[2, 2:7, 2:7] = True
+    >>> annotator_vs_consensus(masks, ["A", "B", "C"], method="majority",
+    ...                        metrics=["dice"])
+       index annotator consensus  n_others      dice
+    0      0         A  majority         2  0.780488
+    1      1         B  majority         2  0.780488
+    2      2         C  majority         2  0.780488
+    """
+    if method not in _CONSENSUS_METHODS:
+        raise ValueError(f"method must be 'staple' or 'majority', got {method!r}")
+    if naming not in ("skiaa", "release"):
+        raise ValueError(f"naming must be 'skiaa' or 'release', got {naming!r}")
+    metrics = _check_metrics(metrics)
+    tolerance = _check_tolerance(tolerance)
+    stack, _ = _check_stack(masks, what=None if image_id is None else f"image {image_id}")
+    k = stack.shape[0]
+    codes = _check_labels(annotators, k, "annotators")
+    keep = list(range(k))
+    if codes is not None and exclude:
+        keep = [j for j in keep if codes[j] not in set(exclude)]
+    if len(keep) < 2:
+        where = f"image {image_id}: " if image_id is not None else ""
+        raise ValueError(
+            f"{where}annotator_vs_consensus needs at least 2 annotator masks, got {len(keep)}"
+        )
+    who = {j: (codes[j] if codes is not None else j) for j in keep}
+    full = None if leave_one_out else _consensus_mask(stack[keep], method)
+    rows = []
+    where = f"image {image_id}, " if image_id is not None else ""
+    for j in keep:
+        others = [i for i in keep if who[i] != who[j]] if leave_one_out else keep
+        row = {} if image_id is None else {"image_id": image_id}
+        row["index"] = j
+        if codes is not None:
+            row["annotator"] = codes[j]
+        row["consensus"] = method
+        row["n_others"] = len(others)
+        if not others:
+            values = np.full(len(metrics), np.nan)
+        else:
+            reference = full if full is not None else _consensus_mask(stack[others], method)
+            values = _pairwise_values(
+                np.stack([stack[j], reference]),
+                metrics,
+                spacing=spacing,
+                tolerance=tolerance,
+                where=f"{where}mask {j} against the consensus, ",
+            )[0]
+        row.update(zip(metrics, values))
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    table[metrics] = table[metrics].astype(np.float64)
+    if naming == "release":
+        table = table.rename(columns=RELEASE_NAMES)
+    return table
