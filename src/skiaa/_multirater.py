@@ -90,7 +90,9 @@ def _check_stack(masks, *, what=None, min_masks=1, allow_missing=False):
     try:
         items = list(masks)
     except TypeError as exc:
-        raise ValueError(f"{prefix}expected a sequence of masks, got {type(masks).__name__}") from exc
+        raise ValueError(
+            f"{prefix}expected a sequence of masks, got {type(masks).__name__}"
+        ) from exc
     if items and all(isinstance(m, np.ndarray) and m.dtype != object for m in items):
         shapes = {m.shape for m in items}
         if len(shapes) > 1:
@@ -358,9 +360,7 @@ def generalized_energy_distance(samples, annotators, *, unbiased=False):
     if unbiased:
         for name, stack in (("samples", s_stack), ("annotators", y_stack)):
             if stack.shape[0] < 2:
-                raise ValueError(
-                    f"unbiased=True needs at least 2 {name}, got {stack.shape[0]}"
-                )
+                raise ValueError(f"unbiased=True needs at least 2 {name}, got {stack.shape[0]}")
     s_stats = [_MaskStats(mask, None, False) for mask in s_stack]
     y_stats = [_MaskStats(mask, None, False) for mask in y_stack]
     cross = float(_iou_distances(s_stats, y_stats).mean())

@@ -39,7 +39,9 @@ __all__ = [
 SCORE_METRICS = ("dice", "jaccard", "threshold_jaccard", "hd95")
 
 # Metrics where a smaller value means better agreement.
-_LOWER_IS_BETTER = {m for m in METRICS if m.removesuffix("_normalized") in {"hausdorff", "hd95", "assd"}}
+_LOWER_IS_BETTER = {
+    m for m in METRICS if m.removesuffix("_normalized") in {"hausdorff", "hd95", "assd"}
+}
 _REFERENCES = ("annotators", "consensus", "percentile")
 
 
@@ -396,9 +398,13 @@ def summarize_scores(scores):
         model = part["model_mean"]
         lo, hi = part["human_min"], part["human_max"]
         defined = bool(part[["model_mean", "human_min", "human_max"]].notna().all().all())
-        better, worse = (model < lo, model > hi) if metric in _LOWER_IS_BETTER else (
-            model > hi,
-            model < lo,
+        better, worse = (
+            (model < lo, model > hi)
+            if metric in _LOWER_IS_BETTER
+            else (
+                model > hi,
+                model < lo,
+            )
         )
         share = (lambda flags: float(flags.mean())) if defined else (lambda flags: math.nan)
         rows[metric] = {
@@ -431,7 +437,9 @@ def _mean_score(y_true, y_pred, *, metric, reference, consensus, threshold):
     values = [
         score_segmentation(
             pred, masks, [metric], consensus=consensus, image_id=i, threshold=threshold
-        ).summary[column].iloc[0]
+        )
+        .summary[column]
+        .iloc[0]
         for i, (pred, masks) in enumerate(zip(y_pred, y_true))
     ]
     return float(np.mean(values))
@@ -486,9 +494,7 @@ def make_segmentation_scorer(
 
     names, _ = _check_score_metrics([metric])
     if reference not in _REFERENCES:
-        raise ValueError(
-            f"reference must be one of {', '.join(_REFERENCES)}, got {reference!r}"
-        )
+        raise ValueError(f"reference must be one of {', '.join(_REFERENCES)}, got {reference!r}")
     if consensus not in ("staple", "majority"):
         raise ValueError(f"consensus must be 'staple' or 'majority', got {consensus!r}")
     threshold = _check_threshold(threshold)

@@ -253,4 +253,3 @@ def score_mask_folder(
         unmatched=[p.name for p in unmatched],
         skipped=found.skipped,
     )
-

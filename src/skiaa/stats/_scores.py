@@ -79,7 +79,9 @@ def plot_model_vs_annotators(scores, metric="dice", *, axes=None):
     better, worse = (below, above) if lower_is_better else (above, below)
     width = 0.8 if len(rows) <= 60 else 1.0
     ax_range.bar(x, hi - lo, bottom=lo, width=width, color="0.82", label="annotator pairs (range)")
-    ax_range.scatter(x, rows["human_mean"], marker="_", color="0.35", s=40, label="annotators' mean")
+    ax_range.scatter(
+        x, rows["human_mean"], marker="_", color="0.35", s=40, label="annotators' mean"
+    )
     size = 18 if len(rows) <= 200 else 6
     n = max(int(defined.sum()), 1)
     for where, colour, text in (
@@ -96,7 +98,9 @@ def plot_model_vs_annotators(scores, metric="dice", *, axes=None):
     pct = rows["percentile"].dropna().to_numpy()
     ax_pct.hist(pct, bins=np.linspace(0, 100, 11), color=_MODEL, edgecolor="white")
     if pct.size:
-        ax_pct.axvline(np.median(pct), color="0.2", linestyle="--", label=f"median {np.median(pct):.0f}")
+        ax_pct.axvline(
+            np.median(pct), color="0.2", linestyle="--", label=f"median {np.median(pct):.0f}"
+        )
         ax_pct.legend(loc="upper left", fontsize="small", frameon=False)
     ax_pct.set_xlim(0, 100)
     ax_pct.set_xlabel("percentile among annotator pairs")
