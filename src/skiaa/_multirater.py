@@ -28,9 +28,11 @@ from .agreement import (
     RELEASE_NAMES,
     _check_labels,
     _check_metrics,
+    _check_spacing,
     _check_tolerance,
+    _diagonal,
     _MaskStats,
-    _pairwise_values,
+    _pair_values,
     _popcount,
 )
 
@@ -106,6 +108,30 @@ def _check_stack(masks, *, what=None, min_masks=1, allow_missing=False):
             )
     stack = check_mask_stack(items, image_index=what, min_masks=min_masks)
     return stack, None
+
+
+class _Masks:
+    """Per-mask quantities of one image's masks (packed bits, borders), computed once.
+
+    ``values(i, j, where)`` gives the metrics of masks ``i`` and ``j`` in the
+    order of ``metrics``; ``where`` starts the message of an
+    :class:`~skiaa.agreement.EmptyMaskWarning`, naming the pair in the caller's
+    words ("prediction and mask 2: ").
+    """
+
+    def __init__(self, masks, metrics, *, spacing=None, tolerance=2.0):
+        spacing = _check_spacing(spacing, masks[0].ndim)
+        need_surface = any(m not in ("dice", "jaccard") for m in metrics)
+        self.stats = [_MaskStats(mask, spacing, need_surface) for mask in masks]
+        self.diagonal = _diagonal(masks[0].shape, spacing)
+        self.metrics = list(metrics)
+        self.tolerance = tolerance
+
+    def values(self, i, j, where=""):
+        row = _pair_values(
+            self.stats[i], self.stats[j], self.metrics, self.tolerance, self.diagonal, where
+        )
+        return np.array([row[m] for m in self.metrics], dtype=np.float64)
 
 
 def _alpha_sums(values, missing):
@@ -506,13 +532,8 @@ def annotator_vs_consensus(
             values = np.full(len(metrics), np.nan)
         else:
             reference = full if full is not None else _consensus_mask(stack[others], method)
-            values = _pairwise_values(
-                np.stack([stack[j], reference]),
-                metrics,
-                spacing=spacing,
-                tolerance=tolerance,
-                where=f"{where}mask {j} against the consensus, ",
-            )[0]
+            pair = _Masks([stack[j], reference], metrics, spacing=spacing, tolerance=tolerance)
+            values = pair.values(0, 1, f"{where}mask {j} and the consensus of the others: ")
         row.update(zip(metrics, values))
         rows.append(row)
     table = pd.DataFrame(rows)

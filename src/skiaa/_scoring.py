@@ -8,13 +8,14 @@ own pairwise agreement on that image (a percentile).
 :func:`make_segmentation_scorer` turns any of these into a scikit-learn scorer.
 """
 
+import itertools
 import math
 from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
 
-from ._multirater import _check_stack, _consensus_mask
+from ._multirater import _check_stack, _consensus_mask, _Masks
 from .agreement import (
     CONSENSUS_ANNOTATORS,
     METRICS,
@@ -22,7 +23,6 @@ from .agreement import (
     _check_metrics,
     _check_pair,
     _check_tolerance,
-    _pairwise_values,
     jaccard,
 )
 
@@ -282,26 +282,25 @@ def score_segmentation(
     annotator_masks = stack[keep]
     n = len(keep)
     prefix = f"{what}, " if what is not None else ""
-    values = _pairwise_values(
-        np.concatenate([pred_stack, annotator_masks]),
-        base,
-        spacing=spacing,
-        tolerance=tolerance,
-        where=prefix,
-    )
-    # itertools.combinations order: (0, 1) ... (0, n) are the prediction's pairs.
-    model = pd.DataFrame(values[:n], columns=base)
-    human = pd.DataFrame(values[n:], columns=base)
     reference = _consensus_mask(annotator_masks, consensus)
+    # Index 0 is the prediction, 1..n the annotators' masks, n + 1 the consensus;
+    # each mask is packed and its border found once.
+    all_masks = _Masks(
+        [pred_stack[0], *annotator_masks, reference], base, spacing=spacing, tolerance=tolerance
+    )
+    # Plain loops, not comprehensions: a comprehension is a frame of its own on
+    # Python < 3.12, which would shift the warnings' stacklevel off the caller.
+    model_rows, human_rows = [], []
+    for j in range(n):
+        model_rows.append(all_masks.values(0, 1 + j, f"{prefix}prediction and mask {keep[j]}: "))
+    for i, j in itertools.combinations(range(n), 2):
+        human_rows.append(
+            all_masks.values(1 + i, 1 + j, f"{prefix}masks {keep[i]} and {keep[j]}: ")
+        )
+    model = pd.DataFrame(model_rows, columns=base)
+    human = pd.DataFrame(human_rows, columns=base)
     against = pd.DataFrame(
-        _pairwise_values(
-            np.stack([pred_stack[0], reference]),
-            base,
-            spacing=spacing,
-            tolerance=tolerance,
-            where=f"{prefix}prediction against the consensus, ",
-        ),
-        columns=base,
+        [all_masks.values(0, n + 1, f"{prefix}prediction and the consensus: ")], columns=base
     )
     for table in (model, human, against):
         if "threshold_jaccard" in names:
