@@ -34,7 +34,9 @@ def stacks(draw, min_k=2, max_k=5, max_side=8, ndim=2):
 
 def _reference_alpha(reliability):
     return krippendorff.alpha(
-        reliability_data=np.asarray(reliability, dtype=np.float64), level_of_measurement="nominal", value_domain=[0, 1]
+        reliability_data=np.asarray(reliability, dtype=np.float64),
+        level_of_measurement="nominal",
+        value_domain=[0, 1],
     )
 
 

@@ -186,10 +186,7 @@ def test_score_segmentation_of_volumes_with_spacing():
     rng = np.random.default_rng(5)
     zz, yy, xx = np.mgrid[:12, :16, :16]
     masks = np.stack(
-        [
-            (zz - 6) ** 2 + (yy - 8 + rng.normal(0, 1)) ** 2 + (xx - 8) ** 2 <= 25
-            for _ in range(3)
-        ]
+        [(zz - 6) ** 2 + (yy - 8 + rng.normal(0, 1)) ** 2 + (xx - 8) ** 2 <= 25 for _ in range(3)]
     )
     pred = (zz - 6) ** 2 + (yy - 8) ** 2 + (xx - 8) ** 2 <= 30
     result = score_segmentation(pred, masks, ["dice", "hd95"], spacing=(2.0, 1.0, 1.0))
