@@ -104,7 +104,7 @@ def _print_warning(message, category, filename, lineno, file=None, line=None):
 
 def run(args):
     """Run ``skiaa score`` with parsed arguments; return the exit code."""
-    from .._scoring import _check_score_metrics
+    from ..agreement._scoring import _check_score_metrics
     from ..datasets import score_mask_folder
     from ..stats import plot_model_vs_annotators
 

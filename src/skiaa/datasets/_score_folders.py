@@ -6,8 +6,13 @@ from pathlib import Path
 import pandas as pd
 from sklearn.utils import Bunch
 
-from .._scoring import _check_score_metrics, _check_threshold, score_segmentation, summarize_scores
 from ..agreement import EmptyMaskWarning
+from ..agreement._scoring import (
+    _check_score_metrics,
+    _check_threshold,
+    score_segmentation,
+    summarize_scores,
+)
 from ..utils._progress import progress
 from ._mask_folders import _is_hidden, _short_list, find_mask_sets
 

@@ -15,16 +15,10 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
+from ._engine import check_labels, check_metrics, check_tolerance
+from ._metrics import check_pair, jaccard
 from ._multirater import _check_stack, _consensus_mask, _Masks
-from .agreement import (
-    CONSENSUS_ANNOTATORS,
-    METRICS,
-    _check_labels,
-    _check_metrics,
-    _check_pair,
-    _check_tolerance,
-    jaccard,
-)
+from ._naming import CONSENSUS_CODES, DISTANCE_METRICS, METRICS
 
 __all__ = [
     "SCORE_METRICS",
@@ -39,9 +33,7 @@ __all__ = [
 SCORE_METRICS = ("dice", "jaccard", "threshold_jaccard", "hd95")
 
 # Metrics where a smaller value means better agreement.
-_LOWER_IS_BETTER = {
-    m for m in METRICS if m.removesuffix("_normalized") in {"hausdorff", "hd95", "assd"}
-}
+_LOWER_IS_BETTER = {m for m in METRICS if m.removesuffix("_normalized") in DISTANCE_METRICS}
 _REFERENCES = ("annotators", "consensus", "percentile")
 
 
@@ -105,7 +97,7 @@ def threshold_jaccard(mask1, mask2, threshold=0.65):
     (0.8333, 0.0)
     """
     threshold = _check_threshold(threshold)
-    a, b = _check_pair(mask1, mask2)
+    a, b = check_pair(mask1, mask2)
     return float(_thresholded(jaccard(a, b), threshold))
 
 
@@ -119,7 +111,7 @@ def _check_score_metrics(metrics):
     if not metrics:
         raise ValueError("metrics must name at least one metric")
     plain = [m for m in metrics if m != "threshold_jaccard"]
-    names = _check_metrics(plain) if plain else []
+    names = check_metrics(plain) if plain else []
     out = []
     for m in metrics:
         name = m if m == "threshold_jaccard" else names[plain.index(m)]
@@ -172,7 +164,7 @@ def score_segmentation(
     spacing=None,
     tolerance=2.0,
     threshold=0.65,
-    exclude=CONSENSUS_ANNOTATORS,
+    exclude=CONSENSUS_CODES,
 ):
     """Score one predicted mask against an image's annotators.
 
@@ -258,12 +250,12 @@ def score_segmentation(
     if consensus not in ("staple", "majority"):
         raise ValueError(f"consensus must be 'staple' or 'majority', got {consensus!r}")
     names, base = _check_score_metrics(metrics)
-    tolerance = _check_tolerance(tolerance)
+    tolerance = check_tolerance(tolerance)
     threshold = _check_threshold(threshold)
     what = None if image_id is None else f"image {image_id}"
     stack, _ = _check_stack(masks, what=what, min_masks=1)
     k = stack.shape[0]
-    codes = _check_labels(annotators, k, "annotators")
+    codes = check_labels(annotators, k, "annotators")
     keep = list(range(k))
     if codes is not None and exclude:
         keep = [j for j in keep if codes[j] not in set(exclude)]

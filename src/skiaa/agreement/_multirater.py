@@ -22,19 +22,10 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from ._masks import _is_path, as_binary_mask, check_mask_stack
-from .agreement import (
-    CONSENSUS_ANNOTATORS,
-    RELEASE_NAMES,
-    _check_labels,
-    _check_metrics,
-    _check_spacing,
-    _check_tolerance,
-    _diagonal,
-    _MaskStats,
-    _pair_values,
-    _popcount,
-)
+from .._masks import _is_path, as_binary_mask, check_mask_stack
+from ._engine import check_labels, check_metrics, check_spacing, check_tolerance
+from ._metrics import MaskStats, _popcount, image_diagonal, pair_values
+from ._naming import CONSENSUS_CODES, OVERLAP_METRICS, RELEASE_NAMES
 
 __all__ = [
     "AlphaUndefinedWarning",
@@ -120,15 +111,15 @@ class _Masks:
     """
 
     def __init__(self, masks, metrics, *, spacing=None, tolerance=2.0):
-        spacing = _check_spacing(spacing, masks[0].ndim)
-        need_surface = any(m not in ("dice", "jaccard") for m in metrics)
-        self.stats = [_MaskStats(mask, spacing, need_surface) for mask in masks]
-        self.diagonal = _diagonal(masks[0].shape, spacing)
+        spacing = check_spacing(spacing, masks[0].ndim)
+        need_surface = any(m not in OVERLAP_METRICS for m in metrics)
+        self.stats = [MaskStats(mask, spacing, need_surface) for mask in masks]
+        self.diagonal = image_diagonal(masks[0].shape, spacing)
         self.metrics = list(metrics)
         self.tolerance = tolerance
 
     def values(self, i, j, where=""):
-        row = _pair_values(
+        row = pair_values(
             self.stats[i], self.stats[j], self.metrics, self.tolerance, self.diagonal, where
         )
         return np.array([row[m] for m in self.metrics], dtype=np.float64)
@@ -387,8 +378,8 @@ def generalized_energy_distance(samples, annotators, *, unbiased=False):
         for name, stack in (("samples", s_stack), ("annotators", y_stack)):
             if stack.shape[0] < 2:
                 raise ValueError(f"unbiased=True needs at least 2 {name}, got {stack.shape[0]}")
-    s_stats = [_MaskStats(mask, None, False) for mask in s_stack]
-    y_stats = [_MaskStats(mask, None, False) for mask in y_stack]
+    s_stats = [MaskStats(mask, None, False) for mask in s_stack]
+    y_stats = [MaskStats(mask, None, False) for mask in y_stack]
     cross = float(_iou_distances(s_stats, y_stats).mean())
     d_ss = _mean_distance(_iou_distances(s_stats, s_stats), same=True, unbiased=unbiased)
     d_yy = _mean_distance(_iou_distances(y_stats, y_stats), same=True, unbiased=unbiased)
@@ -402,7 +393,7 @@ _CONSENSUS_METHODS = ("staple", "majority")
 
 
 def _consensus_mask(stack, method):
-    from .consensus import majority_vote, staple
+    from ..consensus import majority_vote, staple
 
     if method == "majority":
         return majority_vote(stack)
@@ -419,7 +410,7 @@ def annotator_vs_consensus(
     image_id=None,
     spacing=None,
     tolerance=2.0,
-    exclude=CONSENSUS_ANNOTATORS,
+    exclude=CONSENSUS_CODES,
     naming="skiaa",
 ):
     """Each annotator's mask against the consensus mask of an image.
@@ -503,11 +494,11 @@ def annotator_vs_consensus(
         raise ValueError(f"method must be 'staple' or 'majority', got {method!r}")
     if naming not in ("skiaa", "release"):
         raise ValueError(f"naming must be 'skiaa' or 'release', got {naming!r}")
-    metrics = _check_metrics(metrics)
-    tolerance = _check_tolerance(tolerance)
+    metrics = check_metrics(metrics)
+    tolerance = check_tolerance(tolerance)
     stack, _ = _check_stack(masks, what=None if image_id is None else f"image {image_id}")
     k = stack.shape[0]
-    codes = _check_labels(annotators, k, "annotators")
+    codes = check_labels(annotators, k, "annotators")
     keep = list(range(k))
     if codes is not None and exclude:
         keep = [j for j in keep if codes[j] not in set(exclude)]
