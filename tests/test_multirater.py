@@ -354,3 +354,35 @@ def test_annotator_tables_concatenate_over_images():
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no spurious warning on ordinary masks
         annotator_vs_consensus(_lesions(3), method="majority")
+
+
+# --------------------------------------------------------------------------- #
+# Per-image measures in AgreementTransformer
+# --------------------------------------------------------------------------- #
+def test_transformer_measures_equal_the_functions():
+    from skiaa import AgreementTransformer
+    from skiaa.agreement import IMAGE_MEASURES
+
+    images = [_lesions(3, seed=s) for s in range(3)] + [_lesions(5, seed=9, shape=(20, 30))]
+    t = AgreementTransformer(metrics="dice", measures=IMAGE_MEASURES)
+    table = t.set_output(transform="pandas").fit_transform(images)
+    assert list(table.columns) == ["dice_mean", *IMAGE_MEASURES, "n_masks"]
+    for i, stack in enumerate(images):
+        row = table.iloc[i]
+        assert row["krippendorff_alpha"] == pytest.approx(krippendorff_alpha(stack))
+        ged = generalized_energy_distance(stack, stack)
+        assert row["annotator_diversity"] == pytest.approx(ged.annotator_diversity)
+        result = uncertainty_map(stack)
+        union = stack.any(axis=0)
+        assert row["union_entropy"] == pytest.approx(result.entropy[union].mean())
+    # One image's alpha is undefined: NaN and a warning naming the image.
+    with pytest.warns(AlphaUndefinedWarning, match="image 1: "):
+        out = t.transform([images[0], np.zeros((3, 8, 8), bool)])
+    assert math.isnan(out["krippendorff_alpha"].iloc[1])
+    assert math.isnan(out["union_entropy"].iloc[1])
+    with pytest.raises(ValueError, match="unknown measure 'alpha'"):
+        AgreementTransformer(measures=["alpha"]).fit_transform(images)
+    few = AgreementTransformer(measures="union_entropy", few_masks="nan").fit_transform(
+        [images[0][:1]]
+    )
+    assert np.isnan(few[0, :2]).all() and few[0, 2] == 1

@@ -17,16 +17,20 @@ from .agreement._engine import (
     pairwise_values,
     summarise,
 )
+from .agreement._multirater import IMAGE_MEASURES, check_measures, image_measures
 from .agreement._naming import STATISTICS
 from .utils._progress import progress
 
 __all__ = ["AgreementTransformer"]
 
 
-def _image_row(masks, index, metrics, statistics, tolerance, spacing, min_masks, few_masks, ddof):
+def _image_row(
+    masks, index, metrics, statistics, tolerance, spacing, min_masks, few_masks, ddof, measures=()
+):
     """Feature row of one image, and the warnings raised while computing it.
 
-    The row holds the statistics of each metric over the image's pairs, then k.
+    The row holds the statistics of each metric over the image's pairs, then the
+    whole-stack measures, then k.
     Warnings (an empty mask's NaN distances) are recorded and handed back, since
     those raised in a joblib worker process would otherwise never reach the user.
     """
@@ -35,14 +39,16 @@ def _image_row(masks, index, metrics, statistics, tolerance, spacing, min_masks,
         lowest = 0 if few_masks == "nan" else min_masks
         stack = check_mask_stack(masks, image_index=index, min_masks=lowest)
         k = stack.shape[0]
-        n_features = len(metrics) * len(statistics)
+        n_features = len(metrics) * len(statistics) + len(measures)
         if k < min_masks:
             row = np.concatenate([np.full(n_features, np.nan), [k]])
         else:
             values = pairwise_values(
                 stack, metrics, spacing=spacing, tolerance=tolerance, where=f"image {index}, "
             )
-            row = np.concatenate([summarise(values, statistics, ddof).reshape(-1), [k]])
+            summary = summarise(values, statistics, ddof).reshape(-1)
+            extra = image_measures(stack, measures, where=f"image {index}: ")
+            row = np.concatenate([summary, extra, [k]])
     return row, [(w.message, w.category) for w in caught]
 
 
@@ -66,6 +72,14 @@ class AgreementTransformer(TransformerMixin, BaseEstimator):
     statistics : str or sequence of {"mean", "std", "min", "max", "median"}, \
 default=("mean",)
         Statistics of each metric over an image's pairs.
+    measures : str or sequence of str, default=()
+        Multi-rater measures of each image's whole stack, among
+        :data:`skiaa.agreement.IMAGE_MEASURES`: ``"krippendorff_alpha"``
+        (pixel-level alpha of the image), ``"annotator_diversity"`` (the
+        annotators' term of the generalized energy distance) and
+        ``"union_entropy"`` (mean pixel entropy of the annotators' votes over
+        the pixels any of them marked). One column each, after the pair
+        statistics.
     tolerance : float, default=2.0
         Tolerance of ``surface_dice`` and ``boundary_f1`` (pixels, or
         ``spacing`` units).
@@ -127,6 +141,7 @@ default=("mean",)
     _parameter_constraints = {
         "metrics": [str, list, tuple],
         "statistics": [StrOptions(set(STATISTICS)), list, tuple],
+        "measures": [StrOptions(set(IMAGE_MEASURES)), list, tuple],
         "tolerance": [Interval(numbers.Real, 0, None, closed="left")],
         "spacing": [
             None,
@@ -147,6 +162,7 @@ default=("mean",)
         *,
         metrics=("dice",),
         statistics=("mean",),
+        measures=(),
         tolerance=2.0,
         spacing=None,
         min_masks=2,
@@ -157,6 +173,7 @@ default=("mean",)
     ):
         self.metrics = metrics
         self.statistics = statistics
+        self.measures = measures
         self.tolerance = tolerance
         self.spacing = spacing
         self.min_masks = min_masks
@@ -170,6 +187,7 @@ default=("mean",)
         self._validate_params()
         metrics = check_metrics(self.metrics)
         statistics = check_statistics(self.statistics)
+        check_measures(self.measures)
         check_tolerance(self.tolerance)
         check_spacing(self.spacing, 2)
         return metrics, statistics
@@ -227,7 +245,7 @@ default=("mean",)
         images = self._check_X(X)
         spacing = check_spacing(self.spacing, 2)
         args = (metrics, statistics, float(self.tolerance), spacing)
-        args += (self.min_masks, self.few_masks, self.ddof)
+        args += (self.min_masks, self.few_masks, self.ddof, check_measures(self.measures))
         jobs = (delayed(_image_row)(masks, i, *args) for i, masks in enumerate(images))
         results = Parallel(n_jobs=self.n_jobs, return_as="generator")(jobs)
         rows = []
@@ -283,10 +301,11 @@ default=("mean",)
         -------
         feature_names_out : ndarray of str objects
             ``<metric>_<statistic>`` for each metric and statistic (metric-major),
-            then ``n_masks``.
+            then the ``measures``, then ``n_masks``.
         """
         metrics, statistics = self._checked_params()
-        names = [f"{m}_{s}" for m in metrics for s in statistics] + ["n_masks"]
+        names = [f"{m}_{s}" for m in metrics for s in statistics]
+        names += check_measures(self.measures) + ["n_masks"]
         return np.asarray(names, dtype=object)
 
     def __sklearn_tags__(self):

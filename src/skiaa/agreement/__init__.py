@@ -71,6 +71,7 @@ from ._metrics import (
     surface_dice,
 )
 from ._multirater import (
+    IMAGE_MEASURES,
     AlphaUndefinedWarning,
     EnergyDistance,
     annotator_vs_consensus,
@@ -108,6 +109,7 @@ __all__ = [
     "pairwise_agreement",
     "image_agreement",
     # Multi-rater measures (_multirater) and a model against its annotators (_scoring)
+    "IMAGE_MEASURES",
     "AlphaUndefinedWarning",
     "EnergyDistance",
     "krippendorff_alpha",

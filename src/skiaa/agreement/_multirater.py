@@ -28,6 +28,7 @@ from ._metrics import MaskStats, _popcount, image_diagonal, pair_values
 from ._naming import CONSENSUS_CODES, OVERLAP_METRICS, RELEASE_NAMES
 
 __all__ = [
+    "IMAGE_MEASURES",
     "AlphaUndefinedWarning",
     "EnergyDistance",
     "annotator_vs_consensus",
@@ -532,3 +533,52 @@ def annotator_vs_consensus(
     if naming == "release":
         table = table.rename(columns=RELEASE_NAMES)
     return table
+
+
+# --------------------------------------------------------------------------- #
+# Whole-stack measures of one image, for AgreementTransformer(measures=...)
+# --------------------------------------------------------------------------- #
+#: Per-image multi-rater measures :class:`~skiaa.AgreementTransformer` computes
+#: on an image's whole stack of masks (its ``measures`` parameter):
+#: ``krippendorff_alpha`` (:func:`krippendorff_alpha` of the image),
+#: ``annotator_diversity`` (the ``annotator_diversity`` of
+#: :func:`generalized_energy_distance`, mask with itself included) and
+#: ``union_entropy`` (the mean of :func:`skiaa.consensus.uncertainty_map`'s
+#: entropy, in bits, over the pixels some annotator marked; 0 when all masks
+#: agree, NaN when all are empty).
+IMAGE_MEASURES = ("krippendorff_alpha", "annotator_diversity", "union_entropy")
+
+
+def check_measures(measures):
+    """Validated measure names as a list (possibly empty)."""
+    if measures is None:
+        return []
+    if isinstance(measures, str):
+        measures = [measures]
+    out = []
+    for name in measures:
+        if name not in IMAGE_MEASURES:
+            raise ValueError(f"unknown measure {name!r}; choose from {', '.join(IMAGE_MEASURES)}")
+        if name in out:
+            raise ValueError(f"measure {name!r} is given twice")
+        out.append(name)
+    return out
+
+
+def image_measures(stack, measures, where=""):
+    """Values of the validated ``measures`` for one image's bool stack (k, ...)."""
+    from ..consensus import _binary_entropy
+
+    out = np.empty(len(measures))
+    for i, name in enumerate(measures):
+        if name == "krippendorff_alpha":
+            out[i] = _alpha_from_sums(*_alpha_sums(stack, None), where=where)
+        elif name == "annotator_diversity":
+            stats = [MaskStats(mask, None, False) for mask in stack]
+            out[i] = _iou_distances(stats, stats).mean()
+        else:  # union_entropy
+            votes = stack.sum(axis=0, dtype=np.int64)
+            marked = votes > 0
+            p = votes[marked] / stack.shape[0]
+            out[i] = _binary_entropy(p).mean() if marked.any() else math.nan
+    return out
