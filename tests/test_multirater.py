@@ -386,3 +386,14 @@ def test_transformer_measures_equal_the_functions():
         [images[0][:1]]
     )
     assert np.isnan(few[0, :2]).all() and few[0, 2] == 1
+
+
+def test_alpha_missing_value_checks():
+    values = np.array([[np.nan, 255.0], [255.0, 0.0], [0.0, 0.0]])
+    assert krippendorff_alpha(values) == pytest.approx(_reference_alpha(values / 255))
+    with pytest.raises(ValueError, match=r"NaN marks a missing value\), found \{0.0, 0.5\}"):
+        krippendorff_alpha(np.array([[np.nan, 0.5], [0.0, 0.0]]))
+    with pytest.raises(ValueError, match=r"found \{0.0, 1.0, 255.0\}"):
+        krippendorff_alpha(np.array([[np.nan, 1.0], [255.0, 0.0]]))
+    with pytest.warns(AlphaUndefinedWarning):
+        assert math.isnan(krippendorff_alpha(np.full((2, 3), np.nan)))
