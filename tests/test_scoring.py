@@ -103,8 +103,10 @@ def _percentile_by_definition(model, pairs, lower_is_better):
     """Share (%) of annotator pairs agreeing less than the model, ties half."""
     score = 0.0
     for value in pairs:
-        worse = value > model if lower_is_better else value < model
-        score += 1.0 if worse else 0.5 if value == model else 0.0
+        if math.isclose(value, model, rel_tol=1e-9, abs_tol=1e-12):
+            score += 0.5
+        elif (value > model) if lower_is_better else (value < model):
+            score += 1.0
     return 100.0 * score / len(pairs)
 
 

@@ -22,8 +22,9 @@ def majority_vote(masks, *, ties="foreground"):
 
     Parameters
     ----------
-    masks : array-like of shape (k, H, W), or sequence of k arrays or paths
-        The masks of one image (bool, 0/1 or 0/255, or mask files).
+    masks : array-like of shape (k, H, W) or (k, D, H, W)..., or sequence of k arrays or paths
+        The masks of one image or volume (bool, 0/1 or 0/255, or mask files:
+        PNG, ``.npy``, NIfTI).
     ties : {"foreground", "background"}, default="foreground"
         Label of a pixel with as many votes for as against (possible when
         ``k`` is even). ``"foreground"`` is the IMA++ release's choice
@@ -31,7 +32,7 @@ def majority_vote(masks, *, ties="foreground"):
 
     Returns
     -------
-    consensus : ndarray of bool, shape (H, W)
+    consensus : ndarray of bool, shape (H, W) or (D, H, W)...
         True where more than half of the masks are foreground (with
         ``ties="foreground"``, also where exactly half are).
 
@@ -68,9 +69,9 @@ class StapleResult(NamedTuple):
 
     Attributes
     ----------
-    probabilities : ndarray of float64, shape (H, W)
+    probabilities : ndarray of float64, shape (H, W) or (D, H, W)...
         Posterior probability that each pixel is foreground.
-    mask : ndarray of bool, shape (H, W)
+    mask : ndarray of bool, shape (H, W) or (D, H, W)...
         ``probabilities > threshold``: the consensus mask.
     sensitivity : ndarray of float64, shape (k,)
         Each annotator's estimated true-positive fraction (``p`` in Warfield et
@@ -118,7 +119,8 @@ def staple(masks, *, confidence_weight=1.0, max_iter=100_000, tol=1e-7, threshol
     """STAPLE consensus: EM estimate of the true mask and each annotator's quality.
 
     Simultaneous Truth And Performance Level Estimation (Warfield, Zou & Wells,
-    IEEE TMI 2004) for binary masks, following SimpleITK's ``STAPLEImageFilter``:
+    IEEE TMI 2004) for binary masks of any dimension (2-D images, 3-D volumes),
+    following SimpleITK's ``STAPLEImageFilter``:
     the posterior starts as the mean of the masks, the prior foreground
     probability is the mean mask fraction times ``confidence_weight``, then the
     M-step (sensitivities and specificities) and E-step (posterior) alternate
@@ -126,8 +128,9 @@ def staple(masks, *, confidence_weight=1.0, max_iter=100_000, tol=1e-7, threshol
 
     Parameters
     ----------
-    masks : array-like of shape (k, H, W), or sequence of k arrays or paths
-        The masks of one image (bool, 0/1 or 0/255, or mask files).
+    masks : array-like of shape (k, H, W) or (k, D, H, W)..., or sequence of k arrays or paths
+        The masks of one image or volume (bool, 0/1 or 0/255, or mask files:
+        PNG, ``.npy``, NIfTI).
     confidence_weight : float, default=1.0
         Scales the prior foreground probability (SimpleITK's
         ``ConfidenceWeight``); the product must stay in (0, 1).

@@ -7,19 +7,42 @@ same numbers for the same masks and accept the same parameters.
 """
 
 import itertools
+import warnings
 
 import numpy as np
+import pandas as pd
 
-from ._metrics import MaskStats, check_spacing, check_tolerance, image_diagonal, pair_values
-from ._naming import OVERLAP_METRICS, check_metrics, check_statistics
+from .._masks import load_mask_stack
+from ._metrics import (
+    EmptyMaskWarning,
+    MaskStats,
+    check_options,
+    check_spacing,
+    check_tolerance,
+    image_diagonal,
+    one_empty,
+    pair_values,
+)
+from ._naming import (
+    DISTANCE_METRICS,
+    OVERLAP_METRICS,
+    RELEASE_NAMES,
+    check_metrics,
+    check_statistics,
+)
 
 __all__ = [
+    "EmptyPairs",
     "check_labels",
+    "check_options",
+    "load_stack",
+    "warn_empty_pairs",
     "check_metrics",
     "check_spacing",
     "check_statistics",
     "check_tolerance",
     "pair_indices",
+    "pairs_frame",
     "pairwise_values",
     "summarise",
 ]
@@ -40,25 +63,131 @@ def pair_indices(k):
     return list(itertools.combinations(range(k), 2))
 
 
-def pairwise_values(stack, metrics, *, spacing=None, tolerance=2.0, where=""):
-    """Metric values (n_pairs, n_metrics) of a validated bool stack (k, ...), pairs i < j.
+def load_stack(masks, spacing=None, *, image_index=None, min_masks=2):
+    """Validated bool stack (k, ...) of one image and the spacing to measure it with.
 
-    Each mask is bit-packed and its border found once, then reused by its
-    ``k - 1`` pairs. ``metrics`` must already be validated skiaa names;
-    ``where`` prefixes warnings ("image 3, ").
+    ``spacing`` given by the caller wins; otherwise the voxel size stored in
+    the masks' NIfTI files, if any; otherwise None (1 per axis). The spacing
+    is checked against the masks' dimension, naming the image.
     """
-    spacing = check_spacing(spacing, stack.ndim - 1)
+    stack, stored = load_mask_stack(masks, image_index=image_index, min_masks=min_masks)
+    chosen = stored if spacing is None else spacing
+    try:
+        chosen = check_spacing(chosen, stack.ndim - 1)
+    except ValueError as exc:
+        where = f"image {image_index}: " if image_index is not None else ""
+        raise ValueError(f"{where}{exc} for masks of shape {stack.shape[1:]}") from None
+    return stack, chosen
+
+
+class EmptyPairs(list):
+    """Pairs ``(i, j)`` whose boundary distances are NaN because exactly one mask is empty."""
+
+
+def pairwise_values(
+    stack,
+    metrics,
+    *,
+    spacing=None,
+    tolerance=2.0,
+    hd_percentile="pooled",
+    empty="nan",
+):
+    """Metric values of a validated bool stack (k, ...), pairs i < j in combinations order.
+
+    Returns ``(values, empty_pairs)``: ``values`` of shape (n_pairs, n_metrics)
+    and the :class:`EmptyPairs` whose distances are NaN (for the caller to
+    report: warnings are not issued here, so that the engine can run in
+    threads, where recording warnings is not safe). Each mask is bit-packed
+    and its border found once, then reused by its ``k - 1`` pairs.
+    ``metrics`` must already be validated skiaa names, ``spacing`` checked.
+    """
     need_surface = any(m not in OVERLAP_METRICS for m in metrics)
+    wants_distance = any(m.removesuffix("_normalized") in DISTANCE_METRICS for m in metrics)
     stats = [MaskStats(mask, spacing, need_surface) for mask in stack]
     diagonal = image_diagonal(stack.shape[1:], spacing)
     pairs = pair_indices(stack.shape[0])
     out = np.empty((len(pairs), len(metrics)), dtype=np.float64)
+    lonely = EmptyPairs()
     for p, (i, j) in enumerate(pairs):
         row = pair_values(
-            stats[i], stats[j], metrics, tolerance, diagonal, f"{where}masks {i} and {j}: "
+            stats[i],
+            stats[j],
+            metrics,
+            tolerance,
+            diagonal,
+            hd_percentile=hd_percentile,
+            empty=empty,
         )
         out[p] = [row[m] for m in metrics]
-    return out
+        if wants_distance and empty == "nan" and one_empty(stats[i], stats[j]):
+            lonely.append((i, j))
+    return out, lonely
+
+
+def warn_empty_pairs(empty_pairs, where="", stacklevel=3):
+    """One :class:`EmptyMaskWarning` per pair of ``empty_pairs`` (NaN distances)."""
+    for i, j in empty_pairs:
+        warnings.warn(
+            f"{where}masks {i} and {j}: one mask is empty and the other is not: boundary "
+            "distances are undefined and returned as NaN",
+            EmptyMaskWarning,
+            stacklevel=stacklevel,
+        )
+
+
+def pairs_frame(
+    masks,
+    metrics=None,
+    *,
+    names=None,
+    annotators=None,
+    image_id=None,
+    spacing=None,
+    tolerance=2.0,
+    hd_percentile="pooled",
+    empty="nan",
+    naming="skiaa",
+):
+    """The pairs table of one image and its :class:`EmptyPairs`, without warning.
+
+    What :func:`~skiaa.agreement.pairwise_agreement` returns (see there for the
+    parameters); callers running in threads report the empty pairs themselves.
+    """
+    if naming not in ("skiaa", "release"):
+        raise ValueError(f"naming must be 'skiaa' or 'release', got {naming!r}")
+    metrics = check_metrics(metrics)
+    tolerance = check_tolerance(tolerance)
+    check_options(hd_percentile, empty)
+    stack, spacing = load_stack(masks, spacing, image_index=image_id, min_masks=2)
+    k = stack.shape[0]
+    names = check_labels(names, k, "names")
+    annotators = check_labels(annotators, k, "annotators")
+    values, lonely = pairwise_values(
+        stack,
+        metrics,
+        spacing=spacing,
+        tolerance=tolerance,
+        hd_percentile=hd_percentile,
+        empty=empty,
+    )
+    index = np.asarray(pair_indices(k), dtype=np.int64).reshape(-1, 2)
+    columns = {}
+    if image_id is not None:
+        columns["image_id"] = [image_id] * len(index)
+    columns["index1"], columns["index2"] = index[:, 0], index[:, 1]
+    if names is not None:
+        labels = np.asarray(names, dtype=object)
+        columns["mask1"], columns["mask2"] = labels[index[:, 0]], labels[index[:, 1]]
+    if annotators is not None:
+        labels = np.asarray(annotators, dtype=object)
+        columns["annotator1"], columns["annotator2"] = labels[index[:, 0]], labels[index[:, 1]]
+    for m, metric in enumerate(metrics):
+        columns[metric] = values[:, m]
+    pairs = pd.DataFrame(columns)
+    if naming == "release":
+        pairs = pairs.rename(columns=RELEASE_NAMES)
+    return pairs, lonely
 
 
 def summarise(values, statistics, ddof=1):

@@ -24,7 +24,7 @@ import pandas as pd
 
 from .._masks import _is_path, as_binary_mask, check_mask_stack
 from ._engine import check_labels, check_metrics, check_spacing, check_tolerance
-from ._metrics import MaskStats, _popcount, image_diagonal, pair_values
+from ._metrics import MaskStats, _popcount, check_options, image_diagonal, pair_values
 from ._naming import CONSENSUS_CODES, OVERLAP_METRICS, RELEASE_NAMES
 
 __all__ = [
@@ -129,8 +129,12 @@ class _Masks:
     words ("prediction and mask 2: ").
     """
 
-    def __init__(self, masks, metrics, *, spacing=None, tolerance=2.0):
+    def __init__(
+        self, masks, metrics, *, spacing=None, tolerance=2.0, hd_percentile="pooled", empty="nan"
+    ):
+        check_options(hd_percentile, empty)
         spacing = check_spacing(spacing, masks[0].ndim)
+        self.options = {"hd_percentile": hd_percentile, "empty": empty}
         need_surface = any(m not in OVERLAP_METRICS for m in metrics)
         self.stats = [MaskStats(mask, spacing, need_surface) for mask in masks]
         self.diagonal = image_diagonal(masks[0].shape, spacing)
@@ -139,7 +143,13 @@ class _Masks:
 
     def values(self, i, j, where=""):
         row = pair_values(
-            self.stats[i], self.stats[j], self.metrics, self.tolerance, self.diagonal, where
+            self.stats[i],
+            self.stats[j],
+            self.metrics,
+            self.tolerance,
+            self.diagonal,
+            warn_where=where,
+            **self.options,
         )
         return np.array([row[m] for m in self.metrics], dtype=np.float64)
 
@@ -430,6 +440,8 @@ def annotator_vs_consensus(
     image_id=None,
     spacing=None,
     tolerance=2.0,
+    hd_percentile="pooled",
+    empty="nan",
     exclude=CONSENSUS_CODES,
     naming="skiaa",
 ):
@@ -464,6 +476,14 @@ def annotator_vs_consensus(
         Pixel size along each axis; distances are then physical.
     tolerance : float, default=2.0
         Tolerance of ``surface_dice`` and ``boundary_f1``.
+    hd_percentile : {"pooled", "max"}, default="pooled"
+        HD95 over both directed distance sets pooled (medpy, the IMA++ release)
+        or the larger of the two directed 95th percentiles; see
+        :func:`skiaa.agreement.hd95`.
+    empty : {"nan", "worst"}, default="nan"
+        Distances when exactly one of a mask and its consensus is empty: NaN
+        (with an :class:`~skiaa.agreement.EmptyMaskWarning`) or the image
+        diagonal (1.0 normalised, the release's worst case).
     exclude : sequence of str, default=("ST", "MV")
         Annotator codes of consensus masks already in ``masks`` (the release's
         STAPLE and majority-vote masks): they get no row and do not enter the
@@ -516,6 +536,7 @@ def annotator_vs_consensus(
         raise ValueError(f"naming must be 'skiaa' or 'release', got {naming!r}")
     metrics = check_metrics(metrics)
     tolerance = check_tolerance(tolerance)
+    check_options(hd_percentile, empty)
     stack, _ = _check_stack(masks, what=None if image_id is None else f"image {image_id}")
     k = stack.shape[0]
     codes = check_labels(annotators, k, "annotators")
@@ -543,7 +564,14 @@ def annotator_vs_consensus(
             values = np.full(len(metrics), np.nan)
         else:
             reference = full if full is not None else _consensus_mask(stack[others], method)
-            pair = _Masks([stack[j], reference], metrics, spacing=spacing, tolerance=tolerance)
+            pair = _Masks(
+                [stack[j], reference],
+                metrics,
+                spacing=spacing,
+                tolerance=tolerance,
+                hd_percentile=hd_percentile,
+                empty=empty,
+            )
             values = pair.values(0, 1, f"{where}mask {j} and the consensus of the others: ")
         row.update(zip(metrics, values))
         rows.append(row)
@@ -584,14 +612,21 @@ def check_measures(measures):
     return out
 
 
-def image_measures(stack, measures, where=""):
-    """Values of the validated ``measures`` for one image's bool stack (k, ...)."""
+def image_measures(stack, measures):
+    """Values of the validated ``measures`` for one image's bool stack (k, ...).
+
+    Returns ``(values, alpha_undefined)``; nothing is warned (this runs in
+    worker threads), the caller warns when alpha is undefined.
+    """
     from ..consensus import _binary_entropy
 
     out = np.empty(len(measures))
+    alpha_undefined = False
     for i, name in enumerate(measures):
         if name == "krippendorff_alpha":
-            out[i] = _alpha_from_sums(*_alpha_sums(stack, None), where=where)
+            o01, n0, n1 = _alpha_sums(stack, None)
+            alpha_undefined = n0 == 0 or n1 == 0
+            out[i] = math.nan if alpha_undefined else 1.0 - (n0 + n1 - 1.0) * o01 / (n0 * n1)
         elif name == "annotator_diversity":
             stats = [MaskStats(mask, None, False) for mask in stack]
             out[i] = _iou_distances(stats, stats).mean()
@@ -600,4 +635,4 @@ def image_measures(stack, measures, where=""):
             marked = votes > 0
             p = votes[marked] / stack.shape[0]
             out[i] = _binary_entropy(p).mean() if marked.any() else math.nan
-    return out
+    return out, alpha_undefined

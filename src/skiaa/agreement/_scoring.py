@@ -127,8 +127,10 @@ def _percentile(model, human, lower_is_better):
     """Percent of ``human`` values agreeing less than ``model`` (ties count half)."""
     if math.isnan(model) or np.isnan(human).any():
         return math.nan
-    worse = human > model if lower_is_better else human < model
-    ties = human == model
+    # A mean of k values can differ from an equal pair value in the last bit,
+    # depending on the order of the annotators: compare with a relative tolerance.
+    ties = np.isclose(human, model, rtol=1e-9, atol=1e-12)
+    worse = ~ties & (human > model if lower_is_better else human < model)
     return float(100.0 * (worse.sum() + 0.5 * ties.sum()) / human.size)
 
 
@@ -164,6 +166,8 @@ def score_segmentation(
     spacing=None,
     tolerance=2.0,
     threshold=0.65,
+    hd_percentile="pooled",
+    empty="nan",
     exclude=CONSENSUS_CODES,
 ):
     """Score one predicted mask against an image's annotators.
@@ -196,6 +200,15 @@ def score_segmentation(
         Tolerance of ``surface_dice`` and ``boundary_f1``.
     threshold : float, default=0.65
         Threshold of ``threshold_jaccard``.
+    hd_percentile : {"pooled", "max"}, default="pooled"
+        HD95 over both directed distance sets pooled (medpy, the IMA++ release)
+        or the larger of the two directed 95th percentiles; see
+        :func:`skiaa.agreement.hd95`.
+    empty : {"nan", "worst"}, default="nan"
+        Distances of a pair where exactly one mask is empty (an empty
+        prediction, say): NaN (with an :class:`~skiaa.agreement.EmptyMaskWarning`)
+        or the image diagonal (1.0 normalised, the release's worst case), which
+        keeps such images in the means as the worst score.
     exclude : sequence of str, default=("ST", "MV")
         Annotator codes of consensus masks in ``masks`` (the release's STAPLE
         and majority vote), left out. Ignored without ``annotators``.
@@ -229,7 +242,8 @@ def score_segmentation(
     reference is the ``k (k - 1) / 2`` pairwise values among the annotators
     (same-annotator pairs included, as in the IAA of the IMA++ release).
     ``percentile`` is the percentage of those pairs that agree *less* than the
-    prediction agrees on average (ties count half), whatever the metric's
+    prediction agrees on average (ties, equal to 1e-9 relative, count half),
+    whatever the metric's
     direction: 100 means the prediction agrees with the annotators better than
     any two of them agree with each other, 0 worse than any. With two
     annotators there is one pair, so it is 0, 50 or 100. NaN (an undefined
@@ -278,7 +292,12 @@ def score_segmentation(
     # Index 0 is the prediction, 1..n the annotators' masks, n + 1 the consensus;
     # each mask is packed and its border found once.
     all_masks = _Masks(
-        [pred_stack[0], *annotator_masks, reference], base, spacing=spacing, tolerance=tolerance
+        [pred_stack[0], *annotator_masks, reference],
+        base,
+        spacing=spacing,
+        tolerance=tolerance,
+        hd_percentile=hd_percentile,
+        empty=empty,
     )
     # Plain loops, not comprehensions: a comprehension is a frame of its own on
     # Python < 3.12, which would shift the warnings' stacklevel off the caller.

@@ -47,7 +47,10 @@ def add_parser(subparsers):
             "  flat, with IMA++ names ISIC_<id>_<annotator>_<tool>_<skill>_<objectid>.png\n"
             "    (consensus masks *_ST_ST_ST_ST.png / *_MV_MV_MV_MV.png are skipped\n"
             "    unless --include-consensus), or\n"
-            "  one sub-folder of PNG masks per image, named after the image.\n\n"
+            "  one sub-folder of masks per image (or per 3-D case), named after it:\n"
+            "    PNG images, NumPy .npy arrays or NIfTI .nii/.nii.gz volumes (NIfTI\n"
+            "    needs nibabel: pip install 'skiaa[nifti]'). Distances of NIfTI masks\n"
+            "    are in the voxel size of their headers unless --spacing is given.\n\n"
             f"Outputs: OUT/{PAIRWISE_FILE} and OUT/{IMAGE_LEVEL_FILE}, in the\n"
             "IMA++ release's column layout (img_id without a file extension). Images\n"
             "with fewer than two annotator masks are listed on stderr and get NaN\n"
@@ -96,6 +99,29 @@ def add_parser(subparsers):
         + "; also available: "
         + " ".join(m for m in METRICS if m not in DEFAULT_METRICS)
         + ")",
+    )
+    parser.add_argument(
+        "--spacing",
+        nargs="+",
+        type=float,
+        default=None,
+        metavar="S",
+        help="pixel/voxel size, one number or one per axis in the arrays' axis order "
+        "(default: the NIfTI header's voxel size, else 1)",
+    )
+    parser.add_argument(
+        "--hd-percentile",
+        choices=("pooled", "max"),
+        default="pooled",
+        help="HD95 over both directed distance sets pooled (medpy, the IMA++ release; "
+        "default) or the larger directed 95th percentile (MONAI)",
+    )
+    parser.add_argument(
+        "--empty",
+        choices=("nan", "worst"),
+        default="nan",
+        help="distances of a pair with exactly one empty mask: NaN (default) or the "
+        "image diagonal, 1.0 normalised (worst case)",
     )
     parser.add_argument(
         "--include-consensus",
@@ -192,7 +218,14 @@ def _run_demo(args, verbose):
             f"{image_id}_{a}_{t}_{s}_{j}" for j, (a, t, s) in enumerate(zip(ann, tools, skills))
         ]
         items.append((str(image_id), masks, names, list(ann), list(tools), list(skills)))
-    pairs, summary = _release_tables(items, metrics, n_jobs=args.n_jobs, verbose=verbose)
+    pairs, summary = _release_tables(
+        items,
+        metrics,
+        hd_percentile=args.hd_percentile,
+        empty=args.empty,
+        n_jobs=args.n_jobs,
+        verbose=verbose,
+    )
     if out_paths:
         _write_csv(pairs, out_paths[0])
         _write_csv(summary, out_paths[1])
@@ -233,6 +266,12 @@ def _print_warning(message, category, filename, lineno, file=None, line=None):
     print(f"skiaa agreement: warning: {message}", file=sys.stderr)
 
 
+def _spacing(values):
+    if values is None:
+        return None
+    return values[0] if len(values) == 1 else tuple(values)
+
+
 def _run_folder(args, verbose):
     from ..datasets import mask_folder_agreement
 
@@ -244,6 +283,9 @@ def _run_folder(args, verbose):
             args.mask_dir,
             args.metrics,
             include_consensus=args.include_consensus,
+            spacing=_spacing(args.spacing),
+            hd_percentile=args.hd_percentile,
+            empty=args.empty,
             n_jobs=args.n_jobs,
             verbose=verbose,
         )
