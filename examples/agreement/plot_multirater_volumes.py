@@ -61,7 +61,7 @@ def outline(radius, bias, rng):
 
 
 cases = []
-for case in range(8):
+for _ in range(8):
     radius = rng.uniform(9, 14)  # mm
     cases.append(np.stack([outline(radius, BIAS_MM[a], rng) for a in ANNOTATORS]))
 print("one case:", cases[0].shape, "voxels of", SPACING, "mm")
@@ -146,7 +146,7 @@ print(ranking.round(3))
 # smaller distance, even though each of its samples is no closer to the
 # consensus.
 ged_fixed, ged_sampled = [], []
-for i, stack in enumerate(cases):
+for stack in cases:
     radius = np.cbrt(stack[0].sum() * np.prod(SPACING) * 3 / (4 * np.pi))
     fixed = np.repeat(staple(stack).mask[None], 4, axis=0)
     sampled = np.stack([outline(radius, BIAS_MM[a], rng) for a in ANNOTATORS])
