@@ -63,17 +63,23 @@ def test_score_writes_tables_and_figure(folders, lesions, tmp_path, capsys):
         assert sorted(rows["annotator"]) == sorted(lesions.annotators[i])
     dice_rows = images[images["metric"] == "dice"]
     assert summary.loc["dice", "model_mean"] == pytest.approx(dice_rows["model_mean"].mean())
-    png = (out / "score_dice.png").read_bytes()
+    png = (out / "score_figure.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
 
 
 def test_score_prints_the_summary(folders, tmp_path, capsys):
     preds, masks = folders
     out = tmp_path / "out"
-    assert main(["score", str(preds), str(masks), "--out", str(out), "--metrics", "hd95"]) == 0
+    args = ["score", str(preds), str(masks), "--out", str(out), "--metrics", "dice_score", "hd95"]
+    assert main([*args, "--figure-metric", "hd95"]) == 0
     text = capsys.readouterr().out
-    assert "Scored 4 images" in text and "hd95" in text and "score_hd95.png" in text
-    assert (out / "score_hd95.png").exists()
+    assert "Scored 4 images" in text and "score_figure.png (hd95)" in text
+    summary = pd.read_csv(out / "score_summary.csv")
+    assert summary["metric"].tolist() == ["dice", "hd95"]  # release names read, skiaa's written
+    with pytest.raises(SystemExit) as stop:
+        main([*args, "--figure-metric", "assd", "--force"])
+    assert stop.value.code == 2
+    assert "--figure-metric assd is not among --metrics" in capsys.readouterr().err
 
 
 def test_existing_outputs_are_kept_without_force(folders, tmp_path, capsys):

@@ -7,11 +7,12 @@ Examples of use::
 
 Writes ``score_per_image.csv`` (one row per image and metric),
 ``score_per_annotator.csv`` (one row per annotator mask), ``score_summary.csv``
-(one row per metric) and ``score_<metric>.png`` (the model's agreement against
+(one row per metric) and ``score_figure.png`` (the model's agreement against
 the annotators' range, per image) in ``--out``.
 """
 
 import argparse
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -22,6 +23,7 @@ from ._agreement import _write_csv
 PER_IMAGE_FILE = "score_per_image.csv"
 PER_ANNOTATOR_FILE = "score_per_annotator.csv"
 SUMMARY_FILE = "score_summary.csv"
+FIGURE_FILE = "score_figure.png"
 
 
 def add_parser(subparsers):
@@ -41,7 +43,7 @@ def add_parser(subparsers):
             "  (flat IMA++ names, or one sub-folder per image); consensus masks\n"
             "  (ST/MV) are skipped.\n\n"
             f"Outputs in --out: {PER_IMAGE_FILE}, {PER_ANNOTATOR_FILE},\n"
-            f"{SUMMARY_FILE} and score_<metric>.png. 'percentile' is the share of\n"
+            f"{SUMMARY_FILE} and {FIGURE_FILE}. 'percentile' is the share of\n"
             "the annotators' pairs that agree less than the model does on average\n"
             "(100: better than any two annotators). The ISIC 2018 score against the\n"
             "consensus is the threshold_jaccard row's model_consensus.\n"
@@ -77,7 +79,7 @@ def add_parser(subparsers):
         "--figure-metric",
         metavar="METRIC",
         default=None,
-        help="metric of the figure (default: the first of --metrics)",
+        help="metric of the figure, one of --metrics (default: the first)",
     )
     parser.add_argument(
         "--skip-missing",
@@ -102,24 +104,40 @@ def _print_warning(message, category, filename, lineno, file=None, line=None):
     print(f"skiaa score: warning: {message}", file=sys.stderr)
 
 
+def _write_outputs(result, metric, paths, figure):
+    """Draw the figure first, then write every file (each atomically)."""
+    from matplotlib.figure import Figure
+
+    from ..stats import plot_model_vs_annotators
+
+    fig = Figure(figsize=(10, 4.2), layout="constrained")
+    axes = fig.subplots(1, 2, gridspec_kw={"width_ratios": (3, 1)})
+    plot_model_vs_annotators(result.images, metric, axes=axes)
+    _write_csv(result.images, paths[0])
+    _write_csv(result.annotators, paths[1])
+    _write_csv(result.summary.reset_index(), paths[2])
+    tmp = figure.with_name(f".{figure.name}.tmp")
+    try:
+        fig.savefig(tmp, dpi=120, format="png")
+        os.replace(tmp, figure)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 def run(args):
     """Run ``skiaa score`` with parsed arguments; return the exit code."""
-    from ..agreement._scoring import _check_score_metrics
     from ..datasets import score_mask_folder
-    from ..stats import plot_model_vs_annotators
 
     if args.n_jobs == 0:
         args._parser.error("--n-jobs must not be 0")
-    # Names are checked, and --out is checked, before any file is read.
-    names, _ = _check_score_metrics(args.metrics)
-    figure_metric = args.figure_metric or names[0]
-    if figure_metric not in names:
-        args._parser.error(f"--figure-metric {figure_metric} is not among --metrics")
+    asked = args.metrics or list(SCORE_METRICS)
+    if args.figure_metric is not None and args.figure_metric not in asked:
+        args._parser.error(f"--figure-metric {args.figure_metric} is not among --metrics")
     out_dir = Path(args.out)
     if out_dir.exists() and not out_dir.is_dir():
         raise FileExistsError(f"--out {out_dir} exists and is not a folder")
-    figure = out_dir / f"score_{figure_metric}.png"
-    paths = [out_dir / PER_IMAGE_FILE, out_dir / PER_ANNOTATOR_FILE, out_dir / SUMMARY_FILE]
+    paths = [out_dir / name for name in (PER_IMAGE_FILE, PER_ANNOTATOR_FILE, SUMMARY_FILE)]
+    figure = out_dir / FIGURE_FILE
     existing = [str(p) for p in [*paths, figure] if p.exists()]
     if existing and not args.force:
         raise FileExistsError(f"{', '.join(existing)} already exist; use --force to overwrite")
@@ -130,23 +148,22 @@ def run(args):
         result = score_mask_folder(
             args.pred_dir,
             args.mask_dir,
-            names,
+            args.metrics,
             consensus=args.consensus,
             threshold=args.threshold,
             missing="skip" if args.skip_missing else "raise",
             n_jobs=args.n_jobs,
             verbose=0 if args.quiet else 1,
         )
-    _write_csv(result.images, paths[0])
-    _write_csv(result.annotators, paths[1])
-    _write_csv(result.summary.reset_index(), paths[2])
-
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(10, 4.2), layout="constrained")
-    axes = fig.subplots(1, 2, gridspec_kw={"width_ratios": (3, 1)})
-    plot_model_vs_annotators(result.images, figure_metric, axes=axes)
-    fig.savefig(figure, dpi=120)
+    # The figure's metric by its skiaa name (--metrics may use the release's).
+    scored = list(result.summary.index)
+    if args.figure_metric is None:
+        metric = scored[0]
+    elif args.figure_metric in scored:
+        metric = args.figure_metric
+    else:  # a release name, in the position it was asked
+        metric = scored[asked.index(args.figure_metric)]
+    _write_outputs(result, metric, paths, figure)
     if args.quiet:
         return 0
     n_images = result.images["image_id"].nunique()
@@ -155,8 +172,10 @@ def run(args):
     print(
         "\nmodel_mean: mean agreement with each annotator; human_mean: the annotators' mean"
         "\npairwise agreement; percentile_median: median share of annotator pairs agreeing"
-        "\nless than the model; within_human_range: share of images where the model falls"
-        "\nbetween the worst and the best annotator pair."
+        "\nless than the model (100: better than any two annotators agree); worse_than_humans,"
+        "\nwithin_human_range, better_than_humans: shares of images where the model agrees"
+        "\nless than the worst annotator pair, between the worst and the best, or more than"
+        "\nthe best."
     )
-    print(f"\nWrote {', '.join(str(p) for p in paths)} and {figure}.")
+    print(f"\nWrote {', '.join(str(p) for p in paths)} and {figure} ({metric}).")
     return 0

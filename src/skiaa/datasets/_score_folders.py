@@ -3,16 +3,11 @@
 import warnings
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from sklearn.utils import Bunch
 
-from ..agreement import EmptyMaskWarning
-from ..agreement._scoring import (
-    _check_score_metrics,
-    _check_threshold,
-    score_segmentation,
-    summarize_scores,
-)
+from ..agreement import EmptyMaskWarning, score_segmentation, summarize_scores
 from ..utils._progress import progress
 from ._mask_folders import _is_hidden, _short_list, find_mask_sets
 
@@ -184,10 +179,16 @@ def score_mask_folder(
            image_id  model_mean  human_mean  percentile
     0  ISIC_0000001       0.915       0.832       100.0
     """
-    names, _ = _check_score_metrics(metrics)
-    threshold = _check_threshold(threshold)
-    if consensus not in ("staple", "majority"):
-        raise ValueError(f"consensus must be 'staple' or 'majority', got {consensus!r}")
+    # Every parameter is checked, and metric names made skiaa's, by scoring a
+    # 1-pixel image the way every image will be scored, before any file is read.
+    probe = score_segmentation(
+        np.zeros((1, 1), bool),
+        np.zeros((2, 1, 1), bool),
+        metrics,
+        consensus=consensus,
+        threshold=threshold,
+    )
+    names = probe.summary["metric"].tolist()
     if missing not in ("raise", "skip"):
         raise ValueError(f"missing must be 'raise' or 'skip', got {missing!r}")
     found = find_mask_sets(mask_dir, extensions=extensions)
