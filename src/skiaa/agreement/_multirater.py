@@ -22,7 +22,8 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from .._masks import _is_path, as_binary_mask, check_mask_stack
+from .._masks import as_binary_mask, check_mask_stack
+from ..utils import is_path
 from ._engine import check_labels, check_metrics, check_spacing, check_tolerance
 from ._metrics import MaskStats, _popcount, check_options, image_diagonal, pair_values
 from ._naming import CONSENSUS_CODES, OVERLAP_METRICS, RELEASE_NAMES
@@ -97,7 +98,7 @@ def _check_stack(masks, *, what=None, min_masks=1, allow_missing=False):
         if values.shape[0] < min_masks:
             raise ValueError(f"{prefix}needs at least {min_masks} masks, got {values.shape[0]}")
         return values, missing
-    if _is_path(masks):
+    if is_path(masks):
         raise ValueError(f"{prefix}expected a sequence of masks or paths, got one path {masks!r}")
     try:
         items = list(masks)
@@ -276,7 +277,7 @@ def krippendorff_alpha(masks, *, pooled=False):
         return _alpha_from_sums(*_alpha_sums(values, missing))
     if isinstance(masks, np.ndarray) and masks.dtype != object:
         images = list(masks)
-    elif _is_path(masks) or not hasattr(masks, "__iter__"):
+    elif is_path(masks) or not hasattr(masks, "__iter__"):
         raise ValueError(
             f"with pooled=True, masks must be a sequence of mask stacks (one per image), "
             f"got {type(masks).__name__}"
