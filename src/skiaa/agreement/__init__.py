@@ -69,8 +69,29 @@ from ._metrics import (
     jaccard,
     surface_dice,
 )
-from ._naming import CONSENSUS_CODES, DEFAULT_METRICS, METRICS, RELEASE_NAMES, STATISTICS
+from . import _naming
 from ._pairwise import image_agreement, pairwise_agreement
+
+# The naming constants live in _naming; they are bound here with their
+# documentation so that the API reference (autodata) shows it.
+
+#: Every metric :func:`pairwise_agreement` computes, by its skiaa name.
+METRICS = _naming.METRICS
+
+#: The metrics of the IMA++ release's pairwise table, the default everywhere.
+DEFAULT_METRICS = _naming.DEFAULT_METRICS
+
+#: skiaa column name -> IMA++ release column name. The one mapping between the
+#: two namings; :func:`image_agreement` reads either, and
+#: ``pairs.rename(columns=RELEASE_NAMES)`` writes the release's layout.
+RELEASE_NAMES = _naming.RELEASE_NAMES
+
+#: Annotator codes of consensus masks in IMA++: ``ST`` (STAPLE), ``MV`` (majority vote).
+CONSENSUS_CODES = _naming.CONSENSUS_CODES
+
+#: Statistics of a metric over an image's pairs, accepted by :func:`image_agreement`
+#: and :class:`skiaa.AgreementTransformer` alike.
+STATISTICS = _naming.STATISTICS
 
 #: Former name of :data:`CONSENSUS_CODES`, kept for existing code.
 CONSENSUS_ANNOTATORS = CONSENSUS_CODES

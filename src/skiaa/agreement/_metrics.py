@@ -355,7 +355,13 @@ def _one_metric(
     s2 = MaskStats(b, spacing, need_surface)
     diagonal = image_diagonal(a.shape, spacing)
     values = pair_values(
-        s1, s2, [name], tolerance, diagonal, hd_percentile=hd_percentile, empty=empty,
+        s1,
+        s2,
+        [name],
+        tolerance,
+        diagonal,
+        hd_percentile=hd_percentile,
+        empty=empty,
         warn_where="",
     )
     return values[name]
@@ -577,9 +583,7 @@ def assd(mask1, mask2, *, spacing=None, normalize=False, empty="nan"):
     >>> round(assd(a, b), 4)
     2.0
     """
-    return _one_metric(
-        "assd", mask1, mask2, spacing=spacing, normalize=normalize, empty=empty
-    )
+    return _one_metric("assd", mask1, mask2, spacing=spacing, normalize=normalize, empty=empty)
 
 
 _TOLERANCE_PARAMS = """
