@@ -59,6 +59,7 @@ about 1 ms against 12-20 ms for a numpy boolean Dice
 # _metrics (the pair metrics), _engine (validation, per-pair values and
 # summaries shared by every builder of agreement tables), _pairwise (the
 # public table builders).
+from . import _naming
 from ._metrics import (
     EmptyMaskWarning,
     assd,
@@ -69,7 +70,6 @@ from ._metrics import (
     jaccard,
     surface_dice,
 )
-from . import _naming
 from ._pairwise import image_agreement, pairwise_agreement
 
 # The naming constants live in _naming; they are bound here with their
