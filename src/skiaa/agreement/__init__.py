@@ -60,6 +60,7 @@ about 1 ms against 12-20 ms for a numpy boolean Dice
 # summaries shared by every builder of agreement tables), _pairwise (the
 # public table builders), _multirater (Krippendorff's alpha, GED, annotator vs
 # consensus) and _scoring (a model's masks against the annotators).
+from . import _multirater, _naming, _scoring
 from ._metrics import (
     EmptyMaskWarning,
     assd,
@@ -71,23 +72,50 @@ from ._metrics import (
     surface_dice,
 )
 from ._multirater import (
-    IMAGE_MEASURES,
     AlphaUndefinedWarning,
     EnergyDistance,
     annotator_vs_consensus,
     generalized_energy_distance,
     krippendorff_alpha,
 )
-from ._naming import CONSENSUS_CODES, DEFAULT_METRICS, METRICS, RELEASE_NAMES, STATISTICS
 from ._pairwise import image_agreement, pairwise_agreement
 from ._scoring import (
-    SCORE_METRICS,
     SegmentationScore,
     make_segmentation_scorer,
     score_segmentation,
     summarize_scores,
     threshold_jaccard,
 )
+
+# The naming constants live in _naming; they are bound here with their
+# documentation so that the API reference (autodata) shows it.
+
+#: Every metric :func:`pairwise_agreement` computes, by its skiaa name.
+METRICS = _naming.METRICS
+
+#: The metrics of the IMA++ release's pairwise table, the default everywhere.
+DEFAULT_METRICS = _naming.DEFAULT_METRICS
+
+#: skiaa column name -> IMA++ release column name. The one mapping between the
+#: two namings; :func:`image_agreement` reads either, and
+#: ``pairs.rename(columns=RELEASE_NAMES)`` writes the release's layout.
+RELEASE_NAMES = _naming.RELEASE_NAMES
+
+#: Annotator codes of consensus masks in IMA++: ``ST`` (STAPLE), ``MV`` (majority vote).
+CONSENSUS_CODES = _naming.CONSENSUS_CODES
+
+#: Statistics of a metric over an image's pairs, accepted by :func:`image_agreement`
+#: and :class:`skiaa.AgreementTransformer` alike.
+STATISTICS = _naming.STATISTICS
+
+#: Per-image multi-rater measures of :class:`skiaa.AgreementTransformer`
+#: (``measures=``): ``krippendorff_alpha``, ``annotator_diversity`` (the
+#: annotators' term of :func:`generalized_energy_distance`) and ``union_entropy``
+#: (mean pixel entropy over the pixels some annotator marked).
+IMAGE_MEASURES = _multirater.IMAGE_MEASURES
+
+#: Default metrics of :func:`score_segmentation`.
+SCORE_METRICS = _scoring.SCORE_METRICS
 
 #: Former name of :data:`CONSENSUS_CODES`, kept for existing code.
 CONSENSUS_ANNOTATORS = CONSENSUS_CODES

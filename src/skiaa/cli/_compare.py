@@ -41,7 +41,7 @@ def add_parser(subparsers):
     parser.add_argument(
         "--value-column",
         default=None,
-        help="column of the IAA table to compare (default: dice_score_mean; "
+        help="column of the IAA table to compare (default: dice_score_mean or dice_mean; "
         "with --imaplusplus any column of the per-image frame, default iaa)",
     )
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder")
@@ -64,6 +64,7 @@ def _check_outputs(out, force):
 
 
 def _table_from_files(iaa_path, metadata_path, value_column):
+    from ..agreement._naming import summary_column
     from ..datasets._imaplusplus import label_diagnosis
 
     if metadata_path is None:
@@ -76,7 +77,8 @@ def _table_from_files(iaa_path, metadata_path, value_column):
     id_column = next((c for c in ("img_id", "image_id", "isic_id") if c in iaa.columns), None)
     if id_column is None:
         raise ValueError(f"{iaa_path}: no image id column (img_id, image_id or isic_id)")
-    value_column = value_column or "dice_score_mean"
+    # The IAA (mean pairwise Dice) in either naming: dice_score_mean or dice_mean.
+    value_column = value_column or summary_column(iaa.columns, "dice", "mean") or "dice_mean"
     if value_column not in iaa.columns:
         raise ValueError(f"{iaa_path}: no column {value_column!r}")
     return label_diagnosis(iaa, metadata, id_column=id_column), value_column
