@@ -127,3 +127,11 @@ def test_score_mask_folder_reports_unmatched_and_ambiguous(folders):
     _save(preds / "ISIC_0000001.png", np.zeros((40, 40), bool))
     with pytest.raises(ValueError, match="image ISIC_0000001 has several predictions"):
         score_mask_folder(preds, masks, ["dice"])
+
+
+def test_parallel_scoring_gives_the_serial_numbers(folders):
+    preds, masks = folders
+    serial = score_mask_folder(preds, masks, ["dice", "hd95"], n_jobs=1)
+    threaded = score_mask_folder(preds, masks, ["dice", "hd95"], n_jobs=2)
+    pd.testing.assert_frame_equal(serial.images, threaded.images)
+    pd.testing.assert_frame_equal(serial.summary, threaded.summary)

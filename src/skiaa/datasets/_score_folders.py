@@ -62,12 +62,15 @@ def _match_predictions(pred_dir, image_ids, extensions):
 
 
 def _score_one(image_id, pred_path, mask_paths, annotators, metrics, kwargs):
-    """Scores of one image (runs in a joblib worker); empty-mask warnings are counted later."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", EmptyMaskWarning)
-        return score_segmentation(
-            pred_path, mask_paths, metrics, annotators=annotators, image_id=image_id, **kwargs
-        )
+    """Scores of one image (runs in a worker thread).
+
+    Per-pair empty-mask warnings are silenced by the caller for the whole run
+    (a filter set in the main thread, which worker threads see) and summed up
+    in one warning: ``catch_warnings`` inside a thread is not safe.
+    """
+    return score_segmentation(
+        pred_path, mask_paths, metrics, annotators=annotators, image_id=image_id, **kwargs
+    )
 
 
 def score_mask_folder(
@@ -230,15 +233,19 @@ def score_mask_folder(
         for image_id, part in groups.items()
         if image_id in matches
     ]
-    if n_jobs == 1 or n_jobs is None:
-        results = (_score_one(*it, names, kwargs) for it in items)
-    else:
-        from joblib import Parallel, delayed
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=EmptyMaskWarning)
+        if n_jobs == 1 or n_jobs is None:
+            results = (_score_one(*it, names, kwargs) for it in items)
+        else:
+            from joblib import Parallel, delayed
 
-        jobs = (delayed(_score_one)(*it, names, kwargs) for it in items)
-        results = Parallel(n_jobs=n_jobs, return_as="generator")(jobs)
-    bar = progress(results, verbose=verbose, desc="score", total=len(items), unit="image")
-    scores = list(bar)
+            jobs = (delayed(_score_one)(*it, names, kwargs) for it in items)
+            # Threads: PNG decoding and the numpy/scipy kernels release the GIL,
+            # and nothing has to be pickled to another process.
+            results = Parallel(n_jobs=n_jobs, prefer="threads", return_as="generator")(jobs)
+        bar = progress(results, verbose=verbose, desc="score", total=len(items), unit="image")
+        scores = list(bar)
     images = pd.concat([s.summary for s in scores], ignore_index=True)
     images.insert(2, "prediction", images["image_id"].map(lambda i: matches[i].name))
     annotators = pd.concat([s.annotators for s in scores], ignore_index=True)
