@@ -285,3 +285,13 @@ def test_scorer_in_cross_validation_and_grid_search():
         make_segmentation_scorer(reference="truth")
     with pytest.raises(ValueError, match="unknown metric"):
         make_segmentation_scorer("dise")
+
+
+def test_scorer_with_an_empty_prediction_is_nan_or_the_worst_case():
+    X, y = _dataset(2)
+    model = ThresholdSegmenter(level=-1.0).fit(X)  # predicts nothing
+    assert math.isnan(make_segmentation_scorer("hd95")(model, X, y))
+    worst = make_segmentation_scorer("hd95_normalized", empty="worst")(model, X, y)
+    assert worst == -1.0
+    with pytest.raises(ValueError, match="empty"):
+        make_segmentation_scorer("hd95", empty="zero")

@@ -95,3 +95,17 @@ def test_a_rerun_after_a_fault_gives_the_uninterrupted_numbers(folders, tmp_path
     (preds / "ISIC_0000001.png").write_bytes(good)
     assert main(["score", str(preds), str(masks), "--out", str(out), "-q", "--force"]) == 0
     assert (out / "score_per_image.csv").read_text() == before
+
+
+def test_an_empty_prediction_with_empty_worst_counts_as_the_diagonal(folders, tmp_path):
+    preds, masks = folders
+    _save(preds / "ISIC_0000001.png", np.zeros((12, 12), np.uint8))
+    result = score_mask_folder(preds, masks, ["hd95_normalized"], empty="worst")
+    row = result.images.set_index("image_id").loc["ISIC_0000001"]
+    assert row["model_mean"] == 1.0 and row["percentile"] == 0.0
+    assert result.summary.loc["hd95_normalized", "n_undefined"] == 0
+    code = main(
+        ["score", str(preds), str(masks), "--out", str(tmp_path / "o"), "-q"]
+        + ["--metrics", "hd95_normalized", "--empty", "worst"]
+    )
+    assert code == 0

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from ._engine import check_labels, check_metrics, check_tolerance
-from ._metrics import check_pair, jaccard
+from ._metrics import check_options, check_pair, jaccard
 from ._multirater import _check_stack, _consensus_mask, _Masks
 from ._naming import CONSENSUS_CODES, DISTANCE_METRICS, METRICS
 
@@ -433,7 +433,7 @@ def summarize_scores(scores):
     return out
 
 
-def _mean_score(y_true, y_pred, *, metric, reference, consensus, threshold):
+def _mean_score(y_true, y_pred, *, metric, reference, consensus, threshold, hd_percentile, empty):
     """Mean over images of one number of :func:`score_segmentation`."""
     y_true = list(y_true)
     y_pred = list(y_pred)
@@ -446,7 +446,14 @@ def _mean_score(y_true, y_pred, *, metric, reference, consensus, threshold):
     )
     values = [
         score_segmentation(
-            pred, masks, [metric], consensus=consensus, image_id=i, threshold=threshold
+            pred,
+            masks,
+            [metric],
+            consensus=consensus,
+            image_id=i,
+            threshold=threshold,
+            hd_percentile=hd_percentile,
+            empty=empty,
         )
         .summary[column]
         .iloc[0]
@@ -456,7 +463,13 @@ def _mean_score(y_true, y_pred, *, metric, reference, consensus, threshold):
 
 
 def make_segmentation_scorer(
-    metric="dice", *, reference="annotators", consensus="staple", threshold=0.65
+    metric="dice",
+    *,
+    reference="annotators",
+    consensus="staple",
+    threshold=0.65,
+    hd_percentile="pooled",
+    empty="nan",
 ):
     """A scikit-learn scorer of predicted masks against several annotators.
 
@@ -478,6 +491,12 @@ def make_segmentation_scorer(
         The consensus mask, when ``reference="consensus"``.
     threshold : float, default=0.65
         Threshold of ``threshold_jaccard``.
+    hd_percentile : {"pooled", "max"}, default="pooled"
+        HD95 definition; see :func:`skiaa.agreement.hd95`.
+    empty : {"nan", "worst"}, default="nan"
+        Distances when a prediction or mask is empty and the other is not: NaN
+        (then the score is NaN, which scikit-learn's searches report) or the
+        image diagonal (the worst case, counted in the mean).
 
     Returns
     -------
@@ -508,6 +527,7 @@ def make_segmentation_scorer(
     if consensus not in ("staple", "majority"):
         raise ValueError(f"consensus must be 'staple' or 'majority', got {consensus!r}")
     threshold = _check_threshold(threshold)
+    check_options(hd_percentile, empty)
     greater = reference == "percentile" or names[0] not in _LOWER_IS_BETTER
     return make_scorer(
         _mean_score,
@@ -516,4 +536,6 @@ def make_segmentation_scorer(
         reference=reference,
         consensus=consensus,
         threshold=threshold,
+        hd_percentile=hd_percentile,
+        empty=empty,
     )

@@ -76,6 +76,20 @@ def add_parser(subparsers):
         help="Jaccard threshold of threshold_jaccard (default: 0.65, the ISIC challenge's)",
     )
     parser.add_argument(
+        "--hd-percentile",
+        choices=("pooled", "max"),
+        default="pooled",
+        help="HD95 over both directed distance sets pooled (medpy, the IMA++ release; "
+        "default) or the larger directed 95th percentile (MONAI)",
+    )
+    parser.add_argument(
+        "--empty",
+        choices=("nan", "worst"),
+        default="nan",
+        help="distances when exactly one mask is empty (an empty prediction): NaN, "
+        "which makes the summary's means NaN (default), or the image diagonal (worst case)",
+    )
+    parser.add_argument(
         "--figure-metric",
         metavar="METRIC",
         default=None,
@@ -151,6 +165,8 @@ def run(args):
             args.metrics,
             consensus=args.consensus,
             threshold=args.threshold,
+            hd_percentile=args.hd_percentile,
+            empty=args.empty,
             missing="skip" if args.skip_missing else "raise",
             n_jobs=args.n_jobs,
             verbose=0 if args.quiet else 1,

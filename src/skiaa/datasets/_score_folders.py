@@ -80,6 +80,8 @@ def score_mask_folder(
     *,
     consensus="staple",
     threshold=0.65,
+    hd_percentile="pooled",
+    empty="nan",
     extensions=(".png",),
     missing="raise",
     n_jobs=None,
@@ -108,6 +110,11 @@ def score_mask_folder(
         The consensus the prediction is also scored against.
     threshold : float, default=0.65
         Threshold of ``threshold_jaccard``.
+    hd_percentile : {"pooled", "max"}, default="pooled"
+        HD95 definition; see :func:`skiaa.agreement.hd95`.
+    empty : {"nan", "worst"}, default="nan"
+        Distances when exactly one mask of a pair is empty (an empty
+        prediction, say): NaN, or the image diagonal (the release's worst case).
     extensions : tuple of str, default=(".png",)
         File extensions of masks and predictions, compared case-insensitively.
     missing : {"raise", "skip"}, default="raise"
@@ -190,6 +197,8 @@ def score_mask_folder(
         metrics,
         consensus=consensus,
         threshold=threshold,
+        hd_percentile=hd_percentile,
+        empty=empty,
     )
     names = probe.summary["metric"].tolist()
     if missing not in ("raise", "skip"):
@@ -223,6 +232,7 @@ def score_mask_folder(
             stacklevel=2,
         )
     kwargs = {"consensus": consensus, "threshold": threshold}
+    kwargs.update(hd_percentile=hd_percentile, empty=empty)
     items = [
         (
             image_id,
