@@ -18,10 +18,9 @@ outside the timing.
 
 import argparse
 import platform
-import time
 
 import numpy as np
-from bench_agreement import lesion_mask
+from bench_agreement import lesion_mask, timed
 
 from skiaa.agreement import krippendorff_alpha
 
@@ -42,16 +41,6 @@ def make_stack(height, width, raters):
             )
         )
     return np.stack(masks)
-
-
-def best_time(func, repeat):
-    value = func()
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        value = func()
-        times.append(time.perf_counter() - start)
-    return min(times), value
 
 
 def main(argv=None):
@@ -81,8 +70,10 @@ def main(argv=None):
         with_missing[np.random.default_rng(1).random(stack.shape) < 0.2] = np.nan
         for case, ours_input in (("complete", stack), ("20% missing", with_missing)):
             data = ours_input.reshape(args.raters, -1).astype(np.float64)
-            t_ours, v_ours = best_time(lambda x=ours_input: krippendorff_alpha(x), args.repeat)
-            t_ref, v_ref = best_time(lambda d=data: reference(d), args.repeat)
+            t_ours, v_ours = timed(
+                lambda x, _: krippendorff_alpha(x), ours_input, None, args.repeat
+            )
+            t_ref, v_ref = timed(lambda d, _: reference(d), data, None, args.repeat)
             np.testing.assert_allclose(v_ours, v_ref, rtol=0, atol=1e-9, err_msg=case)
             print(
                 f"{size:>10} {case:>14} {t_ours * 1e3:10.2f} {t_ref * 1e3:16.2f} "

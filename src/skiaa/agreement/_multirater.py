@@ -22,7 +22,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from .._masks import as_binary_mask, check_mask_stack
+from .._masks import check_mask_stack
 from ..utils import is_path
 from ._engine import check_labels, check_metrics, check_spacing, check_tolerance
 from ._metrics import MaskStats, _popcount, check_options, image_diagonal, pair_values
@@ -79,46 +79,44 @@ def _check_with_missing(arr, what, min_masks):
 def _check_stack(masks, *, what=None, min_masks=1, allow_missing=False):
     """Stack of one image's masks as (values bool (k, ...), missing bool (k, ...) or None).
 
-    A numeric array may hold NaN for a missing value when ``allow_missing``.
-    Arrays of any number of dimensions are accepted (a (k, D, H, W) volume
-    stack included); sequences of masks or paths go through
-    :func:`skiaa._masks.check_mask_stack`.
+    A float array may hold NaN for a missing value when ``allow_missing``;
+    an array (k, n) (raters by units, as the ``krippendorff`` package takes
+    them) is accepted too. Everything else goes through
+    :func:`skiaa._masks.check_mask_stack` (n-D stacks, sequences of masks or
+    files); its messages are prefixed with ``what``.
     """
     prefix = f"{what}: " if what is not None else ""
-    if isinstance(masks, np.ndarray) and masks.dtype != object:
-        if masks.ndim < 2:
-            raise ValueError(
-                f"{prefix}a mask stack must have shape (k, ...) with at least one image "
-                f"axis, got shape {masks.shape}"
-            )
-        if allow_missing and masks.dtype.kind == "f" and np.isnan(masks).any():
-            return _check_with_missing(masks, what, min_masks)
-        values = as_binary_mask(masks, what=what)
-        missing = None
-        if values.shape[0] < min_masks:
-            raise ValueError(f"{prefix}needs at least {min_masks} masks, got {values.shape[0]}")
-        return values, missing
-    if is_path(masks):
-        raise ValueError(f"{prefix}expected a sequence of masks or paths, got one path {masks!r}")
-    try:
-        items = list(masks)
-    except TypeError as exc:
-        raise ValueError(
-            f"{prefix}expected a sequence of masks, got {type(masks).__name__}"
-        ) from exc
-    if items and all(isinstance(m, np.ndarray) and m.dtype != object for m in items):
-        shapes = {m.shape for m in items}
-        if len(shapes) > 1:
-            a, b = sorted(shapes)[:2]
-            raise ValueError(
-                f"{prefix}all masks of an image must have the same shape, got {a} and {b}"
-            )
-        if items[0].ndim >= 1:
-            return _check_stack(
-                np.stack(items), what=what, min_masks=min_masks, allow_missing=allow_missing
-            )
-    stack = check_mask_stack(items, image_index=what, min_masks=min_masks)
-    return stack, None
+    if isinstance(masks, np.ndarray) and masks.dtype != object and masks.ndim == 2:
+        masks = masks[:, None]  # (k, n) -> (k, 1, n): units along one image axis
+        squeeze = True
+    else:
+        squeeze = False
+    if (
+        allow_missing
+        and isinstance(masks, np.ndarray)
+        and masks.dtype.kind == "f"
+        and np.isnan(masks).any()
+    ):
+        values, missing = _check_with_missing(masks, what, min_masks)
+    else:
+        try:
+            values, missing = check_mask_stack(masks, min_masks=min_masks), None
+        except ValueError as exc:
+            raise ValueError(f"{prefix}{exc}") from exc
+    if squeeze:
+        values = values[:, 0]
+        missing = None if missing is None else missing[:, 0]
+    return values, missing
+
+
+def _annotator_positions(codes, k, exclude, where, what):
+    """Positions of the annotators' masks (consensus codes in ``exclude`` left out), >= 2."""
+    keep = list(range(k))
+    if codes is not None and exclude:
+        keep = [j for j in keep if codes[j] not in set(exclude)]
+    if len(keep) < 2:
+        raise ValueError(f"{where}{what} needs at least 2 annotator masks, got {len(keep)}")
+    return keep
 
 
 class _Masks:
@@ -541,14 +539,13 @@ def annotator_vs_consensus(
     stack, _ = _check_stack(masks, what=None if image_id is None else f"image {image_id}")
     k = stack.shape[0]
     codes = check_labels(annotators, k, "annotators")
-    keep = list(range(k))
-    if codes is not None and exclude:
-        keep = [j for j in keep if codes[j] not in set(exclude)]
-    if len(keep) < 2:
-        where = f"image {image_id}: " if image_id is not None else ""
-        raise ValueError(
-            f"{where}annotator_vs_consensus needs at least 2 annotator masks, got {len(keep)}"
-        )
+    keep = _annotator_positions(
+        codes,
+        k,
+        exclude,
+        f"image {image_id}: " if image_id is not None else "",
+        "annotator_vs_consensus",
+    )
     who = {j: (codes[j] if codes is not None else j) for j in keep}
     full = None if leave_one_out else _consensus_mask(stack[keep], method)
     rows = []

@@ -17,7 +17,7 @@ import pandas as pd
 
 from ._engine import check_labels, check_metrics, check_tolerance
 from ._metrics import check_options, check_pair, jaccard
-from ._multirater import _check_stack, _consensus_mask, _Masks
+from ._multirater import _annotator_positions, _check_stack, _consensus_mask, _Masks
 from ._naming import CONSENSUS_CODES, DISTANCE_METRICS, METRICS
 
 __all__ = [
@@ -270,15 +270,8 @@ def score_segmentation(
     stack, _ = _check_stack(masks, what=what, min_masks=1)
     k = stack.shape[0]
     codes = check_labels(annotators, k, "annotators")
-    keep = list(range(k))
-    if codes is not None and exclude:
-        keep = [j for j in keep if codes[j] not in set(exclude)]
     where = f"{what}: " if what is not None else ""
-    if len(keep) < 2:
-        raise ValueError(
-            f"{where}scoring against the annotators' range needs at least 2 annotator masks, "
-            f"got {len(keep)}"
-        )
+    keep = _annotator_positions(codes, k, exclude, where, "scoring against the annotators' range")
     pred_stack, _ = _check_stack([pred], what=what if what else "pred", min_masks=1)
     if pred_stack.shape[1:] != stack.shape[1:]:
         raise ValueError(

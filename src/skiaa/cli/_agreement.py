@@ -109,20 +109,7 @@ def add_parser(subparsers):
         help="pixel/voxel size, one number or one per axis in the arrays' axis order "
         "(default: the NIfTI header's voxel size, else 1)",
     )
-    parser.add_argument(
-        "--hd-percentile",
-        choices=("pooled", "max"),
-        default="pooled",
-        help="HD95 over both directed distance sets pooled (medpy, the IMA++ release; "
-        "default) or the larger directed 95th percentile (MONAI)",
-    )
-    parser.add_argument(
-        "--empty",
-        choices=("nan", "worst"),
-        default="nan",
-        help="distances of a pair with exactly one empty mask: NaN (default) or the "
-        "image diagonal, 1.0 normalised (worst case)",
-    )
+    add_distance_options(parser)
     parser.add_argument(
         "--include-consensus",
         action="store_true",
@@ -141,6 +128,24 @@ def add_parser(subparsers):
     )
     parser.set_defaults(func=run, _parser=parser)
     return parser
+
+
+def add_distance_options(parser, what="a pair with exactly one empty mask"):
+    """Add ``--hd-percentile`` and ``--empty`` (shared with ``skiaa score``)."""
+    parser.add_argument(
+        "--hd-percentile",
+        choices=("pooled", "max"),
+        default="pooled",
+        help="HD95 over both directed distance sets pooled (medpy, the IMA++ release; "
+        "default) or the larger directed 95th percentile (MONAI)",
+    )
+    parser.add_argument(
+        "--empty",
+        choices=("nan", "worst"),
+        default="nan",
+        help=f"distances of {what}: NaN (default) or the image diagonal, 1.0 normalised "
+        "(worst case)",
+    )
 
 
 # --------------------------------------------------------------------------- #

@@ -18,7 +18,7 @@ import warnings
 from pathlib import Path
 
 from ..agreement import SCORE_METRICS
-from ._agreement import _write_csv
+from ._agreement import _write_csv, add_distance_options
 
 PER_IMAGE_FILE = "score_per_image.csv"
 PER_ANNOTATOR_FILE = "score_per_annotator.csv"
@@ -75,19 +75,10 @@ def add_parser(subparsers):
         default=0.65,
         help="Jaccard threshold of threshold_jaccard (default: 0.65, the ISIC challenge's)",
     )
-    parser.add_argument(
-        "--hd-percentile",
-        choices=("pooled", "max"),
-        default="pooled",
-        help="HD95 over both directed distance sets pooled (medpy, the IMA++ release; "
-        "default) or the larger directed 95th percentile (MONAI)",
-    )
-    parser.add_argument(
-        "--empty",
-        choices=("nan", "worst"),
-        default="nan",
-        help="distances when exactly one mask is empty (an empty prediction): NaN, "
-        "which makes the summary's means NaN (default), or the image diagonal (worst case)",
+    add_distance_options(
+        parser,
+        "a pair with exactly one empty mask (an empty prediction; NaN makes the "
+        "summary's means NaN)",
     )
     parser.add_argument(
         "--figure-metric",
