@@ -147,8 +147,8 @@ def test_alpha_undefined_for_a_single_value_warns_and_returns_nan(fill):
 def test_alpha_pixels_with_one_value_do_not_count():
     values = np.array([[1.0, 0.0, np.nan], [1.0, 0.0, 1.0]])
     # The third pixel has one value: unpairable, as in the reference.
-    assert krippendorff_alpha(values) == pytest.approx(_reference_alpha(values))
-    assert krippendorff_alpha(values) == 1.0
+    assert krippendorff_alpha(values[:, None]) == pytest.approx(_reference_alpha(values))
+    assert krippendorff_alpha(values[:, None]) == 1.0
 
 
 @pytest.mark.parametrize(
@@ -157,6 +157,7 @@ def test_alpha_pixels_with_one_value_do_not_count():
         (np.array([[0.0, 0.5], [1.0, 0.0]])[None], r"\{0, 1\}"),
         ([np.zeros((3, 3)), np.zeros((3, 4))], "same shape"),
         (np.zeros(3), "shape"),
+        (np.eye(4), r"must be \(k, H, W\) or \(k, D, H, W\), got shape \(4, 4\)"),
     ],
 )
 def test_alpha_refuses_bad_masks(masks, match):
@@ -390,10 +391,10 @@ def test_transformer_measures_equal_the_functions():
 
 def test_alpha_missing_value_checks():
     values = np.array([[np.nan, 255.0], [255.0, 0.0], [0.0, 0.0]])
-    assert krippendorff_alpha(values) == pytest.approx(_reference_alpha(values / 255))
+    assert krippendorff_alpha(values[:, None]) == pytest.approx(_reference_alpha(values / 255))
     with pytest.raises(ValueError, match=r"NaN marks a missing value\), found \{0.0, 0.5\}"):
-        krippendorff_alpha(np.array([[np.nan, 0.5], [0.0, 0.0]]))
+        krippendorff_alpha(np.array([[[np.nan, 0.5]], [[0.0, 0.0]]]))
     with pytest.raises(ValueError, match=r"found \{0.0, 1.0, 255.0\}"):
-        krippendorff_alpha(np.array([[np.nan, 1.0], [255.0, 0.0]]))
+        krippendorff_alpha(np.array([[[np.nan, 1.0]], [[255.0, 0.0]]]))
     with pytest.warns(AlphaUndefinedWarning):
-        assert math.isnan(krippendorff_alpha(np.full((2, 3), np.nan)))
+        assert math.isnan(krippendorff_alpha(np.full((2, 1, 3), np.nan)))

@@ -79,34 +79,29 @@ def _check_with_missing(arr, what, min_masks):
 def _check_stack(masks, *, what=None, min_masks=1, allow_missing=False):
     """Stack of one image's masks as (values bool (k, ...), missing bool (k, ...) or None).
 
-    A float array may hold NaN for a missing value when ``allow_missing``;
-    an array (k, n) (raters by units, as the ``krippendorff`` package takes
-    them) is accepted too. Everything else goes through
-    :func:`skiaa._masks.check_mask_stack` (n-D stacks, sequences of masks or
-    files); its messages are prefixed with ``what``.
+    A float array may hold NaN for a missing value when ``allow_missing``.
+    Everything else goes through :func:`skiaa._masks.check_mask_stack` (n-D
+    stacks, sequences of masks or files); its messages are prefixed with
+    ``what``. A 2-D array is refused rather than read as (raters, units): it
+    is more often one mask passed alone, whose rows would become "raters".
     """
     prefix = f"{what}: " if what is not None else ""
-    if isinstance(masks, np.ndarray) and masks.dtype != object and masks.ndim == 2:
-        masks = masks[:, None]  # (k, n) -> (k, 1, n): units along one image axis
-        squeeze = True
-    else:
-        squeeze = False
+    if isinstance(masks, np.ndarray) and masks.dtype != object and masks.ndim < 3:
+        raise ValueError(
+            f"{prefix}a mask stack must be (k, H, W) or (k, D, H, W), got shape {masks.shape}; "
+            "reliability data of shape (raters, units) can be passed as data[:, None, :]"
+        )
     if (
         allow_missing
         and isinstance(masks, np.ndarray)
         and masks.dtype.kind == "f"
         and np.isnan(masks).any()
     ):
-        values, missing = _check_with_missing(masks, what, min_masks)
-    else:
-        try:
-            values, missing = check_mask_stack(masks, min_masks=min_masks), None
-        except ValueError as exc:
-            raise ValueError(f"{prefix}{exc}") from exc
-    if squeeze:
-        values = values[:, 0]
-        missing = None if missing is None else missing[:, 0]
-    return values, missing
+        return _check_with_missing(masks, what, min_masks)
+    try:
+        return check_mask_stack(masks, min_masks=min_masks), None
+    except ValueError as exc:
+        raise ValueError(f"{prefix}{exc}") from exc
 
 
 def _annotator_positions(codes, k, exclude, where, what):
