@@ -9,10 +9,11 @@ Everything is converted to boolean here, once, with a
 below never has to guess what a value of 128 means.
 """
 
-import os
 from pathlib import Path
 
 import numpy as np
+
+from .utils import is_path
 
 __all__ = [
     "MASK_FILE_EXTENSIONS",
@@ -212,10 +213,6 @@ def read_mask(path):
     return read_mask_and_spacing(path)[0]
 
 
-def _is_path(obj):
-    return isinstance(obj, (str, os.PathLike))
-
-
 def load_mask_stack(masks, *, image_index=None, min_masks=2):
     """Validate the masks of one image, stack them, and give the spacing their files store.
 
@@ -224,7 +221,7 @@ def load_mask_stack(masks, *, image_index=None, min_masks=2):
     agree), or None when no mask carries one.
     """
     prefix = _where(image_index)
-    if _is_path(masks):
+    if is_path(masks):
         raise ValueError(f"{prefix}expected a sequence of masks or paths, got one path {masks!r}")
     if isinstance(masks, np.ndarray) and masks.dtype != object:
         if masks.ndim < 3:
@@ -246,7 +243,7 @@ def load_mask_stack(masks, *, image_index=None, min_masks=2):
     spacing, spacing_from = None, None
     for j, item in enumerate(items):
         try:
-            if _is_path(item):
+            if is_path(item):
                 mask, found = read_mask_and_spacing(item)
             else:
                 mask, found = as_binary_mask(item, what=f"mask {j}"), None

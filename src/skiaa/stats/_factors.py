@@ -3,7 +3,9 @@
 import numpy as np
 import pandas as pd
 
-from ..agreement._naming import CONSENSUS_CODES
+from ..agreement import CONSENSUS_CODES
+
+# Either naming of pair tables is read: the naming rules are the agreement package's.
 from ..agreement._naming import value_column as _value_column
 
 # factor -> column stems tried in the pairs table (first found wins): the IMA++
@@ -33,7 +35,7 @@ def agreement_by_factor(pairs, factor, *, value_column="dice", include_consensus
         One row per pair of masks, with ``<factor>1`` and ``<factor>2`` columns
         and ``value_column``; the IMA++ pairwise table
         (``IMAplusplus_multiannotator_subset_IAA_metrics.csv``, or
-        ``load_imaplusplus(...).pairs``) works as is.
+        ``load_imaplusplus(root, table="pairs")``) works as is.
     factor : {"annotator", "tool", "skill"} or str
         - ``"annotator"``: intra-annotator pairs (same annotator twice) against
           inter-annotator pairs.
