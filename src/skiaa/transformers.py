@@ -12,8 +12,7 @@ from .agreement._engine import (
     check_options,
     check_statistics,
     check_tolerance,
-    load_stack,
-    pairwise_values,
+    image_values,
     summarise,
     warn_empty_pairs,
 )
@@ -31,18 +30,19 @@ def _image_row(masks, index, metrics, statistics, options):
     """
     spacing, tolerance, hd_percentile, empty, min_masks, few_masks, ddof = options
     lowest = 0 if few_masks == "nan" else min_masks
-    stack, spacing = load_stack(masks, spacing, image_index=index, min_masks=lowest)
-    k = stack.shape[0]
-    if k < min_masks:
-        return np.concatenate([np.full(len(metrics) * len(statistics), np.nan), [k]]), []
-    values, lonely = pairwise_values(
-        stack,
+    stack, values, lonely = image_values(
+        masks,
         metrics,
         spacing=spacing,
         tolerance=tolerance,
         hd_percentile=hd_percentile,
         empty=empty,
+        image_index=index,
+        min_masks=lowest,
     )
+    k = stack.shape[0]
+    if k < min_masks:
+        return np.concatenate([np.full(len(metrics) * len(statistics), np.nan), [k]]), []
     return np.concatenate([summarise(values, statistics, ddof).reshape(-1), [k]]), lonely
 
 

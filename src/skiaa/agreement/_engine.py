@@ -34,6 +34,7 @@ from ._naming import (
 __all__ = [
     "EmptyPairs",
     "check_labels",
+    "image_values",
     "check_options",
     "load_stack",
     "warn_empty_pairs",
@@ -72,6 +73,8 @@ def load_stack(masks, spacing=None, *, image_index=None, min_masks=2):
     is checked against the masks' dimension, naming the image.
     """
     stack, stored = load_mask_stack(masks, image_index=image_index, min_masks=min_masks)
+    if stack.shape[0] == 0:  # no mask (few_masks="nan"): no shape to check a spacing against
+        return stack, None
     chosen = stored if spacing is None else spacing
     try:
         chosen = check_spacing(chosen, stack.ndim - 1)
@@ -126,6 +129,34 @@ def pairwise_values(
     return out, lonely
 
 
+def image_values(
+    masks,
+    metrics,
+    *,
+    spacing=None,
+    tolerance=2.0,
+    hd_percentile="pooled",
+    empty="nan",
+    image_index=None,
+    min_masks=2,
+):
+    """Read one image's masks and compute every pair: ``(stack, values, empty_pairs)``.
+
+    :func:`load_stack` then :func:`pairwise_values`; ``metrics`` and the
+    options must already be validated.
+    """
+    stack, spacing = load_stack(masks, spacing, image_index=image_index, min_masks=min_masks)
+    values, lonely = pairwise_values(
+        stack,
+        metrics,
+        spacing=spacing,
+        tolerance=tolerance,
+        hd_percentile=hd_percentile,
+        empty=empty,
+    )
+    return stack, values, lonely
+
+
 def warn_empty_pairs(empty_pairs, where="", stacklevel=3):
     """One :class:`EmptyMaskWarning` per pair of ``empty_pairs`` (NaN distances)."""
     for i, j in empty_pairs:
@@ -160,18 +191,18 @@ def pairs_frame(
     metrics = check_metrics(metrics)
     tolerance = check_tolerance(tolerance)
     check_options(hd_percentile, empty)
-    stack, spacing = load_stack(masks, spacing, image_index=image_id, min_masks=2)
-    k = stack.shape[0]
-    names = check_labels(names, k, "names")
-    annotators = check_labels(annotators, k, "annotators")
-    values, lonely = pairwise_values(
-        stack,
+    stack, values, lonely = image_values(
+        masks,
         metrics,
         spacing=spacing,
         tolerance=tolerance,
         hd_percentile=hd_percentile,
         empty=empty,
+        image_index=image_id,
     )
+    k = stack.shape[0]
+    names = check_labels(names, k, "names")
+    annotators = check_labels(annotators, k, "annotators")
     index = np.asarray(pair_indices(k), dtype=np.int64).reshape(-1, 2)
     columns = {}
     if image_id is not None:
