@@ -30,7 +30,7 @@ def test_decodes_to_rgb_uint8_with_pil_bicubic(image_files):
     X = load_images(image_files, (12, 10))
     assert X.shape == (4, 12, 10, 3) and X.dtype == np.uint8
     for path, row in zip(image_files, X):
-        # Reference: PIL's own RGB conversion and bicubic resize (PAPER.md §4).
+        # Reference: PIL's own RGB conversion and bicubic resize (the paper's).
         with Image.open(path) as img:
             ref = np.asarray(img.convert("RGB").resize((10, 12), Image.Resampling.BICUBIC))
         np.testing.assert_array_equal(row, ref)

@@ -13,8 +13,7 @@ from .agreement._engine import (
     check_options,
     check_statistics,
     check_tolerance,
-    load_stack,
-    pairwise_values,
+    image_values,
     summarise,
     warn_empty_pairs,
 )
@@ -25,7 +24,7 @@ from .agreement._multirater import (
     image_measures,
 )
 from .agreement._naming import STATISTICS
-from .utils._progress import progress
+from .utils import progress
 
 __all__ = ["AgreementTransformer"]
 
@@ -39,19 +38,20 @@ def _image_row(masks, index, metrics, statistics, options):
     """
     spacing, tolerance, hd_percentile, empty, min_masks, few_masks, ddof, measures = options
     lowest = 0 if few_masks == "nan" else min_masks
-    stack, spacing = load_stack(masks, spacing, image_index=index, min_masks=lowest)
-    k = stack.shape[0]
-    if k < min_masks:
-        n_features = len(metrics) * len(statistics) + len(measures)
-        return np.concatenate([np.full(n_features, np.nan), [k]]), [], False
-    values, lonely = pairwise_values(
-        stack,
+    stack, values, lonely = image_values(
+        masks,
         metrics,
         spacing=spacing,
         tolerance=tolerance,
         hd_percentile=hd_percentile,
         empty=empty,
+        image_index=index,
+        min_masks=lowest,
     )
+    k = stack.shape[0]
+    if k < min_masks:
+        n_features = len(metrics) * len(statistics) + len(measures)
+        return np.concatenate([np.full(n_features, np.nan), [k]]), [], False
     extra, alpha_undefined = image_measures(stack, measures)
     summary = summarise(values, statistics, ddof).reshape(-1)
     return np.concatenate([summary, extra, [k]]), lonely, alpha_undefined

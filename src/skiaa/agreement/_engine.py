@@ -34,6 +34,7 @@ from ._naming import (
 __all__ = [
     "EmptyPairs",
     "check_labels",
+    "image_values",
     "check_options",
     "load_stack",
     "warn_empty_pairs",
@@ -45,6 +46,7 @@ __all__ = [
     "pairs_frame",
     "pairwise_values",
     "summarise",
+    "summarise_groups",
 ]
 
 
@@ -71,6 +73,8 @@ def load_stack(masks, spacing=None, *, image_index=None, min_masks=2):
     is checked against the masks' dimension, naming the image.
     """
     stack, stored = load_mask_stack(masks, image_index=image_index, min_masks=min_masks)
+    if stack.shape[0] == 0:  # no mask (few_masks="nan"): no shape to check a spacing against
+        return stack, None
     chosen = stored if spacing is None else spacing
     try:
         chosen = check_spacing(chosen, stack.ndim - 1)
@@ -125,6 +129,34 @@ def pairwise_values(
     return out, lonely
 
 
+def image_values(
+    masks,
+    metrics,
+    *,
+    spacing=None,
+    tolerance=2.0,
+    hd_percentile="pooled",
+    empty="nan",
+    image_index=None,
+    min_masks=2,
+):
+    """Read one image's masks and compute every pair: ``(stack, values, empty_pairs)``.
+
+    :func:`load_stack` then :func:`pairwise_values`; ``metrics`` and the
+    options must already be validated.
+    """
+    stack, spacing = load_stack(masks, spacing, image_index=image_index, min_masks=min_masks)
+    values, lonely = pairwise_values(
+        stack,
+        metrics,
+        spacing=spacing,
+        tolerance=tolerance,
+        hd_percentile=hd_percentile,
+        empty=empty,
+    )
+    return stack, values, lonely
+
+
 def warn_empty_pairs(empty_pairs, where="", stacklevel=3):
     """One :class:`EmptyMaskWarning` per pair of ``empty_pairs`` (NaN distances)."""
     for i, j in empty_pairs:
@@ -159,18 +191,18 @@ def pairs_frame(
     metrics = check_metrics(metrics)
     tolerance = check_tolerance(tolerance)
     check_options(hd_percentile, empty)
-    stack, spacing = load_stack(masks, spacing, image_index=image_id, min_masks=2)
-    k = stack.shape[0]
-    names = check_labels(names, k, "names")
-    annotators = check_labels(annotators, k, "annotators")
-    values, lonely = pairwise_values(
-        stack,
+    stack, values, lonely = image_values(
+        masks,
         metrics,
         spacing=spacing,
         tolerance=tolerance,
         hd_percentile=hd_percentile,
         empty=empty,
+        image_index=image_id,
     )
+    k = stack.shape[0]
+    names = check_labels(names, k, "names")
+    annotators = check_labels(annotators, k, "annotators")
     index = np.asarray(pair_indices(k), dtype=np.int64).reshape(-1, 2)
     columns = {}
     if image_id is not None:
@@ -193,30 +225,58 @@ def pairs_frame(
 def summarise(values, statistics, ddof=1):
     """Statistics over the pairs (rows) of ``values`` (n_pairs, n_metrics).
 
-    Returns an array (n_metrics, n_statistics). NaN propagates: a metric with
-    a NaN pair gets NaN statistics rather than a summary of the other pairs.
-    ``std`` with ``n_pairs - ddof <= 0`` is NaN (one pair, sample std).
+    Returns an array (n_metrics, n_statistics); see :func:`summarise_groups`,
+    of which this is the one-group case.
     """
     values = np.asarray(values, dtype=np.float64)
-    n, m = values.shape
-    out = np.full((m, len(statistics)), np.nan)
-    if n == 0:
+    return summarise_groups(values, np.array([0, len(values)]), statistics, ddof)[0]
+
+
+def summarise_groups(values, bounds, statistics, ddof=1):
+    """Statistics over consecutive groups of rows of ``values`` (n_pairs, n_metrics).
+
+    Group ``g`` is rows ``bounds[g]:bounds[g + 1]``. Returns an array
+    (n_groups, n_metrics, n_statistics). NaN propagates: a metric with a NaN
+    pair in a group gets NaN statistics there rather than a summary of the
+    other pairs. ``std`` with ``n - ddof <= 0`` is NaN (one pair, sample std);
+    an empty group gets NaN everywhere. Vectorised over groups, so summarising
+    the 2,394 images of IMA++ costs milliseconds.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    bounds = np.asarray(bounds, dtype=np.int64)
+    counts = np.diff(bounds)
+    n_groups, m = len(counts), values.shape[1]
+    out = np.full((n_groups, m, len(statistics)), np.nan)
+    full = np.flatnonzero(counts > 0)
+    if full.size == 0:
         return out
+    sizes = counts[full][:, None]
+    # Empty groups hold no rows, so the rows of the others are contiguous.
+    data = values[bounds[0] : bounds[-1]]
+    first = bounds[:-1][full] - bounds[0]
+    group_of_row = np.repeat(np.arange(full.size), counts[full])
+    mean = np.add.reduceat(data, first, axis=0) / sizes
     for s, stat in enumerate(statistics):
         if stat == "mean":
-            out[:, s] = values.mean(axis=0)
+            res = mean
         elif stat == "std":
-            if n - ddof > 0:
-                out[:, s] = values.std(axis=0, ddof=ddof)
+            squares = np.add.reduceat((data - mean[group_of_row]) ** 2, first, axis=0)
+            dof = sizes - ddof
+            res = np.where(dof > 0, np.sqrt(squares / np.maximum(dof, 1)), np.nan)
         elif stat == "min":
-            out[:, s] = values.min(axis=0)
+            res = np.minimum.reduceat(data, first, axis=0)
         elif stat == "max":
-            out[:, s] = values.max(axis=0)
+            res = np.maximum.reduceat(data, first, axis=0)
         elif stat == "median":
-            out[:, s] = np.median(values, axis=0)
+            res = np.empty((full.size, m))
+            for c in range(m):
+                ordered = data[np.lexsort((data[:, c], group_of_row)), c]
+                low = first + (sizes[:, 0] - 1) // 2
+                high = first + sizes[:, 0] // 2
+                res[:, c] = (ordered[low] + ordered[high]) / 2
         else:  # pragma: no cover - names are validated by check_statistics
             raise ValueError(f"unknown statistic {stat!r}")
-    # numpy's min/max/median already give NaN for a column holding NaN; mean and
-    # std do too. Kept explicit for clarity of the contract:
-    out[np.isnan(values).any(axis=0)] = np.nan
+        out[full, :, s] = res
+    has_nan = np.logical_or.reduceat(np.isnan(data), first, axis=0)
+    out[full] = np.where(has_nan[:, :, None], np.nan, out[full])
     return out

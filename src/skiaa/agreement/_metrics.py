@@ -12,8 +12,8 @@ import warnings
 import numpy as np
 from scipy.spatial import cKDTree
 
+from .._docstring import Substitution
 from .._masks import as_binary_mask
-from ._docstring import fill_doc
 from ._naming import DISTANCE_METRICS, OVERLAP_METRICS, TOLERANCE_METRICS
 
 __all__ = [
@@ -475,7 +475,7 @@ _DISTANCE_RETURNS = """
 """
 
 
-@fill_doc(params=_DISTANCE_PARAMS, returns=_DISTANCE_RETURNS)
+@Substitution(params=_DISTANCE_PARAMS, returns=_DISTANCE_RETURNS)
 def hausdorff(mask1, mask2, *, spacing=None, normalize=False, empty="nan"):
     """Hausdorff distance (maximum) between the borders of two binary masks.
 
@@ -509,7 +509,7 @@ def hausdorff(mask1, mask2, *, spacing=None, normalize=False, empty="nan"):
     )
 
 
-@fill_doc(params=_DISTANCE_PARAMS, returns=_DISTANCE_RETURNS)
+@Substitution(params=_DISTANCE_PARAMS, returns=_DISTANCE_RETURNS)
 def hd95(mask1, mask2, *, spacing=None, normalize=False, empty="nan", hd_percentile="pooled"):
     """95th-percentile Hausdorff distance between the borders of two binary masks.
 
@@ -555,7 +555,7 @@ def hd95(mask1, mask2, *, spacing=None, normalize=False, empty="nan", hd_percent
     )
 
 
-@fill_doc(params=_DISTANCE_PARAMS, returns=_DISTANCE_RETURNS)
+@Substitution(params=_DISTANCE_PARAMS, returns=_DISTANCE_RETURNS)
 def assd(mask1, mask2, *, spacing=None, normalize=False, empty="nan"):
     """Average symmetric surface distance between two binary masks.
 
@@ -597,7 +597,7 @@ _TOLERANCE_PARAMS = """
 """
 
 
-@fill_doc(params=_TOLERANCE_PARAMS)
+@Substitution(params=_TOLERANCE_PARAMS)
 def surface_dice(mask1, mask2, tolerance=2.0, *, spacing=None):
     """Normalised surface Dice at a tolerance (Nikolov et al., 2021).
 
@@ -645,7 +645,7 @@ def surface_dice(mask1, mask2, tolerance=2.0, *, spacing=None):
     return pair_values(s1, s2, ["surface_dice"], tolerance, 1.0)["surface_dice"]
 
 
-@fill_doc(params=_TOLERANCE_PARAMS)
+@Substitution(params=_TOLERANCE_PARAMS)
 def boundary_f1(mask1, mask2, tolerance=2.0, *, spacing=None):
     """Boundary F1 score at a tolerance (Csurka et al., 2013).
 

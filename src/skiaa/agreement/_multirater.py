@@ -611,7 +611,7 @@ def image_measures(stack, measures):
     Returns ``(values, alpha_undefined)``; nothing is warned (this runs in
     worker threads), the caller warns when alpha is undefined.
     """
-    from ..consensus import _binary_entropy
+    from ..consensus import uncertainty_map
 
     out = np.empty(len(measures))
     alpha_undefined = False
@@ -624,8 +624,7 @@ def image_measures(stack, measures):
             stats = [MaskStats(mask, None, False) for mask in stack]
             out[i] = _iou_distances(stats, stats).mean()
         else:  # union_entropy
-            votes = stack.sum(axis=0, dtype=np.int64)
-            marked = votes > 0
-            p = votes[marked] / stack.shape[0]
-            out[i] = _binary_entropy(p).mean() if marked.any() else math.nan
+            marked = stack.any(axis=0)
+            entropy = uncertainty_map(stack).entropy
+            out[i] = entropy[marked].mean() if marked.any() else math.nan
     return out, alpha_undefined

@@ -7,7 +7,7 @@ from ._engine import (
     check_metrics,
     check_statistics,
     pairs_frame,
-    summarise,
+    summarise_groups,
     warn_empty_pairs,
 )
 from ._naming import CONSENSUS_CODES, RELEASE_NAMES, id_column, metric_column, metric_columns
@@ -230,9 +230,7 @@ default=("mean", "std")
     inverse, uniques = pd.factorize(ids, sort=True)
     order = np.argsort(inverse, kind="stable")
     bounds = np.searchsorted(inverse[order], np.arange(len(uniques) + 1))
-    out = np.empty((len(uniques), len(columns), len(statistics)))
-    for g in range(len(uniques)):
-        out[g] = summarise(values[order[bounds[g] : bounds[g + 1]]], statistics, ddof)
+    out = summarise_groups(values[order], bounds, statistics, ddof)
     parts = {
         f"{col}_{stat}": out[:, c, s]
         for c, col in enumerate(columns)

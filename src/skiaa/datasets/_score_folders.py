@@ -8,7 +8,7 @@ import pandas as pd
 from sklearn.utils import Bunch
 
 from ..agreement import EmptyMaskWarning, score_segmentation, summarize_scores
-from ..utils._progress import progress
+from ..utils import progress
 from ._mask_folders import _is_hidden, _short_list, find_mask_sets
 
 __all__ = ["score_mask_folder"]

@@ -9,7 +9,6 @@ training loop, callbacks, progress bar and epoch table.
 """
 
 import os
-import textwrap
 import warnings
 from numbers import Integral, Real
 
@@ -22,6 +21,7 @@ from skorch import NeuralNet
 from skorch.callbacks import Callback, LRScheduler, ProgressBar
 
 from .. import nets
+from .._docstring import RANDOM_STATE_DOC, substitute
 from ..utils import draw_seed
 from ._inputs import as_images
 from ._transforms import IMA_MEAN, IMA_STD, ImageModel, ImagePreprocess
@@ -352,19 +352,7 @@ class BaseImageEstimator(BaseEstimator):
         return self.net_.history
 
 
-def fill_common_parameters(doc):
-    """Put :data:`COMMON_PARAMETERS_DOC` where ``doc`` says ``{common}``.
-
-    The shared text is indented like the ``{common}`` line: Python 3.13 strips
-    the indentation of docstrings at compile time, older versions keep it.
-    """
-    line = next(line for line in doc.splitlines() if "{common}" in line)
-    indent = line[: len(line) - len(line.lstrip())]
-    body = textwrap.indent(textwrap.dedent(COMMON_PARAMETERS_DOC), indent)
-    return doc.replace(line, body.rstrip("\n"))
-
-
-COMMON_PARAMETERS_DOC = """\
+_COMMON_PARAMETERS_TEMPLATE = """\
     model : str, default="resnet18"
         Any timm model name (:func:`timm.list_models`); ResNet-18 is one of the
         paper's three best backbones. Unknown names raise a ValueError listing
@@ -429,8 +417,12 @@ COMMON_PARAMETERS_DOC = """\
     random_state : int, RandomState instance or None, default=None
         Seeds the initialisation, validation split, batch order and
         augmentations (torch's global RNG is restored afterwards).
+        {random_state}
     verbose : int, default=0
         0: silent; 1: skorch's epoch table; 2: also a progress bar per epoch.
     callbacks : list of skorch callbacks or (name, callback) tuples, default=None
         Extra skorch callbacks, used as given (as skorch does: their state is
         shared between fits; :func:`~sklearn.base.clone` copies them)."""
+
+#: The parameters both estimators share, for their docstrings' ``{common}`` line.
+COMMON_PARAMETERS_DOC = substitute(_COMMON_PARAMETERS_TEMPLATE, random_state=RANDOM_STATE_DOC)

@@ -6,7 +6,8 @@ from sklearn.base import RegressorMixin, _fit_context
 from sklearn.utils.validation import column_or_1d
 
 from .. import nets
-from ._base import BaseImageEstimator, BestEpoch, Samples, fill_common_parameters
+from .._docstring import Substitution
+from ._base import COMMON_PARAMETERS_DOC, BaseImageEstimator, BestEpoch, Samples
 from ._inputs import _rows
 from ._transforms import IMA_MEAN  # noqa: F401  (documented default)
 
@@ -32,13 +33,14 @@ def check_iaa(y, name="y"):
     return y.astype(np.float32)
 
 
+@Substitution(common=COMMON_PARAMETERS_DOC)
 class IAARegressor(RegressorMixin, BaseImageEstimator):
     """Predict the inter-annotator agreement (IAA) of a lesion from its image.
 
     A timm backbone with the paper's head ``Linear(d, 256) - BatchNorm - ReLU -
     Dropout(0.5) - Linear(256, 1)``, trained with SmoothL1 loss (skorch
     underneath); predictions are clamped to [0, 1]. Defaults follow the paper
-    (section 4 of ``PAPER.md``) except ``pretrained`` (offline by default).
+    (see the estimators' user guide) except ``pretrained`` (offline by default).
 
     Parameters
     ----------
@@ -229,6 +231,3 @@ class IAARegressor(RegressorMixin, BaseImageEstimator):
         images = self._check_predict_images(X)
         out = self._forward(images)
         return out.float().numpy().reshape(-1).clip(0.0, 1.0).astype(np.float64)
-
-
-IAARegressor.__doc__ = fill_common_parameters(IAARegressor.__doc__)

@@ -3,7 +3,9 @@
 import numpy as np
 import pandas as pd
 
-from ..agreement._naming import CONSENSUS_CODES
+from ..agreement import CONSENSUS_CODES
+
+# Either naming of pair tables is read: the naming rules are the agreement package's.
 from ..agreement._naming import value_column as _value_column
 
 # factor -> column stems tried in the pairs table (first found wins): the IMA++

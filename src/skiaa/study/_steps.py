@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from ..utils._progress import progress
+from ..utils import progress
 from ._data import _data_settings
 from ._store import _clean
 
