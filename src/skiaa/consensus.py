@@ -264,7 +264,7 @@ class UncertaintyMap(NamedTuple):
 
     Attributes
     ----------
-    mean : ndarray of float64, shape (...)
+    mean : ndarray of float64, shape (H, W) or (D, H, W)
         Fraction of the annotators marking each pixel (the mean mask).
     entropy : ndarray of float64, shape (...)
         Binary entropy of ``mean`` at each pixel, in bits by default: 0 where
@@ -280,8 +280,8 @@ def uncertainty_map(masks, *, base=2.0):
 
     Parameters
     ----------
-    masks : array-like of shape (k, H, W), or sequence of k arrays or paths
-        The masks of one image (bool, 0/1 or 0/255, or mask files).
+    masks : array-like of shape (k, H, W) or (k, D, H, W), or sequence of k arrays or paths
+        The masks of one image or volume (bool, 0/1 or 0/255, or mask files).
     base : float, default=2.0
         Base of the logarithm: 2 gives bits (at most 1 for a binary choice),
         ``math.e`` nats.
