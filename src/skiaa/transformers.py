@@ -213,7 +213,10 @@ default=("mean",)
         statistics = check_statistics(self.statistics)
         check_tolerance(self.tolerance)
         check_options(self.hd_percentile, self.empty)
-        spacing = None if self.spacing is None else np.asarray(self.spacing, dtype=np.float64)
+        try:
+            spacing = None if self.spacing is None else np.asarray(self.spacing, dtype=float)
+        except (TypeError, ValueError):  # ragged rows, strings
+            spacing = np.array([np.nan])
         if spacing is not None and (
             spacing.ndim > 2 or not np.all(np.isfinite(spacing)) or np.any(spacing <= 0)
         ):
