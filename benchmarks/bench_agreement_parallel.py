@@ -83,6 +83,9 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3, help="timed runs per measurement")
     parser.add_argument("--sides", nargs="+", type=int, default=[128, 1024])
+    parser.add_argument(
+        "--no-processes", action="store_true", help="skip the (slow) process-per-image baseline"
+    )
     args = parser.parse_args(argv)
     print(
         f"numpy {np.__version__}, python {platform.python_version()}, {platform.machine()}, "
@@ -103,15 +106,21 @@ def main(argv=None):
 
         t1, v1 = timed(lambda: run(1), args.repeat)
         t2, v2 = timed(lambda: run(2), args.repeat)
-        tp, vp = timed(lambda images=images: per_image_processes(images, 2), args.repeat)
+        # Threads run the very same arithmetic: identical to the last bit.
         np.testing.assert_array_equal(v1, v2)
-        np.testing.assert_array_equal(v1, vp)
+        if args.no_processes:
+            tp = np.nan
+        else:
+            tp, vp = timed(lambda images=images: per_image_processes(images, 2), args.repeat)
+            # Other processes may round sums differently in the last bit (numpy's
+            # SIMD reductions); equal to 1e-12.
+            np.testing.assert_allclose(v1, vp, rtol=1e-12, atol=0)
         label = f"{side}x{side}"
         print(
             f"{label:>12} {t1:11.3f} {t2:11.3f} {t1 / t2:9.2f}x {tp:12.3f} {t1 / tp:6.2f}x"
             f"   ({len(images)} images, {n_pairs} pairs)"
         )
-    print("\noutputs identical across n_jobs and schemes")
+    print("\noutputs identical across n_jobs (and equal to 1e-12 with processes)")
 
 
 if __name__ == "__main__":

@@ -236,7 +236,10 @@ default=("mean",)
         check_measures(self.measures)
         check_tolerance(self.tolerance)
         check_options(self.hd_percentile, self.empty)
-        spacing = None if self.spacing is None else np.asarray(self.spacing, dtype=np.float64)
+        try:
+            spacing = None if self.spacing is None else np.asarray(self.spacing, dtype=float)
+        except (TypeError, ValueError):  # ragged rows, strings
+            spacing = np.array([np.nan])
         if spacing is not None and (
             spacing.ndim > 2 or not np.all(np.isfinite(spacing)) or np.any(spacing <= 0)
         ):

@@ -20,12 +20,18 @@ The definitions are medpy's (``medpy.metric.binary`` 0.5: ``dc``, ``jc``,
   units when ``spacing`` is given);
 - Hausdorff = the largest directed distance either way; HD95 = the 95th
   percentile (numpy's linear interpolation) of both directed sets
-  concatenated; ASSD = the mean of both directed sets concatenated (medpy >= 0.5;
-  medpy < 0.5 averaged the two directed means instead).
+  concatenated (``hd_percentile="pooled"``, the default; ``"max"`` takes the
+  larger of the two directed 95th percentiles, as MONAI does); ASSD = the
+  mean of both directed sets concatenated (medpy >= 0.5; medpy < 0.5
+  averaged the two directed means instead).
+
+Masks may have any number of dimensions (2-D images, 3-D volumes): a stack
+of an image's masks is ``(k, H, W)`` or ``(k, D, H, W)``, and ``spacing``
+gives one voxel size per axis, in the array's axis order.
 
 Normalised distances (``*_normalized``) divide by the image diagonal
 ``sqrt(H**2 + W**2)`` as the release does; with ``spacing`` the diagonal is the
-physical one, ``sqrt((H*sy)**2 + (W*sx)**2)``.
+physical one, ``sqrt((H*sy)**2 + (W*sx)**2)`` (and alike in 3-D).
 
 Empty masks (the convention, tested)
 ------------------------------------
@@ -37,9 +43,11 @@ Empty masks (the convention, tested)
 - exactly one mask empty: Dice = Jaccard = 0 and surface Dice = boundary F1 = 0
   (what their formulas give); the distances are undefined and are returned as
   NaN with an :class:`EmptyMaskWarning` (medpy raises ``RuntimeError``; the
-  release's table holds NaN there too, for the empty STAPLE mask of
-  ISIC_0013567). NaN then propagates: an image's mean over pairs is NaN when
-  one of its pairs is, rather than a mean over the other pairs.
+  release's table holds NaN in its raw distance columns and 1.0 in its
+  normalised ones, for the empty STAPLE mask of ISIC_0013567). NaN then
+  propagates: an image's mean over pairs is NaN when one of its pairs is,
+  rather than a mean over the other pairs. ``empty="worst"`` gives the image
+  diagonal instead (1.0 normalised), without a warning.
 
 Speed
 -----
