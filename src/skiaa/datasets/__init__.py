@@ -11,6 +11,7 @@ from ._images import image_cache_path, load_images
 from ._imaplusplus import IMAPLUSPLUS_TABLES, label_diagnosis, load_imaplusplus, read_iaa_table
 from ._mask_folders import find_mask_sets, lesions_agreement, mask_folder_agreement
 from ._names import parse_mask_filename
+from ._score_folders import score_mask_folder
 from ._synthetic import make_lesions
 from ._tables import check_table, metric_ranges, read_table
 
@@ -36,6 +37,7 @@ __all__ = [
     "parse_mask_filename",
     "read_iaa_table",
     "read_table",
+    "score_mask_folder",
     *sorted(_LAZY_NAMES),
 ]
 

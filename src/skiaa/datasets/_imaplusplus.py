@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 
 from ..agreement import CONSENSUS_CODES
+from ..agreement._naming import summary_column
 from ._names import parse_mask_filename
 from ._tables import _IMAGE_SUFFIX, check_table, read_table, strip_image_suffix
 
@@ -353,7 +354,7 @@ _ID_COLUMNS = ("img_id", "image_id", "isic_id")
 _LABEL_COLUMNS = ("diagnosis", "label", "malignant", "is_indeterminate")
 
 
-def read_iaa_table(iaa_path, metadata_path, *, value_column="dice_score_mean"):
+def read_iaa_table(iaa_path, metadata_path, *, value_column=None):
     """Read a per-image agreement CSV and label each image from ISIC metadata.
 
     The library side of ``skiaa compare --iaa TABLE --metadata TABLE``: a table
@@ -368,8 +369,13 @@ def read_iaa_table(iaa_path, metadata_path, *, value_column="dice_score_mean"):
         and ``value_column``.
     metadata_path : str or path-like
         ISIC metadata CSV with ``isic_id`` and ``benign_malignant``.
-    value_column : str, default="dice_score_mean"
-        The column that must be present (the value to be compared).
+    value_column : str, default=None
+        The column that must be present (the value to be compared). None
+        means the IAA, the mean pairwise Dice, in either naming:
+        ``dice_score_mean`` (the release's, ``skiaa agreement``'s) or
+        ``dice_mean`` (:func:`skiaa.agreement.image_agreement` on a table in
+        skiaa's naming). The column used is stored in
+        ``table.attrs["value_column"]``.
 
     Returns
     -------
@@ -397,7 +403,6 @@ def read_iaa_table(iaa_path, metadata_path, *, value_column="dice_score_mean"):
     skiaa.stats.diagnosis_groups : the benign and malignant values of the table.
     check_table : the checks every table passes.
     """
-    value_column = value_column or "dice_score_mean"
     iaa_name = f"IAA table {str(iaa_path)!r}"
     table = read_table(iaa_path, name=iaa_name, ranges={})  # values checked once keyed
     id_column = next((c for c in _ID_COLUMNS if c in table.columns), None)
@@ -406,6 +411,8 @@ def read_iaa_table(iaa_path, metadata_path, *, value_column="dice_score_mean"):
             f"{iaa_name} has no image id column ({', '.join(_ID_COLUMNS[:2])} or "
             f"{_ID_COLUMNS[2]}); it has {list(map(str, table.columns))}"
         )
+    if value_column is None:
+        value_column = summary_column(table.columns, "dice", "mean") or "dice_score_mean"
     if value_column not in table.columns:
         raise ValueError(f"{iaa_name} has no column {value_column!r}")
     reserved = [*_LABEL_COLUMNS] + (["image_id"] if id_column != "image_id" else [])
@@ -426,7 +433,9 @@ def read_iaa_table(iaa_path, metadata_path, *, value_column="dice_score_mean"):
         ranges={},
         identical_duplicates="drop",
     )
-    return label_diagnosis(table, metadata, id_column="image_id")
+    table = label_diagnosis(table, metadata, id_column="image_id")
+    table.attrs["value_column"] = value_column
+    return table
 
 
 def _masks_frame(table):
