@@ -239,6 +239,23 @@ def _grid_scores(n_jobs, **params):
     return search.fit(X, iaa).cv_results_["split0_test_score"]
 
 
+def test_results_do_not_depend_on_the_callers_thread_count():
+    # What makes n_jobs irrelevant (below), checked in this process: the caller's
+    # torch thread count does not reach fit/predict when torch_num_threads is set.
+    X, _, iaa = make_images(16)
+    before = torch.get_num_threads()
+    preds = []
+    try:
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            reg = IAARegressor(**fast_params(torch_num_threads=1)).fit(X, iaa)
+            preds.append(reg.predict(X))
+    finally:
+        torch.set_num_threads(before)
+    np.testing.assert_array_equal(preds[0], preds[1])
+
+
+@pytest.mark.slow  # starting joblib's workers (torch imports) takes long on 2 busy cores
 def test_grid_search_n_jobs_1_equals_n_jobs_2_with_torch_num_threads(two_torch_threads):
     # This process runs torch with 2 threads, joblib's 2 workers with 1 each
     # (cpu_count // n_jobs on 2 cores); torch_num_threads=1 makes them agree.
