@@ -11,30 +11,8 @@ from sklearn.base import clone
 from skorch.callbacks import Callback
 
 import skiaa
+from _helpers import fast_params, make_images
 from skiaa.estimators import IAARegressor, MultiTaskDiagnosisClassifier
-
-
-def fast_params(**overrides):
-    """The one place holding the tiny settings every estimator test uses."""
-    params = dict(
-        model="test_resnet",
-        image_size=32,
-        max_epochs=1,
-        batch_size=8,
-        augment_passes=1,
-        random_state=0,
-    )
-    params.update(overrides)
-    return params
-
-
-def make_images(n=16, size=32, seed=0):
-    rng = np.random.default_rng(seed)
-    X = rng.integers(0, 256, size=(n, size, size, 3), dtype=np.uint8)
-    iaa = rng.uniform(0.4, 1.0, size=n)
-    y = np.array(["benign", "malignant"] * (n // 2))
-    return X, y, iaa
-
 
 STORES = {}
 

@@ -12,8 +12,8 @@ from sklearn.preprocessing import FunctionTransformer
 from sklearn.utils.estimator_checks import parametrize_with_checks
 from skorch.callbacks import Callback
 
+from _helpers import fast_params, make_images
 from skiaa.estimators import IAARegressor, MultiTaskDiagnosisClassifier
-from test_estimators import fast_params, make_images
 
 # ----------------------------------------------------------------- estimator checks
 
