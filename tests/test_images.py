@@ -229,6 +229,10 @@ class TestImageDataset:
         assert image.shape == (3, 4, 4) and image.dtype == self.torch.uint8
         assert float(target) == 0.25
         np.testing.assert_array_equal(ImageDataset(inner)[1][0].numpy(), U[1].transpose(2, 0, 1))
+        # An ImageDataset of an ImageDataset shares its images.
+        again = ImageDataset(wrapped)
+        assert again.n_channels == 3 and len(again) == 2 and again.targets is None
+        np.testing.assert_array_equal(again[1][0].numpy(), image.numpy())
 
     def test_float_targets_and_dataloader(self):
         from torch.utils.data import DataLoader

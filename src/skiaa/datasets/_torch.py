@@ -109,7 +109,9 @@ class ImageDataset(Dataset):
     ):
         if isinstance(X, ImageDataset):
             X = X.images
-        if isinstance(X, Dataset):
+        if isinstance(X, _ItemImages):  # another ImageDataset's wrapped Dataset
+            n_channels = X.n_channels
+        elif isinstance(X, Dataset):
             X = _ItemImages(X, image_size)
             n_channels = X.n_channels
         else:
