@@ -52,16 +52,22 @@ def _step_agreement(data, config, store, verbose):
 
 # --------------------------------------------------------------------- statistics
 def _step_statistics(agreement, data, config, store, out_dir):
-    from ..stats import agreement_by_factor, compare_groups, plot_agreement_by_factor, plot_ecdf
+    from ..stats import (
+        agreement_by_factor,
+        compare_groups,
+        diagnosis_groups,
+        plot_agreement_by_factor,
+        plot_ecdf,
+    )
 
     settings = {"data": _data_settings(config), "n_resamples": config.n_resamples}
     cached = store.get("statistics", settings)
     if cached is not None:
         return cached
-    known = agreement["diagnosis"].isin(["benign", "malignant"]).to_numpy()
-    iaa = agreement["iaa"].to_numpy(dtype=float)
-    usable = known & np.isfinite(iaa)
-    values, groups = iaa[usable], agreement["diagnosis"].to_numpy()[usable]
+    # Indeterminate images, and images without an IAA (fewer than two masks),
+    # are left out and counted, as skiaa compare does.
+    samples = diagnosis_groups(agreement, "iaa", on_missing="drop")
+    values, groups = samples.data.to_numpy(), samples.groups
     comparison = compare_groups(
         values,
         groups,
@@ -78,7 +84,7 @@ def _step_statistics(agreement, data, config, store, out_dir):
     result = {
         "comparison": comparison.to_dict(),
         "table": str(comparison),
-        "n_excluded": int((~usable).sum()),
+        "n_excluded": samples.n_indeterminate + samples.n_missing,
     }
     if data.pairs is not None and {"annotator1", "tool1", "skill_level1"} <= set(data.pairs):
         factors = {}
