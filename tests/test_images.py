@@ -43,10 +43,11 @@ def test_int_size_and_no_resample_at_target_size(tmp_path):
     np.testing.assert_array_equal(load_images([path], 8)[0], array)
 
 
-@pytest.mark.parametrize("size", [0, (4, -1), "big", (1, 2, 3), True])
-def test_bad_size(image_files, size):
-    with pytest.raises(ValueError, match="size"):
-        load_images(image_files, size)
+@pytest.mark.parametrize("image_size", [0, (4, -1), "big", (1, 2, 3), True, 8.5, (8, 8.5)])
+def test_bad_image_size(image_files, image_size):
+    # Floats are refused, not truncated: 8.5 is no image size.
+    with pytest.raises(ValueError, match="image_size"):
+        load_images(image_files, image_size)
 
 
 def test_single_path_rejected(image_files):
@@ -198,7 +199,11 @@ class TestImageDataset:
         from skiaa.datasets import ImageDataset
 
         ds = ImageDataset(
-            image_files, size=6, cache_dir=tmp_path / "c", scale=True, transform=lambda t: t * 2
+            image_files,
+            image_size=6,
+            cache_dir=tmp_path / "c",
+            scale=True,
+            transform=lambda t: t * 2,
         )
         assert len(ds) == 4
         image, target = ds[0]
@@ -236,7 +241,7 @@ class TestImageDataset:
     def test_errors(self, image_files):
         from skiaa.datasets import ImageDataset
 
-        with pytest.raises(ValueError, match="size is required"):
+        with pytest.raises(ValueError, match="image_size is required"):
             ImageDataset(image_files)
         with pytest.raises(ValueError, match="uint8"):
             ImageDataset(np.zeros((2, 4, 4, 3), dtype=np.float32))

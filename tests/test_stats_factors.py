@@ -106,7 +106,7 @@ def test_plot_ecdf_marks_the_gap_and_takes_ax():
     values = np.r_[rng.beta(8, 2, 200), rng.beta(5, 2, 80)]
     groups = ["benign"] * 200 + ["malignant"] * 80
     fig, ax = plt.subplots()
-    res = compare_groups(values, groups, n_boot=99, random_state=0)
+    res = compare_groups(values, groups, n_resamples=99, random_state=0)
     out = plot_ecdf(values, groups, ax=ax, comparison=res)
     assert out is ax
     labels = [t.get_text() for t in ax.get_legend().get_texts()]

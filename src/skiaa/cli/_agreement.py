@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..agreement import DEFAULT_METRICS, METRICS, RELEASE_NAMES
+from ..agreement._naming import DEFAULT_METRICS, METRICS, RELEASE_NAMES
 
 PAIRWISE_FILE = "pairwise_metrics.csv"
 IMAGE_LEVEL_FILE = "image_level_metrics.csv"

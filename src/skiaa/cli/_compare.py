@@ -46,8 +46,10 @@ def add_parser(subparsers):
     )
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder")
     parser.add_argument("--force", action="store_true", help="overwrite existing outputs")
-    parser.add_argument("--n-boot", type=int, default=9999, help="bootstrap resamples (9999)")
-    parser.add_argument("--random-state", type=int, default=0, help="bootstrap seed (0)")
+    parser.add_argument("--n-resamples", type=int, default=9999, help="bootstrap resamples (9999)")
+    parser.add_argument(
+        "--seed", type=int, default=0, help="random seed of the bootstrap (default: 0)"
+    )
     parser.add_argument(
         "--alpha", type=float, default=0.05, help="level of the dominance conclusion (0.05)"
     )
@@ -95,7 +97,7 @@ def run(args):
     if args.imaplusplus is not None:
         if args.metadata is not None:
             raise ValueError("--metadata goes with --iaa, not with --imaplusplus")
-        table = load_imaplusplus(args.imaplusplus).images
+        table = load_imaplusplus(args.imaplusplus)
         value_column = args.value_column or "iaa"
         if value_column not in table.columns:
             raise ValueError(f"the IMA++ per-image frame has no column {value_column!r}")
@@ -118,9 +120,9 @@ def run(args):
         values,
         groups,
         positive="malignant",
-        n_boot=args.n_boot,
+        n_resamples=args.n_resamples,
         alpha=args.alpha,
-        random_state=args.random_state,
+        random_state=args.seed,
     )
 
     text = str(result)
@@ -132,7 +134,7 @@ def run(args):
     record = result.to_dict()
     record["source"] = source
     record["n_indeterminate_excluded"] = indeterminate
-    record["random_state"] = args.random_state
+    record["random_state"] = args.seed
     (out / "comparison.json").write_text(json.dumps(record, indent=2) + "\n")
     (out / "comparison.txt").write_text(text + "\n")
 

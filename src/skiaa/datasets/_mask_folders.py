@@ -8,14 +8,8 @@ import numpy as np
 import pandas as pd
 from sklearn.utils import Bunch
 
-from ..agreement import (
-    CONSENSUS_ANNOTATORS,
-    RELEASE_NAMES,
-    EmptyMaskWarning,
-    _check_metrics,
-    image_agreement,
-    pairwise_agreement,
-)
+from ..agreement import EmptyMaskWarning, image_agreement, pairwise_agreement
+from ..agreement._naming import CONSENSUS_CODES, RELEASE_NAMES, check_metrics
 from ..utils._progress import progress
 from ._names import parse_mask_filename
 
@@ -222,7 +216,7 @@ def _row(image_id, path, fields):
 # --------------------------------------------------------------------------- #
 def _release_metrics(metrics):
     """Validated skiaa metric names, Dice first when it was not asked for."""
-    metrics = _check_metrics(metrics)
+    metrics = check_metrics(metrics)
     # Dice is always computed: it defines the IAA, an image's mean pairwise Dice.
     return metrics if "dice" in metrics else ["dice", *metrics]
 
@@ -423,7 +417,7 @@ def mask_folder_agreement(
         for image_id, group in masks.groupby("image_id", sort=True)
     ]
     # Consensus masks, when included, are paired but never count as annotators.
-    is_annotator = ~masks["annotator"].isin(list(CONSENSUS_ANNOTATORS))
+    is_annotator = ~masks["annotator"].isin(list(CONSENSUS_CODES))
     per_image = (
         masks[is_annotator]
         .groupby("image_id")

@@ -4,12 +4,11 @@ Kept out of :mod:`skiaa.datasets`' eager imports (loaded lazily on first access)
 so that reading tables and computing statistics never imports torch.
 """
 
-import os
-
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from ..utils import is_path_sequence
 from ._images import load_images
 
 
@@ -21,12 +20,12 @@ class ImageDataset(Dataset):
     X : array-like of shape (n_samples, height, width, 3), dtype uint8, or sequence of paths
         Images: an array as returned by :func:`load_images` (in memory or
         memory-mapped; it is not copied), or image file paths, decoded once
-        through :func:`load_images` with ``size`` and ``cache_dir``.
+        through :func:`load_images` with ``image_size`` and ``cache_dir``.
     y : array-like of shape (n_samples,) or (n_samples, n_targets), default=None
         Targets. Returned as tensors (float32 for floating targets, int64 for
         integer ones); when None every sample's target is ``torch.tensor(0)``,
         skorch's placeholder convention.
-    size : int or (int, int), default=None
+    image_size : int or (int, int), default=None
         Output size when ``X`` holds paths (required then); ignored for arrays.
     cache_dir : str or path-like, default=None
         Cache folder for decoding paths (see :func:`load_images`).
@@ -70,12 +69,20 @@ class ImageDataset(Dataset):
     """
 
     def __init__(
-        self, X, y=None, *, size=None, cache_dir=None, scale=False, transform=None, n_jobs=None
+        self,
+        X,
+        y=None,
+        *,
+        image_size=None,
+        cache_dir=None,
+        scale=False,
+        transform=None,
+        n_jobs=None,
     ):
-        if _is_path_list(X):
-            if size is None:
-                raise ValueError("size is required when X holds image paths")
-            X = load_images(list(X), size, cache_dir=cache_dir, n_jobs=n_jobs)
+        if is_path_sequence(X):
+            if image_size is None:
+                raise ValueError("image_size is required when X holds image paths")
+            X = load_images(list(X), image_size, cache_dir=cache_dir, n_jobs=n_jobs)
         elif not isinstance(X, np.ndarray):
             X = np.asarray(X)
         if X.ndim != 4 or X.shape[-1] != 3 or X.dtype != np.uint8:
@@ -132,11 +139,3 @@ class _MemmapFile:
 
     def __init__(self, path):
         self.path = path
-
-
-def _is_path_list(X):
-    if isinstance(X, np.ndarray):
-        return X.dtype.kind in "USO" and X.ndim == 1
-    if isinstance(X, (list, tuple)) and len(X) > 0:
-        return all(isinstance(x, (str, os.PathLike)) for x in X)
-    return False

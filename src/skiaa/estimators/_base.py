@@ -17,12 +17,12 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator
 from sklearn.model_selection import ShuffleSplit, StratifiedShuffleSplit
-from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from skorch import NeuralNet
 from skorch.callbacks import Callback, LRScheduler, ProgressBar
 
 from .. import nets
+from ..utils import draw_seed
 from ._inputs import as_images
 from ._transforms import IMA_MEAN, IMA_STD, ImageModel, ImagePreprocess
 
@@ -317,7 +317,7 @@ class BaseImageEstimator(BaseEstimator):
         return net
 
     def _seed(self):
-        return int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+        return draw_seed(self.random_state)
 
     def _fork_rng(self, device):
         devices = []

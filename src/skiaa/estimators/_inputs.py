@@ -22,6 +22,8 @@ import torch
 from PIL import Image
 from torch.nn import functional as F
 
+from ..utils import is_path_sequence
+
 
 def _rgb_uint8(img):
     # Grayscale -> RGB, RGBA -> RGB (alpha dropped), for one (H, W[, C]) image.
@@ -41,23 +43,6 @@ def _resize_uint8(img, size):
     if size is None or img.shape[:2] == (size, size):
         return img
     return np.asarray(Image.fromarray(img).resize((size, size), Image.BICUBIC))
-
-
-def _is_path_sequence(X):
-    if isinstance(X, (str, os.PathLike)):
-        return False
-    if isinstance(X, np.ndarray):
-        return (
-            X.ndim == 1
-            and (X.dtype.kind in "US" or X.dtype == object)
-            and len(X) > 0
-            and all(isinstance(x, (str, os.PathLike)) for x in X)
-        )
-    return (
-        isinstance(X, (list, tuple))
-        and len(X) > 0
-        and all(isinstance(x, (str, os.PathLike)) for x in X)
-    )
 
 
 def _load_paths(paths, image_size, cache_dir):
@@ -123,7 +108,7 @@ def as_images(X, image_size, *, cache_dir=None):
         first = images.first()
         n_channels = first.shape[-1] if first.dtype == torch.uint8 else first.shape[0]
         return images, int(n_channels)
-    if _is_path_sequence(X):
+    if is_path_sequence(X):
         return _load_paths(X, image_size, cache_dir), 3
     if isinstance(X, (list, tuple)) and len(X) and all(np.ndim(x) in (2, 3) for x in X):
         if image_size is None and len({np.shape(x)[:2] for x in X}) > 1:
