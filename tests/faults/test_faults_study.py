@@ -274,7 +274,9 @@ def test_outputs_of_another_run_are_removed(finished, tmp_path, tables):
     seed0, _, _ = finished
     out = _copy(seed0, tmp_path / "out")
     assert (out / "diagnosis.png").is_file()
-    run_study(out, StudyConfig(data="imaplusplus", imaplusplus=str(tables), n_resamples=100), verbose=0)
+    run_study(
+        out, StudyConfig(data="imaplusplus", imaplusplus=str(tables), n_resamples=100), verbose=0
+    )
     assert not (out / "diagnosis.png").exists()
     assert not (out / "iaa_regression.png").exists()
     assert json.loads((out / "results.json").read_text())["config"]["data"] == "imaplusplus"
