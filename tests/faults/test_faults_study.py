@@ -40,8 +40,13 @@ def _files(folder):
 
 
 def _numbers(results):
-    drop = ("seconds", "reused_steps")
-    return {k: v for k, v in results.items() if k not in drop}
+    """``results`` without run times and the list of steps read back, at any depth."""
+    if isinstance(results, dict):
+        drop = ("seconds", "reused_steps")
+        return {k: _numbers(v) for k, v in results.items() if k not in drop}
+    if isinstance(results, list):
+        return [_numbers(v) for v in results]
+    return results
 
 
 def _strip_timing(text):
