@@ -1,4 +1,7 @@
-"""The agreement package's shared pieces: docstring blocks and the naming rules."""
+"""The agreement package's shared pieces: docstring blocks and the naming rules.
+
+The docstring helper itself is tested in test_docstring_sharing.py.
+"""
 
 import inspect
 
@@ -7,63 +10,6 @@ import pytest
 
 from skiaa import agreement
 from skiaa.agreement import _naming
-from skiaa.agreement._docstring import fill_doc
-
-BLOCK = """
-x : int
-    The input.
-"""
-
-
-def _indented(x):
-    """Do nothing.
-
-    Parameters
-    ----------
-    {params}
-
-    Returns
-    -------
-    None
-    """
-
-
-def _dedented(x):
-    pass
-
-
-# What Python 3.13 leaves of _indented's docstring: the common indentation stripped.
-_dedented.__doc__ = inspect.cleandoc(_indented.__doc__) + "\n"
-
-
-@pytest.mark.parametrize("func", [_indented, _dedented])
-def test_fill_doc_indents_the_block_like_its_placeholder(func):
-    # Whether or not the interpreter dedented the docstring, the block lines up
-    # with the section it belongs to, so numpydoc parses the same sections.
-    doc = fill_doc(params=BLOCK)(func).__doc__
-    lines = doc.splitlines()
-    header = next(line for line in lines if line.strip() == "Parameters")
-    indent = header[: len(header) - len(header.lstrip())]
-    assert f"{indent}x : int" in lines
-    assert f"{indent}    The input." in lines
-    assert "{params}" not in doc
-
-
-def test_fill_doc_refuses_unknown_and_unused_blocks():
-    def f():
-        """Doc.
-
-        {missing}
-        """
-
-    with pytest.raises(ValueError, match="no docstring block named 'missing'"):
-        fill_doc(other="x")(f)
-
-    def g():
-        """Doc without placeholder."""
-
-    with pytest.raises(ValueError, match=r"blocks \['params'\] not used"):
-        fill_doc(params="x")(g)
 
 
 @pytest.mark.parametrize(

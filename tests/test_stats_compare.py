@@ -104,7 +104,7 @@ def test_symmetric_under_swapping_groups(a, b):
 
 def test_one_sided_directions_on_simulated_shift():
     # Malignant values are shifted down: "less" (malignant smaller) must reject,
-    # "greater" must not, for both tests (GOTCHAS.md, scipy directions).
+    # "greater" must not, for both tests (scipy names KS alternatives after the CDF).
     rng = np.random.default_rng(0)
     values, groups = _two_groups(rng.normal(0.8, 0.1, 300), rng.normal(0.72, 0.1, 200))
     res = compare_groups(values, groups, positive="malignant", n_resamples=199, random_state=0)

@@ -94,7 +94,7 @@ def test_include_consensus_and_errors():
 def test_release_pairs_table_as_is(imaplusplus_dir):
     pairs = pd.read_csv(imaplusplus_dir / "IMAplusplus_multiannotator_subset_IAA_metrics.csv")
     table = agreement_by_factor(pairs, "annotator")
-    # PAPER.md §2: over all (non-consensus) pairs Dice averages 0.781.
+    # The release's tables: over all (non-consensus) pairs Dice averages 0.781.
     overall = (table["n"] * table["mean"]).sum() / table["n"].sum()
     assert round(overall, 3) == 0.781
     assert table.loc["intra-annotator", "mean"] > table.loc["inter-annotator", "mean"]

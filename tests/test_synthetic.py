@@ -170,7 +170,7 @@ def test_invalid_parameters(kwargs, match):
 @settings(max_examples=8)
 @given(seed=st.integers(0, 2**31 - 1), size=st.sampled_from([40, 56, 72]))
 def test_malignant_agree_less(seed, size):
-    # The study's finding (PAPER.md section 3) holds on generated data.
+    # The study's finding (lower IAA on malignant lesions) holds on generated data.
     data = make_lesions(80, image_size=size, malignant_fraction=0.5, random_state=seed)
     iaa = _iaa(data.masks)
     malignant = data.label == 1

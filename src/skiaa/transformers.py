@@ -18,7 +18,7 @@ from .agreement._engine import (
     summarise,
 )
 from .agreement._naming import STATISTICS
-from .utils._progress import progress
+from .utils import progress
 
 __all__ = ["AgreementTransformer"]
 

@@ -12,8 +12,8 @@ import warnings
 import numpy as np
 from scipy.spatial import cKDTree
 
+from .._docstring import Substitution
 from .._masks import as_binary_mask
-from ._docstring import fill_doc
 from ._naming import DISTANCE_METRICS, OVERLAP_METRICS, TOLERANCE_METRICS
 
 __all__ = [
@@ -409,7 +409,7 @@ _DISTANCE_PARAMS = """
 """
 
 
-@fill_doc(params=_DISTANCE_PARAMS)
+@Substitution(params=_DISTANCE_PARAMS)
 def hausdorff(mask1, mask2, *, spacing=None, normalize=False):
     """Hausdorff distance (maximum) between the borders of two binary masks.
 
@@ -439,7 +439,7 @@ def hausdorff(mask1, mask2, *, spacing=None, normalize=False):
     return _one_metric("hausdorff", mask1, mask2, spacing=spacing, normalize=normalize)
 
 
-@fill_doc(params=_DISTANCE_PARAMS)
+@Substitution(params=_DISTANCE_PARAMS)
 def hd95(mask1, mask2, *, spacing=None, normalize=False):
     """95th-percentile Hausdorff distance between the borders of two binary masks.
 
@@ -468,7 +468,7 @@ def hd95(mask1, mask2, *, spacing=None, normalize=False):
     return _one_metric("hd95", mask1, mask2, spacing=spacing, normalize=normalize)
 
 
-@fill_doc(params=_DISTANCE_PARAMS)
+@Substitution(params=_DISTANCE_PARAMS)
 def assd(mask1, mask2, *, spacing=None, normalize=False):
     """Average symmetric surface distance between two binary masks.
 
@@ -508,7 +508,7 @@ _TOLERANCE_PARAMS = """
 """
 
 
-@fill_doc(params=_TOLERANCE_PARAMS)
+@Substitution(params=_TOLERANCE_PARAMS)
 def surface_dice(mask1, mask2, tolerance=2.0, *, spacing=None):
     """Normalised surface Dice at a tolerance (Nikolov et al., 2021).
 
@@ -556,7 +556,7 @@ def surface_dice(mask1, mask2, tolerance=2.0, *, spacing=None):
     return pair_values(s1, s2, ["surface_dice"], tolerance, 1.0)["surface_dice"]
 
 
-@fill_doc(params=_TOLERANCE_PARAMS)
+@Substitution(params=_TOLERANCE_PARAMS)
 def boundary_f1(mask1, mask2, tolerance=2.0, *, spacing=None):
     """Boundary F1 score at a tolerance (Csurka et al., 2013).
 

@@ -3,8 +3,6 @@
 import json
 from pathlib import Path
 
-import pandas as pd
-
 _OUTPUTS = ("comparison.json", "comparison.txt", "ecdf.png")
 
 
@@ -63,25 +61,6 @@ def _check_outputs(out, force):
         raise FileExistsError(f"{', '.join(existing)} already exist(s); pass --force to overwrite")
 
 
-def _table_from_files(iaa_path, metadata_path, value_column):
-    from ..datasets._imaplusplus import label_diagnosis
-
-    if metadata_path is None:
-        raise ValueError("--iaa needs --metadata (the ISIC metadata table with benign_malignant)")
-    for path in (iaa_path, metadata_path):
-        if not Path(path).is_file():
-            raise FileNotFoundError(f"table {path!r} not found")
-    iaa = pd.read_csv(iaa_path)
-    metadata = pd.read_csv(metadata_path, low_memory=False)
-    id_column = next((c for c in ("img_id", "image_id", "isic_id") if c in iaa.columns), None)
-    if id_column is None:
-        raise ValueError(f"{iaa_path}: no image id column (img_id, image_id or isic_id)")
-    value_column = value_column or "dice_score_mean"
-    if value_column not in iaa.columns:
-        raise ValueError(f"{iaa_path}: no column {value_column!r}")
-    return label_diagnosis(iaa, metadata, id_column=id_column), value_column
-
-
 def run(args):
     """Run ``skiaa compare``; returns the exit code."""
     import matplotlib
@@ -89,8 +68,8 @@ def run(args):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from ..datasets import load_imaplusplus
-    from ..stats import compare_groups, plot_ecdf
+    from ..datasets import load_imaplusplus, read_iaa_table
+    from ..stats import compare_groups, diagnosis_groups, plot_ecdf
 
     out = Path(args.out)
     _check_outputs(out, args.force)
@@ -103,19 +82,17 @@ def run(args):
             raise ValueError(f"the IMA++ per-image frame has no column {value_column!r}")
         source = {"imaplusplus": str(args.imaplusplus)}
     else:
-        table, value_column = _table_from_files(args.iaa, args.metadata, args.value_column)
+        if args.metadata is None:
+            raise ValueError(
+                "--iaa needs --metadata (the ISIC metadata table with benign_malignant)"
+            )
+        value_column = args.value_column or "dice_score_mean"
+        table = read_iaa_table(args.iaa, args.metadata, value_column=value_column)
         source = {"iaa": str(args.iaa), "metadata": str(args.metadata)}
 
-    indeterminate = int(table["is_indeterminate"].sum())
-    kept = table[~table["is_indeterminate"]]
-    missing = kept[value_column].isna()
-    if missing.any():
-        raise ValueError(
-            f"{int(missing.sum())} image(s) have no {value_column!r} value, e.g. "
-            f"{kept.loc[missing, 'image_id'].iloc[0]!r}"
-        )
-    values = kept[value_column].astype(float).rename(value_column)
-    groups = kept["diagnosis"].astype(str).to_numpy()
+    samples = diagnosis_groups(table, value_column)
+    indeterminate = samples.n_indeterminate
+    values, groups = samples.data, samples.groups
     result = compare_groups(
         values,
         groups,

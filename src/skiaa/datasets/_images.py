@@ -1,8 +1,8 @@
 """Decode, resize and cache dermoscopic images once, as a uint8 array.
 
 Every estimator of skiaa takes images as one ``(n, H, W, 3)`` uint8 array (in
-memory or memory-mapped, DESIGN.md "Data flow"): JPEG/PNG decoding and the
-bicubic resize of the paper (PAPER.md §4, 224 x 224) happen here, once, and the
+memory or memory-mapped; "Data flow" in docs/development.rst): JPEG/PNG decoding
+and the bicubic resize of the paper (224 x 224) happen here, once, and the
 result can be cached on disk so that later epochs and later runs decode nothing.
 """
 
@@ -188,7 +188,7 @@ def load_images(paths, image_size, *, cache_dir=None, n_jobs=None, verbose=0):
         Image files (anything Pillow reads: JPEG, PNG, BMP, TIFF, ...).
     image_size : int or (int, int)
         Output size: ``image_size`` x ``image_size``, or ``(height, width)``. The paper
-        resizes to 224 x 224 with bicubic interpolation (PAPER.md §4); images
+        resizes to 224 x 224 with bicubic interpolation; images
         already at that size are not resampled.
     cache_dir : str or path-like, default=None
         Folder for a cache file. When given, the decoded array is written once

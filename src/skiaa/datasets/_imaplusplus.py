@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..agreement import CONSENSUS_CODES
 from ._names import parse_mask_filename
 
 #: File names of the four tables of the IMA++ release (folder ``output/``).
@@ -298,6 +299,59 @@ def label_diagnosis(table, metadata, *, id_column="img_id"):
     return table
 
 
+_ID_COLUMNS = ("img_id", "image_id", "isic_id")
+
+
+def read_iaa_table(iaa_path, metadata_path, *, value_column="dice_score_mean"):
+    """Read a per-image agreement CSV and label each image from ISIC metadata.
+
+    The library side of ``skiaa compare --iaa TABLE --metadata TABLE``: a table
+    of your own (for instance ``image_level_metrics.csv`` written by ``skiaa
+    agreement``) joined with the diagnosis of every image.
+
+    Parameters
+    ----------
+    iaa_path : str or path-like
+        CSV with one row per image: an id column (``img_id``, ``image_id`` or
+        ``isic_id``, the first found; a .jpg/.jpeg/.png suffix is stripped)
+        and ``value_column``.
+    metadata_path : str or path-like
+        ISIC metadata CSV with ``isic_id`` and ``benign_malignant``.
+    value_column : str, default="dice_score_mean"
+        The column that must be present (the value to be compared).
+
+    Returns
+    -------
+    table : pandas.DataFrame
+        The IAA table with ``image_id``, ``diagnosis``, ``label`` and
+        ``is_indeterminate`` added by :func:`label_diagnosis`; every row kept.
+
+    Raises
+    ------
+    FileNotFoundError
+        If a file does not exist (naming it).
+    ValueError
+        If the id column or ``value_column`` is missing, or for any reason of
+        :func:`label_diagnosis` (an image without metadata, ...).
+
+    See Also
+    --------
+    label_diagnosis : the labelling rule.
+    skiaa.stats.diagnosis_groups : the benign and malignant values of the table.
+    """
+    for path in (iaa_path, metadata_path):
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"table {str(path)!r} not found")
+    iaa = pd.read_csv(iaa_path)
+    metadata = pd.read_csv(metadata_path, low_memory=False)
+    id_column = next((c for c in _ID_COLUMNS if c in iaa.columns), None)
+    if id_column is None:
+        raise ValueError(f"{iaa_path}: no image id column ({', '.join(_ID_COLUMNS)})")
+    if value_column not in iaa.columns:
+        raise ValueError(f"{iaa_path}: no column {value_column!r}")
+    return label_diagnosis(iaa, metadata, id_column=id_column)
+
+
 def _masks_frame(table):
     parsed = pd.DataFrame([parse_mask_filename(name) for name in table["seg_filename"]])
     # The table's own columns must agree with the file names: a disagreement means
@@ -335,7 +389,8 @@ def _masks_frame(table):
 def _pairs_frame(table):
     pairs = table.copy()
     pairs["image_id"] = _strip_suffix(pairs["img_id"])
-    consensus = pairs["annotator1"].isin(["ST", "MV"]) | pairs["annotator2"].isin(["ST", "MV"])
+    codes = list(CONSENSUS_CODES)
+    consensus = pairs["annotator1"].isin(codes) | pairs["annotator2"].isin(codes)
     pairs["is_consensus_pair"] = consensus
     pairs["same_annotator"] = (pairs["annotator1"] == pairs["annotator2"]) & ~consensus
     return pairs

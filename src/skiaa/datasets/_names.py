@@ -4,7 +4,7 @@ import re
 from pathlib import Path
 
 # Annotator codes the release uses for consensus masks (STAPLE, majority vote).
-from ..agreement._naming import CONSENSUS_CODES
+from ..agreement import CONSENSUS_CODES
 
 # ISIC_0000004_A04_T1_S2_545d08aabae47821f8802550.png: image id, annotator, tool,
 # skill level, mask object id. Consensus masks read ISIC_xxxxxxx_ST_ST_ST_ST.png

@@ -3,7 +3,8 @@
 The generator exists so that every part of skiaa (agreement, statistics, the IAA
 regressor, the multi-task classifier, the command line) can be run and tested
 without the IMA++ images, which cannot be redistributed. It mimics the facts of
-the study (arXiv:2508.09381, PAPER.md sections 1-3) that matter downstream:
+the study (arXiv:2508.09381; "The paper" in docs/development.rst) that matter
+downstream:
 
 - 2 to 5 masks per image, skewed toward 2 as in IMA++ (2130/209/51/4 images);
 - 15 annotators with a fixed tool and skill, some doing far more masks than others,
@@ -18,9 +19,10 @@ import numpy as np
 from scipy import ndimage
 from sklearn.utils import Bunch
 
+from .._docstring import RANDOM_STATE_DOC, Substitution
 from ..utils import as_generator, check_image_size
 
-# Number of IMA++ images carrying 2, 3, 4 and 5 masks (PAPER.md section 1); the
+# Number of IMA++ images carrying 2, 3, 4 and 5 masks (the release's tables); the
 # distribution of the number of masks per image follows these counts.
 _IMAPP_MASK_COUNTS = {2: 2130, 3: 209, 4: 51, 5: 4}
 
@@ -356,6 +358,7 @@ def _one_lesion(rng, shape, malignant, annotators, noise_scale):
     return image, true_mask, outline_pts, masks, params
 
 
+@Substitution(random_state=RANDOM_STATE_DOC)
 def make_lesions(
     n_samples=100,
     *,
@@ -393,9 +396,8 @@ def make_lesions(
         choice); 0 leaves only the systematic differences between tools,
         annotators and lesions.
     random_state : int, RandomState instance or None, default=None
-        As in scikit-learn: the same int always gives the same data; None
-        follows numpy's global random state (``np.random.seed``); a
-        ``RandomState`` is advanced, so two calls sharing it differ.
+        Seed of everything drawn: lesions, annotators and their masks.
+        {random_state}
 
     Returns
     -------
@@ -449,7 +451,7 @@ def make_lesions(
     -----
     With ``n_masks=(low, high)`` the number of masks of an image is drawn with
     probabilities proportional to the number of IMA++ images with 2, 3, 4 and 5
-    masks (2130, 209, 51, 4; PAPER.md section 1) restricted to ``[low, high]``;
+    masks (2130, 209, 51, 4 in the release) restricted to ``[low, high]``;
     past 5 each extra mask is ten times rarer. The default therefore gives two
     masks to about 89 % of images, as in IMA++.
 

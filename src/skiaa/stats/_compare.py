@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from .._docstring import RANDOM_STATE_DOC, Substitution
 from ..utils import as_generator
 from ._dominance import DominanceResult, stochastic_dominance_test
 from ._utils import check_sample
@@ -415,6 +416,7 @@ def _split_groups(values, groups, positive):
     return labels, positive, reference, samples
 
 
+@Substitution(random_state=RANDOM_STATE_DOC)
 def compare_groups(
     values,
     groups,
@@ -432,7 +434,7 @@ def compare_groups(
     """Compare a continuous value between two groups (e.g. IAA, malignant vs benign).
 
     Runs what the paper reports (Mann-Whitney U, two-sample Kolmogorov-Smirnov,
-    Cohen's d; PAPER.md §3) and what it leaves implicit: one-sided tests, Cliff's
+    Cohen's d) and what it leaves implicit: one-sided tests, Cliff's
     delta, bootstrap confidence intervals of the mean and median differences, the
     largest ECDF gap, and a first-order stochastic-dominance test.
 
@@ -463,9 +465,8 @@ def compare_groups(
         Name of the outcome for printing; ``values.name`` for a Series, else
         "value".
     random_state : int, RandomState instance or None, default=None
-        Seed of the bootstrap resampling, as in scikit-learn: an int gives the
-        same intervals and p-values on every call; None follows numpy's global
-        random state; a ``RandomState`` is advanced.
+        Seed of the bootstrap intervals and of the dominance test's bootstrap.
+        {random_state}
 
     Returns
     -------
@@ -502,7 +503,7 @@ def compare_groups(
     ECDF lies above the reference's. For KS this is
     ``ks_2samp(positive, reference, alternative="greater")``, whose H1 is
     ``F_pos(t) > F_ref(t)`` for some t (scipy names the alternative after the
-    CDF, not the values: GOTCHAS.md).
+    CDF, not the values; see "scipy" in the development notes of the docs).
 
     Cohen's d uses the pooled standard deviation with each unbiased variance
     weighted by its degrees of freedom (see :func:`cohens_d`). Cliff's delta is

@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from scipy import stats
 
+from .._docstring import RANDOM_STATE_DOC, Substitution
 from ..utils import as_generator
 from ._utils import check_sample
 
@@ -121,6 +122,7 @@ def _pooled_bootstrap(x, y, n_resamples, rng):
     return out_xy, out_yx
 
 
+@Substitution(random_state=RANDOM_STATE_DOC)
 def stochastic_dominance_test(x, y, *, n_resamples=9999, alpha=0.05, random_state=None):
     """Test first-order stochastic dominance between two samples, both ways.
 
@@ -146,9 +148,8 @@ def stochastic_dominance_test(x, y, *, n_resamples=9999, alpha=0.05, random_stat
     alpha : float, default=0.05
         Level used for ``conclusion``.
     random_state : int, RandomState instance or None, default=None
-        Seed of the bootstrap, as in scikit-learn: an int gives the same
-        p-values on every call; None follows numpy's global random state; a
-        ``RandomState`` is advanced.
+        Seed of the bootstrap p-values.
+        {random_state}
 
     Returns
     -------

@@ -3,7 +3,7 @@
 import numpy as np
 import pandas as pd
 
-from ..agreement._naming import CONSENSUS_CODES
+from ..agreement import CONSENSUS_CODES
 
 # factor -> column stems tried in the pairs table (first found wins): the IMA++
 # release calls the skill columns ``skill_level1``/``skill_level2``.

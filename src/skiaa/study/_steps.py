@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from ..utils._progress import progress
+from ..utils import progress
 from ._store import _clean, digest
 
 #: Metrics of the agreement step; the IAA of an image is its mean pairwise Dice.
