@@ -44,7 +44,7 @@ def tiny_run(tmp_path_factory):
         original = cls.fit
 
         def fit(self, X, y, **params):
-            fitted.append((cls.__name__, _row_hashes(X)))
+            fitted.append((cls.__name__, _row_hashes(X), self.torch_num_threads))
             return original(self, X, y, **params)
 
         return fit
@@ -120,7 +120,7 @@ def test_every_fit_sees_only_its_training_rows(tiny_run):
     data = make_lesions(TINY["n_samples"], image_size=TINY["image_size"], random_state=0)
     row_of = {h: i for i, h in enumerate(_row_hashes(data.images))}
     assert len(row_of) == TINY["n_samples"]  # distinct images: a hash names its row
-    fits = [(name, sorted(row_of[h] for h in hashes)) for name, hashes in fitted]
+    fits = [(name, sorted(row_of[h] for h in hashes)) for name, hashes, _ in fitted]
     checked = 0
     for step, name, n_fits in [
         (results["iaa_regression"]["test_resnet"], "IAARegressor", TINY["cv"]),
@@ -136,6 +136,15 @@ def test_every_fit_sees_only_its_training_rows(tiny_run):
             assert train == sorted(rows[test_fold != k])
             checked += 1
     assert checked == 3 * TINY["cv"]
+
+
+def test_torch_threads_fixed_for_the_run_and_recorded(tiny_run):
+    import torch
+
+    _, results, fitted = tiny_run
+    threads = results["config"]["torch_num_threads"]
+    assert threads == torch.get_num_threads()
+    assert {t for _, _, t in fitted} == {threads}  # every fit got it
 
 
 def test_scores_recomputed_from_out_of_fold_predictions(tiny_run):
@@ -292,6 +301,7 @@ def test_cli_imaplusplus_fake_release(release, tmp_path, capsys):
         (dict(alphas=(1.0,)), "alphas must lie in"),
         (dict(models=()), "at least one"),
         (dict(n_samples=0), "n_samples must be a positive integer"),
+        (dict(torch_num_threads=0), "torch_num_threads must be a positive integer"),
     ],
 )
 def test_config_validation(bad, match):
@@ -331,6 +341,8 @@ def test_cli_quick_options(tmp_path, capsys):
             "1",
             "--alphas",
             "0.5",
+            "--torch-threads",
+            "1",
             "--out",
             str(out),
             "-q",
@@ -340,6 +352,7 @@ def test_cli_quick_options(tmp_path, capsys):
     results = json.loads((out / "results.json").read_text())
     assert results["config"]["models"] == ["test_resnet"]
     assert results["config"]["n_samples"] == 40
+    assert results["config"]["torch_num_threads"] == 1
     assert capsys.readouterr().out == ""
 
 

@@ -179,6 +179,21 @@ def test_read_only_out_fails_before_any_work(tmp_path, monkeypatch, capsys):
         folder.chmod(0o755)
 
 
+def test_absent_cuda_device_fails_before_any_work(tmp_path, monkeypatch, capsys):
+    import torch
+
+    if torch.cuda.is_available() and torch.cuda.device_count() > 7:
+        pytest.skip("this machine has a cuda:7")
+    _no_work(monkeypatch)
+    with pytest.raises(ValueError, match="cuda:7"):
+        run_study(tmp_path / "out", StudyConfig(**TINY, device="cuda:7"), verbose=0)
+    argv = ["reproduce", "--quick", "--device", "cuda:7", "--out", str(tmp_path / "o")]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "cuda:7" in err and err.startswith("skiaa reproduce: error:")
+    assert not (tmp_path / "o" / "results.json").exists()
+
+
 # ------------------------------------------------------------------- interrupts
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory):

@@ -172,6 +172,7 @@ def _estimator_params(model, config, verbose=0):
         lr_step_size=config.lr_step_size,
         augment_passes=config.augment_passes,
         device=config.device,
+        torch_num_threads=config.torch_num_threads,
         random_state=config.random_state,
         # verbose=2 shows the estimators' epoch tables; 1 keeps to the study's bars.
         verbose=1 if verbose >= 2 else 0,
