@@ -85,6 +85,10 @@ PRIVATE_ALLOWED = {
     ("datasets", "skiaa.agreement._naming"): (
         "metric-name validation (check_metrics) is not public in skiaa.agreement yet"
     ),
+    ("study", "skiaa.estimators._base"): (
+        "run_study checks --device with the estimators' resolve_device before any work; "
+        "resolve_device is not public in skiaa.estimators yet"
+    ),
     ("datasets", "skiaa.agreement._engine"): (
         "mask_folder_agreement is one of the pairwise engine's builders of pair tables "
         "(with pairwise_agreement and the transformer), so the three cannot drift apart"
