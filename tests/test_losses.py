@@ -113,9 +113,7 @@ def test_paper_focal_differs_from_standard_with_weights_and_is_a_plain_mean():
     assert mt.item() == pytest.approx(paper(logits, target).item())
 
 
-@pytest.mark.parametrize(
-    "kwargs", [{"gamma": -1}, {"reduction": "max"}, {"variant": "original"}]
-)
+@pytest.mark.parametrize("kwargs", [{"gamma": -1}, {"reduction": "max"}, {"variant": "original"}])
 def test_focal_rejects_bad_parameters(kwargs):
     with pytest.raises(ValueError, match=next(iter(kwargs))):
         FocalLoss(**kwargs)
