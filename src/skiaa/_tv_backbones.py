@@ -164,7 +164,7 @@ def _convnext_adapt(model):
 class TorchvisionBackbone:
     """How one of the paper's torchvision backbones is built with timm.
 
-    Attributes
+    Parameters
     ----------
     name : str
         skiaa's name, ``"tv_" + torchvision``.
@@ -180,6 +180,12 @@ class TorchvisionBackbone:
         The input size the authors trained at.
     loading : {"name", "position", "rename"}
         How a torchvision checkpoint is matched to timm's tensors.
+    adapt : callable or None
+        Changes the timm model in place so that it returns torchvision's features.
+    convert : callable or None
+        Renames a torchvision state dict to the timm model's names (``"rename"``).
+    timm_kwargs : tuple of (str, object) pairs
+        Extra arguments of :func:`timm.create_model`.
     """
 
     name: str
@@ -194,7 +200,22 @@ class TorchvisionBackbone:
     timm_kwargs: tuple = ()
 
     def build(self, *, in_chans=3, image_size=None, **kwargs):
-        """The timm model, adapted to torchvision's features, with random weights."""
+        """The timm model, adapted to torchvision's features, with random weights.
+
+        Parameters
+        ----------
+        in_chans : int, default=3
+            Input channels.
+        image_size : int, default=None
+            Input size, when it differs from :attr:`image_size` (Swin, ViT).
+        **kwargs
+            Passed to :func:`timm.create_model`.
+
+        Returns
+        -------
+        model : torch.nn.Module
+            A ``num_classes=0`` feature extractor of width :attr:`features`.
+        """
         import timm
 
         kwargs = dict(self.timm_kwargs, **kwargs)

@@ -40,6 +40,10 @@ class MultiTaskDiagnosisClassifier(ClassifierMixin, BaseImageEstimator):
         1.0 trains the diagnosis alone and needs no ``iaa``.
     focal_gamma : float, default=2.0
         Focusing parameter of the focal loss (paper: 2).
+    focal : {"standard", "paper"}, default="standard"
+        Form of the focal loss: the standard ``-w (1-p)^gamma log p`` with a
+        weighted mean, or the authors' released code, ``-(1-p^w)^gamma w log p``
+        with a plain batch mean (:class:`skiaa.losses.FocalLoss` ``variant``).
     class_weight : "balanced", dict or None, default="balanced"
         Weights of the focal loss: "balanced" is the inverse class frequency of
         the training rows (paper), a dict maps labels to weights, None is 1.
@@ -117,6 +121,7 @@ class MultiTaskDiagnosisClassifier(ClassifierMixin, BaseImageEstimator):
         **BaseImageEstimator._parameter_constraints,
         "alpha": [Interval(Real, 0, 1, closed="both")],
         "focal_gamma": [Interval(Real, 0, None, closed="left")],
+        "focal": [StrOptions({"standard", "paper"})],
         "class_weight": [StrOptions({"balanced"}), dict, None],
         "iaa_estimator": [object, None],
         "freeze_iaa_head": ["boolean"],
@@ -127,6 +132,7 @@ class MultiTaskDiagnosisClassifier(ClassifierMixin, BaseImageEstimator):
         *,
         alpha=0.5,
         focal_gamma=2.0,
+        focal="standard",
         class_weight="balanced",
         iaa_estimator=None,
         freeze_iaa_head=False,
@@ -137,6 +143,7 @@ class MultiTaskDiagnosisClassifier(ClassifierMixin, BaseImageEstimator):
         mean=None,
         std=None,
         augment=True,
+        head_init="default",
         augment_passes=3,
         optimizer="sgd",
         lr=0.01,
@@ -159,12 +166,14 @@ class MultiTaskDiagnosisClassifier(ClassifierMixin, BaseImageEstimator):
     ):
         self.alpha = alpha
         self.focal_gamma = focal_gamma
+        self.focal = focal
         self.class_weight = class_weight
         self.iaa_estimator = iaa_estimator
         self.freeze_iaa_head = freeze_iaa_head
         self.model = model
         self.pretrained = pretrained
         self.weights = weights
+        self.head_init = head_init
         self.image_size = image_size
         self.mean = mean
         self.std = std
@@ -302,15 +311,17 @@ class MultiTaskDiagnosisClassifier(ClassifierMixin, BaseImageEstimator):
             torch.manual_seed(seed)
             if reuse:
                 module = self.net_.module_
+                self._refresh_preprocess(module, n_channels)
             else:
                 module = self._make_module(
                     n_channels,
                     n_classes,
                     device,
                     channels_last,
-                    lambda b, d: nets.MultiTaskNet(b, d, n_classes),
+                    lambda b, d: nets.MultiTaskNet(b, d, n_classes, head_init=self.head_init),
                 )
-                if alpha < 1.0:  # IAA head starts at the mean IAA (see IAARegressor)
+                if alpha < 1.0 and self.head_init == "default":
+                    # The IAA head starts at the mean IAA (see IAARegressor).
                     with torch.no_grad():
                         start = float(np.nanmean(iaa_values[train_idx]))
                         module.net.iaa_head[-1].bias.fill_(start)
@@ -318,7 +329,9 @@ class MultiTaskDiagnosisClassifier(ClassifierMixin, BaseImageEstimator):
             self.net_ = self._fit_net(
                 Samples(images, targets),
                 module=module,
-                criterion=MultiTaskLoss(alpha=alpha, gamma=self.focal_gamma, weight=weight),
+                criterion=MultiTaskLoss(
+                    alpha=alpha, gamma=self.focal_gamma, weight=weight, focal=self.focal
+                ),
                 train_idx=train_idx,
                 valid_idx=valid_idx,
                 best=best,

@@ -95,6 +95,7 @@ class IAARegressor(RegressorMixin, BaseImageEstimator):
         mean=None,
         std=None,
         augment=True,
+        head_init="default",
         augment_passes=3,
         optimizer="sgd",
         lr=0.01,
@@ -118,6 +119,7 @@ class IAARegressor(RegressorMixin, BaseImageEstimator):
         self.model = model
         self.pretrained = pretrained
         self.weights = weights
+        self.head_init = head_init
         self.image_size = image_size
         self.mean = mean
         self.std = std
@@ -190,14 +192,20 @@ class IAARegressor(RegressorMixin, BaseImageEstimator):
             torch.manual_seed(seed)
             if reuse:
                 module = self.net_.module_
+                self._refresh_preprocess(module, n_channels)
             else:
                 module = self._make_module(
-                    n_channels, 1, device, channels_last, lambda b, d: nets.IAANet(b, d)
+                    n_channels,
+                    1,
+                    device,
+                    channels_last,
+                    lambda b, d: nets.IAANet(b, d, head_init=self.head_init),
                 )
-                # Start from the mean IAA rather than 0, so that early epochs do not
-                # spend themselves learning the offset (IAA is ~0.8 on IMA++).
-                with torch.no_grad():
-                    module.net.head[-1].bias.fill_(float(y[train_idx].mean()))
+                if self.head_init == "default":
+                    # Start from the mean IAA rather than 0, so that early epochs do not
+                    # spend themselves learning the offset (IAA is ~0.8 on IMA++).
+                    with torch.no_grad():
+                        module.net.head[-1].bias.fill_(float(y[train_idx].mean()))
             self.net_ = self._fit_net(
                 Samples(images, y[:, None]),  # (n, 1): skorch would broadcast a 1-D y
                 module=module,

@@ -144,6 +144,11 @@ class ImagePreprocess(nn.Module):
         self.register_buffer("mean", torch.as_tensor(mean, dtype=torch.float32).view(1, -1, 1, 1))
         self.register_buffer("std", torch.as_tensor(std, dtype=torch.float32).view(1, -1, 1, 1))
 
+    def set_normalisation(self, mean, std):
+        """Replace the per-channel mean and std (in place, on the buffers' device)."""
+        self.mean.copy_(torch.as_tensor(mean, dtype=torch.float32).view(1, -1, 1, 1))
+        self.std.copy_(torch.as_tensor(std, dtype=torch.float32).view(1, -1, 1, 1))
+
     def forward(self, x):
         """Convert, resize, augment (training only) and normalise a batch."""
         x = x.permute(0, 3, 1, 2).float().div_(255.0) if x.dtype == torch.uint8 else x.float()
