@@ -11,6 +11,7 @@ from ._images import image_cache_path, load_images
 from ._imaplusplus import IMAPLUSPLUS_TABLES, load_imaplusplus
 from ._mask_folders import find_mask_sets, mask_folder_agreement
 from ._names import parse_mask_filename
+from ._shifted import make_external_lesions
 from ._synthetic import make_lesions
 
 # Names living in torch-based modules, imported on first access (PEP 562).
@@ -26,6 +27,7 @@ __all__ = [
     "load_isic2018",
     "load_isic2019",
     "load_ph2",
+    "make_external_lesions",
     "make_lesions",
     "mask_folder_agreement",
     "parse_mask_filename",

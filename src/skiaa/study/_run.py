@@ -10,6 +10,7 @@ import pandas as pd
 
 from ._config import StudyConfig
 from ._data import _load_data
+from ._paper import _paper_table, _step_external
 from ._report import _plot_training, _write_report
 from ._steps import (
     _paired_differences,
@@ -118,6 +119,12 @@ def run_study(out_dir, config=None, *, force=False, verbose=1):
             "std": float(np.std(all_diffs, ddof=1)) if len(all_diffs) > 1 else float("nan"),
             "n": len(all_diffs),
         }
+        if config.external:
+            names = ", ".join(name for name, _ in config.external)
+            say(f"[5b/6] external fine-tuning: {names}")
+            external = _step_external(agreement, data, config, store, out_dir, verbose)
+            external["table"] = _paper_table(external, config.alphas)
+            results["external"] = external
 
     say("[6/6] report")
     _plot_training(results, out_dir)

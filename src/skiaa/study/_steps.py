@@ -108,13 +108,26 @@ def _weights_for(model, config):
     return None
 
 
-def _estimator_params(model, config, verbose=0):
+def _image_size(model, config):
+    """The paper trains Swin-V2-T at 256 px, the others at 224 px."""
+    from ..nets import PAPER_BACKBONES
+
+    spec = PAPER_BACKBONES.get(model)
+    if config.preset == "paper" and spec is not None and config.image_size == 224:
+        return spec.image_size
+    return config.image_size
+
+
+def _estimator_params(model, config, verbose=0, seed=None):
     weights = _weights_for(model, config)
     return dict(
         model=model,
+        # timm's hub weights, or a local file; the paper's tv_* backbones take local files only.
         pretrained=weights is not None,
         weights=weights,
-        image_size=config.image_size,
+        image_size=_image_size(model, config),
+        augment=config.augment,
+        head_init=config.head_init,
         max_epochs=config.max_epochs,
         batch_size=config.batch_size,
         optimizer=config.optimizer,
@@ -122,17 +135,28 @@ def _estimator_params(model, config, verbose=0):
         lr_step_size=config.lr_step_size,
         augment_passes=config.augment_passes,
         device=config.device,
-        random_state=config.random_state,
+        random_state=config.random_state if seed is None else seed,
         # verbose=2 shows the estimators' epoch tables; 1 keeps to the study's bars.
         verbose=1 if verbose >= 2 else 0,
     )
 
 
 def _folds(diagnosis, config):
-    from sklearn.model_selection import StratifiedKFold
+    """``(train, test, seed)`` per fold or run of the configured protocol.
 
+    ``"cv"``: stratified k-fold, every fit seeded with ``random_state``.
+    ``"split"``: the authors' one fixed stratified 80/20 split (``split_seed``),
+    trained ``n_runs`` times with seeds ``random_state + run``.
+    """
+    from sklearn.model_selection import StratifiedKFold, StratifiedShuffleSplit
+
+    x = np.zeros(len(diagnosis))
+    if config.protocol == "split":
+        cv = StratifiedShuffleSplit(n_splits=1, test_size=0.2, random_state=config.split_seed)
+        train, test = next(cv.split(x, diagnosis))
+        return [(train, test, config.random_state + run) for run in range(config.n_runs)]
     cv = StratifiedKFold(n_splits=config.cv, shuffle=True, random_state=config.random_state)
-    return list(cv.split(np.zeros(len(diagnosis)), diagnosis))
+    return [(train, test, config.random_state) for train, test in cv.split(x, diagnosis)]
 
 
 def _pearson(y_true, y_pred):
@@ -143,9 +167,12 @@ def _pearson(y_true, y_pred):
 
 def _train_settings(config):
     keys = ("image_size", "max_epochs", "batch_size", "optimizer", "lr", "lr_step_size",
-            "augment_passes",
-            "cv", "random_state", "weights")  # fmt: skip
-    return {"data": _data_settings(config), **{k: getattr(config, k) for k in keys}}
+            "augment_passes", "cv", "random_state", "weights",
+            "protocol", "augment", "head_init", "preset")  # fmt: skip
+    settings = {"data": _data_settings(config), **{k: getattr(config, k) for k in keys}}
+    if config.protocol == "split":
+        settings.update(n_runs=config.n_runs, split_seed=config.split_seed)
+    return settings
 
 
 def _step_iaa_regression(agreement, data, config, store, verbose):
@@ -163,15 +190,16 @@ def _step_iaa_regression(agreement, data, config, store, verbose):
         if cached is not None:
             results[model] = cached
             continue
-        per_fold, oof = [], np.full(len(rows), np.nan)
+        per_fold, oof, residuals = [], np.full(len(rows), np.nan), []
         start = time.perf_counter()
-        for train, test in folds:
+        for train, test, seed in folds:
             tr, te = rows[train], rows[test]
-            reg = IAARegressor(**_estimator_params(model, config, verbose))
+            reg = IAARegressor(**_estimator_params(model, config, verbose, seed))
             reg.fit(data.images[tr], iaa[tr])
             pred = reg.predict(data.images[te])
             baseline = np.full(len(te), np.median(iaa[tr]))
-            oof[test] = pred
+            oof[test] = pred  # "split": the last run's test predictions
+            residuals.append(np.abs(pred - iaa[te]))
             per_fold.append(
                 {
                     "mae": mean_absolute_error(iaa[te], pred),
@@ -180,10 +208,18 @@ def _step_iaa_regression(agreement, data, config, store, verbose):
                     "best_epoch": int(reg.best_epoch_) if hasattr(reg, "best_epoch_") else None,
                 }
             )
+        pooled = np.concatenate(residuals)
         result = {
             "folds": per_fold,
             "oof_prediction": oof,
             "rows": rows,
+            # The authors' "MAE ± x": mean and std of the absolute residuals pooled
+            # over the runs (or folds).
+            "pooled_abs_residual": {
+                "mean": float(pooled.mean()),
+                "std": float(pooled.std(ddof=1)) if len(pooled) > 1 else float("nan"),
+                "n": len(pooled),
+            },
             "seconds": time.perf_counter() - start,
         }
         results[model] = store.put(f"iaa_regression/{model}", settings, result)
@@ -205,14 +241,15 @@ def _step_diagnosis(agreement, data, config, store, verbose):
     jobs = [(m, a) for m in config.models for a in alphas]
     for model, alpha in progress(jobs, verbose=verbose, desc="Diagnosis (model, alpha)"):
         settings = {**_train_settings(config), "model": model, "alpha": alpha}
+        settings["focal"] = config.focal
         name = f"diagnosis/{model}/alpha={alpha:g}"
         cached = store.get(name, settings)
         if cached is None:
             scores, start = [], time.perf_counter()
-            for train, test in folds:
+            for train, test, seed in folds:
                 tr, te = rows[train], rows[test]
-                params = _estimator_params(model, config, verbose)
-                clf = MultiTaskDiagnosisClassifier(alpha=alpha, **params)
+                params = _estimator_params(model, config, verbose, seed)
+                clf = MultiTaskDiagnosisClassifier(alpha=alpha, focal=config.focal, **params)
                 clf.fit(data.images[tr], y[train], iaa=None if alpha == 1.0 else iaa[tr])
                 scores.append(balanced_accuracy_score(y[test], clf.predict(data.images[te])))
             cached = store.put(
