@@ -204,6 +204,19 @@ def _paper_table(external, alphas):
     return {"rows": cells, "gain": summary, "datasets": datasets}
 
 
+def _flat_rows(table):
+    """The paper's table as flat records (one per dataset x architecture), for a CSV."""
+    out = []
+    for row in table["rows"]:
+        flat = {"dataset": row["dataset"], "model": row["model"]}
+        for key, cell in row.items():
+            if isinstance(cell, dict):
+                name = "diagnosis_only" if key == "diagnosis_only" else f"alpha={key}"
+                flat[f"{name}_mean"], flat[f"{name}_std"] = cell["mean"], cell["std"]
+        out.append(flat)
+    return out
+
+
 def _ms(values):
     values = np.asarray(values, float)
     std = float(values.std(ddof=1)) if len(values) > 1 else None

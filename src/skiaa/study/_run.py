@@ -10,7 +10,7 @@ import pandas as pd
 
 from ._config import StudyConfig
 from ._data import _load_data
-from ._paper import _paper_table, _step_external
+from ._paper import _flat_rows, _paper_table, _step_external
 from ._report import _plot_training, _write_report
 from ._steps import (
     _paired_differences,
@@ -103,13 +103,18 @@ def run_study(out_dir, config=None, *, force=False, verbose=1):
         say(f"[4/6] IAA regression: skipped ({reason})")
         say(f"[5/6] diagnosis: skipped ({reason})")
     else:
-        say(f"[4/6] IAA regression: {', '.join(config.models)} ({config.cv}-fold CV)")
+        protocol = (
+            f"{config.n_runs} runs on one fixed split"
+            if config.protocol == "split"
+            else f"{config.cv}-fold CV"
+        )
+        say(f"[4/6] IAA regression: {', '.join(config.models)} ({protocol})")
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*Validation split not stratified.*")
             results["iaa_regression"] = _step_iaa_regression(
                 agreement, data, config, store, verbose
             )
-            say(f"[5/6] diagnosis: alpha=1 vs {list(config.alphas)} ({config.cv}-fold CV)")
+            say(f"[5/6] diagnosis: alpha=1 vs {list(config.alphas)} ({protocol})")
             results["diagnosis"] = _step_diagnosis(agreement, data, config, store, verbose)
         paired = _paired_differences(results["diagnosis"], config.alphas)
         results["paired_differences"] = paired
@@ -125,6 +130,9 @@ def run_study(out_dir, config=None, *, force=False, verbose=1):
             external = _step_external(agreement, data, config, store, out_dir, verbose)
             external["table"] = _paper_table(external, config.alphas)
             results["external"] = external
+            pd.DataFrame(_flat_rows(external["table"])).to_csv(
+                out_dir / "paper_table.csv", index=False
+            )
 
     say("[6/6] report")
     _plot_training(results, out_dir)

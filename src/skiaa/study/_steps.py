@@ -136,6 +136,8 @@ def _estimator_params(model, config, verbose=0, seed=None):
         augment_passes=config.augment_passes,
         device=config.device,
         random_state=config.random_state if seed is None else seed,
+        # The authors' 70/10/20: the validation set is 1/8 of the 80 % training part.
+        **({"validation_fraction": 0.125} if config.protocol == "split" else {}),
         # verbose=2 shows the estimators' epoch tables; 1 keeps to the study's bars.
         verbose=1 if verbose >= 2 else 0,
     )
