@@ -32,12 +32,14 @@ per architecture); a step whose settings changed, or every step with
 from ._config import EXTERNAL_DATASETS, PAPER_ALPHAS, STEPS, StudyConfig
 from ._paper import FINETUNE_PASSES, describe_study, estimate_gpu_time
 from ._run import run_study
+from ._store import StepCacheWarning
 
 __all__ = [
     "EXTERNAL_DATASETS",
     "FINETUNE_PASSES",
     "PAPER_ALPHAS",
     "STEPS",
+    "StepCacheWarning",
     "StudyConfig",
     "describe_study",
     "estimate_gpu_time",

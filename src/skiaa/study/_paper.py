@@ -8,7 +8,15 @@ from pathlib import Path
 import numpy as np
 
 from ..utils._progress import progress
-from ._steps import _estimator_params, _folds, _image_size, _train_settings
+from ._steps import (
+    _estimator_params,
+    _fold_seeds,
+    _folds,
+    _image_size,
+    _train_settings,
+    _training_inputs,
+)
+from ._store import digest
 
 #: Augmented passes over the training set per fine-tuning epoch (the authors').
 FINETUNE_PASSES = {"isic2018": 1, "isic2019": 1, "ph2": 25, "derm7pt": 3, "synthetic": 3}
@@ -133,6 +141,7 @@ def _step_external(agreement, data, config, store, out_dir, verbose):
     rows = np.flatnonzero(known)
     y = data.diagnosis[rows]
     folds = _folds(y, config)
+    seeds = _fold_seeds(config, len(folds))
     externals = {}
     for name, folder in config.external:
         externals[name] = _load_external(name, folder, config, out_dir, verbose)
@@ -149,13 +158,16 @@ def _step_external(agreement, data, config, store, out_dir, verbose):
             "finetune": [config.finetune_epochs, config.finetune_lr, config.finetune_step],
         }
         name = f"external/{model}/alpha={alpha:g}"
-        cached = store.get(name, settings)
+        inputs = _training_inputs(agreement, data, model, config)
+        for e in externals.values():
+            inputs[f"external_{e.name}"] = digest(e.images, e.y, e.split)
+        cached = store.get(name, settings, inputs)
         if cached is None:
             scores = {"imaplusplus": [], **{e: [] for e in externals}}
             start = time.perf_counter()
-            for train, test, seed in folds:
+            for (train, test), seed in zip(folds, seeds):
                 tr, te = rows[train], rows[test]
-                params = _estimator_params(model, config, verbose, seed)
+                params = {**_estimator_params(model, config, verbose), "random_state": seed}
                 clf = MultiTaskDiagnosisClassifier(alpha=alpha, focal=config.focal, **params)
                 clf.fit(data.images[tr], y[train], iaa=None if alpha == 1.0 else iaa[tr])
                 scores["imaplusplus"].append(
@@ -169,7 +181,7 @@ def _step_external(agreement, data, config, store, out_dir, verbose):
                     pred = tuned.predict(ext.images[test_rows])
                     scores[ext.name].append(balanced_accuracy_score(ext.y[test_rows], pred))
             result = {"balanced_accuracy": scores, "seconds": time.perf_counter() - start}
-            cached = store.put(name, settings, result)
+            cached = store.put(name, settings, inputs, result)
         results.setdefault(model, {})[f"{alpha:g}"] = cached
     return {"results": results, "sources": {e.name: e.source for e in externals.values()},
             "notes": notes}  # fmt: skip

@@ -1,5 +1,15 @@
-"""Steps 2-5 of the study: agreement, statistics, IAA regression, diagnosis."""
+"""Steps 2-5 of the study: agreement, statistics, IAA regression, diagnosis.
 
+Each step function reads its result from the step store when the content of
+its inputs and its settings are unchanged, and otherwise computes and stores
+it. A step's result is stored only once it is complete: an exception or a
+``KeyboardInterrupt`` inside a step leaves nothing behind.
+"""
+
+import base64
+import functools
+import io
+import os
 import time
 from pathlib import Path
 
@@ -8,21 +18,32 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from ..utils._progress import progress
-from ._data import _data_settings
-from ._store import _clean
+from ._store import _clean, digest
+
+#: Metrics of the agreement step; the IAA of an image is its mean pairwise Dice.
+AGREEMENT_METRICS = ("dice", "jaccard", "hd95", "assd")
 
 
 # ---------------------------------------------------------------------- agreement
 def _step_agreement(data, config, store, verbose):
-    settings = {"data": _data_settings(config), "metrics": ["dice", "jaccard", "hd95", "assd"]}
-    cached = store.get("agreement", settings)
+    """Per-image agreement table: ``image_id``, ``diagnosis``, ``iaa`` and the metrics.
+
+    Keyed on the image ids and the masks' bytes (or the release's pairwise
+    table), not on the diagnoses: relabelling an image recomputes the
+    statistics, not the agreement.
+    """
+    source = "masks" if data.masks is not None else "pairs"
+    settings = {"metrics": list(AGREEMENT_METRICS), "source": source}
+    inputs = {"ids": data.digest("ids"), source: data.digest(source)}
+    cached = store.get("agreement", settings, inputs)
     if cached is not None:
-        return pd.DataFrame(cached)
-    if data.masks is not None:
+        table = pd.DataFrame(cached["table"])
+        method = cached["method"]
+    elif data.masks is not None:
         from ..transformers import AgreementTransformer
 
         transformer = AgreementTransformer(
-            metrics=settings["metrics"],
+            metrics=AGREEMENT_METRICS,
             statistics=("mean", "std"),
             few_masks="nan",
             verbose=verbose,
@@ -43,19 +64,49 @@ def _step_agreement(data, config, store, verbose):
         dice_col = "dice_mean" if "dice_mean" in table else "dice_score_mean"
         table = table.rename(columns={dice_col: "iaa"})
         method = "image_agreement on the release's pairwise table"
+    if cached is None:
+        result = {"table": {c: table[c].tolist() for c in table.columns}, "method": method}
+        store.put("agreement", settings, inputs, result)
+    # Diagnoses come from this run's data, never from the cache.
     table.insert(1, "diagnosis", data.diagnosis)
     table.attrs["method"] = method
-    result = {c: _clean(table[c].tolist()) for c in table.columns}
-    store.put("agreement", settings, result)
     return table
 
 
+def _iaa_digest(agreement):
+    """Digest of what the later steps take from the agreement step."""
+    return digest(agreement["image_id"].astype(str).to_numpy(), agreement["iaa"].to_numpy(float))
+
+
+def _png(fig):
+    """The figure as base64 PNG text, to store beside a step's numbers."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=150)
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def write_figures(figures, out_dir):
+    """Write the base64 PNGs of a step result to ``out_dir``."""
+    for name, text in figures.items():
+        Path(out_dir, name).write_bytes(base64.b64decode(text))
+
+
 # --------------------------------------------------------------------- statistics
-def _step_statistics(agreement, data, config, store, out_dir):
+def _step_statistics(agreement, data, config, store):
+    """Benign vs malignant comparison, with its figures stored in the result.
+
+    The figures (``ecdf.png``, ``agreement_by_factor.png``) are part of the
+    stored result (as base64 PNG under ``"figures"``), so that a run that reads
+    the step back writes the figures of the same numbers.
+    """
     from ..stats import agreement_by_factor, compare_groups, plot_agreement_by_factor, plot_ecdf
 
-    settings = {"data": _data_settings(config), "n_boot": config.n_boot}
-    cached = store.get("statistics", settings)
+    has_factors = data.has_factor_columns
+    settings = {"n_boot": config.n_boot, "random_state": config.random_state}
+    inputs = {"agreement": _iaa_digest(agreement), "diagnosis": data.digest("diagnosis")}
+    if has_factors:
+        inputs["pairs"] = data.digest("pairs")
+    cached = store.get("statistics", settings, inputs)
     if cached is not None:
         return cached
     known = agreement["diagnosis"].isin(["benign", "malignant"]).to_numpy()
@@ -73,14 +124,13 @@ def _step_statistics(agreement, data, config, store, out_dir):
     fig = Figure(figsize=(6, 4.2))
     plot_ecdf(values, groups, positive="malignant", ax=fig.subplots(), comparison=comparison)
     fig.tight_layout()
-    fig.savefig(Path(out_dir) / "ecdf.png", dpi=150)
-
     result = {
         "comparison": comparison.to_dict(),
         "table": str(comparison),
         "n_excluded": int((~usable).sum()),
+        "figures": {"ecdf.png": _png(fig)},
     }
-    if data.pairs is not None and {"annotator1", "tool1", "skill_level1"} <= set(data.pairs):
+    if has_factors:
         factors = {}
         fig = Figure(figsize=(11, 3.6))
         axes = fig.subplots(1, 3, sharey=True)
@@ -89,9 +139,9 @@ def _step_statistics(agreement, data, config, store, out_dir):
             factors[factor] = _clean(frame.reset_index().to_dict(orient="list"))
             plot_agreement_by_factor(data.pairs, factor, ax=ax)
         fig.tight_layout()
-        fig.savefig(Path(out_dir) / "agreement_by_factor.png", dpi=150)
+        result["figures"]["agreement_by_factor.png"] = _png(fig)
         result["by_factor"] = factors
-    return store.put("statistics", settings, result)
+    return store.put("statistics", settings, inputs, result)
 
 
 # ------------------------------------------------------------------ model fitting
@@ -118,7 +168,7 @@ def _image_size(model, config):
     return config.image_size
 
 
-def _estimator_params(model, config, verbose=0, seed=None):
+def _estimator_params(model, config, verbose=0):
     weights = _weights_for(model, config)
     return dict(
         model=model,
@@ -135,7 +185,7 @@ def _estimator_params(model, config, verbose=0, seed=None):
         lr_step_size=config.lr_step_size,
         augment_passes=config.augment_passes,
         device=config.device,
-        random_state=config.random_state if seed is None else seed,
+        random_state=config.random_state,
         # The authors' 70/10/20: the validation set is 1/8 of the 80 % training part.
         **({"validation_fraction": 0.125} if config.protocol == "split" else {}),
         # verbose=2 shows the estimators' epoch tables; 1 keeps to the study's bars.
@@ -144,21 +194,27 @@ def _estimator_params(model, config, verbose=0, seed=None):
 
 
 def _folds(diagnosis, config):
-    """``(train, test, seed)`` per fold or run of the configured protocol.
+    """``(train, test)`` per fold or run of the configured protocol.
 
-    ``"cv"``: stratified k-fold, every fit seeded with ``random_state``.
-    ``"split"``: the authors' one fixed stratified 80/20 split (``split_seed``),
-    trained ``n_runs`` times with seeds ``random_state + run``.
+    ``"cv"``: stratified k-fold. ``"split"``: the authors' one fixed stratified
+    80/20 split (``split_seed``), once per run (:func:`_fold_seeds` gives each run
+    its own seed).
     """
     from sklearn.model_selection import StratifiedKFold, StratifiedShuffleSplit
 
     x = np.zeros(len(diagnosis))
     if config.protocol == "split":
         cv = StratifiedShuffleSplit(n_splits=1, test_size=0.2, random_state=config.split_seed)
-        train, test = next(cv.split(x, diagnosis))
-        return [(train, test, config.random_state + run) for run in range(config.n_runs)]
+        return [next(cv.split(x, diagnosis))] * config.n_runs
     cv = StratifiedKFold(n_splits=config.cv, shuffle=True, random_state=config.random_state)
-    return [(train, test, config.random_state) for train, test in cv.split(x, diagnosis)]
+    return list(cv.split(x, diagnosis))
+
+
+def _fold_seeds(config, n_folds):
+    """The estimators' ``random_state`` per fold: one for CV, ``random_state + run`` per run."""
+    if config.protocol == "split":
+        return [config.random_state + run for run in range(n_folds)]
+    return [config.random_state] * n_folds
 
 
 def _pearson(y_true, y_pred):
@@ -168,96 +224,238 @@ def _pearson(y_true, y_pred):
 
 
 def _train_settings(config):
+    """Settings a training step's result depends on (its data enter as digests).
+
+    ``device`` is left out: CPU and GPU runs differ only by rounding.
+    ``weights`` enters as the digest of the file, not its path.
+    """
     keys = ("image_size", "max_epochs", "batch_size", "optimizer", "lr", "lr_step_size",
-            "augment_passes", "cv", "random_state", "weights",
+            "augment_passes", "cv", "random_state",
             "protocol", "augment", "head_init", "preset")  # fmt: skip
-    settings = {"data": _data_settings(config), **{k: getattr(config, k) for k in keys}}
+    settings = {k: getattr(config, k) for k in keys}
     if config.protocol == "split":
         settings.update(n_runs=config.n_runs, split_seed=config.split_seed)
     return settings
 
 
+@functools.lru_cache(maxsize=32)
+def _file_digest_cached(path, size, mtime_ns):
+    # Weight files are hundreds of MB: hashed once per (path, size, mtime) per process.
+    return digest(Path(path))
+
+
+def _training_inputs(agreement, data, model, config):
+    """Digests of what a training step reads: images, IAA, diagnoses, weights."""
+    inputs = {
+        "images": data.digest("images"),
+        "agreement": _iaa_digest(agreement),
+        "diagnosis": data.digest("diagnosis"),
+    }
+    weights = _weights_for(model, config)
+    if weights is not None:
+        stat = os.stat(weights)
+        inputs["weights"] = _file_digest_cached(str(weights), stat.st_size, stat.st_mtime_ns)
+    return inputs
+
+
+def _cross_validate(estimator, X, y, folds, *, scoring, params=None, seeds=None):
+    """:func:`sklearn.model_selection.cross_validate` as the study runs it.
+
+    ``folds`` are (train, test) row indices into ``X``; failures raise
+    (``error_score="raise"``: a fold that fails must not become a NaN in the
+    report); ``params`` (``{"iaa": ...}``) are sliced per fold by scikit-learn.
+    ``seeds`` (one per fold) set the estimator's ``random_state``: folds that
+    share a seed go through one ``cross_validate`` call, the runs of the split
+    protocol through one call each; the results are joined in fold order.
+    """
+    from sklearn.base import clone
+
+    if seeds is None or len(set(seeds)) == 1:
+        if seeds is not None:
+            estimator = clone(estimator).set_params(random_state=seeds[0])
+        return _cross_validate_once(estimator, X, y, folds, scoring=scoring, params=params)
+    parts = [
+        _cross_validate_once(
+            clone(estimator).set_params(random_state=seed), X, y, [fold],
+            scoring=scoring, params=params,
+        )
+        for fold, seed in zip(folds, seeds)
+    ]  # fmt: skip
+    joined = {"indices": {"train": [], "test": []}}
+    for part in parts:
+        for key, value in part.items():
+            if key == "indices":
+                joined["indices"]["train"] += list(value["train"])
+                joined["indices"]["test"] += list(value["test"])
+            else:
+                joined.setdefault(key, []).extend(np.asarray(value).tolist())
+    return {k: (v if k == "indices" else np.asarray(v)) for k, v in joined.items()}
+
+
+def _cross_validate_once(estimator, X, y, folds, *, scoring, params=None):
+    import sklearn
+    from sklearn.model_selection import cross_validate
+
+    params = dict(params or {})
+    if params and sklearn.get_config().get("enable_metadata_routing", False):
+        estimator = estimator.set_fit_request(**{name: True for name in params})
+    return cross_validate(
+        estimator,
+        X,
+        y,
+        cv=folds,
+        scoring=scoring,
+        params=params,
+        error_score="raise",
+        return_indices=True,
+        n_jobs=None,  # in order: _FoldScorer relies on it
+    )
+
+
+class _FoldScorer:
+    """A ``cross_validate`` scorer: MAE, Pearson r and best epoch of one fold.
+
+    It also keeps each fold's predictions (in fold order, ``cross_validate``
+    runs the folds one after the other) so that the out-of-fold predictions
+    come from the same fit as the scores, without a second fit.
+    """
+
+    def __init__(self):
+        self.predictions = []
+
+    def __call__(self, estimator, X, y):
+        from sklearn.metrics import mean_absolute_error
+
+        pred = np.asarray(estimator.predict(X), dtype=float)
+        self.predictions.append(pred)
+        best = getattr(estimator, "best_epoch_", None)
+        return {
+            "mae": mean_absolute_error(y, pred),
+            "pearson_r": _pearson(y, pred),
+            "best_epoch": float("nan") if best is None else float(best),
+        }
+
+
+def _test_fold(rows, tests):
+    """For each of ``rows``, the index of the fold that tests it."""
+    fold = pd.Series(-1, index=rows)
+    for k, test in enumerate(tests):
+        fold[test] = k
+    return fold.to_numpy()
+
+
 def _step_iaa_regression(agreement, data, config, store, verbose):
+    """Cross-validated IAARegressor per architecture against the median baseline.
+
+    The baseline predicts the median IAA of each fold's training rows. The
+    result holds per-fold scores, the out-of-fold prediction of every row in
+    ``rows`` and the fold that tested it (``test_fold``), so that each number
+    can be checked from ``results.json``.
+    """
     from sklearn.metrics import mean_absolute_error
 
     from ..estimators import IAARegressor
 
     iaa = agreement["iaa"].to_numpy(dtype=float)
     rows = np.flatnonzero(np.isfinite(iaa))
-    folds = _folds(data.diagnosis[rows], config)
+    folds = [(rows[tr], rows[te]) for tr, te in _folds(data.diagnosis[rows], config)]
     results = {}
     for model in progress(config.models, verbose=verbose, desc="IAA regression"):
+        name = f"iaa_regression/{model}"
         settings = {**_train_settings(config), "model": model}
-        cached = store.get(f"iaa_regression/{model}", settings)
+        inputs = _training_inputs(agreement, data, model, config)
+        cached = store.get(name, settings, inputs)
         if cached is not None:
             results[model] = cached
             continue
-        per_fold, oof, residuals = [], np.full(len(rows), np.nan), []
         start = time.perf_counter()
-        for train, test, seed in folds:
-            tr, te = rows[train], rows[test]
-            reg = IAARegressor(**_estimator_params(model, config, verbose, seed))
-            reg.fit(data.images[tr], iaa[tr])
-            pred = reg.predict(data.images[te])
-            baseline = np.full(len(te), np.median(iaa[tr]))
-            oof[test] = pred  # "split": the last run's test predictions
-            residuals.append(np.abs(pred - iaa[te]))
+        scorer = _FoldScorer()
+        reg = IAARegressor(**_estimator_params(model, config, verbose))
+        seeds = _fold_seeds(config, len(folds))
+        cv = _cross_validate(reg, data.images, iaa, folds, scoring=scorer, seeds=seeds)
+        oof = pd.Series(np.nan, index=rows)
+        per_fold, residuals = [], []
+        for k, (train, test) in enumerate(zip(cv["indices"]["train"], cv["indices"]["test"])):
+            oof[test] = scorer.predictions[k]  # "split": the last run's test predictions
+            residuals.append(np.abs(scorer.predictions[k] - iaa[test]))
+            baseline = np.full(len(test), np.median(iaa[train]))
+            best = cv["test_best_epoch"][k]
             per_fold.append(
                 {
-                    "mae": mean_absolute_error(iaa[te], pred),
-                    "baseline_mae": mean_absolute_error(iaa[te], baseline),
-                    "pearson_r": _pearson(iaa[te], pred),
-                    "best_epoch": int(reg.best_epoch_) if hasattr(reg, "best_epoch_") else None,
+                    "mae": cv["test_mae"][k],
+                    "baseline_mae": mean_absolute_error(iaa[test], baseline),
+                    "pearson_r": cv["test_pearson_r"][k],
+                    "best_epoch": None if np.isnan(best) else int(best),
+                    "n_train": len(train),
+                    "n_test": len(test),
                 }
             )
-        pooled = np.concatenate(residuals)
         result = {
             "folds": per_fold,
-            "oof_prediction": oof,
+            "oof_prediction": oof.to_numpy(),
             "rows": rows,
+            "test_fold": _test_fold(rows, cv["indices"]["test"]),
             # The authors' "MAE ± x": mean and std of the absolute residuals pooled
             # over the runs (or folds).
-            "pooled_abs_residual": {
-                "mean": float(pooled.mean()),
-                "std": float(pooled.std(ddof=1)) if len(pooled) > 1 else float("nan"),
-                "n": len(pooled),
-            },
+            "pooled_abs_residual": _pooled(np.concatenate(residuals)),
             "seconds": time.perf_counter() - start,
         }
-        results[model] = store.put(f"iaa_regression/{model}", settings, result)
+        results[model] = store.put(name, settings, inputs, result)
     return results
 
 
-def _step_diagnosis(agreement, data, config, store, verbose):
-    from sklearn.metrics import balanced_accuracy_score
+def _pooled(values):
+    n = len(values)
+    return {
+        "mean": float(values.mean()),
+        "std": float(values.std(ddof=1)) if n > 1 else float("nan"),
+        "n": n,
+    }
 
+
+def _step_diagnosis(agreement, data, config, store, verbose):
+    """Cross-validated balanced accuracy per architecture and alpha (1 = diagnosis only).
+
+    Every (model, alpha) is fitted on the same folds, so that the per-fold
+    differences to ``alpha=1`` are paired.
+    """
     from ..estimators import MultiTaskDiagnosisClassifier
 
     iaa = agreement["iaa"].to_numpy(dtype=float)
     known = np.isin(data.diagnosis, ["benign", "malignant"]) & np.isfinite(iaa)
     rows = np.flatnonzero(known)
-    y = data.diagnosis[rows]
-    folds = _folds(y, config)
+    folds = [(rows[tr], rows[te]) for tr, te in _folds(data.diagnosis[rows], config)]
     alphas = (1.0, *config.alphas)
     results = {}
     jobs = [(m, a) for m in config.models for a in alphas]
     for model, alpha in progress(jobs, verbose=verbose, desc="Diagnosis (model, alpha)"):
+        name = f"diagnosis/{model}/alpha={alpha:g}"
         settings = {**_train_settings(config), "model": model, "alpha": alpha}
         settings["focal"] = config.focal
-        name = f"diagnosis/{model}/alpha={alpha:g}"
-        cached = store.get(name, settings)
+        inputs = _training_inputs(agreement, data, model, config)
+        cached = store.get(name, settings, inputs)
         if cached is None:
-            scores, start = [], time.perf_counter()
-            for train, test, seed in folds:
-                tr, te = rows[train], rows[test]
-                params = _estimator_params(model, config, verbose, seed)
-                clf = MultiTaskDiagnosisClassifier(alpha=alpha, focal=config.focal, **params)
-                clf.fit(data.images[tr], y[train], iaa=None if alpha == 1.0 else iaa[tr])
-                scores.append(balanced_accuracy_score(y[test], clf.predict(data.images[te])))
+            start = time.perf_counter()
+            clf = MultiTaskDiagnosisClassifier(
+                alpha=alpha, focal=config.focal, **_estimator_params(model, config, verbose)
+            )
+            # alpha=1 is the diagnosis-only baseline: it never sees the IAA.
+            params = {} if alpha == 1.0 else {"iaa": iaa}
+            cv = _cross_validate(
+                clf, data.images, data.diagnosis, folds, scoring="balanced_accuracy",
+                params=params, seeds=_fold_seeds(config, len(folds)),
+            )  # fmt: skip
             cached = store.put(
                 name,
                 settings,
-                {"balanced_accuracy": scores, "seconds": time.perf_counter() - start},
+                inputs,
+                {
+                    "balanced_accuracy": cv["test_score"],
+                    "n_test": [len(te) for te in cv["indices"]["test"]],
+                    "rows": rows,
+                    "test_fold": _test_fold(rows, cv["indices"]["test"]),
+                    "seconds": time.perf_counter() - start,
+                },
             )
         results.setdefault(model, {})[f"{alpha:g}"] = cached
     return results
