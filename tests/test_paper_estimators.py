@@ -66,8 +66,8 @@ def test_warm_start_fine_tuning_switches_to_imagenet_statistics():
     assert torch.allclose(pre.std.flatten(), torch.tensor(IMAGENET_STD))
     assert pre.augment == "paper"
     # Prediction uses the new statistics: the same as normalising by hand.
-    x = torch.from_numpy(X[:2])
-    manual = x.permute(0, 3, 1, 2).float() / 255 - torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
+    x = torch.from_numpy(X[:2]).permute(0, 3, 1, 2)  # uint8 (n, C, H, W), as batches arrive
+    manual = x.float() / 255 - torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
     manual = manual / torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
     pre.eval()
     torch.testing.assert_close(pre(x), manual)

@@ -207,5 +207,6 @@ def _print_summary(results):
     if gain:
         print(
             f"Multi-task gain in balanced accuracy over alpha=1: {gain['mean']:+.3f} "
-            f"(std {gain['std']:.3f} over {gain['n']} paired folds)"
+            f"(std {'n/a' if gain['std'] is None else format(gain['std'], '.3f')} "
+            f"over {gain['n']} paired folds or runs)"
         )

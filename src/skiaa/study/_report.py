@@ -160,10 +160,13 @@ def _write_report(results, config, out_dir):
                 )
         overall = results.get("overall_gain")
         if overall is not None:
+            # One fold or run has no spread: JSON-cleaned NaN arrives as None.
+            std = "n/a" if overall["std"] is None else f"{overall['std']:.3f}"
+            unit = "runs" if config.protocol == "split" else "folds"
             lines += [
                 "",
-                f"Mean gain over architectures and folds: {overall['mean']:+.3f} "
-                f"(std {overall['std']:.3f}, {overall['n']} paired folds). The paper reports "
+                f"Mean gain over architectures and {unit}: {overall['mean']:+.3f} "
+                f"(std {std}, {overall['n']} paired {unit}). The paper reports "
                 "+4.2% balanced accuracy averaged over architectures and datasets.",
             ]
         lines += ["", "![Diagnosis](diagnosis.png)", ""]
