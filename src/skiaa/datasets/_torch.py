@@ -4,14 +4,13 @@ Kept out of :mod:`skiaa.datasets`' eager imports (loaded lazily on first access)
 so that reading tables and computing statistics never imports torch.
 """
 
-import os
-
 import numpy as np
 import torch
 from PIL import Image
 from torch.nn import functional as F
 from torch.utils.data import Dataset
 
+from ..utils import is_path_sequence
 from ._images import load_images
 
 ACCEPTED_LAYOUTS = (
@@ -37,18 +36,18 @@ class ImageDataset(Dataset):
         - a float array of shape (n_samples, channels, height, width) with
           intensities in [0, 1] (any number of channels);
         - image file paths, decoded once through :func:`load_images` with
-          ``size`` and ``cache_dir``;
+          ``image_size`` and ``cache_dir``;
         - a torch ``Dataset`` whose items are images (uint8 (H, W, C) or
           (C, H, W), float (C, H, W) in [0, 1], or PIL images) or tuples whose
           first element is one; converted item by item and resized (bicubic)
-          to ``size`` when it is given.
+          to ``image_size`` when it is given.
     y : array-like of shape (n_samples,) or (n_samples, n_targets), default=None
         Targets. Returned as tensors (float32 for floating targets, int64 for
         integer ones); when None every sample's target is ``torch.tensor(0)``,
         skorch's placeholder convention.
-    size : int, default=None
-        Output size when ``X`` holds paths (required then) or is a torch
-        Dataset (None keeps each item's size); ignored for arrays.
+    image_size : int or (int, int), default=None
+        Output size when ``X`` holds paths (required then) or, as an int, is a
+        torch Dataset (None keeps each item's size); ignored for arrays.
     cache_dir : str or path-like, default=None
         Cache folder for decoding paths (see :func:`load_images`).
     scale : bool, default=False
@@ -76,7 +75,7 @@ class ImageDataset(Dataset):
     ValueError
         If ``X`` is none of the above (the message lists the accepted
         layouts), float images have NaN or values outside [0, 1] (the message
-        names the rows), ``X`` holds no image, ``size`` is missing for paths,
+        names the rows), ``X`` holds no image, ``image_size`` is missing for paths,
         or ``y`` has a different length.
 
     See Also
@@ -97,18 +96,26 @@ class ImageDataset(Dataset):
     """
 
     def __init__(
-        self, X, y=None, *, size=None, cache_dir=None, scale=False, transform=None, n_jobs=None
+        self,
+        X,
+        y=None,
+        *,
+        image_size=None,
+        cache_dir=None,
+        scale=False,
+        transform=None,
+        n_jobs=None,
     ):
         if isinstance(X, ImageDataset):
             X = X.images
         if isinstance(X, Dataset):
-            X = _ItemImages(X, size)
+            X = _ItemImages(X, image_size)
             n_channels = X.n_channels
         else:
-            if _is_path_list(X):
-                if size is None:
-                    raise ValueError("size is required when X holds image paths")
-                X = load_images(list(X), size, cache_dir=cache_dir, n_jobs=n_jobs)
+            if is_path_sequence(X):
+                if image_size is None:
+                    raise ValueError("image_size is required when X holds image paths")
+                X = load_images(list(X), image_size, cache_dir=cache_dir, n_jobs=n_jobs)
             elif not isinstance(X, np.ndarray):
                 X = np.asarray(X)
             n_channels = _check_array(X)
@@ -324,11 +331,3 @@ class _MemmapFile:
 
     def __init__(self, path):
         self.path = path
-
-
-def _is_path_list(X):
-    if isinstance(X, np.ndarray):
-        return X.dtype.kind in "USO" and X.ndim == 1
-    if isinstance(X, (list, tuple)) and len(X) > 0:
-        return all(isinstance(x, (str, os.PathLike)) for x in X)
-    return False
