@@ -208,7 +208,7 @@ def test_imaplusplus_fake_release_every_step(release, tmp_path):
 def test_edited_labels_recompute_the_statistics(release, tmp_path):
     # Issue 8 item 2: the cache used to serve the statistics of the old labels.
     tables = _copy_tables(release, tmp_path)
-    config = StudyConfig(data="imaplusplus", imaplusplus=str(tables), n_boot=100)
+    config = StudyConfig(data="imaplusplus", imaplusplus=str(tables), n_resamples=100)
     first = run_study(tmp_path / "out", config, verbose=0)
     meta = pd.read_csv(next(tables.glob("*img_metadata.csv")))
     benign = meta.loc[meta["benign_malignant"] == "benign", "isic_id"][:3]
@@ -243,7 +243,7 @@ def test_edited_mask_recomputes_the_agreement(release, tmp_path):
     masks = tmp_path / "masks"
     shutil.copytree(release["masks"], masks)
     config = StudyConfig(
-        data="imaplusplus", imaplusplus=str(release["tables"]), masks=str(masks), n_boot=100
+        data="imaplusplus", imaplusplus=str(release["tables"]), masks=str(masks), n_resamples=100
     )
     first = run_study(tmp_path / "out", config, verbose=0)
     target = sorted(masks.glob("ISIC_0000001_*.png"))[0]

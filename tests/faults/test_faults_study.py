@@ -29,7 +29,7 @@ TINY = dict(
     models=("test_resnet",),
     cv=2,
     max_epochs=1,
-    n_boot=100,
+    n_resamples=100,
     batch_size=16,
 )
 
@@ -58,7 +58,7 @@ def tables(tmp_path_factory):
 
 @pytest.fixture
 def tables_run(tables, tmp_path):
-    config = StudyConfig(data="imaplusplus", imaplusplus=str(tables), n_boot=100)
+    config = StudyConfig(data="imaplusplus", imaplusplus=str(tables), n_resamples=100)
     out = tmp_path / "out"
     results = run_study(out, config, verbose=0)
     return out, config, results
@@ -274,7 +274,9 @@ def test_outputs_of_another_run_are_removed(finished, tmp_path, tables):
     seed0, _, _ = finished
     out = _copy(seed0, tmp_path / "out")
     assert (out / "diagnosis.png").is_file()
-    run_study(out, StudyConfig(data="imaplusplus", imaplusplus=str(tables), n_boot=100), verbose=0)
+    run_study(
+        out, StudyConfig(data="imaplusplus", imaplusplus=str(tables), n_resamples=100), verbose=0
+    )
     assert not (out / "diagnosis.png").exists()
     assert not (out / "iaa_regression.png").exists()
     assert json.loads((out / "results.json").read_text())["config"]["data"] == "imaplusplus"

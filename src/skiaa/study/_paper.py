@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..utils._progress import progress
+from ..utils import progress
 from ._steps import (
     _estimator_params,
     _fold_seeds,

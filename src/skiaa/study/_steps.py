@@ -102,7 +102,7 @@ def _step_statistics(agreement, data, config, store):
     from ..stats import agreement_by_factor, compare_groups, plot_agreement_by_factor, plot_ecdf
 
     has_factors = data.has_factor_columns
-    settings = {"n_boot": config.n_boot, "random_state": config.random_state}
+    settings = {"n_resamples": config.n_resamples, "random_state": config.random_state}
     inputs = {"agreement": _iaa_digest(agreement), "diagnosis": data.digest("diagnosis")}
     if has_factors:
         inputs["pairs"] = data.digest("pairs")
@@ -117,7 +117,7 @@ def _step_statistics(agreement, data, config, store):
         values,
         groups,
         positive="malignant",
-        n_boot=config.n_boot,
+        n_resamples=config.n_resamples,
         value_name="IAA",
         random_state=config.random_state,
     )
