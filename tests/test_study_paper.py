@@ -181,3 +181,39 @@ def test_paper_preset_cli_runs_pooled_with_synthetic_external(tmp_path, capsys):
     _check_paper_run(tmp_path, results, n_runs=2)
     folds = results["iaa_regression"]["test_resnet"]["folds"]
     assert len(folds) == 2 and folds[0]["n_test"] == folds[1]["n_test"]
+
+
+def _fake_ph2(root, n_nevus=20, n_melanoma=10):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    lines = ["|| Name || Histological Diagnosis || Clinical Diagnosis || Asymmetry ||"]
+    for i in range(n_nevus + n_melanoma):
+        case = f"IMD{i:03d}"
+        code = 2 if i >= n_nevus else i % 2
+        lines.append(f"|| {case} ||   ||   {code}   ||   0   ||")
+        folder = root / "PH2 Dataset images" / case / f"{case}_Dermoscopic_Image"
+        folder.mkdir(parents=True)
+        pixels = rng.integers(0, 256, size=(40, 48, 3), dtype=np.uint8)
+        Image.fromarray(pixels).save(folder / f"{case}.bmp")
+    (root / "PH2_dataset.txt").write_text("\n".join(lines) + "\n")
+    return root
+
+
+def test_external_reader_without_official_split_gets_the_authors_split(tmp_path):
+    from skiaa.study._paper import _load_external
+
+    root = _fake_ph2(tmp_path / "PH2Dataset")
+    config = StudyConfig.paper(models=("test_resnet",), image_size=32,
+                               external=(("ph2", str(root)),))  # fmt: skip
+    ext = _load_external("ph2", str(root), config, tmp_path / "out", 0)
+    assert ext.images.shape == (30, 32, 32, 3)
+    # Melanoma -> IMA++'s "malignant", the nevi -> "benign": the IMA++ model's classes.
+    assert (ext.y == "malignant").sum() == 10 and set(ext.y) == {"benign", "malignant"}
+    for cls, n in (("benign", 20), ("malignant", 10)):
+        split = ext.split[ext.y == cls]
+        assert (split == "test").sum() == round(0.2 * n)
+        assert (split == "val").sum() == round(0.1 * n)
+    assert "no official test split" in ext.notes[0]
+    again = _load_external("ph2", str(root), config, tmp_path / "out", 0)
+    assert np.array_equal(again.split, ext.split)  # the fixed seed 8888

@@ -96,10 +96,7 @@ def _load_external(name, folder, config, out_dir, verbose):
     if not (split == "test").any():
         # No official test split (PH2; ISIC 2019 without its test ground truth): the
         # authors' protocol, one stratified 70/10/20 split by class counts.
-        from ..datasets._shifted import _stratified_split
-
-        rng = np.random.default_rng(config.split_seed)
-        split = _stratified_split(frame["label"].to_numpy(), rng).astype(object)
+        split = _split_70_10_20(frame["label"].to_numpy(), config.split_seed)
         notes.append(f"{_LABELS[name]}: no official test split; stratified 70/10/20 split used")
     size = max(_image_size(m, config) for m in config.models)
     cache = Path(out_dir) / "cache" / name
@@ -107,6 +104,19 @@ def _load_external(name, folder, config, out_dir, verbose):
     images = datasets.load_images(paths, size, cache_dir=cache, verbose=verbose)
     source = f"{reader.__name__}({folder})"
     return _External(name, images, frame["label"].to_numpy(), split, source, notes)
+
+
+def _split_70_10_20(label, seed):
+    """"train"/"val"/"test" of one stratified 70/10/20 split."""
+    from sklearn.model_selection import StratifiedShuffleSplit
+
+    split = np.full(len(label), "test", dtype=object)
+    x = np.zeros(len(label))
+    fit, _ = next(StratifiedShuffleSplit(1, test_size=0.2, random_state=seed).split(x, label))
+    inner = StratifiedShuffleSplit(1, test_size=0.125, random_state=seed)
+    train, val = next(inner.split(x[fit], label[fit]))
+    split[fit[train]], split[fit[val]] = "train", "val"
+    return split
 
 
 # ------------------------------------------------------------------ fine-tuning
