@@ -194,6 +194,7 @@ def test_input_formats_give_identical_predictions(data, fitted_reg, tmp_path):
         "paths": _png_paths(X, tmp_path),
         "torch Dataset": dataset,
         "ImageDataset": skiaa.datasets.ImageDataset(X),
+        "ImageDataset of a Dataset": skiaa.datasets.ImageDataset(dataset),
         "torch tensor": torch.from_numpy(X),
     }.items():
         np.testing.assert_allclose(fitted_reg.predict(variant), reference, atol=1e-5, err_msg=name)

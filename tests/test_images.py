@@ -4,6 +4,9 @@ import os
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
 from PIL import Image
 
 from skiaa.datasets import _images, image_cache_path, load_images
@@ -226,6 +229,10 @@ class TestImageDataset:
         assert image.shape == (3, 4, 4) and image.dtype == self.torch.uint8
         assert float(target) == 0.25
         np.testing.assert_array_equal(ImageDataset(inner)[1][0].numpy(), U[1].transpose(2, 0, 1))
+        # An ImageDataset of an ImageDataset shares its images.
+        again = ImageDataset(wrapped)
+        assert again.n_channels == 3 and len(again) == 2 and again.targets is None
+        np.testing.assert_array_equal(again[1][0].numpy(), image.numpy())
 
     def test_float_targets_and_dataloader(self):
         from torch.utils.data import DataLoader
@@ -271,3 +278,30 @@ class TestImageDataset:
             ImageDataset(np.zeros((2, 8, 8, 3), dtype=np.int16))
         with pytest.raises(ValueError, match="2 images but y has 3"):
             ImageDataset(np.zeros((2, 4, 4, 3), dtype=np.uint8), y=[0, 1, 2])
+
+
+@given(
+    arrays(
+        np.float32,
+        st.tuples(st.integers(1, 12), st.integers(1, 3), st.integers(1, 4), st.integers(1, 4)),
+        elements=st.one_of(
+            st.floats(0, 1, width=32),
+            st.floats(-300, 300, width=32),
+            st.sampled_from([np.nan, np.inf, -np.inf]),
+        ),
+    )
+)
+def test_float_range_check_names_exactly_the_bad_rows(X):
+    from skiaa.utils import check_float_range, describe_rows
+
+    flat = X.reshape(len(X), -1)
+    nonfinite = ~np.isfinite(flat).all(axis=1)
+    clean = np.where(np.isfinite(flat), flat, 0.5)
+    outside = (clean < 0).any(axis=1) | (clean > 1).any(axis=1)
+    if not nonfinite.any() and not outside.any():
+        check_float_range(X, "X")  # no error
+        return
+    with pytest.raises(ValueError) as info:
+        check_float_range(X, "X")
+    bad = nonfinite if nonfinite.any() else outside
+    assert f"in rows {describe_rows(bad)}" in str(info.value)

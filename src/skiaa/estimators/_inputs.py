@@ -19,14 +19,14 @@ import numpy as np
 import scipy.sparse
 import torch
 
-from ..datasets._torch import (
+from ..datasets import ImageDataset
+from ..utils import (
     ACCEPTED_LAYOUTS,
-    ImageDataset,
     describe_rows,
+    is_path_sequence,
     resize_uint8,
     rgb_uint8,
 )
-from ..utils import is_path_sequence
 
 
 def _load_paths(paths, image_size, cache_dir):
