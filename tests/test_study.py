@@ -12,22 +12,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from _study_release import relabel, write_study_release
+from _study_release import TINY, numbers, relabel, write_study_release
 from skiaa.cli import main
 from skiaa.datasets import make_lesions
 from skiaa.estimators import IAARegressor, MultiTaskDiagnosisClassifier
 from skiaa.study import STEPS, StudyConfig, run_study
-
-# The smallest run that still exercises every step (seconds on 2 cores).
-TINY = dict(
-    n_samples=48,
-    image_size=32,
-    models=("test_resnet",),
-    cv=2,
-    max_epochs=1,
-    n_resamples=100,
-    batch_size=16,
-)
 
 
 def _row_hashes(images):
@@ -44,7 +33,7 @@ def tiny_run(tmp_path_factory):
         original = cls.fit
 
         def fit(self, X, y, **params):
-            fitted.append((cls.__name__, _row_hashes(X)))
+            fitted.append((cls.__name__, _row_hashes(X), self.torch_num_threads))
             return original(self, X, y, **params)
 
         return fit
@@ -120,7 +109,7 @@ def test_every_fit_sees_only_its_training_rows(tiny_run):
     data = make_lesions(TINY["n_samples"], image_size=TINY["image_size"], random_state=0)
     row_of = {h: i for i, h in enumerate(_row_hashes(data.images))}
     assert len(row_of) == TINY["n_samples"]  # distinct images: a hash names its row
-    fits = [(name, sorted(row_of[h] for h in hashes)) for name, hashes in fitted]
+    fits = [(name, sorted(row_of[h] for h in hashes)) for name, hashes, _ in fitted]
     checked = 0
     for step, name, n_fits in [
         (results["iaa_regression"]["test_resnet"], "IAARegressor", TINY["cv"]),
@@ -136,6 +125,15 @@ def test_every_fit_sees_only_its_training_rows(tiny_run):
             assert train == sorted(rows[test_fold != k])
             checked += 1
     assert checked == 3 * TINY["cv"]
+
+
+def test_torch_threads_fixed_for_the_run_and_recorded(tiny_run):
+    import torch
+
+    _, results, fitted = tiny_run
+    threads = results["config"]["torch_num_threads"]
+    assert threads == torch.get_num_threads()
+    assert {t for _, _, t in fitted} == {threads}  # every fit got it
 
 
 def test_scores_recomputed_from_out_of_fold_predictions(tiny_run):
@@ -173,14 +171,6 @@ def _copy_tables(release, tmp_path):
     return tables
 
 
-def _same_numbers(a, b):
-    """Results equal but for run time and which steps were read back."""
-    drop = ("seconds", "reused_steps")
-    return {k: v for k, v in a.items() if k not in drop} == {
-        k: v for k, v in b.items() if k not in drop
-    }
-
-
 def test_imaplusplus_fake_release_every_step(release, tmp_path):
     config = StudyConfig(
         data="imaplusplus",
@@ -201,7 +191,7 @@ def test_imaplusplus_fake_release_every_step(release, tmp_path):
     assert len(results["iaa_regression"]["test_resnet"]["oof_prediction"]) == 24
     assert (tmp_path / "agreement_by_factor.png").is_file()
     again = run_study(tmp_path, config, verbose=0)
-    assert _same_numbers(again, results)
+    assert numbers(again) == numbers(results)
     assert len(again["reused_steps"]) == 2 + 1 + 2  # agreement, statistics, training
 
 
@@ -222,7 +212,7 @@ def test_edited_labels_recompute_the_statistics(release, tmp_path):
     assert second["statistics"]["table"] in (tmp_path / "out" / "report.md").read_text()
     assert second["statistics"]["table"] != first["statistics"]["table"]
     fresh = run_study(tmp_path / "fresh", config, verbose=0)
-    assert _same_numbers(second, fresh)
+    assert numbers(second) == numbers(fresh)
 
 
 def test_moved_release_is_recognised_by_content(release, tmp_path):
@@ -256,7 +246,7 @@ def test_edited_mask_recomputes_the_agreement(release, tmp_path):
     assert table.loc["ISIC_0000001", "iaa"] < _iaa_of(release, "ISIC_0000001") - 0.01
     assert second["agreement"]["iaa_mean"] < first["agreement"]["iaa_mean"]
     fresh = run_study(tmp_path / "fresh", config, verbose=0)
-    assert _same_numbers(second, fresh)
+    assert numbers(second) == numbers(fresh)
 
 
 def _iaa_of(release, image_id):
@@ -285,6 +275,7 @@ def test_cli_imaplusplus_fake_release(release, tmp_path, capsys):
         (dict(alphas=(1.0,)), "alphas must lie in"),
         (dict(models=()), "at least one"),
         (dict(n_samples=0), "n_samples must be a positive integer"),
+        (dict(torch_num_threads=0), "torch_num_threads must be a positive integer"),
     ],
 )
 def test_config_validation(bad, match):
@@ -324,6 +315,8 @@ def test_cli_quick_options(tmp_path, capsys):
             "1",
             "--alphas",
             "0.5",
+            "--torch-threads",
+            "1",
             "--out",
             str(out),
             "-q",
@@ -333,6 +326,7 @@ def test_cli_quick_options(tmp_path, capsys):
     results = json.loads((out / "results.json").read_text())
     assert results["config"]["models"] == ["test_resnet"]
     assert results["config"]["n_samples"] == 40
+    assert results["config"]["torch_num_threads"] == 1
     assert capsys.readouterr().out == ""
 
 

@@ -108,6 +108,13 @@ class StudyConfig:
         by 10 every ``finetune_step`` epochs (the paper's).
     preset : str, default="default"
         Name of the preset the settings came from (shown in the report).
+    torch_num_threads : int, default=None
+        CPU threads torch uses in every ``fit`` and ``predict`` of the run.
+        None: the number torch uses when the run starts, which
+        :func:`run_study` then fixes for the whole run and records in
+        ``results.json`` (``config.torch_num_threads``) and the report. torch's
+        CPU results depend on it in the last digits: pass the recorded number
+        to repeat a run's numbers exactly.
     """
 
     data: str = "synthetic"
@@ -141,6 +148,7 @@ class StudyConfig:
     finetune_lr: float = 1e-3
     finetune_step: int = 3
     preset: str = "default"
+    torch_num_threads: int | None = None
 
     @classmethod
     def quick(cls, **overrides):
@@ -240,6 +248,11 @@ class StudyConfig:
             value = getattr(self, name)
             if not isinstance(value, (int, np.integer)) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        threads = self.torch_num_threads
+        if threads is not None and (not isinstance(threads, (int, np.integer)) or threads < 1):
+            raise ValueError(
+                f"torch_num_threads must be a positive integer or None, got {threads!r}"
+            )
         if self.cv < 2:
             raise ValueError(f"cv must be at least 2, got {self.cv}")
         if not self.models:

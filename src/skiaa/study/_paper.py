@@ -107,7 +107,7 @@ def _load_external(name, folder, config, out_dir, verbose):
 
 
 def _split_70_10_20(label, seed):
-    """"train"/"val"/"test" of one stratified 70/10/20 split."""
+    """ "train"/"val"/"test" of one stratified 70/10/20 split."""
     from sklearn.model_selection import StratifiedShuffleSplit
 
     split = np.full(len(label), "test", dtype=object)

@@ -1,5 +1,6 @@
 """The driver of the study: :func:`run_study`."""
 
+import dataclasses
 import json
 import time
 
@@ -80,6 +81,9 @@ def run_study(out_dir, config=None, *, force=False, verbose=1):
     out_dir = check_out_dir(out_dir)
     if _trains(config):
         _check_device(config.device)
+        if config.torch_num_threads is None:
+            # Fixed for the whole run and recorded: torch's CPU numbers depend on it.
+            config = dataclasses.replace(config, torch_num_threads=_torch_threads())
     outputs = _Outputs(out_dir)
     staging = outputs.begin()
     try:
@@ -179,6 +183,12 @@ def _run(out_dir, staging, config, force, verbose):
     (staging / "results.json").write_text(json.dumps(results, indent=1), encoding="utf-8")
     _write_report(results, config, staging)
     return results
+
+
+def _torch_threads():
+    import torch
+
+    return torch.get_num_threads()
 
 
 def _check_device(device):

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from ..utils._progress import progress
+from ..utils import progress
 from ._store import _clean, digest
 
 #: Metrics of the agreement step; the IAA of an image is its mean pairwise Dice.
@@ -185,6 +185,7 @@ def _estimator_params(model, config, verbose=0):
         lr_step_size=config.lr_step_size,
         augment_passes=config.augment_passes,
         device=config.device,
+        torch_num_threads=config.torch_num_threads,
         random_state=config.random_state,
         # The authors' 70/10/20: the validation set is 1/8 of the 80 % training part.
         **({"validation_fraction": 0.125} if config.protocol == "split" else {}),
