@@ -81,3 +81,19 @@ def test_each_step_is_applied_to_about_p_of_the_images():
 def test_unknown_recipe_is_refused():
     with pytest.raises(ValueError, match="recipe must be one of"):
         augment_batch(torch.rand(2, 3, 8, 8), recipe="authors")
+
+
+def test_any_channel_count_is_augmented_channel_by_channel():
+    # torchvision's autocontrast and sharpness take 1 or 3 channels; skiaa takes any
+    # count, each channel treated as the single-channel image it is for torchvision.
+    x = torch.rand(6, 5, 12, 12)
+    torch.manual_seed(3)
+    got = augment_batch(x, p=1.0, recipe="paper")
+    torch.manual_seed(3)
+    k = torch.randint(0, 4, (6,))
+    for i in range(6):
+        for c in range(5):
+            img = torch.rot90(x[i, c : c + 1], int(k[i]), dims=(-2, -1))
+            img = TVF.autocontrast(TVF.vflip(TVF.hflip(img)))
+            img = TVF.adjust_sharpness(T.GaussianBlur((5, 5), sigma=(0.1, 0.1))(img), 2.0)
+            torch.testing.assert_close(got[i, c : c + 1], img, rtol=0, atol=1e-6)

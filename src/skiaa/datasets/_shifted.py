@@ -67,7 +67,7 @@ default=None
     --------
     >>> from skiaa.datasets import make_external_lesions
     >>> data = make_external_lesions(20, random_state=0)
-    >>> data.images.shape, sorted(set(data.split))
+    >>> data.images.shape, sorted(set(data.split.tolist()))
     ((20, 72, 96, 3), ['test', 'train', 'val'])
     """
     if not isinstance(gamma, numbers.Real) or not gamma > 0:

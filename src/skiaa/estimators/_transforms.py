@@ -39,6 +39,20 @@ def _per_sample(mask, x, fn):
     return x
 
 
+def _any_channels(fn):
+    """``fn`` for any channel count: torchvision's autocontrast and sharpness take 1
+    or 3 channels only, and both treat channels independently, so other counts go
+    through as single-channel images."""
+
+    def apply(v):
+        n, c, h, w = v.shape
+        if c in (1, 3):
+            return fn(v)
+        return fn(v.reshape(n * c, 1, h, w)).reshape(n, c, h, w)
+
+    return apply
+
+
 def augment_batch(x, p=0.5, *, recipe="skiaa"):
     """The paper's augmentations on a float batch (n, C, H, W) in [0, 1].
 
@@ -105,7 +119,7 @@ def augment_batch(x, p=0.5, *, recipe="skiaa"):
             x = _per_sample(k == turns, x, lambda v, t=turns: torch.rot90(v, t, dims=(-2, -1)))
     x = _per_sample(draw(), x, TF.horizontal_flip)
     x = _per_sample(draw(), x, TF.vertical_flip)
-    x = _per_sample(draw(), x, TF.autocontrast)
+    x = _per_sample(draw(), x, _any_channels(TF.autocontrast))
     # Reflect padding of a 5-wide kernel needs more than 2 rows and columns.
     if min(x.shape[-2:]) > 4:
         sigma = lo if lo == hi else float(torch.empty(1).uniform_(lo, hi))
@@ -115,7 +129,7 @@ def augment_batch(x, p=0.5, *, recipe="skiaa"):
         else:
             x = _per_sample(draw(p if blur_p is None else blur_p), x, blur)
     if min(x.shape[-2:]) > 2:
-        x = _per_sample(draw(), x, lambda v: TF.adjust_sharpness(v, 2.0))
+        x = _per_sample(draw(), x, _any_channels(lambda v: TF.adjust_sharpness(v, 2.0)))
     return x
 
 
