@@ -11,9 +11,9 @@ from sklearn.metrics import balanced_accuracy_score
 from sklearn.model_selection import GridSearchCV, KFold
 from skorch.callbacks import Callback
 
+from _helpers import fast_params, make_images
 from skiaa.estimators import IAARegressor, MultiTaskDiagnosisClassifier
 from skiaa.estimators._base import TrainBatches, TrainLoader
-from test_estimators import fast_params, make_images
 
 STORES = {}
 

@@ -12,8 +12,8 @@ from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import GridSearchCV, KFold
 from skorch.callbacks import Callback
 
+from _helpers import fast_params, make_images
 from skiaa.estimators import IAARegressor, MultiTaskDiagnosisClassifier
-from test_estimators import fast_params, make_images
 
 
 @pytest.fixture(scope="module")

@@ -172,7 +172,7 @@ def test_absent_cuda_device_fails_before_any_work(tmp_path, monkeypatch, capsys)
     assert main(argv) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "cuda:7" in err and err.startswith("skiaa reproduce: error:")
-    assert not (tmp_path / "o" / "results.json").exists()
+    assert not (tmp_path / "o").exists() and not (tmp_path / "out").exists()
 
 
 # ------------------------------------------------------------------- interrupts
