@@ -35,6 +35,7 @@ LAYERS = {
     "datasets": "datasets",
     "stats": "stats",
     "nets": "nets",
+    "_tv_backbones": "nets",  # the paper's torchvision backbones, re-exported by skiaa.nets
     "losses": "losses",
     "estimators": "estimators",
     "study": "study",

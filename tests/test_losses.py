@@ -73,7 +73,47 @@ def test_focal_reductions_and_bf16_logits():
     assert FocalLoss()(logits.bfloat16(), target).dtype == torch.float32
 
 
-@pytest.mark.parametrize("kwargs", [{"gamma": -1}, {"reduction": "max"}])
+def _paper_focal_reference(logits, target, weight, gamma):
+    # The authors' formula written out: -(1 - p^w)^gamma * w * log p, plain batch mean.
+    total = 0.0
+    for row, t in zip(logits.tolist(), target.tolist()):
+        m = max(row)
+        p = math.exp(row[t] - m) / sum(math.exp(v - m) for v in row)
+        w = float(weight[t])
+        total += -((1 - p**w) ** gamma) * w * math.log(p)
+    return total / len(target)
+
+
+@given(problems(), st.floats(0, 5))
+def test_paper_focal_matches_the_authors_formula(problem, gamma):
+    logits, target, weight = problem
+    # Keep p away from 0 so that the float64 reference's log(p) is finite.
+    logits = logits.clamp(-4, 4)
+    got = FocalLoss(gamma=gamma, weight=weight, variant="paper")(logits, target).item()
+    want = _paper_focal_reference(logits, target, weight, gamma)
+    assert got == pytest.approx(want, rel=1e-4, abs=1e-5)
+
+
+def test_paper_focal_differs_from_standard_with_weights_and_is_a_plain_mean():
+    logits = torch.tensor([[2.0, 0.0], [0.0, 1.0], [0.3, 0.2]])
+    target = torch.tensor([0, 1, 1])
+    weight = torch.tensor([0.6, 3.0])
+    paper = FocalLoss(weight=weight, variant="paper")
+    standard = FocalLoss(weight=weight)
+    assert paper(logits, target).item() != pytest.approx(standard(logits, target).item())
+    per_row = FocalLoss(weight=weight, variant="paper", reduction="none")(logits, target)
+    assert paper(logits, target).item() == pytest.approx(per_row.sum().item() / 3)
+    # Without weights the two forms differ only in how the mean is taken (both plain).
+    assert FocalLoss(variant="paper")(logits, target).item() == pytest.approx(
+        FocalLoss()(logits, target).item()
+    )
+    # The multi-task loss passes the variant on.
+    y = torch.stack([target.float(), torch.full((3,), 0.5)], dim=1)
+    mt = MultiTaskLoss(alpha=1.0, weight=weight, focal="paper")((logits, torch.zeros(3)), y)
+    assert mt.item() == pytest.approx(paper(logits, target).item())
+
+
+@pytest.mark.parametrize("kwargs", [{"gamma": -1}, {"reduction": "max"}, {"variant": "original"}])
 def test_focal_rejects_bad_parameters(kwargs):
     with pytest.raises(ValueError, match=next(iter(kwargs))):
         FocalLoss(**kwargs)

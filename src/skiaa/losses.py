@@ -15,11 +15,15 @@ from torch.nn import functional as F
 __all__ = ["FocalLoss", "MultiTaskLoss"]
 
 
+_FOCAL_VARIANTS = ("standard", "paper")
+
+
 class FocalLoss(nn.Module):
     """Focal loss for multi-class classification (Lin et al., 2017).
 
     ``loss_i = -w[y_i] * (1 - p_i) ** gamma * log(p_i)`` where ``p_i`` is the
-    softmax probability of the true class ``y_i``.
+    softmax probability of the true class ``y_i`` (``variant="standard"``), or
+    the form of the paper's released training code (``variant="paper"``).
 
     Parameters
     ----------
@@ -31,12 +35,20 @@ class FocalLoss(nn.Module):
     reduction : {"mean", "sum", "none"}, default="mean"
         ``"mean"`` is the weighted mean ``sum(loss_i) / sum(w[y_i])``, the same
         normalisation as :class:`torch.nn.CrossEntropyLoss`, so that
-        ``gamma=0`` equals it exactly.
+        ``gamma=0`` equals it exactly. With ``variant="paper"`` it is the
+        plain mean over the batch, as in the paper's code.
+    variant : {"standard", "paper"}, default="standard"
+        ``"paper"`` is the loss of the authors' released code (sfu-mial/skin-IAV):
+        the class weight goes *inside* the log-probability,
+        ``loss_i = -(1 - p_i ** w_i) ** gamma * w_i * log(p_i)`` with
+        ``w_i = w[y_i]``, and ``"mean"`` is the plain batch mean
+        ``sum(loss_i) / n``. Without weights both variants agree up to the
+        normalisation of the mean.
 
     Raises
     ------
     ValueError
-        If ``gamma`` is negative or ``reduction`` is unknown.
+        If ``gamma`` is negative, ``reduction`` or ``variant`` is unknown.
 
     See Also
     --------
@@ -46,6 +58,13 @@ class FocalLoss(nn.Module):
     -----
     The loss is computed in float32 whatever the dtype of the logits, so that it
     stays accurate under bf16 autocast.
+
+    The paper's variant comes from computing the focal factor from a weighted
+    cross-entropy: ``log p^w = -CE_w`` so that ``p ** w`` takes the place of
+    ``p``. For a class with weight ``w > 1`` the focusing factor
+    ``(1 - p ** w) ** gamma`` is then larger than ``(1 - p) ** gamma``; the
+    two forms train differently, and the paper's numbers were obtained with
+    this one.
 
     Examples
     --------
@@ -60,14 +79,17 @@ class FocalLoss(nn.Module):
     True
     """
 
-    def __init__(self, gamma=2.0, weight=None, reduction="mean"):
+    def __init__(self, gamma=2.0, weight=None, reduction="mean", variant="standard"):
         super().__init__()
         if gamma < 0:
             raise ValueError(f"gamma must be >= 0, got {gamma!r}.")
         if reduction not in ("mean", "sum", "none"):
             raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}.")
+        if variant not in _FOCAL_VARIANTS:
+            raise ValueError(f"variant must be 'standard' or 'paper', got {variant!r}.")
         self.gamma = float(gamma)
         self.reduction = reduction
+        self.variant = variant
         weight = None if weight is None else torch.as_tensor(weight, dtype=torch.float32)
         # A buffer, so that ``.to(device)`` moves it with the module.
         self.register_buffer("weight", weight)
@@ -90,13 +112,18 @@ class FocalLoss(nn.Module):
         logits = logits.float()
         target = target.long()
         log_p = F.log_softmax(logits, dim=1).gather(1, target[:, None])[:, 0]
-        loss = -((1.0 - log_p.exp()) ** self.gamma) * log_p
-        w = torch.ones_like(loss) if self.weight is None else self.weight[target]
-        loss = loss * w
+        w = torch.ones_like(log_p) if self.weight is None else self.weight[target]
+        if self.variant == "paper":
+            weighted = w * log_p  # log(p ** w)
+            loss = -((1.0 - weighted.exp()) ** self.gamma) * weighted
+        else:
+            loss = -((1.0 - log_p.exp()) ** self.gamma) * log_p * w
         if self.reduction == "none":
             return loss
         if self.reduction == "sum":
             return loss.sum()
+        if self.variant == "paper":
+            return loss.mean()
         return loss.sum() / w.sum()
 
 
@@ -114,11 +141,14 @@ class MultiTaskLoss(nn.Module):
         Class weights of the focal loss.
     beta : float, default=1.0
         Threshold of :class:`torch.nn.SmoothL1Loss` (PyTorch's default, as the paper).
+    focal : {"standard", "paper"}, default="standard"
+        Form of the focal loss (:class:`FocalLoss` ``variant``); ``"paper"`` is
+        the one of the authors' released code.
 
     Raises
     ------
     ValueError
-        If ``alpha`` is outside [0, 1].
+        If ``alpha`` is outside [0, 1] or ``focal`` is unknown.
 
     See Also
     --------
@@ -147,13 +177,13 @@ class MultiTaskLoss(nn.Module):
     True
     """
 
-    def __init__(self, alpha=0.5, gamma=2.0, weight=None, beta=1.0):
+    def __init__(self, alpha=0.5, gamma=2.0, weight=None, beta=1.0, focal="standard"):
         super().__init__()
         if not 0.0 <= alpha <= 1.0:
             raise ValueError(f"alpha must be in [0, 1], got {alpha!r}.")
         self.alpha = float(alpha)
         self.beta = float(beta)
-        self.focal = FocalLoss(gamma=gamma, weight=weight)
+        self.focal = FocalLoss(gamma=gamma, weight=weight, variant=focal)
 
     def forward(self, y_pred, y_true):
         """Combined loss of a batch.

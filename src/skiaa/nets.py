@@ -2,6 +2,9 @@
 
 - :func:`create_backbone` turns a timm model *name* into a feature extractor
   (``num_classes=0``), optionally with local weights (:func:`load_weights`);
+  the paper's 13 torchvision backbones have names of their own
+  (:data:`PAPER_BACKBONES`, ``"tv_resnet18"``, ``"tv_vgg16_bn"``, ...) and load
+  torchvision's ImageNet checkpoints;
 - :class:`PaperHead` is the head of the paper, ``Linear(d, 256) - BatchNorm -
   ReLU - Dropout(0.5) - Linear(256, k)``;
 - :class:`IAANet` predicts the inter-annotator agreement (IAA) of an image;
@@ -26,10 +29,15 @@ import timm
 import torch
 from torch import nn
 
+from ._tv_backbones import PAPER_BACKBONES, PAPER_DEFAULT_BACKBONES, TorchvisionBackbone
+
 __all__ = [
     "IAANet",
     "MultiTaskNet",
+    "PAPER_BACKBONES",
+    "PAPER_DEFAULT_BACKBONES",
     "PaperHead",
+    "TorchvisionBackbone",
     "check_model_name",
     "create_backbone",
     "feature_dim",
@@ -38,12 +46,13 @@ __all__ = [
 
 
 def check_model_name(name):
-    """Return ``name`` if timm knows it, else raise a ValueError with close matches.
+    """Return ``name`` if timm or skiaa knows it, else raise a ValueError with close matches.
 
     Parameters
     ----------
     name : str
-        A timm model name, optionally with a pretrained tag (``"resnet18.a1_in1k"``).
+        A timm model name, optionally with a pretrained tag (``"resnet18.a1_in1k"``),
+        or one of the paper's backbones (:data:`PAPER_BACKBONES`).
 
     Returns
     -------
@@ -67,9 +76,10 @@ def check_model_name(name):
     """
     if not isinstance(name, str):
         raise ValueError(f"model must be a timm model name (str), got {name!r}.")
-    if timm.is_model(name):
+    if name in PAPER_BACKBONES or timm.is_model(name):
         return name
-    close = difflib.get_close_matches(name, timm.list_models(), n=5, cutoff=0.6)
+    known = [*PAPER_BACKBONES, *timm.list_models()]
+    close = difflib.get_close_matches(name, known, n=5, cutoff=0.6)
     hint = f"Did you mean: {', '.join(close)}?" if close else "See timm.list_models()."
     raise ValueError(f"Unknown timm model {name!r}. {hint}")
 
@@ -117,7 +127,7 @@ def _read_checkpoint(path):
     return {k.removeprefix("module."): v for k, v in state.items()}
 
 
-def load_weights(model, path):
+def load_weights(model, path, *, convert=None):
     """Load a local checkpoint into ``model``, by name or else by position.
 
     Parameters
@@ -127,6 +137,10 @@ def load_weights(model, path):
     path : str or path-like
         A ``.pth``/``.pt`` file (a state dict, possibly nested under
         ``"state_dict"``/``"model"``) or a ``.safetensors`` file.
+    convert : callable, default=None
+        Maps the checkpoint's state dict to the model's names first (the
+        torchvision layouts of ConvNeXt, Swin and ViT). The converted entries
+        must then all be there by name, with the model's shapes.
 
     Returns
     -------
@@ -165,8 +179,15 @@ def load_weights(model, path):
     ['fc.weight', 'fc.bias']
     """
     state = _read_checkpoint(path)
+    if convert is not None:
+        state = convert(state)
     own = model.state_dict()
     missing = [k for k in own if k not in state]
+    if missing and convert is not None:
+        raise ValueError(
+            f"Checkpoint {str(path)!r} lacks {len(missing)} of the model's entries after "
+            f"conversion (e.g. {missing[0]!r}): it is not a checkpoint of this architecture."
+        )
     if not missing:
         bad = [k for k in own if own[k].shape != state[k].shape]
         if bad:
@@ -196,21 +217,34 @@ def load_weights(model, path):
     return [name for name, _ in ckpt[len(own) :]]
 
 
-def create_backbone(name, *, pretrained=False, weights=None, in_chans=3, **kwargs):
+def create_backbone(
+    name, *, pretrained=False, weights=None, in_chans=3, image_size=None, **kwargs
+):
     """Create a timm feature extractor (``num_classes=0``) by name.
 
     Parameters
     ----------
     name : str
-        Any timm model name (see :func:`timm.list_models`).
+        Any timm model name (see :func:`timm.list_models`), or one of the
+        paper's torchvision backbones (:data:`PAPER_BACKBONES`, e.g.
+        ``"tv_vgg16_bn"``): the timm architecture that gives torchvision's
+        features (see Notes).
     pretrained : bool, default=False
         Download timm's pretrained weights. Needs network access to the Hugging
-        Face hub; offline, pass ``weights`` instead.
+        Face hub; offline, pass ``weights`` instead. Not available for the
+        paper's backbones, whose weights are torchvision's: pass ``weights``.
     weights : str or path-like, default=None
         A local checkpoint (``.pth``/``.pt``/``.safetensors``), loaded with
-        :func:`load_weights`. Takes precedence over ``pretrained``.
+        :func:`load_weights`. Takes precedence over ``pretrained``. For the
+        paper's backbones, a torchvision state dict of that architecture (e.g.
+        ``torch.save(torchvision.models.resnet18(weights="DEFAULT").state_dict(),
+        path)``).
     in_chans : int, default=3
         Number of input channels.
+    image_size : int, default=None
+        Input size the model will see. Only the paper's Swin and ViT backbones
+        use it (Swin is built for it; ViT interpolates its position embedding
+        when it differs from 224).
     **kwargs
         Passed to :func:`timm.create_model`.
 
@@ -223,7 +257,18 @@ def create_backbone(name, *, pretrained=False, weights=None, in_chans=3, **kwarg
     ------
     ValueError
         If ``name`` is unknown, or ``pretrained=True`` without ``weights`` and
-        the weights can be neither found in the local cache nor downloaded.
+        the weights can be neither found in the local cache nor downloaded, or
+        ``weights`` do not fit the architecture.
+
+    Notes
+    -----
+    The paper's backbones differ from timm's defaults where torchvision's
+    features do: VGG16-BN is its convolutional part with a global average pool
+    (512-d), MobileNetV3-L gives the 960-d pooled features (BatchNorm eps 1e-3
+    as torchvision), ConvNeXt-T has no final LayerNorm. A torchvision checkpoint
+    is loaded by name (ResNets, DenseNet, VGG), by position with equal shapes
+    (MobileNets, EfficientNets) or by an explicit renaming (ConvNeXt, Swin, ViT);
+    a checkpoint of another architecture is refused.
 
     Examples
     --------
@@ -234,6 +279,19 @@ def create_backbone(name, *, pretrained=False, weights=None, in_chans=3, **kwarg
     True
     """
     check_model_name(name)
+    spec = PAPER_BACKBONES.get(name)
+    if spec is not None:
+        if weights is None and pretrained:
+            raise ValueError(
+                f"{name!r} is the paper's torchvision {spec.label}: its ImageNet weights are "
+                f"torchvision's. Save them once where a network is available "
+                f"(torch.save(torchvision.models.{spec.torchvision}(weights='DEFAULT')"
+                ".state_dict(), PATH)) and pass weights=PATH."
+            )
+        model = spec.build(in_chans=in_chans, image_size=image_size, **kwargs)
+        if weights is not None:
+            load_weights(model, os.fspath(weights), convert=spec.convert)
+        return model
     kwargs = dict(kwargs, num_classes=0, in_chans=in_chans)
     if weights is not None:
         model = timm.create_model(name, pretrained=False, **kwargs)
@@ -315,6 +373,9 @@ def feature_dim(backbone, *, in_chans=3, image_size=64):
     return int(out.reshape(1, -1).shape[1])
 
 
+_HEAD_INITS = ("default", "kaiming")
+
+
 class PaperHead(nn.Sequential):
     """The paper's head: ``Linear(d, hidden) - BatchNorm - ReLU - Dropout - Linear``.
 
@@ -328,6 +389,14 @@ class PaperHead(nn.Sequential):
         Width of the hidden layer (paper: 256).
     dropout : float, default=0.5
         Dropout probability before the last layer (paper: 0.5).
+    init : {"default", "kaiming"}, default="default"
+        Initialisation of the two linear layers: PyTorch's default, or the
+        authors' Kaiming-normal weights (fan-in, ReLU gain) with zero biases.
+
+    Raises
+    ------
+    ValueError
+        If ``init`` is unknown.
 
     Examples
     --------
@@ -335,9 +404,13 @@ class PaperHead(nn.Sequential):
     >>> from skiaa.nets import PaperHead
     >>> PaperHead(64, 2)(torch.zeros(4, 64)).shape
     torch.Size([4, 2])
+    >>> float(PaperHead(64, 2, init="kaiming")[-1].bias.abs().sum())
+    0.0
     """
 
-    def __init__(self, in_features, out_features, *, hidden=256, dropout=0.5):
+    def __init__(self, in_features, out_features, *, hidden=256, dropout=0.5, init="default"):
+        if init not in _HEAD_INITS:
+            raise ValueError(f"init must be one of {_HEAD_INITS}, got {init!r}.")
         super().__init__(
             nn.Linear(in_features, hidden),
             nn.BatchNorm1d(hidden),
@@ -345,6 +418,11 @@ class PaperHead(nn.Sequential):
             nn.Dropout(dropout),
             nn.Linear(hidden, out_features),
         )
+        if init == "kaiming":
+            for m in self.modules():
+                if isinstance(m, nn.Linear):
+                    nn.init.kaiming_normal_(m.weight, mode="fan_in", nonlinearity="relu")
+                    nn.init.zeros_(m.bias)
 
 
 class IAANet(nn.Module):
@@ -360,6 +438,8 @@ class IAANet(nn.Module):
         Width of the hidden layer (paper: 256).
     dropout : float, default=0.5
         Dropout probability before the last layer (paper: 0.5).
+    head_init : {"default", "kaiming"}, default="default"
+        Initialisation of the head (:class:`PaperHead` ``init``).
 
     Examples
     --------
@@ -371,10 +451,10 @@ class IAANet(nn.Module):
     torch.Size([2, 1])
     """
 
-    def __init__(self, backbone, in_features, *, hidden=256, dropout=0.5):
+    def __init__(self, backbone, in_features, *, hidden=256, dropout=0.5, head_init="default"):
         super().__init__()
         self.backbone = backbone
-        self.head = PaperHead(in_features, 1, hidden=hidden, dropout=dropout)
+        self.head = PaperHead(in_features, 1, hidden=hidden, dropout=dropout, init=head_init)
 
     def forward(self, x):
         """Predict the IAA of a batch of images.
@@ -407,6 +487,8 @@ class MultiTaskNet(nn.Module):
         Width of the hidden layer (paper: 256).
     dropout : float, default=0.5
         Dropout probability before the last layer (paper: 0.5).
+    head_init : {"default", "kaiming"}, default="default"
+        Initialisation of both heads (:class:`PaperHead` ``init``).
 
     Attributes
     ----------
@@ -426,11 +508,14 @@ class MultiTaskNet(nn.Module):
     (torch.Size([3, 2]), torch.Size([3]))
     """
 
-    def __init__(self, backbone, in_features, n_classes, *, hidden=256, dropout=0.5):
+    def __init__(
+        self, backbone, in_features, n_classes, *, hidden=256, dropout=0.5, head_init="default"
+    ):
         super().__init__()
         self.backbone = backbone
-        self.diagnosis_head = PaperHead(in_features, n_classes, hidden=hidden, dropout=dropout)
-        self.iaa_head = PaperHead(in_features, 1, hidden=hidden, dropout=dropout)
+        head = dict(hidden=hidden, dropout=dropout, init=head_init)
+        self.diagnosis_head = PaperHead(in_features, n_classes, **head)
+        self.iaa_head = PaperHead(in_features, 1, **head)
         self.iaa_head_frozen = False
 
     def freeze_iaa_head(self, frozen=True):

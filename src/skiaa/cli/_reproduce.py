@@ -10,6 +10,28 @@ def _csv(text, cast=str):
     return tuple(items)
 
 
+def _pair(text, option, form):
+    name, sep, value = text.partition("=")
+    if not sep or not name.strip() or not value.strip():
+        raise ValueError(f"{option} expects {form}, got {text!r}")
+    return name.strip(), value.strip()
+
+
+def _external(text):
+    """``NAME=DIR`` (a folder that must exist) or ``synthetic``."""
+    from ..study import EXTERNAL_DATASETS
+
+    if text.strip() == "synthetic":
+        return ("synthetic", None)
+    name, folder = _pair(text, "--external", "NAME=DIR (or synthetic)")
+    if name not in EXTERNAL_DATASETS or name == "synthetic":
+        known = ", ".join(n for n in EXTERNAL_DATASETS if n != "synthetic")
+        raise ValueError(f"--external {name}: unknown dataset; choose from {known} or synthetic")
+    if not Path(folder).is_dir():
+        raise FileNotFoundError(f"--external {name}: no folder {folder}")
+    return (name, str(Path(folder).resolve()))
+
+
 def add_parser(subparsers):
     """Register ``skiaa reproduce``."""
     parser = subparsers.add_parser(
@@ -32,13 +54,49 @@ def add_parser(subparsers):
     parser.add_argument("--images", metavar="DIR", help="folder of the IMA++ images")
     parser.add_argument("--masks", metavar="DIR", help="folder of the IMA++ mask PNGs")
     parser.add_argument(
-        "--models", metavar="A,B,C", help="timm architectures to train (comma-separated)"
+        "--models",
+        metavar="A,B,C",
+        help="timm architectures or the paper's tv_* backbones to train (comma-separated); "
+        "'paper' = all 13 of the paper",
     )
     parser.add_argument(
         "--alphas", metavar="A,B", help="multi-task diagnosis-loss weights compared with alpha=1"
     )
     parser.add_argument(
         "--quick", action="store_true", help="tiny settings: every step in about a minute"
+    )
+    parser.add_argument(
+        "--preset",
+        choices=("default", "quick", "paper"),
+        help="settings to start from: default (laptop scale), quick (--quick), or paper (the "
+        "authors' recipe: 224 px, their best three torchvision backbones, SGD 50 epochs, "
+        "alphas 0.1-0.9, one fixed 70/10/20 split x 3 runs); other options override it",
+    )
+    parser.add_argument(
+        "--external",
+        action="append",
+        metavar="NAME=DIR",
+        help="fine-tune the IMA++ diagnosis models on an external dataset and add the paper's "
+        "table: isic2018=DIR, isic2019=DIR, derm7pt=DIR, ph2=DIR, or synthetic (a shifted "
+        "synthetic domain); repeatable",
+    )
+    parser.add_argument(
+        "--weights",
+        action="append",
+        metavar="MODEL=PATH",
+        help="local weights for a model (for the paper's tv_* backbones a torchvision state "
+        "dict); repeatable",
+    )
+    parser.add_argument(
+        "--protocol",
+        choices=("cv", "split"),
+        help="cv: stratified k-fold; split: one fixed 70/10/20 split trained --runs times",
+    )
+    parser.add_argument("--runs", type=int, help="runs of the split protocol (paper: 3)")
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the full recipe and an estimated GPU time, then stop (nothing is trained)",
     )
     parser.add_argument("--n-samples", type=int, help="number of synthetic images")
     parser.add_argument("--image-size", type=int, help="image side seen by the networks")
@@ -86,7 +144,19 @@ def run(args):
                 raise FileNotFoundError(f"--{name}: no folder {value}")
             overrides[name] = str(Path(value).resolve())
     if args.models:
-        overrides["models"] = _csv(args.models)
+        from ..nets import PAPER_BACKBONES
+
+        models = _csv(args.models)
+        overrides["models"] = tuple(PAPER_BACKBONES) if models == ("paper",) else models
+    if args.external:
+        overrides["external"] = tuple(_external(text) for text in args.external)
+    if args.weights:
+        overrides["weights"] = dict(
+            _pair(text, "--weights", "MODEL=PATH") for text in args.weights
+        )
+        for model, path in overrides["weights"].items():
+            if not Path(path).is_file():
+                raise FileNotFoundError(f"--weights {model}: no file {path}")
     if args.alphas:
         overrides["alphas"] = _csv(args.alphas, float)
     for option, key in (
@@ -96,12 +166,27 @@ def run(args):
         ("max_epochs", "max_epochs"),
         ("seed", "random_state"),
         ("device", "device"),
+        ("protocol", "protocol"),
+        ("runs", "n_runs"),
         ("torch_threads", "torch_num_threads"),
     ):
         value = getattr(args, option)
         if value is not None:
             overrides[key] = value
-    config = StudyConfig.quick(**overrides) if args.quick else StudyConfig(**overrides)
+    preset = args.preset or ("quick" if args.quick else "default")
+    if args.quick and preset != "quick":
+        raise ValueError(f"--quick and --preset {preset} contradict each other")
+    if preset == "paper":
+        config = StudyConfig.paper(**overrides)
+    elif preset == "quick":
+        config = StudyConfig.quick(**overrides)
+    else:
+        config = StudyConfig(**overrides)
+    if args.dry_run:
+        from ..study import describe_study
+
+        print(describe_study(config))
+        return 0
     verbose = 0 if args.quiet else (2 if args.verbose else 1)
     results = run_study(args.out, config, force=args.force, verbose=verbose)
     if not args.quiet:
@@ -118,9 +203,18 @@ def _print_summary(results):
         mae = sum(f["mae"] for f in folds) / len(folds)
         base = sum(f["baseline_mae"] for f in folds) / len(folds)
         print(f"IAA regression {model}: MAE {mae:.3f} vs median baseline {base:.3f}")
+    external = (results.get("external") or {}).get("table")
+    if external:
+        for alpha, g in external["gain"].items():
+            std = "n/a" if g["std"] is None else f"{g['std']:.3f}"
+            print(
+                f"Paper's table, alpha={alpha}: mean gain {g['mean']:+.3f} (std {std} over "
+                f"{g['n_cells']} dataset x architecture cells)"
+            )
     gain = results.get("overall_gain")
     if gain:
         print(
             f"Multi-task gain in balanced accuracy over alpha=1: {gain['mean']:+.3f} "
-            f"(std {gain['std']:.3f} over {gain['n']} paired folds)"
+            f"(std {'n/a' if gain['std'] is None else format(gain['std'], '.3f')} "
+            f"over {gain['n']} paired folds or runs)"
         )

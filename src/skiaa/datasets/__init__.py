@@ -12,6 +12,7 @@ from ._imaplusplus import IMAPLUSPLUS_TABLES, label_diagnosis, load_imaplusplus,
 from ._mask_folders import find_mask_sets, lesions_agreement, mask_folder_agreement
 from ._names import parse_mask_filename
 from ._score_folders import score_mask_folder
+from ._shifted import make_external_lesions
 from ._synthetic import make_lesions
 from ._tables import check_table, metric_ranges, read_table
 
@@ -31,6 +32,7 @@ __all__ = [
     "load_isic2018",
     "load_isic2019",
     "load_ph2",
+    "make_external_lesions",
     "make_lesions",
     "mask_folder_agreement",
     "metric_ranges",

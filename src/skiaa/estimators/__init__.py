@@ -11,11 +11,21 @@ estimators are also available as ``skiaa.IAARegressor`` and
 
 from ._multitask import MultiTaskDiagnosisClassifier
 from ._regressor import IAARegressor
-from ._transforms import IMA_MEAN, IMA_STD, augment_batch
+from ._transforms import (
+    AUGMENT_RECIPES,
+    IMA_MEAN,
+    IMA_STD,
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    augment_batch,
+)
 
 __all__ = [
+    "AUGMENT_RECIPES",
     "IMA_MEAN",
     "IMA_STD",
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
     "IAARegressor",
     "MultiTaskDiagnosisClassifier",
     "augment_batch",

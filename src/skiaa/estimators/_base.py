@@ -251,7 +251,8 @@ _COMMON_CONSTRAINTS = {
     "image_size": [Interval(Integral, 1, None, closed="left"), None],
     "mean": ["array-like", None],
     "std": ["array-like", None],
-    "augment": ["boolean"],
+    "augment": ["boolean", StrOptions({"skiaa", "paper"})],
+    "head_init": [StrOptions({"default", "kaiming"})],
     "augment_passes": [Interval(Integral, 1, None, closed="left")],
     "optimizer": [StrOptions(set(_OPTIMIZERS)), type],
     "lr": [Interval(Real, 0, None, closed="neither")],
@@ -328,6 +329,7 @@ class BaseImageEstimator(BaseEstimator):
             if warm:
                 # A copy: an interrupted or failed fit leaves the fitted model as it was.
                 module = copy.deepcopy(self.net_.module_)
+                self._refresh_preprocess(module, images.n_channels)
             else:
                 module = self._make_module(images.n_channels, channels_last, fit)
                 self._init_net(module.net, fit, train_idx)
@@ -428,7 +430,11 @@ class BaseImageEstimator(BaseEstimator):
 
     def _make_module(self, n_channels, channels_last, fit):
         backbone = nets.create_backbone(
-            self.model, pretrained=self.pretrained, weights=self.weights, in_chans=n_channels
+            self.model,
+            pretrained=self.pretrained,
+            weights=self.weights,
+            in_chans=n_channels,
+            image_size=self.image_size,
         )
         dim = nets.feature_dim(backbone, in_chans=n_channels, image_size=self.image_size or 64)
         mean, std = self._norm_stats(n_channels)
@@ -439,6 +445,13 @@ class BaseImageEstimator(BaseEstimator):
         if channels_last:
             module = module.to(memory_format=torch.channels_last)
         return module
+
+    def _refresh_preprocess(self, module, n_channels):
+        """On ``warm_start``, the preprocessing follows the current ``mean``, ``std`` and
+        ``augment`` (the paper fine-tunes with ImageNet statistics on external sets)."""
+        mean, std = self._norm_stats(n_channels)
+        module.preprocess.set_normalisation(mean, std)
+        module.preprocess.augment = self.augment
 
     def _fit_net(self, dataset, *, module, criterion, train_idx, valid_idx, best, seed):
         device, amp, _ = self._runtime()
@@ -573,11 +586,19 @@ _COMMON_PARAMETERS_TEMPLATE = """\
     mean, std : sequence of float, default=None
         Per-channel normalisation of intensities in [0, 1]. None uses the
         IMA++ statistics of the paper, mean (0.7079, 0.5688, 0.5130), std
-        (0.1304, 0.1248, 0.1429) (3 channels).
-    augment : bool, default=True
+        (0.1304, 0.1248, 0.1429) (3 channels). With ``warm_start`` a new
+        value applies to the continued training and to later predictions (the
+        paper fine-tunes on external sets with ImageNet statistics).
+    augment : bool or {"skiaa", "paper"}, default=True
         Apply the paper's augmentations (random 90 degree rotations, flips,
         autocontrast, Gaussian blur, sharpness) to training batches only, on
-        the device (:func:`skiaa.estimators.augment_batch`).
+        the device (:func:`skiaa.estimators.augment_batch`). True is skiaa's
+        recipe (``"skiaa"``: blur sigma 0.1-2 with p=0.5); ``"paper"`` the
+        authors' released code (blur sigma 0.1, always).
+    head_init : {"default", "kaiming"}, default="default"
+        Initialisation of the heads: PyTorch's default (the IAA output starts
+        at the mean training IAA), or the authors' Kaiming-normal weights with
+        zero biases (:class:`skiaa.nets.PaperHead`).
     augment_passes : int, default=3
         Augmented passes over the training rows per epoch when ``augment`` is
         True (the paper: 3). Use 1 for a third of the training time.

@@ -43,6 +43,10 @@ class MultiTaskDiagnosisClassifier(ClassifierMixin, BaseImageEstimator):
         1.0 trains the diagnosis alone and needs no ``iaa``.
     focal_gamma : float, default=2.0
         Focusing parameter of the focal loss (paper: 2).
+    focal : {"standard", "paper"}, default="standard"
+        Form of the focal loss: the standard ``-w (1-p)^gamma log p`` with a
+        weighted mean, or the authors' released code, ``-(1-p^w)^gamma w log p``
+        with a plain batch mean (:class:`skiaa.losses.FocalLoss` ``variant``).
     class_weight : "balanced", dict or None, default="balanced"
         Weights of the focal loss: "balanced" is the inverse class frequency of
         the training rows (paper), a dict maps labels to weights, None is 1.
@@ -120,6 +124,7 @@ class MultiTaskDiagnosisClassifier(ClassifierMixin, BaseImageEstimator):
         **BaseImageEstimator._parameter_constraints,
         "alpha": [Interval(Real, 0, 1, closed="both")],
         "focal_gamma": [Interval(Real, 0, None, closed="left")],
+        "focal": [StrOptions({"standard", "paper"})],
         "class_weight": [StrOptions({"balanced"}), dict, None],
         "iaa_estimator": [object, None],
         "freeze_iaa_head": ["boolean"],
@@ -130,6 +135,7 @@ class MultiTaskDiagnosisClassifier(ClassifierMixin, BaseImageEstimator):
         *,
         alpha=0.5,
         focal_gamma=2.0,
+        focal="standard",
         class_weight="balanced",
         iaa_estimator=None,
         freeze_iaa_head=False,
@@ -140,6 +146,7 @@ class MultiTaskDiagnosisClassifier(ClassifierMixin, BaseImageEstimator):
         mean=None,
         std=None,
         augment=True,
+        head_init="default",
         augment_passes=3,
         optimizer="sgd",
         lr=0.01,
@@ -163,6 +170,7 @@ class MultiTaskDiagnosisClassifier(ClassifierMixin, BaseImageEstimator):
     ):
         self.alpha = alpha
         self.focal_gamma = focal_gamma
+        self.focal = focal
         self.class_weight = class_weight
         self.iaa_estimator = iaa_estimator
         self.freeze_iaa_head = freeze_iaa_head
@@ -173,6 +181,7 @@ class MultiTaskDiagnosisClassifier(ClassifierMixin, BaseImageEstimator):
         self.mean = mean
         self.std = std
         self.augment = augment
+        self.head_init = head_init
         self.augment_passes = augment_passes
         self.optimizer = optimizer
         self.lr = lr
@@ -308,10 +317,13 @@ class MultiTaskDiagnosisClassifier(ClassifierMixin, BaseImageEstimator):
         )
 
     def _build_net(self, backbone, dim, fit):
-        return nets.MultiTaskNet(backbone, dim, len(fit.encoder.classes_))
+        n_classes = len(fit.encoder.classes_)
+        return nets.MultiTaskNet(backbone, dim, n_classes, head_init=self.head_init)
 
     def _init_net(self, net, fit, train_idx):
-        if fit.alpha < 1.0:  # IAA head starts at the mean training IAA (see IAARegressor)
+        # The IAA head starts at the mean training IAA (see IAARegressor); the authors'
+        # Kaiming init keeps zero biases.
+        if fit.alpha < 1.0 and self.head_init == "default":
             with torch.no_grad():
                 net.iaa_head[-1].bias.fill_(float(np.nanmean(fit.targets[train_idx, 1])))
 
@@ -321,7 +333,9 @@ class MultiTaskDiagnosisClassifier(ClassifierMixin, BaseImageEstimator):
     def _criterion(self, fit, train_idx):
         y_train = fit.stratify[train_idx]
         fit.class_weight = self._class_weights(fit.encoder, y_train, len(fit.encoder.classes_))
-        return MultiTaskLoss(alpha=fit.alpha, gamma=self.focal_gamma, weight=fit.class_weight)
+        return MultiTaskLoss(
+            alpha=fit.alpha, gamma=self.focal_gamma, weight=fit.class_weight, focal=self.focal
+        )
 
     def _set_fitted(self, fit, warm):
         self._encoder = fit.encoder

@@ -97,6 +97,7 @@ class IAARegressor(RegressorMixin, BaseImageEstimator):
         mean=None,
         std=None,
         augment=True,
+        head_init="default",
         augment_passes=3,
         optimizer="sgd",
         lr=0.01,
@@ -125,6 +126,7 @@ class IAARegressor(RegressorMixin, BaseImageEstimator):
         self.mean = mean
         self.std = std
         self.augment = augment
+        self.head_init = head_init
         self.augment_passes = augment_passes
         self.optimizer = optimizer
         self.lr = lr
@@ -190,11 +192,14 @@ class IAARegressor(RegressorMixin, BaseImageEstimator):
         return FitTargets(y[:, None])
 
     def _build_net(self, backbone, dim, fit):
-        return nets.IAANet(backbone, dim)
+        return nets.IAANet(backbone, dim, head_init=self.head_init)
 
     def _init_net(self, net, fit, train_idx):
         # Start from the mean training IAA rather than 0, so that early epochs do
-        # not spend themselves learning the offset (IAA is ~0.8 on IMA++).
+        # not spend themselves learning the offset (IAA is ~0.8 on IMA++). The
+        # authors' Kaiming init keeps zero biases.
+        if self.head_init != "default":
+            return
         with torch.no_grad():
             net.head[-1].bias.fill_(float(fit.targets[train_idx].mean()))
 

@@ -9,10 +9,26 @@ dataset is ever made and, on a GPU, the augmentations run on the GPU.
 import torch
 from torch import nn
 from torch.nn import functional as F
+from torchvision.transforms.v2 import functional as TF
 
 # The IMA++ channel statistics the paper normalises with (its training code).
 IMA_MEAN = (0.7079, 0.5688, 0.5130)
 IMA_STD = (0.1304, 0.1248, 0.1429)
+# ImageNet channel statistics: what ImageNet-pretrained weights expect, and what the
+# paper's authors normalise the external datasets with when fine-tuning.
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+#: Augmentation recipes of :func:`augment_batch`. Each step in order: 90-degree
+#: rotations, horizontal flip, vertical flip, autocontrast, Gaussian blur (kernel
+#: 5), sharpness (factor 2). ``blur_p`` is the probability of the blur, ``blur_sigma``
+#: its sigma (a pair: drawn uniformly once per batch).
+AUGMENT_RECIPES = {
+    # skiaa's own: the paper's text names the operations but not their strengths.
+    "skiaa": {"blur_p": None, "blur_sigma": (0.1, 2.0)},
+    # The authors' released code: blur always applied with sigma 0.1 (almost a no-op).
+    "paper": {"blur_p": 1.0, "blur_sigma": (0.1, 0.1)},
+}
 
 
 def _per_sample(mask, x, fn):
@@ -23,77 +39,97 @@ def _per_sample(mask, x, fn):
     return x
 
 
-def _blur(x, sigma, kernel_size):
-    radius = kernel_size // 2
-    t = torch.arange(-radius, radius + 1, device=x.device, dtype=x.dtype)
-    k = torch.exp(-(t**2) / (2 * sigma**2))
-    k = k / k.sum()
-    c = x.shape[1]
-    pad = (radius, radius, radius, radius)
-    x = F.pad(x, pad, mode="reflect")
-    x = F.conv2d(x, k.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
-    return F.conv2d(x, k.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
+def _any_channels(fn):
+    """``fn`` for any channel count: torchvision's autocontrast and sharpness take 1
+    or 3 channels only, and both treat channels independently, so other counts go
+    through as single-channel images."""
+
+    def apply(v):
+        n, c, h, w = v.shape
+        if c in (1, 3):
+            return fn(v)
+        return fn(v.reshape(n * c, 1, h, w)).reshape(n, c, h, w)
+
+    return apply
 
 
-def _sharpen(x, factor):
-    # torchvision's adjust_sharpness: blend with a 3x3 smoothed image, borders kept.
-    c = x.shape[1]
-    k = torch.tensor([[1, 1, 1], [1, 5, 1], [1, 1, 1]], dtype=x.dtype, device=x.device) / 13
-    smooth = F.conv2d(x, k.expand(c, 1, 3, 3), groups=c)
-    blurred = x.clone()
-    blurred[..., 1:-1, 1:-1] = smooth
-    return (blurred + factor * (x - blurred)).clamp(0, 1)
-
-
-def _autocontrast(x):
-    lo = x.amin(dim=(-2, -1), keepdim=True)
-    hi = x.amax(dim=(-2, -1), keepdim=True)
-    scale = torch.where(hi > lo, 1.0 / (hi - lo).clamp_min(1e-6), torch.ones_like(hi))
-    lo = torch.where(hi > lo, lo, torch.zeros_like(lo))
-    return ((x - lo) * scale).clamp(0, 1)
-
-
-def augment_batch(x, p=0.5):
+def augment_batch(x, p=0.5, *, recipe="skiaa"):
     """The paper's augmentations on a float batch (n, C, H, W) in [0, 1].
 
     Each image independently gets a random multiple of 90 degrees rotation
-    (square images only), and with probability ``p`` each: a horizontal flip, a
-    vertical flip, autocontrast, a Gaussian blur (kernel 5, sigma uniform in
-    [0.1, 2.0], one sigma per batch) and a sharpness boost (factor 2). The
-    paper names these operations but not their probabilities or strengths;
-    these are ours. Uses the global torch RNG of ``x``'s device, which the
-    estimators seed from ``random_state``.
+    (square images only), then with probability ``p`` each: a horizontal flip, a
+    vertical flip, autocontrast, a Gaussian blur (kernel 5) and a sharpness
+    boost (factor 2), in this order (the order of the authors' code). The
+    operations are torchvision's functional transforms
+    (:mod:`torchvision.transforms.v2.functional`) applied to the whole batch,
+    so they run on the batch's device.
+
+    The two recipes differ only in the blur:
+
+    - ``"skiaa"``: sigma uniform in [0.1, 2.0] (one sigma per batch), applied
+      with probability ``p``. The paper's text names the operations but not
+      their probabilities or strengths; these are skiaa's.
+    - ``"paper"``: the authors' released code, sigma 0.1 and always applied
+      (with kernel 5 and sigma 0.1 the blur leaves an image almost unchanged).
+
+    Uses the global torch RNG of ``x``'s device, which the estimators seed from
+    ``random_state``.
 
     Parameters
     ----------
     x : torch.Tensor of shape (n, C, H, W)
         Float images in [0, 1].
     p : float, default=0.5
-        Probability of each flip, autocontrast, blur and sharpness step.
+        Probability of each flip, autocontrast, sharpness step (and of the blur
+        with the ``"skiaa"`` recipe).
+    recipe : {"skiaa", "paper"}, default="skiaa"
+        Which blur, see above.
 
     Returns
     -------
     augmented : torch.Tensor of shape (n, C, H, W)
         The augmented batch; ``x`` itself is never modified in place.
+
+    Raises
+    ------
+    ValueError
+        If ``recipe`` is unknown.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skiaa.estimators import augment_batch
+    >>> x = torch.rand(4, 3, 16, 16)
+    >>> augment_batch(x, recipe="paper").shape
+    torch.Size([4, 3, 16, 16])
     """
+    if recipe not in AUGMENT_RECIPES:
+        raise ValueError(f"recipe must be one of {sorted(AUGMENT_RECIPES)}, got {recipe!r}.")
+    blur_p = AUGMENT_RECIPES[recipe]["blur_p"]
+    lo, hi = AUGMENT_RECIPES[recipe]["blur_sigma"]
     n = x.shape[0]
     dev = x.device
 
-    def draw():
-        return torch.rand(n, device=dev) < p
+    def draw(prob=p):
+        return torch.rand(n, device=dev) < prob
 
     if x.shape[-1] == x.shape[-2]:
         k = torch.randint(0, 4, (n,), device=dev)
         for turns in (1, 2, 3):
             x = _per_sample(k == turns, x, lambda v, t=turns: torch.rot90(v, t, dims=(-2, -1)))
-    x = _per_sample(draw(), x, lambda v: v.flip(-1))
-    x = _per_sample(draw(), x, lambda v: v.flip(-2))
-    x = _per_sample(draw(), x, _autocontrast)
+    x = _per_sample(draw(), x, TF.horizontal_flip)
+    x = _per_sample(draw(), x, TF.vertical_flip)
+    x = _per_sample(draw(), x, _any_channels(TF.autocontrast))
+    # Reflect padding of a 5-wide kernel needs more than 2 rows and columns.
     if min(x.shape[-2:]) > 4:
-        sigma = float(torch.empty(1).uniform_(0.1, 2.0))
-        x = _per_sample(draw(), x, lambda v: _blur(v, sigma, 5))
+        sigma = lo if lo == hi else float(torch.empty(1).uniform_(lo, hi))
+        blur = lambda v: TF.gaussian_blur(v, kernel_size=[5, 5], sigma=[sigma, sigma])  # noqa: E731
+        if blur_p == 1.0:
+            x = blur(x)
+        else:
+            x = _per_sample(draw(p if blur_p is None else blur_p), x, blur)
     if min(x.shape[-2:]) > 2:
-        x = _per_sample(draw(), x, lambda v: _sharpen(v, 2.0))
+        x = _per_sample(draw(), x, _any_channels(lambda v: TF.adjust_sharpness(v, 2.0)))
     return x
 
 
@@ -107,8 +143,9 @@ class ImagePreprocess(nn.Module):
         None keeps their size.
     mean, std : sequence of float
         Per-channel normalisation, applied to intensities in [0, 1].
-    augment : bool
-        Apply :func:`augment_batch` in training mode.
+    augment : bool or {"skiaa", "paper"}
+        Apply :func:`augment_batch` in training mode; True is the ``"skiaa"``
+        recipe.
     channels_last : bool
         Return a ``channels_last`` tensor (faster convolutions on GPUs).
     """
@@ -121,6 +158,11 @@ class ImagePreprocess(nn.Module):
         self.register_buffer("mean", torch.as_tensor(mean, dtype=torch.float32).view(1, -1, 1, 1))
         self.register_buffer("std", torch.as_tensor(std, dtype=torch.float32).view(1, -1, 1, 1))
 
+    def set_normalisation(self, mean, std):
+        """Replace the per-channel mean and std (in place, on the buffers' device)."""
+        self.mean.copy_(torch.as_tensor(mean, dtype=torch.float32).view(1, -1, 1, 1))
+        self.std.copy_(torch.as_tensor(std, dtype=torch.float32).view(1, -1, 1, 1))
+
     def forward(self, x):
         """Convert, resize, augment (training only) and normalise a batch."""
         x = x.float().div_(255.0) if x.dtype == torch.uint8 else x.float()
@@ -129,7 +171,7 @@ class ImagePreprocess(nn.Module):
             x = F.interpolate(x, size=(size, size), mode="bicubic", antialias=True)
             x = x.clamp_(0, 1)
         if self.training and self.augment:
-            x = augment_batch(x)
+            x = augment_batch(x, recipe="skiaa" if self.augment is True else self.augment)
         x = (x - self.mean) / self.std
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)

@@ -16,7 +16,11 @@
    :class:`skiaa.MultiTaskDiagnosisClassifier` trained on the diagnosis alone
    (``alpha=1``) and with IAA as an auxiliary target (``alpha < 1``), the
    paired per-fold difference and its spread (finding 3);
-6. **report**: ``report.md``, ``results.json`` and PNG figures.
+6. **external** (only with ``StudyConfig(external=...)``): the IMA++
+   diagnosis-only and multi-task models fine-tuned on external datasets as the
+   authors did, and the paper's table of balanced accuracy per dataset x
+   architecture (:meth:`StudyConfig.paper`, :func:`describe_study`);
+7. **report**: ``report.md``, ``results.json`` and PNG figures.
 
 Each step stores its result under ``OUT/steps/`` together with a key of the
 settings it depends on. Running again with the same output folder reads
@@ -25,8 +29,19 @@ per architecture); a step whose settings changed, or every step with
 ``force=True``, is computed anew.
 """
 
-from ._config import STEPS, StudyConfig
+from ._config import EXTERNAL_DATASETS, PAPER_ALPHAS, STEPS, StudyConfig
+from ._paper import FINETUNE_PASSES, describe_study, estimate_gpu_time
 from ._run import run_study
 from ._store import StepCacheWarning
 
-__all__ = ["StudyConfig", "run_study", "STEPS", "StepCacheWarning"]
+__all__ = [
+    "EXTERNAL_DATASETS",
+    "FINETUNE_PASSES",
+    "PAPER_ALPHAS",
+    "STEPS",
+    "StepCacheWarning",
+    "StudyConfig",
+    "describe_study",
+    "estimate_gpu_time",
+    "run_study",
+]

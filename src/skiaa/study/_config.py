@@ -4,8 +4,13 @@ import dataclasses
 
 import numpy as np
 
+#: The external datasets of the paper's fine-tuning step, and skiaa's synthetic one.
+EXTERNAL_DATASETS = ("isic2018", "isic2019", "derm7pt", "ph2", "synthetic")
+#: The alpha values the paper ablates.
+PAPER_ALPHAS = (0.1, 0.2, 0.5, 0.8, 0.9)
+
 #: The steps of :func:`run_study`, in order.
-STEPS = ("data", "agreement", "statistics", "iaa_regression", "diagnosis", "report")
+STEPS = ("data", "agreement", "statistics", "iaa_regression", "diagnosis", "external", "report")
 
 # Architectures of the paper's best three (EfficientNet-B1, MobileNetV2, ResNet-18)
 # are too slow for a laptop run at the paper's 224 px; the synthetic defaults use
@@ -75,6 +80,34 @@ class StudyConfig:
         Seed of every random choice (data, folds, networks).
     device : str, default="auto"
         Torch device of the estimators ("auto": CUDA when available).
+    protocol : {"cv", "split"}, default="cv"
+        ``"cv"``: stratified ``cv``-fold cross-validation. ``"split"``: the
+        authors' protocol, one fixed stratified 80/20 train/test split (seed
+        ``split_seed``; the estimators hold out 1/8 of the 80 % for validation,
+        i.e. 70/10/20) trained ``n_runs`` times with seeds ``random_state``,
+        ``random_state + 1``, ...; test results are pooled over the runs.
+    n_runs : int, default=3
+        Runs of the ``"split"`` protocol (the paper: 3).
+    split_seed : int, default=8888
+        Seed of the fixed split (the authors': 8888).
+    focal : {"standard", "paper"}, default="standard"
+        Form of the focal loss (see :class:`skiaa.MultiTaskDiagnosisClassifier`).
+    augment : bool or {"skiaa", "paper"}, default=True
+        Augmentation recipe of the estimators.
+    head_init : {"default", "kaiming"}, default="default"
+        Head initialisation of the estimators.
+    external : tuple of (str, str or None), default=()
+        External datasets to fine-tune the IMA++ diagnosis models on, as
+        ``(name, folder)`` pairs; name in ``EXTERNAL_DATASETS``, folder None
+        for ``"synthetic"`` (a shifted synthetic domain,
+        :func:`skiaa.datasets.make_external_lesions`).
+    n_external : int, default=200
+        Number of images of the synthetic external dataset.
+    finetune_epochs, finetune_lr, finetune_step : int, float, int, default=15, 1e-3, 3
+        Fine-tuning schedule on the external datasets: ``finetune_lr`` divided
+        by 10 every ``finetune_step`` epochs (the paper's).
+    preset : str, default="default"
+        Name of the preset the settings came from (shown in the report).
     torch_num_threads : int, default=None
         CPU threads torch uses in every ``fit`` and ``predict`` of the run.
         None: the number torch uses when the run starts, which
@@ -103,6 +136,18 @@ class StudyConfig:
     n_resamples: int = 2000
     random_state: int = 0
     device: str = "auto"
+    protocol: str = "cv"
+    n_runs: int = 3
+    split_seed: int = 8888
+    focal: str = "standard"
+    augment: object = True
+    head_init: str = "default"
+    external: tuple = ()
+    n_external: int = 200
+    finetune_epochs: int = 15
+    finetune_lr: float = 1e-3
+    finetune_step: int = 3
+    preset: str = "default"
     torch_num_threads: int | None = None
 
     @classmethod
@@ -139,6 +184,61 @@ class StudyConfig:
         settings.update(overrides)
         return cls(**settings)
 
+    @classmethod
+    def paper(cls, **overrides):
+        """The authors' recipe (arXiv:2508.09381 and their released code).
+
+        224 px (Swin-V2-T: 256), the paper's best three backbones from
+        torchvision's ImageNet weights (pass ``weights``; without them the
+        networks start from random weights and the report says so), SGD with
+        Nesterov momentum, lr 0.01 divided by 10 every 10 epochs, 50 epochs,
+        batch 32, 3 augmented passes per epoch with the authors' augmentation,
+        their focal loss and head initialisation, alpha in {0.1, 0.2, 0.5, 0.8,
+        0.9}, one fixed 70/10/20 split trained 3 times. Mixed precision is
+        skiaa's bf16 autocast on CUDA (the authors: fp16 with loss scaling).
+
+        Parameters
+        ----------
+        **overrides
+            Settings that replace the paper's.
+
+        Returns
+        -------
+        config : StudyConfig
+            The paper's settings with ``overrides`` applied.
+
+        Examples
+        --------
+        >>> from skiaa.study import StudyConfig
+        >>> config = StudyConfig.paper()
+        >>> config.models
+        ('tv_efficientnet_b1', 'tv_mobilenet_v2', 'tv_resnet18')
+        >>> config.alphas, config.protocol
+        ((0.1, 0.2, 0.5, 0.8, 0.9), 'split')
+        """
+        from ..nets import PAPER_DEFAULT_BACKBONES
+
+        settings = dict(
+            image_size=224,
+            models=PAPER_DEFAULT_BACKBONES,
+            alphas=PAPER_ALPHAS,
+            max_epochs=50,
+            batch_size=32,
+            optimizer="sgd",
+            lr=0.01,
+            lr_step_size=10,
+            augment_passes=3,
+            protocol="split",
+            n_runs=3,
+            split_seed=8888,
+            focal="paper",
+            augment="paper",
+            head_init="kaiming",
+            preset="paper",
+        )
+        settings.update(overrides)
+        return cls(**settings)
+
     def __post_init__(self):
         if self.data not in ("synthetic", "imaplusplus"):
             raise ValueError(f"data must be 'synthetic' or 'imaplusplus', got {self.data!r}")
@@ -160,9 +260,29 @@ class StudyConfig:
         bad = [a for a in self.alphas if not 0 <= float(a) < 1]
         if bad:
             raise ValueError(f"alphas must lie in [0, 1) (alpha=1 is the baseline), got {bad}")
+        if self.protocol not in ("cv", "split"):
+            raise ValueError(f"protocol must be 'cv' or 'split', got {self.protocol!r}")
+        for name in ("n_runs", "n_external", "finetune_epochs", "finetune_step"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, np.integer)) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        external = tuple((str(n), None if d is None else str(d)) for n, d in self.external)
+        for name, folder in external:
+            if name not in EXTERNAL_DATASETS:
+                raise ValueError(
+                    f"external dataset {name!r} unknown; choose from {list(EXTERNAL_DATASETS)}"
+                )
+            if (folder is None) != (name == "synthetic"):
+                raise ValueError(
+                    f"external dataset {name!r}: "
+                    + ("takes no folder" if name == "synthetic" else "needs its folder")
+                )
+        if len({n for n, _ in external}) != len(external):
+            raise ValueError("each external dataset may be given once")
         # Normalise sequences so that equal settings give equal step keys.
         object.__setattr__(self, "models", tuple(self.models))
         object.__setattr__(self, "alphas", tuple(float(a) for a in self.alphas))
+        object.__setattr__(self, "external", external)
 
     def to_dict(self):
         """The settings as a JSON-serialisable dict.
@@ -175,4 +295,5 @@ class StudyConfig:
         out = dataclasses.asdict(self)
         out["models"] = list(self.models)
         out["alphas"] = list(self.alphas)
+        out["external"] = [list(e) for e in self.external]
         return out

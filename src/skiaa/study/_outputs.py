@@ -31,6 +31,7 @@ OUTPUT_FILES = (
     "agreement_by_factor.png",
     "iaa_regression.png",
     "diagnosis.png",
+    "paper_table.csv",
 )
 _STAGING = ".skiaa-staging"
 _JOURNAL = ".skiaa-commit.json"

@@ -10,6 +10,7 @@ import pandas as pd
 from ._config import StudyConfig
 from ._data import _load_data
 from ._outputs import _Outputs, check_out_dir
+from ._paper import _flat_rows, _paper_table, _step_external
 from ._report import _plot_training, _write_report
 from ._steps import (
     _paired_differences,
@@ -147,9 +148,14 @@ def _run(out_dir, staging, config, force, verbose):
         say(f"[4/6] IAA regression: skipped ({reason})")
         say(f"[5/6] diagnosis: skipped ({reason})")
     else:
-        say(f"[4/6] IAA regression: {', '.join(config.models)} ({config.cv}-fold CV)")
+        protocol = (
+            f"{config.n_runs} runs on one fixed split"
+            if config.protocol == "split"
+            else f"{config.cv}-fold CV"
+        )
+        say(f"[4/6] IAA regression: {', '.join(config.models)} ({protocol})")
         results["iaa_regression"] = _step_iaa_regression(agreement, data, config, store, verbose)
-        say(f"[5/6] diagnosis: alpha=1 vs {list(config.alphas)} ({config.cv}-fold CV)")
+        say(f"[5/6] diagnosis: alpha=1 vs {list(config.alphas)} ({protocol})")
         results["diagnosis"] = _step_diagnosis(agreement, data, config, store, verbose)
         paired = _paired_differences(results["diagnosis"], config.alphas)
         results["paired_differences"] = paired
@@ -159,6 +165,15 @@ def _run(out_dir, staging, config, force, verbose):
             "std": float(np.std(all_diffs, ddof=1)) if len(all_diffs) > 1 else float("nan"),
             "n": len(all_diffs),
         }
+        if config.external:
+            names = ", ".join(name for name, _ in config.external)
+            say(f"[5b/6] external fine-tuning: {names}")
+            external = _step_external(agreement, data, config, store, out_dir, verbose)
+            external["table"] = _paper_table(external, config.alphas)
+            results["external"] = external
+            pd.DataFrame(_flat_rows(external["table"])).to_csv(
+                staging / "paper_table.csv", index=False
+            )
 
     say("[6/6] report")
     _plot_training(results, staging)

@@ -164,13 +164,26 @@ def _weights_for(model, config):
     return None
 
 
+def _image_size(model, config):
+    """The paper trains Swin-V2-T at 256 px, the others at 224 px."""
+    from ..nets import PAPER_BACKBONES
+
+    spec = PAPER_BACKBONES.get(model)
+    if config.preset == "paper" and spec is not None and config.image_size == 224:
+        return spec.image_size
+    return config.image_size
+
+
 def _estimator_params(model, config, verbose=0):
     weights = _weights_for(model, config)
     return dict(
         model=model,
+        # timm's hub weights, or a local file; the paper's tv_* backbones take local files only.
         pretrained=weights is not None,
         weights=weights,
-        image_size=config.image_size,
+        image_size=_image_size(model, config),
+        augment=config.augment,
+        head_init=config.head_init,
         max_epochs=config.max_epochs,
         batch_size=config.batch_size,
         optimizer=config.optimizer,
@@ -180,16 +193,35 @@ def _estimator_params(model, config, verbose=0):
         device=config.device,
         torch_num_threads=config.torch_num_threads,
         random_state=config.random_state,
+        # The authors' 70/10/20: the validation set is 1/8 of the 80 % training part.
+        **({"validation_fraction": 0.125} if config.protocol == "split" else {}),
         # verbose=2 shows the estimators' epoch tables; 1 keeps to the study's bars.
         verbose=1 if verbose >= 2 else 0,
     )
 
 
 def _folds(diagnosis, config):
-    from sklearn.model_selection import StratifiedKFold
+    """``(train, test)`` per fold or run of the configured protocol.
 
+    ``"cv"``: stratified k-fold. ``"split"``: the authors' one fixed stratified
+    80/20 split (``split_seed``), once per run (:func:`_fold_seeds` gives each run
+    its own seed).
+    """
+    from sklearn.model_selection import StratifiedKFold, StratifiedShuffleSplit
+
+    x = np.zeros(len(diagnosis))
+    if config.protocol == "split":
+        cv = StratifiedShuffleSplit(n_splits=1, test_size=0.2, random_state=config.split_seed)
+        return [next(cv.split(x, diagnosis))] * config.n_runs
     cv = StratifiedKFold(n_splits=config.cv, shuffle=True, random_state=config.random_state)
-    return list(cv.split(np.zeros(len(diagnosis)), diagnosis))
+    return list(cv.split(x, diagnosis))
+
+
+def _fold_seeds(config, n_folds):
+    """The estimators' ``random_state`` per fold: one for CV, ``random_state + run`` per run."""
+    if config.protocol == "split":
+        return [config.random_state + run for run in range(n_folds)]
+    return [config.random_state] * n_folds
 
 
 def _pearson(y_true, y_pred):
@@ -205,8 +237,12 @@ def _train_settings(config):
     ``weights`` enters as the digest of the file, not its path.
     """
     keys = ("image_size", "max_epochs", "batch_size", "optimizer", "lr", "lr_step_size",
-            "augment_passes", "cv", "random_state")  # fmt: skip
-    return {k: getattr(config, k) for k in keys}
+            "augment_passes", "cv", "random_state",
+            "protocol", "augment", "head_init", "preset")  # fmt: skip
+    settings = {k: getattr(config, k) for k in keys}
+    if config.protocol == "split":
+        settings.update(n_runs=config.n_runs, split_seed=config.split_seed)
+    return settings
 
 
 @functools.lru_cache(maxsize=32)
@@ -229,13 +265,41 @@ def _training_inputs(agreement, data, model, config):
     return inputs
 
 
-def _cross_validate(estimator, X, y, folds, *, scoring, params=None):
+def _cross_validate(estimator, X, y, folds, *, scoring, params=None, seeds=None):
     """:func:`sklearn.model_selection.cross_validate` as the study runs it.
 
     ``folds`` are (train, test) row indices into ``X``; failures raise
     (``error_score="raise"``: a fold that fails must not become a NaN in the
     report); ``params`` (``{"iaa": ...}``) are sliced per fold by scikit-learn.
+    ``seeds`` (one per fold) set the estimator's ``random_state``: folds that
+    share a seed go through one ``cross_validate`` call, the runs of the split
+    protocol through one call each; the results are joined in fold order.
     """
+    from sklearn.base import clone
+
+    if seeds is None or len(set(seeds)) == 1:
+        if seeds is not None:
+            estimator = clone(estimator).set_params(random_state=seeds[0])
+        return _cross_validate_once(estimator, X, y, folds, scoring=scoring, params=params)
+    parts = [
+        _cross_validate_once(
+            clone(estimator).set_params(random_state=seed), X, y, [fold],
+            scoring=scoring, params=params,
+        )
+        for fold, seed in zip(folds, seeds)
+    ]  # fmt: skip
+    joined = {"indices": {"train": [], "test": []}}
+    for part in parts:
+        for key, value in part.items():
+            if key == "indices":
+                joined["indices"]["train"] += list(value["train"])
+                joined["indices"]["test"] += list(value["test"])
+            else:
+                joined.setdefault(key, []).extend(np.asarray(value).tolist())
+    return {k: (v if k == "indices" else np.asarray(v)) for k, v in joined.items()}
+
+
+def _cross_validate_once(estimator, X, y, folds, *, scoring, params=None):
     import sklearn
     from sklearn.model_selection import cross_validate
 
@@ -314,11 +378,13 @@ def _step_iaa_regression(agreement, data, config, store, verbose):
         start = time.perf_counter()
         scorer = _FoldScorer()
         reg = IAARegressor(**_estimator_params(model, config, verbose))
-        cv = _cross_validate(reg, data.images, iaa, folds, scoring=scorer)
+        seeds = _fold_seeds(config, len(folds))
+        cv = _cross_validate(reg, data.images, iaa, folds, scoring=scorer, seeds=seeds)
         oof = pd.Series(np.nan, index=rows)
-        per_fold = []
+        per_fold, residuals = [], []
         for k, (train, test) in enumerate(zip(cv["indices"]["train"], cv["indices"]["test"])):
-            oof[test] = scorer.predictions[k]
+            oof[test] = scorer.predictions[k]  # "split": the last run's test predictions
+            residuals.append(np.abs(scorer.predictions[k] - iaa[test]))
             baseline = np.full(len(test), np.median(iaa[train]))
             best = cv["test_best_epoch"][k]
             per_fold.append(
@@ -336,10 +402,22 @@ def _step_iaa_regression(agreement, data, config, store, verbose):
             "oof_prediction": oof.to_numpy(),
             "rows": rows,
             "test_fold": _test_fold(rows, cv["indices"]["test"]),
+            # The authors' "MAE ± x": mean and std of the absolute residuals pooled
+            # over the runs (or folds).
+            "pooled_abs_residual": _pooled(np.concatenate(residuals)),
             "seconds": time.perf_counter() - start,
         }
         results[model] = store.put(name, settings, inputs, result)
     return results
+
+
+def _pooled(values):
+    n = len(values)
+    return {
+        "mean": float(values.mean()),
+        "std": float(values.std(ddof=1)) if n > 1 else float("nan"),
+        "n": n,
+    }
 
 
 def _step_diagnosis(agreement, data, config, store, verbose):
@@ -360,18 +438,20 @@ def _step_diagnosis(agreement, data, config, store, verbose):
     for model, alpha in progress(jobs, verbose=verbose, desc="Diagnosis (model, alpha)"):
         name = f"diagnosis/{model}/alpha={alpha:g}"
         settings = {**_train_settings(config), "model": model, "alpha": alpha}
+        settings["focal"] = config.focal
         inputs = _training_inputs(agreement, data, model, config)
         cached = store.get(name, settings, inputs)
         if cached is None:
             start = time.perf_counter()
             clf = MultiTaskDiagnosisClassifier(
-                alpha=alpha, **_estimator_params(model, config, verbose)
+                alpha=alpha, focal=config.focal, **_estimator_params(model, config, verbose)
             )
             # alpha=1 is the diagnosis-only baseline: it never sees the IAA.
             params = {} if alpha == 1.0 else {"iaa": iaa}
             cv = _cross_validate(
-                clf, data.images, data.diagnosis, folds, scoring="balanced_accuracy", params=params
-            )
+                clf, data.images, data.diagnosis, folds, scoring="balanced_accuracy",
+                params=params, seeds=_fold_seeds(config, len(folds)),
+            )  # fmt: skip
             cached = store.put(
                 name,
                 settings,

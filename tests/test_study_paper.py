@@ -1,0 +1,219 @@
+"""The paper preset: the recipe, the dry run, the split protocol, external fine-tuning and
+the paper's table, on tiny synthetic data."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from skiaa.cli import main
+from skiaa.datasets import make_external_lesions, make_lesions
+from skiaa.nets import PAPER_BACKBONES
+from skiaa.study import PAPER_ALPHAS, StudyConfig, estimate_gpu_time, run_study
+
+# The smallest paper-preset run that exercises every step and the external one.
+TINY_PAPER = dict(
+    models=("test_resnet",),
+    image_size=32,
+    n_samples=40,
+    max_epochs=1,
+    augment_passes=1,
+    alphas=(0.5,),
+    n_resamples=100,
+    external=(("synthetic", None),),
+    n_external=30,
+    finetune_epochs=1,
+)
+
+
+def test_paper_preset_is_the_authors_recipe():
+    config = StudyConfig.paper()
+    assert config.models == ("tv_efficientnet_b1", "tv_mobilenet_v2", "tv_resnet18")
+    assert config.alphas == PAPER_ALPHAS == (0.1, 0.2, 0.5, 0.8, 0.9)
+    assert (config.image_size, config.max_epochs, config.batch_size) == (224, 50, 32)
+    assert (config.optimizer, config.lr, config.lr_step_size) == ("sgd", 0.01, 10)
+    assert (config.protocol, config.n_runs, config.split_seed) == ("split", 3, 8888)
+    assert (config.focal, config.augment, config.head_init) == ("paper", "paper", "kaiming")
+    assert (config.finetune_epochs, config.finetune_lr, config.finetune_step) == (15, 1e-3, 3)
+    assert StudyConfig.paper(max_epochs=2).max_epochs == 2
+
+
+@pytest.mark.parametrize(
+    "external, match",
+    [
+        ((("isic2020", "/x"),), "unknown"),
+        ((("synthetic", "/x"),), "takes no folder"),
+        ((("ph2", None),), "needs its folder"),
+        ((("synthetic", None), ("synthetic", None)), "once"),
+    ],
+)
+def test_config_rejects_bad_external_datasets(external, match):
+    with pytest.raises(ValueError, match=match):
+        StudyConfig(external=external)
+
+
+def test_dry_run_prints_the_recipe_and_an_estimate_and_writes_nothing(tmp_path, capsys):
+    out = tmp_path / "o"
+    assert main(["reproduce", "--preset", "paper", "--dry-run", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    for expected in (
+        "Recipe (preset paper)",
+        "EfficientNet-B1, MobileNetV2, ResNet-18",
+        "0.1, 0.2, 0.5, 0.8, 0.9 vs 1",
+        "one fixed stratified 80/20 split (seed 8888)",
+        "fp16 with loss scaling",
+        "Estimated GPU time",
+        "total:",
+        "T multiply-adds/s",
+    ):
+        assert expected in text, expected
+    assert not out.exists()
+
+
+def test_dry_run_models_paper_lists_all_13_and_the_external_sets(tmp_path, capsys):
+    argv = ["reproduce", "--preset", "paper", "--models", "paper", "--dry-run",
+            "--external", "synthetic", "--external", f"ph2={tmp_path}"]  # fmt: skip
+    assert main(argv) == 0
+    text = capsys.readouterr().out
+    estimate = text.split("Estimated GPU time")[1]
+    assert sum(f"  {name}:" in estimate for name in PAPER_BACKBONES) == 13
+    assert "PH2 (25 passes)" in text and "synthetic (shifted) (3 passes)" in text
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--external", "isic2020=."], "unknown dataset"),
+        (["--external", "isic2018=/no/such/folder"], "no folder"),
+        (["--external", "isic2018"], "expects NAME=DIR"),
+        (["--weights", "tv_resnet18=/no/such.pth"], "no file"),
+        (["--quick", "--preset", "paper"], "contradict"),
+    ],
+)
+def test_cli_paper_option_errors(argv, message, tmp_path, capsys):
+    assert main(["reproduce", "--dry-run", "--out", str(tmp_path / "o"), *argv]) == 1
+    assert message in capsys.readouterr().err
+
+
+def test_gpu_estimate_counts_images_and_adds_fine_tuning():
+    base = StudyConfig.paper(models=("tv_resnet18",), n_samples=100)
+    one = estimate_gpu_time(base)
+    two = estimate_gpu_time(StudyConfig.paper(models=("tv_resnet18",), n_samples=100,
+                                              max_epochs=100))  # fmt: skip
+    # Training images dominate: twice the epochs, about twice the images.
+    assert two["images"]["tv_resnet18"] / one["images"]["tv_resnet18"] == pytest.approx(
+        2, rel=0.05
+    )
+    tuned = estimate_gpu_time(StudyConfig.paper(models=("tv_resnet18",), n_samples=100,
+                                                external=(("synthetic", None),)))  # fmt: skip
+    assert tuned["seconds"] > one["seconds"]
+    # A model outside the table: its multiply-adds are counted.
+    other = estimate_gpu_time(StudyConfig.paper(models=("test_resnet",), image_size=32),
+                              gpu_tflops=1e-6, images_per_second=1e12)  # fmt: skip
+    assert other["seconds"] > 0
+
+
+def test_external_synthetic_domain_is_shifted_and_has_no_masks():
+    data = make_external_lesions(60, random_state=0)
+    assert data.images.shape == (60, 72, 96, 3) and "masks" not in data
+    again = make_external_lesions(60, random_state=0)
+    assert np.array_equal(data.images, again.images)
+    for value in (0, 1):
+        split = data.split[data.label == value]
+        n = len(split)
+        assert (split == "train").sum() == round(0.7 * n)
+        assert (split == "val").sum() == round(0.1 * n)
+    # Another rendering: the blue channel is much brighter than make_lesions'.
+    source = make_lesions(20, image_size=(72, 96), random_state=0).images
+    assert data.images[..., 2].mean() > source[..., 2].mean() + 20
+    assert set(data.diagnosis) == {"melanoma", "other"}
+    with pytest.raises(ValueError, match="gamma"):
+        make_external_lesions(4, gamma=0)
+
+
+def _check_paper_run(out, results, n_runs):
+    diag = results["diagnosis"]["test_resnet"]
+    ext = results["external"]["results"]["test_resnet"]
+    for alpha in ("1", "0.5"):
+        # Same split, same seeds: the external step's IMA++ models are the diagnosis step's.
+        assert ext[alpha]["balanced_accuracy"]["imaplusplus"] == pytest.approx(
+            diag[alpha]["balanced_accuracy"]
+        )
+        assert len(ext[alpha]["balanced_accuracy"]["synthetic"]) == n_runs
+    # The gain as the paper computes it: mean over (architecture, dataset) cells of the
+    # difference of run means.
+    cells = [
+        np.mean(ext["0.5"]["balanced_accuracy"][ds]) - np.mean(ext["1"]["balanced_accuracy"][ds])
+        for ds in ("imaplusplus", "synthetic")
+    ]
+    gain = results["external"]["table"]["gain"]["0.5"]
+    assert gain["mean"] == pytest.approx(np.mean(cells))
+    assert gain["n_cells"] == 2
+    table = pd.read_csv(out / "paper_table.csv")
+    assert list(table["dataset"]) == ["imaplusplus", "synthetic"]
+    assert table["diagnosis_only_mean"].tolist() == pytest.approx(
+        [np.mean(ext["1"]["balanced_accuracy"][d]) for d in ("imaplusplus", "synthetic")]
+    )
+    report = (out / "report.md").read_text()
+    assert "## 4. The paper's table" in report
+    assert "| synthetic (shifted) | test_resnet |" in report
+    assert "started from random weights" in report
+    pooled = results["iaa_regression"]["test_resnet"]["pooled_abs_residual"]
+    test_rows = sum(f["n_test"] for f in results["iaa_regression"]["test_resnet"]["folds"])
+    assert pooled["n"] == test_rows
+    saved = json.loads((out / "results.json").read_text())
+    assert saved["config"]["preset"] == "paper"
+
+
+def test_paper_preset_one_run_with_synthetic_external(tmp_path):
+    results = run_study(tmp_path, StudyConfig.paper(n_runs=1, **TINY_PAPER), verbose=0)
+    _check_paper_run(tmp_path, results, n_runs=1)
+
+
+@pytest.mark.slow
+def test_paper_preset_cli_runs_pooled_with_synthetic_external(tmp_path, capsys):
+    argv = ["reproduce", "--preset", "paper", "--models", "test_resnet", "--image-size", "32",
+            "--n-samples", "64", "--max-epochs", "1", "--runs", "2", "--alphas", "0.5",
+            "--external", "synthetic", "--out", str(tmp_path), "-q"]  # fmt: skip
+    assert main(argv) == 0
+    results = json.loads((tmp_path / "results.json").read_text())
+    _check_paper_run(tmp_path, results, n_runs=2)
+    folds = results["iaa_regression"]["test_resnet"]["folds"]
+    assert len(folds) == 2 and folds[0]["n_test"] == folds[1]["n_test"]
+
+
+def _fake_ph2(root, n_nevus=20, n_melanoma=10):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    lines = ["|| Name || Histological Diagnosis || Clinical Diagnosis || Asymmetry ||"]
+    for i in range(n_nevus + n_melanoma):
+        case = f"IMD{i:03d}"
+        code = 2 if i >= n_nevus else i % 2
+        lines.append(f"|| {case} ||   ||   {code}   ||   0   ||")
+        folder = root / "PH2 Dataset images" / case / f"{case}_Dermoscopic_Image"
+        folder.mkdir(parents=True)
+        pixels = rng.integers(0, 256, size=(40, 48, 3), dtype=np.uint8)
+        Image.fromarray(pixels).save(folder / f"{case}.bmp")
+    (root / "PH2_dataset.txt").write_text("\n".join(lines) + "\n")
+    return root
+
+
+def test_external_reader_without_official_split_gets_the_authors_split(tmp_path):
+    from skiaa.study._paper import _load_external
+
+    root = _fake_ph2(tmp_path / "PH2Dataset")
+    config = StudyConfig.paper(models=("test_resnet",), image_size=32,
+                               external=(("ph2", str(root)),))  # fmt: skip
+    ext = _load_external("ph2", str(root), config, tmp_path / "out", 0)
+    assert ext.images.shape == (30, 32, 32, 3)
+    # Melanoma -> IMA++'s "malignant", the nevi -> "benign": the IMA++ model's classes.
+    assert (ext.y == "malignant").sum() == 10 and set(ext.y) == {"benign", "malignant"}
+    for cls, n in (("benign", 20), ("malignant", 10)):
+        split = ext.split[ext.y == cls]
+        assert (split == "test").sum() == round(0.2 * n)
+        assert (split == "val").sum() == round(0.1 * n)
+    assert "no official test split" in ext.notes[0]
+    again = _load_external("ph2", str(root), config, tmp_path / "out", 0)
+    assert np.array_equal(again.split, ext.split)  # the fixed seed 8888
