@@ -369,8 +369,10 @@ def _one_lesion(rng, shape, malignant, annotators, noise_scale):
     r_halo = r_true * halo_scale
     if has_halo:
         halo_tau = tau * 1.5
-        halo_alpha = rng.uniform(0.35, 0.5) * 0.5 * (
-            1.0 - np.tanh((rho - at_pixels(r_halo)) / (2.0 * halo_tau))
+        halo_alpha = (
+            rng.uniform(0.35, 0.5)
+            * 0.5
+            * (1.0 - np.tanh((rho - at_pixels(r_halo)) / (2.0 * halo_tau)))
         )
         halo_colour = _PIGMENT_LIGHT + 0.35 * (skin - _PIGMENT_LIGHT)
         skin_img = skin_img * (1.0 - halo_alpha[..., None]) + halo_colour * halo_alpha[..., None]

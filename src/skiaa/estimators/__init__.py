@@ -2,21 +2,27 @@
 
 - :class:`IAARegressor` predicts the inter-annotator agreement of a lesion;
 - :class:`MultiTaskDiagnosisClassifier` diagnoses lesions with the agreement
-  as an auxiliary training target.
+  as an auxiliary training target;
+- :class:`FeatureExtractor` turns images into a frozen backbone's pooled
+  features; followed by a linear model it is the linear probe.
 
-Importing this package imports torch; ``import skiaa`` does not (the two
-estimators are also available as ``skiaa.IAARegressor`` and
-``skiaa.MultiTaskDiagnosisClassifier``, loaded on first access).
+Importing this package imports torch; ``import skiaa`` does not (the
+estimators are also available as ``skiaa.IAARegressor``,
+``skiaa.MultiTaskDiagnosisClassifier`` and ``skiaa.FeatureExtractor``, loaded
+on first access).
 """
 
+from ._features import FeatureExtractor, clear_feature_cache
 from ._multitask import MultiTaskDiagnosisClassifier
 from ._regressor import IAARegressor
 from ._transforms import IMA_MEAN, IMA_STD, augment_batch
 
 __all__ = [
+    "FeatureExtractor",
     "IMA_MEAN",
     "IMA_STD",
     "IAARegressor",
     "MultiTaskDiagnosisClassifier",
     "augment_batch",
+    "clear_feature_cache",
 ]

@@ -15,6 +15,35 @@ IMA_MEAN = (0.7079, 0.5688, 0.5130)
 IMA_STD = (0.1304, 0.1248, 0.1429)
 
 
+def default_norm_stats(backbone, from_weights):
+    """The mean/std a backbone's inputs should be normalised with by default.
+
+    Pretrained weights expect the statistics they were trained with: timm's
+    ``pretrained_cfg`` mean/std of the model (ImageNet's for nearly every
+    model). A backbone trained from scratch gets the IMA++ statistics of the
+    paper. Fine-tuning ImageNet weights on few images fed with another
+    dataset's statistics costs accuracy (the authors, too, switch to ImageNet
+    statistics on external data).
+
+    Parameters
+    ----------
+    backbone : torch.nn.Module
+        A timm model (its ``pretrained_cfg`` is read when present).
+    from_weights : bool
+        Whether the backbone starts from pretrained or local weights.
+
+    Returns
+    -------
+    mean, std : tuple of float
+    """
+    if from_weights:
+        cfg = getattr(backbone, "pretrained_cfg", None) or {}
+        mean, std = cfg.get("mean"), cfg.get("std")
+        if mean is not None and std is not None:
+            return tuple(float(m) for m in mean), tuple(float(s) for s in std)
+    return IMA_MEAN, IMA_STD
+
+
 def _per_sample(mask, x, fn):
     # Apply ``fn`` to the samples selected by ``mask`` only.
     if bool(mask.any()):
