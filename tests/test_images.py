@@ -206,6 +206,22 @@ class TestImageDataset:
         np.testing.assert_allclose(image.numpy(), expected, rtol=1e-6)
         assert int(target) == 0
 
+    def test_float_images_and_other_datasets(self):
+        from skiaa.datasets import ImageDataset
+
+        X = np.random.default_rng(0).random((3, 5, 4, 4), dtype=np.float32)
+        ds = ImageDataset(X)
+        assert ds.n_channels == 5
+        np.testing.assert_array_equal(ds[2][0].numpy(), X[2])
+        # A torch Dataset of uint8 HWC images, resized; the items become CHW.
+        U = np.arange(2 * 6 * 6 * 3, dtype=np.uint8).reshape(2, 6, 6, 3)
+        inner = self.torch.utils.data.TensorDataset(self.torch.from_numpy(U))
+        wrapped = ImageDataset(inner, size=4, y=[0.5, 0.25])
+        image, target = wrapped[1]
+        assert image.shape == (3, 4, 4) and image.dtype == self.torch.uint8
+        assert float(target) == 0.25
+        np.testing.assert_array_equal(ImageDataset(inner)[1][0].numpy(), U[1].transpose(2, 0, 1))
+
     def test_float_targets_and_dataloader(self):
         from torch.utils.data import DataLoader
 
@@ -238,7 +254,15 @@ class TestImageDataset:
 
         with pytest.raises(ValueError, match="size is required"):
             ImageDataset(image_files)
-        with pytest.raises(ValueError, match="uint8"):
-            ImageDataset(np.zeros((2, 4, 4, 3), dtype=np.float32))
+        with pytest.raises(ValueError, match=r"looks like \(n, H, W, C\).*Accepted layouts"):
+            ImageDataset(np.zeros((2, 8, 8, 3), dtype=np.float32))
+        X255 = np.zeros((3, 3, 8, 8), dtype=np.float32)
+        X255[1, 0, 0, 0] = 255.0
+        with pytest.raises(
+            ValueError, match=r"\[0, 1\], but X has values in \[0, 255\] in rows \[1\]"
+        ):
+            ImageDataset(X255)
+        with pytest.raises(ValueError, match="uint8 array"):
+            ImageDataset(np.zeros((2, 8, 8, 3), dtype=np.int16))
         with pytest.raises(ValueError, match="2 images but y has 3"):
             ImageDataset(np.zeros((2, 4, 4, 3), dtype=np.uint8), y=[0, 1, 2])

@@ -1,4 +1,4 @@
-"""A torch ``Dataset`` over image files or a uint8 image array.
+"""The one torch ``Dataset`` over images of skiaa, and the image checks it applies.
 
 Kept out of :mod:`skiaa.datasets`' eager imports (loaded lazily on first access)
 so that reading tables and computing statistics never imports torch.
@@ -8,31 +8,53 @@ import os
 
 import numpy as np
 import torch
+from PIL import Image
+from torch.nn import functional as F
 from torch.utils.data import Dataset
 
 from ._images import load_images
+
+ACCEPTED_LAYOUTS = (
+    "Accepted layouts: uint8 (n, H, W, C) with C in 1, 3, 4 (0-255), float (n, C, H, W) "
+    "with intensities in [0, 1]."
+)
 
 
 class ImageDataset(Dataset):
     """Images (and optional targets) as a torch ``Dataset`` of CHW tensors.
 
+    The one image ``Dataset`` of skiaa: the estimators wrap whatever images
+    they are given in it, so every input format reaches the network the same
+    way.
+
     Parameters
     ----------
-    X : array-like of shape (n_samples, height, width, 3), dtype uint8, or sequence of paths
-        Images: an array as returned by :func:`load_images` (in memory or
-        memory-mapped; it is not copied), or image file paths, decoded once
-        through :func:`load_images` with ``size`` and ``cache_dir``.
+    X : array-like, sequence of paths or torch Dataset
+        Images, one of:
+
+        - a uint8 array of shape (n_samples, height, width, 3), as returned by
+          :func:`load_images` (in memory or memory-mapped; it is not copied);
+        - a float array of shape (n_samples, channels, height, width) with
+          intensities in [0, 1] (any number of channels);
+        - image file paths, decoded once through :func:`load_images` with
+          ``size`` and ``cache_dir``;
+        - a torch ``Dataset`` whose items are images (uint8 (H, W, C) or
+          (C, H, W), float (C, H, W) in [0, 1], or PIL images) or tuples whose
+          first element is one; converted item by item and resized (bicubic)
+          to ``size`` when it is given.
     y : array-like of shape (n_samples,) or (n_samples, n_targets), default=None
         Targets. Returned as tensors (float32 for floating targets, int64 for
         integer ones); when None every sample's target is ``torch.tensor(0)``,
         skorch's placeholder convention.
-    size : int or (int, int), default=None
-        Output size when ``X`` holds paths (required then); ignored for arrays.
+    size : int, default=None
+        Output size when ``X`` holds paths (required then) or is a torch
+        Dataset (None keeps each item's size); ignored for arrays.
     cache_dir : str or path-like, default=None
         Cache folder for decoding paths (see :func:`load_images`).
     scale : bool, default=False
-        If False, images are returned as uint8 (normalisation is left to the
-        model, e.g. on the GPU); if True, as float32 in [0, 1].
+        If False, uint8 images are returned as uint8 (normalisation is left to
+        the model, e.g. on the GPU); if True, as float32 in [0, 1]. Float
+        images are returned as float32 either way.
     transform : callable, default=None
         Applied to each image tensor (after ``scale``), e.g. a torchvision
         transform.
@@ -41,16 +63,21 @@ class ImageDataset(Dataset):
 
     Attributes
     ----------
-    images : numpy.ndarray of shape (n_samples, height, width, 3)
-        The uint8 images.
+    images : numpy.ndarray or torch.utils.data.Dataset
+        The uint8 (n, H, W, 3) or float (n, C, H, W) images, or the wrapped
+        Dataset.
     targets : numpy.ndarray or None
         The targets.
+    n_channels : int
+        Channels of each returned image.
 
     Raises
     ------
     ValueError
-        If ``X`` is not a uint8 ``(n, H, W, 3)`` array nor a list of paths,
-        ``size`` is missing for paths, or ``y`` has a different length.
+        If ``X`` is none of the above (the message lists the accepted
+        layouts), float images have NaN or values outside [0, 1] (the message
+        names the rows), ``X`` holds no image, ``size`` is missing for paths,
+        or ``y`` has a different length.
 
     See Also
     --------
@@ -72,17 +99,19 @@ class ImageDataset(Dataset):
     def __init__(
         self, X, y=None, *, size=None, cache_dir=None, scale=False, transform=None, n_jobs=None
     ):
-        if _is_path_list(X):
-            if size is None:
-                raise ValueError("size is required when X holds image paths")
-            X = load_images(list(X), size, cache_dir=cache_dir, n_jobs=n_jobs)
-        elif not isinstance(X, np.ndarray):
-            X = np.asarray(X)
-        if X.ndim != 4 or X.shape[-1] != 3 or X.dtype != np.uint8:
-            raise ValueError(
-                "X must be a uint8 array of shape (n_samples, height, width, 3) or a "
-                f"sequence of image paths; got dtype {X.dtype} and shape {X.shape}"
-            )
+        if isinstance(X, ImageDataset):
+            X = X.images
+        if isinstance(X, Dataset):
+            X = _ItemImages(X, size)
+            n_channels = X.n_channels
+        else:
+            if _is_path_list(X):
+                if size is None:
+                    raise ValueError("size is required when X holds image paths")
+                X = load_images(list(X), size, cache_dir=cache_dir, n_jobs=n_jobs)
+            elif not isinstance(X, np.ndarray):
+                X = np.asarray(X)
+            n_channels = _check_array(X)
         if y is not None:
             y = np.asarray(y)
             if len(y) != len(X):
@@ -91,6 +120,29 @@ class ImageDataset(Dataset):
         self.targets = y
         self.scale = scale
         self.transform = transform
+        self.n_channels = n_channels
+
+    def with_targets(self, y):
+        """The same images (not copied) with other targets.
+
+        Parameters
+        ----------
+        y : array-like of shape (n_samples,) or (n_samples, n_targets) or None
+            The new targets.
+
+        Returns
+        -------
+        dataset : ImageDataset
+            A new dataset sharing ``images`` with this one.
+        """
+        new = object.__new__(type(self))
+        new.__dict__.update(self.__dict__)
+        if y is not None:
+            y = np.asarray(y)
+            if len(y) != len(self):
+                raise ValueError(f"X has {len(self)} images but y has {len(y)} targets")
+        new.targets = y
+        return new
 
     def __getstate__(self):
         # DataLoader workers started with "spawn" pickle the dataset: a memory
@@ -113,9 +165,15 @@ class ImageDataset(Dataset):
         return len(self.images)
 
     def __getitem__(self, index):
-        # HWC -> CHW; the copy also detaches the sample from a read-only memmap.
-        image = torch.from_numpy(np.ascontiguousarray(self.images[index].transpose(2, 0, 1)))
-        if self.scale:
+        images = self.images
+        if isinstance(images, _ItemImages):
+            image = images[index]
+        elif images.dtype == np.uint8:
+            # HWC -> CHW; the copy also detaches the sample from a read-only memmap.
+            image = torch.from_numpy(np.ascontiguousarray(images[index].transpose(2, 0, 1)))
+        else:
+            image = torch.from_numpy(np.array(images[index], dtype=np.float32))
+        if self.scale and image.dtype == torch.uint8:
             image = image.to(torch.float32).div_(255.0)
         if self.transform is not None:
             image = self.transform(image)
@@ -125,6 +183,140 @@ class ImageDataset(Dataset):
         if np.issubdtype(self.targets.dtype, np.floating):
             return image, torch.as_tensor(target, dtype=torch.float32)
         return image, torch.as_tensor(target, dtype=torch.int64)
+
+
+def _check_array(X):
+    """Validate a uint8 (n, H, W, 3) or float (n, C, H, W) array; return its channels."""
+    shape = getattr(X, "shape", None)
+    if X.dtype == np.uint8 and X.ndim == 4 and X.shape[-1] == 3:
+        n_channels = 3
+    elif X.dtype == np.uint8 and X.ndim == 4 and X.shape[1] in (1, 3, 4):
+        raise ValueError(
+            f"X has shape {shape}, which looks like (n, C, H, W), but uint8 images are "
+            f"read as (n, H, W, C). {ACCEPTED_LAYOUTS} Use X.transpose(0, 2, 3, 1)."
+        )
+    elif X.dtype.kind == "f" and X.ndim == 4:
+        # (n, 32, 32, 3) would otherwise pass as 32 channels of 32 x 3 pixels.
+        if X.shape[-1] in (1, 3, 4) and min(X.shape[1:3]) > 4:
+            raise ValueError(
+                f"X has shape {shape}, which looks like (n, H, W, C), but float images are "
+                f"read as (n, C, H, W). {ACCEPTED_LAYOUTS} Use X.transpose(0, 3, 1, 2)."
+            )
+        check_float_range(X, "X")
+        n_channels = int(X.shape[1])
+    else:
+        raise ValueError(
+            "X must be a uint8 array of shape (n_samples, height, width, 3), a float array "
+            "of shape (n_samples, channels, height, width) in [0, 1], a sequence of image "
+            f"paths or a torch Dataset; got dtype {X.dtype} and shape {shape}"
+        )
+    if X.shape[0] == 0:
+        raise ValueError("X holds no images (0 samples).")
+    return n_channels
+
+
+def check_float_range(X, name, *, rows=True):
+    """Reject NaN/infinite values and intensities outside [0, 1] in float images.
+
+    Checked in chunks so that a memory-mapped array is never loaded at once.
+    """
+    X = np.asarray(X) if not isinstance(X, np.ndarray) else X
+    n = len(X) if rows else 1
+    flat = X.reshape(n, -1) if rows else X.reshape(1, -1)
+    bad_finite = np.zeros(n, dtype=bool)
+    bad_range = np.zeros(n, dtype=bool)
+    lo, hi = np.inf, -np.inf
+    for start in range(0, n, 256):
+        chunk = np.asarray(flat[start : start + 256], dtype=np.float64)
+        finite = np.isfinite(chunk)
+        bad_finite[start : start + 256] = ~finite.all(axis=1)
+        clean = np.where(finite, chunk, 0.5)
+        cmin, cmax = clean.min(axis=1), clean.max(axis=1)
+        bad_range[start : start + 256] = (cmin < 0) | (cmax > 1)
+        lo, hi = min(lo, float(cmin.min())), max(hi, float(cmax.max()))
+    where = (lambda m: f" in rows {describe_rows(m)}") if rows else (lambda m: "")
+    if bad_finite.any():
+        raise ValueError(f"{name} has NaN or infinite values{where(bad_finite)}.")
+    if bad_range.any():
+        scale = " (0-255 intensities? divide by 255)" if hi > 1 and hi <= 255 else ""
+        raise ValueError(
+            f"float images must have intensities in [0, 1], but {name} has values in "
+            f"[{lo:g}, {hi:g}]{where(bad_range)}{scale}; uint8 images are read as 0-255."
+        )
+
+
+def describe_rows(mask, limit=10):
+    """``[i, j, ...] (k in all)`` for the True rows of ``mask``."""
+    idx = np.flatnonzero(mask)
+    shown = ", ".join(str(i) for i in idx[:limit])
+    return f"[{shown}{', ...' if len(idx) > limit else ''}] ({len(idx)} in all)"
+
+
+def rgb_uint8(img):
+    """One uint8 (H, W[, C]) image as RGB: grey repeated, alpha dropped."""
+    img = np.asarray(img)
+    if img.ndim == 2:
+        img = img[:, :, None]
+    if img.ndim != 3 or img.shape[-1] not in (1, 3, 4):
+        raise ValueError(
+            f"expected an (H, W), (H, W, 1), (H, W, 3) or (H, W, 4) image, got {img.shape}."
+        )
+    if img.shape[-1] == 1:
+        img = np.repeat(img, 3, axis=-1)
+    return np.ascontiguousarray(img[..., :3])
+
+
+def resize_uint8(img, size):
+    """Bicubic resize of one uint8 (H, W, 3) image to ``size`` x ``size`` (None: as is)."""
+    if size is None or img.shape[:2] == (size, size):
+        return img
+    return np.asarray(Image.fromarray(img).resize((size, size), Image.BICUBIC))
+
+
+class _ItemImages:
+    """Images of a user's torch Dataset as CHW tensors, converted item by item."""
+
+    def __init__(self, dataset, size):
+        self.dataset = dataset
+        self.size = size
+        if len(dataset) == 0:
+            raise ValueError("X is an empty Dataset.")
+        self.n_channels = int(self[0].shape[0])
+
+    def __len__(self):
+        return len(self.dataset)
+
+    def __getitem__(self, i):
+        item = self.dataset[i]
+        if isinstance(item, (tuple, list)):
+            item = item[0]
+        if isinstance(item, Image.Image):
+            item = np.asarray(item.convert("RGB"))
+        if torch.is_tensor(item) and item.dtype != torch.uint8:
+            x = item.float()
+        elif isinstance(item, np.ndarray) and item.dtype.kind == "f":
+            x = torch.from_numpy(np.asarray(item, dtype=np.float32))
+        else:
+            img = item.numpy() if torch.is_tensor(item) else np.asarray(item)
+            if img.ndim == 3 and img.shape[-1] not in (1, 3, 4) and img.shape[0] in (1, 3, 4):
+                img = img.transpose(1, 2, 0)  # uint8 CHW (e.g. an ImageDataset)
+            if img.dtype != np.uint8:
+                raise ValueError(
+                    f"dataset item {i}: images must be uint8 or float, got {img.dtype}."
+                )
+            img = resize_uint8(rgb_uint8(img), self.size)
+            return torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1)))
+        if x.ndim != 3:
+            raise ValueError(
+                f"dataset item {i}: float images must be (C, H, W), got {tuple(x.shape)}. "
+                f"{ACCEPTED_LAYOUTS}"
+            )
+        check_float_range(x.numpy(), f"dataset item {i}", rows=False)
+        size = self.size
+        if size is not None and tuple(x.shape[-2:]) != (size, size):
+            x = F.interpolate(x[None], size=(size, size), mode="bicubic", antialias=True)[0]
+            x = x.clamp_(0, 1)
+        return x
 
 
 class _MemmapFile:

@@ -8,6 +8,8 @@ labels can be encoded as scikit-learn does, and skorch still supplies the
 training loop, callbacks, progress bar and epoch table.
 """
 
+import contextlib
+import copy
 import os
 import textwrap
 import warnings
@@ -15,10 +17,11 @@ from numbers import Integral, Real
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator
+from sklearn.base import BaseEstimator, _fit_context
 from sklearn.model_selection import ShuffleSplit, StratifiedShuffleSplit
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted
 from skorch import NeuralNet
 from skorch.callbacks import Callback, LRScheduler, ProgressBar
 
@@ -30,29 +33,104 @@ _OPTIMIZERS = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam, "adamw": torch.
 
 
 def resolve_device(device):
-    """``"auto"`` -> ``"cuda"`` when available, else ``"cpu"``; other values as given."""
+    """``"auto"`` -> ``"cuda"`` when available, else ``"cpu"``; check other values.
+
+    Raises
+    ------
+    ValueError
+        If ``device`` is not a torch device, or names a CUDA device this
+        machine does not have (one line, instead of torch's traceback at the
+        first batch).
+    """
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(f"device={device!r} is not a torch device ({exc}).") from None
+    if dev.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise ValueError(
+                f"device={str(device)!r} but CUDA is not available on this machine; "
+                'use device="cpu" or device="auto".'
+            )
+        if dev.index is not None and dev.index >= count:
+            raise ValueError(
+                f"device={str(device)!r} but this machine has {count} CUDA device(s), "
+                f"cuda:0 to cuda:{count - 1}."
+            )
     return str(device)
 
 
-class Samples(torch.utils.data.Dataset):
-    """(image, target) pairs indexed from arrays; targets 0 when there are none."""
+@contextlib.contextmanager
+def torch_threads(n):
+    """Fix torch's CPU thread count to ``n`` inside the block (None: leave it)."""
+    if n is None:
+        yield
+        return
+    old = torch.get_num_threads()
+    torch.set_num_threads(int(n))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
 
-    def __init__(self, images, targets=None):
-        self.images = images
-        self.targets = targets
+
+class TrainBatches(torch.utils.data.Sampler):
+    """Batches of ``batch_size`` rows whose 1-row remainder joins the previous batch.
+
+    A training batch of one row crashes the heads' BatchNorm ("Expected more than
+    1 value per channel when training"); it happens whenever the number of
+    training rows (times ``augment_passes``) is 1 more than a multiple of
+    ``batch_size``. Merging it keeps every row in every epoch (dropping it, as
+    the paper's authors do, would lose a row in some epochs). Only a training
+    set of a single row still gives a batch of one; ``fit`` refuses it.
+    """
+
+    def __init__(self, sampler, batch_size):
+        self.sampler = sampler
+        self.batch_size = int(batch_size)
+
+    def __iter__(self):
+        full, batch = None, []
+        for i in self.sampler:
+            batch.append(int(i))
+            if len(batch) == self.batch_size:
+                if full is not None:
+                    yield full
+                full, batch = batch, []
+        if len(batch) == 1 and full is not None:
+            full, batch = full + batch, []
+        if full is not None:
+            yield full
+        if batch:
+            yield batch
 
     def __len__(self):
-        return len(self.images)
+        n_full, rest = divmod(len(self.sampler), self.batch_size)
+        return n_full + (1 if rest > 1 or (rest == 1 and n_full == 0) else 0)
 
-    def __getitem__(self, i):
-        img = self.images[i]
-        if isinstance(img, np.ndarray):
-            # A copy: memory-mapped caches are read-only, torch wants writable memory.
-            img = torch.from_numpy(np.array(img))
-        target = 0.0 if self.targets is None else torch.from_numpy(self.targets[i])
-        return img, target
+
+class TrainLoader(torch.utils.data.DataLoader):
+    """skorch's training iterator: shuffled :class:`TrainBatches`.
+
+    Takes skorch's ``batch_size``/``shuffle``/``generator`` arguments; the
+    shuffled order is the one a ``DataLoader(shuffle=True, generator=...)``
+    gives.
+    """
+
+    def __init__(self, dataset, batch_size=1, shuffle=False, generator=None, **kwargs):
+        if shuffle:
+            sampler = torch.utils.data.RandomSampler(dataset, generator=generator)
+        else:
+            sampler = torch.utils.data.SequentialSampler(dataset)
+        super().__init__(
+            dataset,
+            batch_sampler=TrainBatches(sampler, batch_size),
+            generator=generator,
+            **kwargs,
+        )
 
 
 class _FixedSplit:
@@ -132,12 +210,33 @@ class BestEpoch(Callback):
         self._best_state = None  # not pickled with the estimator
 
 
+class _TrainingInterrupted(BaseException):
+    """Carries a KeyboardInterrupt past skorch's ``partial_fit``, which swallows it."""
+
+
 class SkiaaNet(NeuralNet):
-    """skorch's NeuralNet with optional bf16 autocast in the forward pass."""
+    """skorch's NeuralNet with optional bf16 autocast; Ctrl-C is not swallowed.
+
+    skorch's ``partial_fit`` catches ``KeyboardInterrupt`` and returns a partly
+    trained net as if training had finished; a caller (GridSearchCV, a cached
+    study step) would carry on with it. Here ``fit`` re-raises it.
+    """
 
     def __init__(self, *args, autocast=False, **kwargs):
         super().__init__(*args, **kwargs)
         self.autocast = autocast
+
+    def fit_loop(self, X, y=None, **fit_params):
+        try:
+            return super().fit_loop(X, y, **fit_params)
+        except KeyboardInterrupt as exc:
+            raise _TrainingInterrupted from exc
+
+    def fit(self, X, y=None, **fit_params):
+        try:
+            return super().fit(X, y, **fit_params)
+        except _TrainingInterrupted as exc:
+            raise KeyboardInterrupt from exc.__cause__
 
     def infer(self, x, **fit_params):
         device_type = torch.device(self.device).type
@@ -161,7 +260,8 @@ _COMMON_CONSTRAINTS = {
     "lr_step_size": [Interval(Integral, 1, None, closed="left"), None],
     "lr_gamma": [Interval(Real, 0, None, closed="neither")],
     "max_epochs": [Interval(Integral, 0, None, closed="left")],
-    "batch_size": [Interval(Integral, 1, None, closed="left")],
+    # >= 2: a batch of one row cannot train the heads' BatchNorm.
+    "batch_size": [Interval(Integral, 2, None, closed="left")],
     "validation_fraction": [Interval(Real, 0, 1, closed="left"), None],
     "device": [str, object],
     "mixed_precision": ["boolean", StrOptions({"auto"})],
@@ -169,6 +269,7 @@ _COMMON_CONSTRAINTS = {
     "num_workers": [Interval(Integral, 0, None, closed="left")],
     "cache_dir": [object, None],
     "warm_start": ["boolean"],
+    "torch_num_threads": [Interval(Integral, 1, None, closed="left"), None],
     "random_state": ["random_state"],
     "verbose": ["verbose"],
     "callbacks": [list, None],
@@ -176,9 +277,87 @@ _COMMON_CONSTRAINTS = {
 
 
 class BaseImageEstimator(BaseEstimator):
-    """Private base class of :class:`IAARegressor` and the multi-task classifier."""
+    """Private base class of :class:`IAARegressor` and the multi-task classifier.
+
+    :meth:`fit` holds every step the estimators share (inputs, seeding, split,
+    network, warm start, training, fitted attributes). A subclass supplies:
+
+    - ``_check_y(y)``: check ``y`` alone (before any image is decoded);
+    - ``_fit_targets(images, y, warm, **fit_params)``: the training targets
+      (and the extra fit parameters), as a :class:`FitTargets`;
+    - ``_build_net(backbone, dim, fit)``: the network after the preprocessing
+      (the heads);
+    - ``_init_net(net, fit, train_idx)``: optional, before training a new
+      network (e.g. head biases from the training rows);
+    - ``_criterion(fit, train_idx)``: the loss;
+    - ``_validation_score``: ``(name, score(pred, true), lower_is_better)``,
+      which chooses the best epoch;
+    - ``_set_fitted(fit, warm)``: optional, its own fitted attributes.
+    """
 
     _parameter_constraints = dict(_COMMON_CONSTRAINTS)
+    _validation_score = None
+
+    # ----- the shared fit
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, **fit_params):
+        """Train on images ``X`` with targets ``y`` (see the subclasses)."""
+        nets.check_model_name(self.model)
+        device, _, channels_last = self._runtime()  # a bad device fails before any work
+        y = self._check_y(self._require_y(y))  # cheap checks before decoding images
+        images = self._images(X)
+        warm = self.warm_start and getattr(self, "net_", None) is not None
+        if warm and (self.model_name_ != self.model or self.n_channels_ != images.n_channels):
+            raise ValueError("warm_start=True needs the same model and number of channels.")
+        fit = self._fit_targets(images, y, warm, **fit_params)
+        if len(fit.targets) != len(images):
+            raise ValueError(f"X has {len(images)} samples but y has {len(fit.targets)}.")
+        seed = self._seed()
+        train_idx, valid_idx = self._split(len(images), seed, stratify=fit.stratify)
+        passes = self.augment_passes if self.augment else 1
+        if len(train_idx) * passes < 2:
+            held = "" if valid_idx is None else f" ({len(valid_idx)} held out for validation)"
+            raise ValueError(
+                f"{type(self).__name__} needs at least 2 training rows: a batch of one row "
+                f"cannot train the heads' BatchNorm; got 1{held}."
+            )
+        criterion = self._criterion(fit, train_idx)
+        best = BestEpoch(*self._validation_score)
+        with self._fork_rng(device), torch_threads(self.torch_num_threads):
+            torch.manual_seed(seed)
+            if warm:
+                # A copy: an interrupted or failed fit leaves the fitted model as it was.
+                module = copy.deepcopy(self.net_.module_)
+            else:
+                module = self._make_module(images.n_channels, channels_last, fit)
+                self._init_net(module.net, fit, train_idx)
+            self._prepare_net(module.net, fit)
+            net = self._fit_net(
+                images.with_targets(fit.targets),
+                module=module,
+                criterion=criterion,
+                train_idx=train_idx,
+                valid_idx=valid_idx,
+                best=best,
+                seed=seed,
+            )
+        self.net_ = net
+        self.best_epoch_ = best.best_epoch_
+        self.n_channels_ = images.n_channels
+        self.model_name_ = self.model
+        self.device_ = device
+        self._set_fitted(fit, warm)
+        return self
+
+    # ----- hooks with defaults
+    def _init_net(self, net, fit, train_idx):
+        """Adjust a new network before training (default: nothing)."""
+
+    def _prepare_net(self, net, fit):
+        """Adjust the network, new or warm-started, before training (default: nothing)."""
+
+    def _set_fitted(self, fit, warm):
+        """Set the subclass's own fitted attributes (default: none)."""
 
     # ----- input handling
     def _require_y(self, y):
@@ -189,17 +368,14 @@ class BaseImageEstimator(BaseEstimator):
         return y
 
     def _images(self, X):
-        images, n_channels = as_images(X, self.image_size, cache_dir=self.cache_dir)
-        return images, n_channels
+        return as_images(X, self.image_size, cache_dir=self.cache_dir)
 
     def _check_predict_images(self, X):
-        from sklearn.utils.validation import check_is_fitted
-
         check_is_fitted(self, "net_")
-        images, n_channels = self._images(X)
-        if n_channels != self.n_channels_:
+        images = self._images(X)
+        if images.n_channels != self.n_channels_:
             raise ValueError(
-                f"X has {n_channels} channels, but {type(self).__name__} was fitted on "
+                f"X has {images.n_channels} channels, but {type(self).__name__} was fitted on "
                 f"{self.n_channels_}."
             )
         return images
@@ -210,7 +386,9 @@ class BaseImageEstimator(BaseEstimator):
         if len(mean) != n_channels or len(std) != n_channels:
             raise ValueError(
                 f"X has {n_channels} channels but mean/std have {len(mean)}/{len(std)} values: "
-                f"pass mean and std of length {n_channels}."
+                f"pass mean and std of length {n_channels}. (Channels are counted from "
+                "uint8 images as (n, H, W, C), always 3, and from float images as "
+                "(n, C, H, W).)"
             )
         if min(std) <= 0:
             raise ValueError(f"std must be positive, got {std}.")
@@ -248,7 +426,7 @@ class BaseImageEstimator(BaseEstimator):
                 )
         return next(splitter.split(idx))
 
-    def _make_module(self, n_channels, n_outputs, device, channels_last, build):
+    def _make_module(self, n_channels, channels_last, fit):
         backbone = nets.create_backbone(
             self.model, pretrained=self.pretrained, weights=self.weights, in_chans=n_channels
         )
@@ -257,7 +435,7 @@ class BaseImageEstimator(BaseEstimator):
         preprocess = ImagePreprocess(
             self.image_size, mean, std, augment=self.augment, channels_last=channels_last
         )
-        module = ImageModel(preprocess, build(backbone, dim))
+        module = ImageModel(preprocess, self._build_net(backbone, dim, fit))
         if channels_last:
             module = module.to(memory_format=torch.channels_last)
         return module
@@ -296,6 +474,7 @@ class BaseImageEstimator(BaseEstimator):
             lr=self.lr,
             max_epochs=self.max_epochs,
             batch_size=self.batch_size,
+            iterator_train=TrainLoader,
             iterator_train__shuffle=True,
             iterator_train__generator=gen,
             iterator_train__num_workers=self.num_workers,
@@ -327,8 +506,9 @@ class BaseImageEstimator(BaseEstimator):
         return torch.random.fork_rng(devices=devices)
 
     def _forward(self, images):
-        """Forward pass over ``images`` in eval mode; tensors on the CPU."""
-        return self.net_.forward(Samples(images), training=False, device="cpu")
+        """Forward pass over ``images`` (an ImageDataset) in eval mode; tensors on the CPU."""
+        with torch_threads(self.torch_num_threads):
+            return self.net_.forward(images, training=False, device="cpu")
 
     def __setstate__(self, state):
         super().__setstate__(state)
@@ -350,6 +530,26 @@ class BaseImageEstimator(BaseEstimator):
     def history_(self):
         """skorch :class:`~skorch.history.History` of the last fit."""
         return self.net_.history
+
+
+class FitTargets:
+    """What a subclass's ``_fit_targets`` hands to the shared :meth:`BaseImageEstimator.fit`.
+
+    Parameters
+    ----------
+    targets : ndarray of shape (n_samples, n_targets), float32
+        One row per image, as the criterion takes it (2-D: skorch would
+        broadcast a 1-D regression target against (n, 1) outputs).
+    stratify : ndarray of shape (n_samples,) or None
+        Labels the validation split is stratified on.
+    **extra
+        Anything the subclass's later hooks need (stored as attributes).
+    """
+
+    def __init__(self, targets, stratify=None, **extra):
+        self.targets = targets
+        self.stratify = stratify
+        self.__dict__.update(extra)
 
 
 def fill_common_parameters(doc):
@@ -378,6 +578,7 @@ COMMON_PARAMETERS_DOC = """\
         Local checkpoint (``.pth``, ``.pt`` or ``.safetensors``) loaded into the
         backbone, by name or, when the names differ, by position with equal
         shapes (see :func:`skiaa.nets.load_weights`). Overrides ``pretrained``.
+        A file that cannot be read raises a ValueError naming it.
     image_size : int or None, default=224
         Images are resized (bicubic) to ``image_size`` x ``image_size``, as in
         the paper; None keeps their size (all images must then have one size).
@@ -407,13 +608,16 @@ COMMON_PARAMETERS_DOC = """\
     max_epochs : int, default=50
         Paper: 50.
     batch_size : int, default=32
-        Paper: 32. Also the batch size of prediction.
+        Paper: 32. Also the batch size of prediction. At least 2: a training
+        batch of one row cannot train the heads' BatchNorm, so a 1-row
+        remainder of an epoch joins the previous batch.
     validation_fraction : float or None, default=0.1
         Fraction of the training rows held out (seeded by ``random_state``) to
         choose the best epoch, whose weights are restored at the end of ``fit``.
         None or 0 trains on all rows and keeps the last epoch.
     device : str or torch.device, default="auto"
-        "auto" uses CUDA when available, else the CPU.
+        "auto" uses CUDA when available, else the CPU. A CUDA device this
+        machine does not have raises a ValueError at ``fit``.
     mixed_precision : bool or "auto", default="auto"
         Use bf16 autocast in the forward pass; "auto" turns it on on CUDA only.
     channels_last : bool or "auto", default="auto"
@@ -426,9 +630,18 @@ COMMON_PARAMETERS_DOC = """\
     warm_start : bool, default=False
         When True, ``fit`` continues from the weights of the previous ``fit``
         instead of re-initialising the network (same ``model`` required).
+    torch_num_threads : int or None, default=None
+        Number of CPU threads torch uses during ``fit`` and ``predict`` (the
+        previous setting is restored afterwards); None leaves torch's setting.
+        torch's CPU results depend on its thread count in the last digits, and
+        joblib's workers (``GridSearchCV(n_jobs=2)``) lower it: set it, together
+        with ``random_state``, for results that do not depend on ``n_jobs``.
     random_state : int, RandomState instance or None, default=None
         Seeds the initialisation, validation split, batch order and
-        augmentations (torch's global RNG is restored afterwards).
+        augmentations (torch's global RNG is restored afterwards). For results
+        equal across runs with different ``n_jobs``, also set
+        ``torch_num_threads``; on CUDA, results are repeatable only up to
+        non-deterministic GPU kernels.
     verbose : int, default=0
         0: silent; 1: skorch's epoch table; 2: also a progress bar per epoch.
     callbacks : list of skorch callbacks or (name, callback) tuples, default=None

@@ -4,7 +4,7 @@ from numbers import Real
 
 import numpy as np
 import torch
-from sklearn.base import ClassifierMixin, _fit_context
+from sklearn.base import ClassifierMixin
 from sklearn.metrics import balanced_accuracy_score
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils._param_validation import Interval, StrOptions
@@ -14,7 +14,7 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d
 
 from .. import nets
 from ..losses import MultiTaskLoss
-from ._base import BaseImageEstimator, BestEpoch, Samples, fill_common_parameters
+from ._base import BaseImageEstimator, FitTargets, fill_common_parameters
 from ._inputs import _rows
 from ._regressor import check_iaa
 
@@ -153,6 +153,7 @@ class MultiTaskDiagnosisClassifier(ClassifierMixin, BaseImageEstimator):
         num_workers=0,
         cache_dir=None,
         warm_start=False,
+        torch_num_threads=None,
         random_state=None,
         verbose=0,
         callbacks=None,
@@ -185,6 +186,7 @@ class MultiTaskDiagnosisClassifier(ClassifierMixin, BaseImageEstimator):
         self.num_workers = num_workers
         self.cache_dir = cache_dir
         self.warm_start = warm_start
+        self.torch_num_threads = torch_num_threads
         self.random_state = random_state
         self.verbose = verbose
         self.callbacks = callbacks
@@ -208,7 +210,8 @@ class MultiTaskDiagnosisClassifier(ClassifierMixin, BaseImageEstimator):
         tags.non_deterministic = torch.cuda.is_available()
         return tags
 
-    def _iaa_targets(self, images, X, iaa, n):
+    def _iaa_targets(self, images, iaa):
+        n = len(images)
         diagnosis_only = self.alpha == 1.0 or self.freeze_iaa_head
         if diagnosis_only:
             return np.full(n, np.nan, dtype=np.float32)
@@ -230,16 +233,12 @@ class MultiTaskDiagnosisClassifier(ClassifierMixin, BaseImageEstimator):
                 )
             check_is_fitted(self.iaa_estimator)
             idx = np.flatnonzero(missing)
-            sub = (
-                torch.utils.data.Subset(images, idx.tolist())
-                if not isinstance(images, np.ndarray)
-                else images[idx]
-            )
+            arr = images.images
+            sub = arr[idx] if isinstance(arr, np.ndarray) else torch.utils.data.Subset(arr, idx)
             values = values.copy()
             values[idx] = self.iaa_estimator.predict(sub)
         return check_iaa(values, name="iaa")
 
-    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, iaa=None):
         """Train on images ``X`` with diagnoses ``y`` and IAA targets ``iaa``.
 
@@ -266,17 +265,21 @@ class MultiTaskDiagnosisClassifier(ClassifierMixin, BaseImageEstimator):
             outside [0, 1], misaligned with ``X``; if ``y`` has one class, or
             ``warm_start`` continues a model fitted on other classes.
         """
-        nets.check_model_name(self.model)
-        y = column_or_1d(np.asarray(self._require_y(y)), warn=True)
+        return super().fit(X, y, iaa=iaa)
+
+    # ----- hooks of BaseImageEstimator.fit
+    _validation_score = ("valid_bacc", _valid_bacc, False)
+
+    def _check_y(self, y):
+        y = column_or_1d(np.asarray(y), warn=True)
         check_classification_targets(y)
-        images, n_channels = self._images(X)
+        return y
+
+    def _fit_targets(self, images, y, warm, iaa=None):
         n = len(images)
         if len(y) != n:
             raise ValueError(f"X has {n} samples but y has {len(y)}.")
-        reuse = self.warm_start and getattr(self, "net_", None) is not None
-        if reuse:
-            if self.model_name_ != self.model or self.n_channels_ != n_channels:
-                raise ValueError("warm_start=True needs the same model and number of channels.")
+        if warm:
             unknown = sorted(set(np.unique(y).tolist()) - set(self.classes_.tolist()))
             if unknown:
                 raise ValueError(
@@ -289,50 +292,36 @@ class MultiTaskDiagnosisClassifier(ClassifierMixin, BaseImageEstimator):
             if len(encoder.classes_) < 2:
                 raise ValueError(f"y needs at least 2 classes, got {encoder.classes_.tolist()}.")
         y_enc = encoder.transform(y)
-        iaa_values = self._iaa_targets(images, X, iaa, n)
-        n_classes = len(encoder.classes_)
-        device, _, channels_last = self._runtime()
-        seed = self._seed()
-        train_idx, valid_idx = self._split(n, seed, stratify=y_enc)
-        weight = self._class_weights(encoder, y_enc[train_idx], n_classes)
-        alpha = 1.0 if self.freeze_iaa_head else self.alpha
-        best = BestEpoch("valid_bacc", _valid_bacc, lower_is_better=False)
-        targets = np.stack([y_enc.astype(np.float32), iaa_values], axis=1)
-        with self._fork_rng(device):
-            torch.manual_seed(seed)
-            if reuse:
-                module = self.net_.module_
-            else:
-                module = self._make_module(
-                    n_channels,
-                    n_classes,
-                    device,
-                    channels_last,
-                    lambda b, d: nets.MultiTaskNet(b, d, n_classes),
-                )
-                if alpha < 1.0:  # IAA head starts at the mean IAA (see IAARegressor)
-                    with torch.no_grad():
-                        start = float(np.nanmean(iaa_values[train_idx]))
-                        module.net.iaa_head[-1].bias.fill_(start)
-            module.net.freeze_iaa_head(self.freeze_iaa_head)
-            self.net_ = self._fit_net(
-                Samples(images, targets),
-                module=module,
-                criterion=MultiTaskLoss(alpha=alpha, gamma=self.focal_gamma, weight=weight),
-                train_idx=train_idx,
-                valid_idx=valid_idx,
-                best=best,
-                seed=seed,
-            )
-        self._encoder = encoder
-        self.classes_ = encoder.classes_
-        self.class_weight_ = weight
-        self.iaa_trained_ = (reuse and self.iaa_trained_) or alpha < 1.0
-        self.best_epoch_ = best.best_epoch_
-        self.n_channels_ = n_channels
-        self.model_name_ = self.model
-        self.device_ = device
-        return self
+        iaa_values = self._iaa_targets(images, iaa)
+        return FitTargets(
+            np.stack([y_enc.astype(np.float32), iaa_values], axis=1),
+            stratify=y_enc,
+            encoder=encoder,
+            # A frozen IAA head is trained on the diagnosis alone.
+            alpha=1.0 if self.freeze_iaa_head else self.alpha,
+        )
+
+    def _build_net(self, backbone, dim, fit):
+        return nets.MultiTaskNet(backbone, dim, len(fit.encoder.classes_))
+
+    def _init_net(self, net, fit, train_idx):
+        if fit.alpha < 1.0:  # IAA head starts at the mean training IAA (see IAARegressor)
+            with torch.no_grad():
+                net.iaa_head[-1].bias.fill_(float(np.nanmean(fit.targets[train_idx, 1])))
+
+    def _prepare_net(self, net, fit):
+        net.freeze_iaa_head(self.freeze_iaa_head)
+
+    def _criterion(self, fit, train_idx):
+        y_train = fit.stratify[train_idx]
+        fit.class_weight = self._class_weights(fit.encoder, y_train, len(fit.encoder.classes_))
+        return MultiTaskLoss(alpha=fit.alpha, gamma=self.focal_gamma, weight=fit.class_weight)
+
+    def _set_fitted(self, fit, warm):
+        self._encoder = fit.encoder
+        self.classes_ = fit.encoder.classes_
+        self.class_weight_ = fit.class_weight
+        self.iaa_trained_ = (warm and self.iaa_trained_) or fit.alpha < 1.0
 
     def _class_weights(self, encoder, y_train, n_classes):
         cw = self.class_weight

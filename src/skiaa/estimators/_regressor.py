@@ -2,13 +2,12 @@
 
 import numpy as np
 import torch
-from sklearn.base import RegressorMixin, _fit_context
+from sklearn.base import RegressorMixin
 from sklearn.utils.validation import column_or_1d
 
 from .. import nets
-from ._base import BaseImageEstimator, BestEpoch, Samples, fill_common_parameters
+from ._base import BaseImageEstimator, FitTargets, fill_common_parameters
 from ._inputs import _rows
-from ._transforms import IMA_MEAN  # noqa: F401  (documented default)
 
 
 def _valid_mae(pred, true):
@@ -38,7 +37,7 @@ class IAARegressor(RegressorMixin, BaseImageEstimator):
     A timm backbone with the paper's head ``Linear(d, 256) - BatchNorm - ReLU -
     Dropout(0.5) - Linear(256, 1)``, trained with SmoothL1 loss (skorch
     underneath); predictions are clamped to [0, 1]. Defaults follow the paper
-    (section 4 of ``PAPER.md``) except ``pretrained`` (offline by default).
+    (arXiv 2508.09381, section 4) except ``pretrained`` (offline by default).
 
     Parameters
     ----------
@@ -111,6 +110,7 @@ class IAARegressor(RegressorMixin, BaseImageEstimator):
         num_workers=0,
         cache_dir=None,
         warm_start=False,
+        torch_num_threads=None,
         random_state=None,
         verbose=0,
         callbacks=None,
@@ -138,6 +138,7 @@ class IAARegressor(RegressorMixin, BaseImageEstimator):
         self.num_workers = num_workers
         self.cache_dir = cache_dir
         self.warm_start = warm_start
+        self.torch_num_threads = torch_num_threads
         self.random_state = random_state
         self.verbose = verbose
         self.callbacks = callbacks
@@ -149,7 +150,6 @@ class IAARegressor(RegressorMixin, BaseImageEstimator):
         tags.non_deterministic = torch.cuda.is_available()
         return tags
 
-    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y):
         """Train on images ``X`` with IAA targets ``y``.
 
@@ -174,44 +174,29 @@ class IAARegressor(RegressorMixin, BaseImageEstimator):
             rows), ``X`` and ``y`` lengths differ, ``model`` is unknown, or
             ``pretrained=True`` cannot get weights.
         """
-        nets.check_model_name(self.model)
-        y = check_iaa(self._require_y(y))
-        images, n_channels = self._images(X)
-        if len(y) != len(images):
-            raise ValueError(f"X has {len(images)} samples but y has {len(y)}.")
-        device, _, channels_last = self._runtime()
-        seed = self._seed()
-        train_idx, valid_idx = self._split(len(y), seed)
-        reuse = self.warm_start and getattr(self, "net_", None) is not None
-        if reuse and (self.model_name_ != self.model or self.n_channels_ != n_channels):
-            raise ValueError("warm_start=True needs the same model and number of channels.")
-        best = BestEpoch("valid_mae", _valid_mae, lower_is_better=True)
-        with self._fork_rng(device):
-            torch.manual_seed(seed)
-            if reuse:
-                module = self.net_.module_
-            else:
-                module = self._make_module(
-                    n_channels, 1, device, channels_last, lambda b, d: nets.IAANet(b, d)
-                )
-                # Start from the mean IAA rather than 0, so that early epochs do not
-                # spend themselves learning the offset (IAA is ~0.8 on IMA++).
-                with torch.no_grad():
-                    module.net.head[-1].bias.fill_(float(y[train_idx].mean()))
-            self.net_ = self._fit_net(
-                Samples(images, y[:, None]),  # (n, 1): skorch would broadcast a 1-D y
-                module=module,
-                criterion=torch.nn.SmoothL1Loss(),
-                train_idx=train_idx,
-                valid_idx=valid_idx,
-                best=best,
-                seed=seed,
-            )
-        self.best_epoch_ = best.best_epoch_
-        self.n_channels_ = n_channels
-        self.model_name_ = self.model
-        self.device_ = device
-        return self
+        return super().fit(X, y)
+
+    # ----- hooks of BaseImageEstimator.fit
+    _validation_score = ("valid_mae", _valid_mae, True)
+
+    def _check_y(self, y):
+        return check_iaa(y)
+
+    def _fit_targets(self, images, y, warm):
+        # (n, 1): skorch would broadcast a 1-D y against the (n, 1) output.
+        return FitTargets(y[:, None])
+
+    def _build_net(self, backbone, dim, fit):
+        return nets.IAANet(backbone, dim)
+
+    def _init_net(self, net, fit, train_idx):
+        # Start from the mean training IAA rather than 0, so that early epochs do
+        # not spend themselves learning the offset (IAA is ~0.8 on IMA++).
+        with torch.no_grad():
+            net.head[-1].bias.fill_(float(fit.targets[train_idx].mean()))
+
+    def _criterion(self, fit, train_idx):
+        return torch.nn.SmoothL1Loss()
 
     def predict(self, X):
         """Predicted IAA of each image, clamped to [0, 1].

@@ -1,9 +1,9 @@
 """Per-batch image preprocessing and the paper's augmentations, on tensors.
 
-Images travel as uint8 (n, H, W, C) (or float (n, C, H, W)) up to the
-device; :class:`ImagePreprocess` turns each batch into normalised float there,
-so no float copy of a whole dataset is ever made and, on a GPU, the
-augmentations run on the GPU.
+Images travel as uint8 (n, C, H, W) batches (or float ones in [0, 1]) from
+:class:`skiaa.datasets.ImageDataset` up to the device; :class:`ImagePreprocess`
+turns each batch into normalised float there, so no float copy of a whole
+dataset is ever made and, on a GPU, the augmentations run on the GPU.
 """
 
 import torch
@@ -127,7 +127,7 @@ def augment_batch(x, p=0.5):
 
 
 class ImagePreprocess(nn.Module):
-    """uint8 (n, H, W, C) or float (n, C, H, W) -> normalised float (n, C, S, S).
+    """uint8 (n, C, H, W) in 0-255 or float (n, C, H, W) in [0, 1] -> normalised (n, C, S, S).
 
     Parameters
     ----------
@@ -152,7 +152,7 @@ class ImagePreprocess(nn.Module):
 
     def forward(self, x):
         """Convert, resize, augment (training only) and normalise a batch."""
-        x = x.permute(0, 3, 1, 2).float().div_(255.0) if x.dtype == torch.uint8 else x.float()
+        x = x.float().div_(255.0) if x.dtype == torch.uint8 else x.float()
         size = self.image_size
         if size is not None and tuple(x.shape[-2:]) != (size, size):
             x = F.interpolate(x, size=(size, size), mode="bicubic", antialias=True)
