@@ -1,0 +1,116 @@
+"""Step 1 of the study: the data (synthetic lesions or the IMA++ release)."""
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+
+class _StudyData:
+    """What the later steps need: ids, labels, masks or pairs, images."""
+
+    def __init__(self, *, ids, diagnosis, masks=None, pairs=None, images=None, table_iaa=None,
+                 source="", notes=()):  # fmt: skip
+        self.ids = np.asarray(ids)
+        self.diagnosis = np.asarray(diagnosis, dtype=object)
+        self.masks = masks
+        # A table, or a callable making it: synthetic pairs are computed only when the
+        # statistics step runs (a resumed study reads that step back instead).
+        self._pairs = pairs
+        self.images = images
+        self.table_iaa = table_iaa
+        self.source = source
+        self.notes = list(notes)
+
+    @property
+    def pairs(self):
+        if callable(self._pairs):
+            self._pairs = self._pairs()
+        return self._pairs
+
+
+def _load_data(config, out_dir, verbose):
+    if config.data == "synthetic":
+        from ..datasets import make_lesions
+
+        bunch = make_lesions(
+            config.n_samples,
+            image_size=config.image_size,
+            random_state=config.random_state,
+        )
+        return _StudyData(
+            ids=bunch.image_ids,
+            diagnosis=bunch.diagnosis,
+            masks=bunch.masks,
+            pairs=lambda: _synthetic_pairs(bunch),
+            images=bunch.images,
+            source=(
+                f"synthetic: make_lesions({config.n_samples}, image_size={config.image_size}, "
+                f"random_state={config.random_state})"
+            ),
+        )
+
+    from ..datasets import load_images, load_imaplusplus
+
+    bunch = load_imaplusplus(config.imaplusplus, images=config.images, masks=config.masks)
+    frame = bunch.images
+    notes = []
+    n_indeterminate = int(frame["is_indeterminate"].sum())
+    if n_indeterminate:
+        notes.append(
+            f"{n_indeterminate} images with an indeterminate diagnosis are kept in the agreement "
+            "step and left out of the benign/malignant comparisons and of diagnosis training."
+        )
+    masks = None
+    if config.masks is not None:
+        annot = bunch.masks[~bunch.masks["is_consensus"]]
+        by_image = annot.groupby("image_id", sort=False)["mask_path"].apply(list)
+        masks = [by_image[i] for i in frame["image_id"]]
+    images = None
+    if config.images is not None:
+        images = load_images(
+            list(frame["image_path"]),
+            config.image_size,
+            cache_dir=Path(out_dir) / "cache",
+            verbose=verbose,
+        )
+    else:
+        notes.append(
+            "No image folder was given (--images): the IAA regression and diagnosis steps "
+            "need images and were skipped; the agreement and statistics steps ran on the "
+            "release's tables."
+        )
+    return _StudyData(
+        ids=frame["image_id"],
+        diagnosis=frame["diagnosis"],
+        masks=masks,
+        pairs=bunch.pairs[~bunch.pairs["is_consensus_pair"]],
+        images=images,
+        table_iaa=frame["iaa"].to_numpy(dtype=float),
+        source=f"IMA++ tables in {bunch.root}",
+        notes=notes,
+    )
+
+
+def _synthetic_pairs(bunch):
+    """Pairwise table of the synthetic masks with annotator/tool/skill columns."""
+    from ..agreement import pairwise_agreement
+
+    frames = []
+    for i, masks in enumerate(bunch.masks):
+        pairs = pairwise_agreement(
+            masks, metrics=("dice",), image_id=bunch.image_ids[i], naming="release"
+        )
+        a1, a2 = pairs["index1"].to_numpy(), pairs["index2"].to_numpy()
+        for col, values in (("annotator", bunch.annotators[i]), ("tool", bunch.tools[i]),
+                            ("skill_level", bunch.skills[i])):  # fmt: skip
+            values = np.asarray(values)
+            pairs[f"{col}1"] = values[a1]
+            pairs[f"{col}2"] = values[a2]
+        frames.append(pairs)
+    return pd.concat(frames, ignore_index=True)
+
+
+def _data_settings(config):
+    keys = ("data", "imaplusplus", "images", "masks", "n_samples", "image_size", "random_state")
+    return {k: getattr(config, k) for k in keys}
