@@ -12,7 +12,6 @@ import hashlib
 import os
 import threading
 from collections import OrderedDict
-from contextlib import contextmanager
 from numbers import Integral
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from .. import nets
+from ._base import resolve_device, torch_threads
 from ._inputs import as_images
 from ._transforms import IMA_MEAN, IMA_STD, ImagePreprocess, default_norm_stats
 
@@ -94,19 +94,6 @@ def _image_digest(img):
     h.update(f"{arr.dtype.str}{arr.shape}".encode())
     h.update(arr.data)
     return h.hexdigest()
-
-
-@contextmanager
-def _torch_threads(n):
-    if n is None:
-        yield
-        return
-    before = torch.get_num_threads()
-    torch.set_num_threads(int(n))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 class FeatureExtractor(TransformerMixin, BaseEstimator):
@@ -288,9 +275,7 @@ class FeatureExtractor(TransformerMixin, BaseEstimator):
         self : FeatureExtractor
             Fitted transformer.
         """
-        from ._base import resolve_device
-
-        _, n_channels = as_images(X, self.image_size, cache_dir=self.cache_dir)
+        n_channels = as_images(X, self.image_size, cache_dir=self.cache_dir).n_channels
         nets.check_model_name(self.model)
         from_weights = self.weights is not None or self.pretrained
         seed = None
@@ -373,7 +358,8 @@ class FeatureExtractor(TransformerMixin, BaseEstimator):
             One row per image, in the order of ``X``.
         """
         check_is_fitted(self, "backbone_")
-        images, n_channels = as_images(X, self.image_size, cache_dir=self.cache_dir)
+        images = as_images(X, self.image_size, cache_dir=self.cache_dir)
+        n_channels = images.n_channels
         if n_channels != self.n_channels_:
             raise ValueError(
                 f"X has {n_channels} channels, but FeatureExtractor was fitted on "
@@ -387,16 +373,16 @@ class FeatureExtractor(TransformerMixin, BaseEstimator):
         for i in range(n):
             cached = None
             if key is not None and self.cache is not None:
-                keys[i] = _image_digest(images[i])
+                keys[i] = _image_digest(images[i][0])
                 cached = self._cache_get(key, keys[i])
             if cached is None:
                 todo.append(i)
             else:
                 out[i] = cached
-        with _torch_threads(self.torch_num_threads):
+        with torch_threads(self.torch_num_threads):
             for start in range(0, len(todo), self.batch_size):
                 idx = todo[start : start + self.batch_size]
-                feats = self._forward([images[i] for i in idx])
+                feats = self._forward([images[i][0] for i in idx])
                 for i, f in zip(idx, feats):
                     out[i] = f
                     if keys[i] is not None:
@@ -411,9 +397,7 @@ class FeatureExtractor(TransformerMixin, BaseEstimator):
 
     def _forward(self, batch):
         preprocess = ImagePreprocess(self.image_size, self.mean_, self.std_).eval()
-        x = torch.stack(
-            [torch.from_numpy(np.array(b)) if isinstance(b, np.ndarray) else b for b in batch]
-        )
+        x = torch.stack(batch)  # (n, C, H, W), uint8 or float in [0, 1]
         with torch.no_grad():
             x = preprocess.to(self.device_)(x.to(self.device_))
             feats = self.backbone_(x).flatten(1)
