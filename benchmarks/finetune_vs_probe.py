@@ -113,7 +113,7 @@ def main():
     parser.add_argument("--augment-passes", type=int, default=1)
     parser.add_argument("--probe-c", type=float, default=0.1)
     args = parser.parse_args()
-    print(json.dumps(vars(args)))
+    print(json.dumps(vars(args)), flush=True)
     results = {}
     for config in args.configs:
         for seed in args.seeds:

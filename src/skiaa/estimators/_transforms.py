@@ -147,8 +147,23 @@ class ImagePreprocess(nn.Module):
         self.image_size = image_size
         self.augment = augment
         self.channels_last = channels_last
-        self.register_buffer("mean", torch.as_tensor(mean, dtype=torch.float32).view(1, -1, 1, 1))
-        self.register_buffer("std", torch.as_tensor(std, dtype=torch.float32).view(1, -1, 1, 1))
+        self.register_buffer("mean", torch.empty(1, len(mean), 1, 1))
+        self.register_buffer("std", torch.empty(1, len(std), 1, 1))
+        self.set_stats(mean, std)
+
+    def set_stats(self, mean, std):
+        """Normalise with other per-channel statistics from now on.
+
+        Parameters
+        ----------
+        mean, std : sequence of float
+            Per-channel mean and standard deviation of intensities in [0, 1].
+        """
+        # The values as given (the buffers round them to float32), for reports.
+        self.stats = (tuple(float(m) for m in mean), tuple(float(v) for v in std))
+        with torch.no_grad():
+            self.mean.copy_(torch.as_tensor(mean, dtype=torch.float32).view(1, -1, 1, 1))
+            self.std.copy_(torch.as_tensor(std, dtype=torch.float32).view(1, -1, 1, 1))
 
     def forward(self, x):
         """Convert, resize, augment (training only) and normalise a batch."""
