@@ -224,6 +224,87 @@ def _step_diagnosis(agreement, data, config, store, verbose):
     return results
 
 
+def _step_baselines(agreement, data, config, store, verbose):
+    """Models that fine-tune nothing, on the networks' folds: what the networks add.
+
+    - pixels: PCA (20 components) of the raw pixels, then a linear model: what a
+      model sees without any image features;
+    - linear probe: the frozen pooled features of each architecture that has
+      pretrained weights (:class:`~skiaa.estimators.FeatureExtractor`), then a
+      linear model: what fine-tuning must beat.
+
+    Linear models: ridge regression (alpha by internal CV) for the IAA, logistic
+    regression with balanced class weights for the diagnosis. Both are fitted on
+    the training folds only; the features are computed once per image (the
+    extractor learns nothing from the data).
+    """
+    from sklearn.decomposition import PCA
+    from sklearn.linear_model import LogisticRegression, RidgeCV
+    from sklearn.metrics import balanced_accuracy_score, mean_absolute_error
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from ..estimators import FeatureExtractor
+
+    settings = {**_train_settings(config), "models": list(config.models), "baselines": 1}
+    cached = store.get("baselines", settings)
+    if cached is not None:
+        return cached
+    start = time.perf_counter()
+    inputs = {"pixels": (data.images.reshape(len(data.images), -1) / 255.0, 20)}
+    for model in config.models:
+        weights = _weights_for(model, config)
+        if weights is None:
+            continue  # a probe on random features says nothing
+        fx = FeatureExtractor(
+            model=model,
+            weights=weights,
+            image_size=config.image_size,
+            device=config.device,
+        )
+        inputs[f"linear probe ({model})"] = (fx.fit_transform(data.images), None)
+
+    def reduce(n_components):
+        steps = [StandardScaler()]
+        if n_components:
+            steps.append(PCA(n_components, random_state=config.random_state))
+        return steps
+
+    iaa = agreement["iaa"].to_numpy(dtype=float)
+    result = {"iaa_regression": {}, "diagnosis": {}}
+    rows = np.flatnonzero(np.isfinite(iaa))
+    for name, (X, n_comp) in progress(inputs.items(), verbose=verbose, desc="Baselines"):
+        per_fold = []
+        for train, test in _folds(data.diagnosis[rows], config):
+            tr, te = rows[train], rows[test]
+            reg = make_pipeline(*reduce(n_comp), RidgeCV(alphas=np.logspace(-2, 4, 13)))
+            pred = np.clip(reg.fit(X[tr], iaa[tr]).predict(X[te]), 0.0, 1.0)
+            per_fold.append(
+                {
+                    "mae": mean_absolute_error(iaa[te], pred),
+                    "baseline_mae": mean_absolute_error(
+                        iaa[te], np.full(len(te), np.median(iaa[tr]))
+                    ),
+                    "pearson_r": _pearson(iaa[te], pred),
+                }
+            )
+        result["iaa_regression"][name] = {"folds": per_fold}
+    known = np.flatnonzero(np.isin(data.diagnosis, ["benign", "malignant"]) & np.isfinite(iaa))
+    y = data.diagnosis[known]
+    for name, (X, n_comp) in inputs.items():
+        scores = []
+        for train, test in _folds(y, config):
+            clf = make_pipeline(
+                *reduce(n_comp),
+                LogisticRegression(C=0.1, class_weight="balanced", max_iter=5000),
+            )
+            clf.fit(X[known[train]], y[train])
+            scores.append(balanced_accuracy_score(y[test], clf.predict(X[known[test]])))
+        result["diagnosis"][name] = {"balanced_accuracy": scores}
+    result["seconds"] = time.perf_counter() - start
+    return store.put("baselines", settings, result)
+
+
 def _paired_differences(diagnosis, alphas):
     """Per-fold balanced-accuracy gain of each alpha over alpha=1, with its spread."""
     out = {}
