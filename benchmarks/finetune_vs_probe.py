@@ -43,6 +43,9 @@ CONFIGS = {
     # The paper's recipe for training on IMA++, which skiaa applied to every backbone.
     "before": dict(optimizer="sgd", lr=0.01, validation_fraction=0.1, **IMA),
     "defaults": dict(),
+    # The defaults without the validation split: on ~80 training images a 10 %
+    # split is 8 images, too few to choose an epoch by.
+    "defaults_no_validation": dict(validation_fraction=None),
     "sgd_lr1e-3_imagenet": dict(optimizer="sgd", lr=0.001, validation_fraction=0.1, **IMAGENET),
     "adamw_lr3e-4_imagenet": dict(optimizer="adamw", lr=3e-4, validation_fraction=0.1, **IMAGENET),
     "adamw_lr3e-4_imagenet_val0.2": dict(

@@ -92,6 +92,29 @@ def torch_threads(n):
         torch.set_num_threads(old)
 
 
+def norm_stats(mean, std, n_channels, backbone, from_weights):
+    """The checked (mean, std) of an estimator's ``mean``/``std`` parameters.
+
+    Both None: :func:`default_norm_stats` (the weights' own statistics, or
+    IMA++'s from scratch); one None: IMA++'s for that one.
+    """
+    if mean is None and std is None:
+        mean, std = default_norm_stats(backbone, from_weights)
+    else:
+        mean = IMA_MEAN if mean is None else tuple(np.ravel(mean).tolist())
+        std = IMA_STD if std is None else tuple(np.ravel(std).tolist())
+    if len(mean) != n_channels or len(std) != n_channels:
+        raise ValueError(
+            f"X has {n_channels} channels but mean/std have {len(mean)}/{len(std)} values: "
+            f"pass mean and std of length {n_channels}. (Channels are counted from "
+            "uint8 images as (n, H, W, C), always 3, and from float images as "
+            "(n, C, H, W).)"
+        )
+    if min(std) <= 0:
+        raise ValueError(f"std must be positive, got {std}.")
+    return tuple(float(m) for m in mean), tuple(float(v) for v in std)
+
+
 class TrainBatches(torch.utils.data.Sampler):
     """Batches of ``batch_size`` rows whose 1-row remainder joins the previous batch.
 
@@ -408,21 +431,7 @@ class BaseImageEstimator(BaseEstimator):
         return self.weights is not None or bool(self.pretrained)
 
     def _norm_stats(self, n_channels, backbone=None):
-        if self.mean is None and self.std is None:
-            mean, std = default_norm_stats(backbone, self._from_weights())
-        else:
-            mean = IMA_MEAN if self.mean is None else tuple(np.ravel(self.mean).tolist())
-            std = IMA_STD if self.std is None else tuple(np.ravel(self.std).tolist())
-        if len(mean) != n_channels or len(std) != n_channels:
-            raise ValueError(
-                f"X has {n_channels} channels but mean/std have {len(mean)}/{len(std)} values: "
-                f"pass mean and std of length {n_channels}. (Channels are counted from "
-                "uint8 images as (n, H, W, C), always 3, and from float images as "
-                "(n, C, H, W).)"
-            )
-        if min(std) <= 0:
-            raise ValueError(f"std must be positive, got {std}.")
-        return tuple(float(m) for m in mean), tuple(float(v) for v in std)
+        return norm_stats(self.mean, self.std, n_channels, backbone, self._from_weights())
 
     def _optimizer_and_lr(self):
         """The optimizer class and learning rate, "auto" resolved (see _AUTO_LR)."""

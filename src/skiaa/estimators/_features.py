@@ -23,9 +23,9 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from .. import nets
-from ._base import resolve_device, torch_threads
+from ._base import _COMMON_CONSTRAINTS, norm_stats, resolve_device, torch_threads
 from ._inputs import as_images
-from ._transforms import IMA_MEAN, IMA_STD, ImagePreprocess, default_norm_stats
+from ._transforms import ImagePreprocess
 
 __all__ = ["FeatureExtractor", "clear_feature_cache"]
 
@@ -202,19 +202,24 @@ class FeatureExtractor(TransformerMixin, BaseEstimator):
     """
 
     _parameter_constraints = {
-        "model": [str],
-        "pretrained": ["boolean"],
-        "weights": [str, os.PathLike, None],
-        "image_size": [Interval(Integral, 1, None, closed="left"), None],
-        "mean": ["array-like", None],
-        "std": ["array-like", None],
+        **{
+            k: _COMMON_CONSTRAINTS[k]
+            for k in (
+                "model",
+                "pretrained",
+                "weights",
+                "image_size",
+                "mean",
+                "std",
+                "device",
+                "torch_num_threads",
+                "random_state",
+                "verbose",
+            )
+        },
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "cache": [StrOptions({"memory"}), str, os.PathLike, None],
         "cache_dir": [str, os.PathLike, None],
-        "device": [str, object],
-        "torch_num_threads": [Interval(Integral, 1, None, closed="left"), None],
-        "random_state": ["random_state"],
-        "verbose": ["verbose"],
     }
 
     def __init__(
@@ -291,7 +296,7 @@ class FeatureExtractor(TransformerMixin, BaseEstimator):
             backbone = nets.create_backbone(
                 self.model, pretrained=self.pretrained, weights=self.weights, in_chans=n_channels
             )
-        self.mean_, self.std_ = self._stats(backbone, n_channels, from_weights)
+        self.mean_, self.std_ = norm_stats(self.mean, self.std, n_channels, backbone, from_weights)
         self.device_ = resolve_device(self.device)
         self.backbone_ = backbone.eval().to(self.device_)
         for p in self.backbone_.parameters():
@@ -302,21 +307,6 @@ class FeatureExtractor(TransformerMixin, BaseEstimator):
         )
         self._key = self._settings_key(seed)
         return self
-
-    def _stats(self, backbone, n_channels, from_weights):
-        if self.mean is None and self.std is None:
-            mean, std = default_norm_stats(backbone, from_weights)
-        else:
-            mean = IMA_MEAN if self.mean is None else tuple(np.ravel(self.mean).tolist())
-            std = IMA_STD if self.std is None else tuple(np.ravel(self.std).tolist())
-        if len(mean) != n_channels or len(std) != n_channels:
-            raise ValueError(
-                f"X has {n_channels} channels but mean/std have {len(mean)}/{len(std)} values: "
-                f"pass mean and std of length {n_channels}."
-            )
-        if min(std) <= 0:
-            raise ValueError(f"std must be positive, got {std}.")
-        return tuple(float(m) for m in mean), tuple(float(s) for s in std)
 
     def _settings_key(self, seed):
         if self.weights is not None:

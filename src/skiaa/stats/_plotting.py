@@ -107,6 +107,8 @@ def plot_ecdf(
             ha="right",
             va="center",
             fontsize=9,
+            # The curves pass behind the label; a backing keeps it legible.
+            bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": "none", "alpha": 0.85},
         )
     if comparison is not None:
         mwu = comparison.tests["mannwhitneyu"]["two-sided"]["pvalue"]
@@ -119,6 +121,7 @@ def plot_ecdf(
             ha="left",
             va="top",
             fontsize=9,
+            bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": "none", "alpha": 0.85},
         )
     ax.set_xlabel(xlabel)
     ax.set_ylabel("cumulative proportion of images")

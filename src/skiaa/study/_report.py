@@ -28,7 +28,7 @@ def _plot_training(results, out_dir):
         x = np.arange(len(names))
         for offset, key, label, color in (
             (-0.18, "baseline_mae", "median-IAA baseline", "0.65"),
-            (0.18, "mae", "model", "tab:blue"),
+            (0.18, "mae", "predictions of the column's model", "tab:blue"),
         ):
             vals = [[f[key] for f in entries[m]["folds"]] for m in names]
             ax.bar(x + offset, [np.mean(v) for v in vals], 0.34, color=color, label=label)
@@ -49,8 +49,9 @@ def _plot_training(results, out_dir):
         for ax, model in zip(axes, models):
             alphas = list(diag[model])
             scores = np.array([diag[model][a]["balanced_accuracy"] for a in alphas])
-            for fold in scores.T:  # paired: one line per fold
-                ax.plot(range(len(alphas)), fold, "-o", color="0.6", ms=4, lw=1)
+            for k, fold in enumerate(scores.T):  # paired: one line per fold
+                ax.plot(range(len(alphas)), fold, "-o", color="0.6", ms=4, lw=1,
+                        label="network, one fold" if k == 0 else None)  # fmt: skip
             ax.plot(range(len(alphas)), scores.mean(axis=1), "-s", color="tab:red", lw=2,
                     label="network, mean over folds")  # fmt: skip
             ax.axhline(0.5, color="0.3", lw=0.8, ls=":", label="chance")
