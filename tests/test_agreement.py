@@ -12,12 +12,12 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from medpy.metric import binary as medpy_binary
 
-from skiaa import agreement
 from skiaa.agreement import (
     DEFAULT_METRICS,
     METRICS,
     RELEASE_NAMES,
     EmptyMaskWarning,
+    _metrics,
     assd,
     boundary_f1,
     dice,
@@ -145,9 +145,9 @@ def test_overlap_counts_with_padding_and_lookup_table(shape):
     # packed words; the lookup-table popcount (numpy < 2) must agree with numpy's.
     rng = np.random.default_rng(1)
     a, b = rng.random(shape) < 0.5, rng.random(shape) < 0.4
-    packed = agreement._pack(a & b)
-    assert agreement._popcount_lut(packed) == np.count_nonzero(a & b)
-    assert agreement._popcount(packed) == np.count_nonzero(a & b)
+    packed = _metrics._pack(a & b)
+    assert _metrics._popcount_lut(packed) == np.count_nonzero(a & b)
+    assert _metrics._popcount(packed) == np.count_nonzero(a & b)
     if a.any() or b.any():
         assert dice(a, b) == pytest.approx(medpy_binary.dc(a, b), abs=1e-12)
 
@@ -494,7 +494,7 @@ def test_packed_border_equals_boolean_border(mask):
     # included) must find the same pixels, in the same order, as the n-D path.
     packed = np.packbits(mask, axis=1)
     np.testing.assert_array_equal(
-        agreement._border_points_2d(packed), agreement._border_points(mask)
+        _metrics._border_points_2d(packed), _metrics._border_points(mask)
     )
 
 

@@ -33,7 +33,7 @@ def _args(iaa, meta, out):
 def test_writes_json_and_png_and_prints(fake_tables, tmp_path, capsys):
     iaa, meta, benign, malignant = fake_tables
     out = tmp_path / "out"
-    assert main([*_args(iaa, meta, out), "--n-boot", "199"]) == 0
+    assert main([*_args(iaa, meta, out), "--n-resamples", "199"]) == 0
     printed = capsys.readouterr().out
     assert "Mann-Whitney U" in printed and "5 indeterminate image(s) left out" in printed
     data = json.loads((out / "comparison.json").read_text())
@@ -53,15 +53,14 @@ def test_writes_json_and_png_and_prints(fake_tables, tmp_path, capsys):
 def test_never_overwrites_without_force(fake_tables, tmp_path, capsys):
     iaa, meta, *_ = fake_tables
     out = tmp_path / "out"
-    assert main([*_args(iaa, meta, out), "--n-boot", "50"]) == 0
+    assert main([*_args(iaa, meta, out), "--n-resamples", "50"]) == 0
     before = (out / "comparison.json").read_text()
-    assert main([*_args(iaa, meta, out), "--n-boot", "60"]) == 1
+    assert main([*_args(iaa, meta, out), "--n-resamples", "60"]) == 1
     assert "--force" in capsys.readouterr().err
     assert (out / "comparison.json").read_text() == before
-    assert main([*_args(iaa, meta, out), "--n-boot", "60", "--force"]) == 0
-    assert (
-        json.loads((out / "comparison.json").read_text())["confidence_intervals"]["n_boot"] == 60
-    )
+    assert main([*_args(iaa, meta, out), "--n-resamples", "60", "--force"]) == 0
+    record = json.loads((out / "comparison.json").read_text())
+    assert record["confidence_intervals"]["n_resamples"] == 60
 
 
 def test_user_errors(fake_tables, tmp_path, capsys):
@@ -97,3 +96,18 @@ def test_real_tables_acceptance(imaplusplus_dir, tmp_path, capsys):
     assert main([*_args(iaa, meta, out2)]) == 0
     data2 = json.loads((out2 / "comparison.json").read_text())
     assert data2["tests"] == data["tests"] and data2["groups"] == data["groups"]
+
+
+def test_seed_flag_sets_the_bootstrap(fake_tables, tmp_path, capsys):
+    iaa, meta, *_ = fake_tables
+
+    def intervals(seed, name):
+        out = tmp_path / name
+        argv = [*_args(iaa, meta, out), "--n-resamples", "80", "--seed", str(seed)]
+        assert main(argv) == 0
+        record = json.loads((out / "comparison.json").read_text())
+        assert record["random_state"] == seed
+        return record["confidence_intervals"]
+
+    assert intervals(3, "a") == intervals(3, "b")
+    assert intervals(3, "a2") != intervals(4, "c")

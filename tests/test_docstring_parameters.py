@@ -1,4 +1,4 @@
-"""Docstrings of the public API agree with the signatures (STYLE.md item 7).
+"""Docstrings of the public API agree with the signatures.
 
 Every public function and class in ``skiaa.__all__`` and in the ``__all__`` of
 the public submodules, and every public method a skiaa class defines (``fit``,
@@ -34,11 +34,11 @@ that collecting this file keeps ``import skiaa`` torch-free.
 """
 
 import dataclasses
-import importlib
-import importlib.util
 import inspect
 
 import pytest
+
+from _helpers import existing_public_modules, public_functions_and_classes
 
 numpydoc_validate = pytest.importorskip(
     "numpydoc.validate", reason="numpydoc (the 'test' extra) checks the docstrings"
@@ -46,24 +46,6 @@ numpydoc_validate = pytest.importorskip(
 from numpydoc.docscrape import ClassDoc  # noqa: E402
 
 CHECKED_CODES = {"GL08", "SS01", "PR01", "PR02", "PR03", "PR04", "PR07", "PR10", "RT01", "RT03"}
-
-# Public modules with an ``__all__``; those not written yet are skipped by name.
-PUBLIC_MODULES = [
-    "skiaa",
-    "skiaa.agreement",
-    "skiaa.consensus",
-    "skiaa.transformers",
-    "skiaa.datasets",
-    "skiaa.stats",
-    "skiaa.nets",
-    "skiaa.losses",
-    "skiaa.estimators",
-    "skiaa.study",
-]
-
-
-def _existing(module_name):
-    return module_name == "skiaa" or importlib.util.find_spec(module_name) is not None
 
 
 def _is_result_container(cls):
@@ -82,13 +64,8 @@ def _public_methods(cls):
 
 
 def _objects_to_check(module_name):
-    module = importlib.import_module(module_name)
     names = []
-    for public_name in module.__all__:
-        obj = getattr(module, public_name)
-        if not (inspect.isfunction(obj) or inspect.isclass(obj)):
-            continue  # constants such as METRICS, __version__
-        qualified = f"{obj.__module__}.{obj.__qualname__}"
+    for qualified, obj in public_functions_and_classes(module_name):
         names.append((qualified, obj))
         if inspect.isclass(obj):
             names.extend((method, obj) for method in _public_methods(obj))
@@ -107,7 +84,7 @@ def _errors(qualified, obj):
     return [f"{qualified}: {code} {msg}" for code, msg in errors]
 
 
-@pytest.mark.parametrize("module_name", [m for m in PUBLIC_MODULES if _existing(m)])
+@pytest.mark.parametrize("module_name", existing_public_modules())
 def test_docstring_parameters(module_name):
     failures = []
     for qualified, obj in _objects_to_check(module_name):

@@ -4,6 +4,9 @@ import os
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
 from PIL import Image
 
 from skiaa.datasets import _images, image_cache_path, load_images
@@ -30,7 +33,7 @@ def test_decodes_to_rgb_uint8_with_pil_bicubic(image_files):
     X = load_images(image_files, (12, 10))
     assert X.shape == (4, 12, 10, 3) and X.dtype == np.uint8
     for path, row in zip(image_files, X):
-        # Reference: PIL's own RGB conversion and bicubic resize (PAPER.md §4).
+        # Reference: PIL's own RGB conversion and bicubic resize (the paper's).
         with Image.open(path) as img:
             ref = np.asarray(img.convert("RGB").resize((10, 12), Image.Resampling.BICUBIC))
         np.testing.assert_array_equal(row, ref)
@@ -43,10 +46,11 @@ def test_int_size_and_no_resample_at_target_size(tmp_path):
     np.testing.assert_array_equal(load_images([path], 8)[0], array)
 
 
-@pytest.mark.parametrize("size", [0, (4, -1), "big", (1, 2, 3), True])
-def test_bad_size(image_files, size):
-    with pytest.raises(ValueError, match="size"):
-        load_images(image_files, size)
+@pytest.mark.parametrize("image_size", [0, (4, -1), "big", (1, 2, 3), True, 8.5, (8, 8.5)])
+def test_bad_image_size(image_files, image_size):
+    # Floats are refused, not truncated: 8.5 is no image size.
+    with pytest.raises(ValueError, match="image_size"):
+        load_images(image_files, image_size)
 
 
 def test_single_path_rejected(image_files):
@@ -198,7 +202,11 @@ class TestImageDataset:
         from skiaa.datasets import ImageDataset
 
         ds = ImageDataset(
-            image_files, size=6, cache_dir=tmp_path / "c", scale=True, transform=lambda t: t * 2
+            image_files,
+            image_size=6,
+            cache_dir=tmp_path / "c",
+            scale=True,
+            transform=lambda t: t * 2,
         )
         assert len(ds) == 4
         image, target = ds[0]
@@ -216,11 +224,15 @@ class TestImageDataset:
         # A torch Dataset of uint8 HWC images, resized; the items become CHW.
         U = np.arange(2 * 6 * 6 * 3, dtype=np.uint8).reshape(2, 6, 6, 3)
         inner = self.torch.utils.data.TensorDataset(self.torch.from_numpy(U))
-        wrapped = ImageDataset(inner, size=4, y=[0.5, 0.25])
+        wrapped = ImageDataset(inner, image_size=4, y=[0.5, 0.25])
         image, target = wrapped[1]
         assert image.shape == (3, 4, 4) and image.dtype == self.torch.uint8
         assert float(target) == 0.25
         np.testing.assert_array_equal(ImageDataset(inner)[1][0].numpy(), U[1].transpose(2, 0, 1))
+        # An ImageDataset of an ImageDataset shares its images.
+        again = ImageDataset(wrapped)
+        assert again.n_channels == 3 and len(again) == 2 and again.targets is None
+        np.testing.assert_array_equal(again[1][0].numpy(), image.numpy())
 
     def test_float_targets_and_dataloader(self):
         from torch.utils.data import DataLoader
@@ -252,7 +264,7 @@ class TestImageDataset:
     def test_errors(self, image_files):
         from skiaa.datasets import ImageDataset
 
-        with pytest.raises(ValueError, match="size is required"):
+        with pytest.raises(ValueError, match="image_size is required"):
             ImageDataset(image_files)
         with pytest.raises(ValueError, match=r"looks like \(n, H, W, C\).*Accepted layouts"):
             ImageDataset(np.zeros((2, 8, 8, 3), dtype=np.float32))
@@ -266,3 +278,30 @@ class TestImageDataset:
             ImageDataset(np.zeros((2, 8, 8, 3), dtype=np.int16))
         with pytest.raises(ValueError, match="2 images but y has 3"):
             ImageDataset(np.zeros((2, 4, 4, 3), dtype=np.uint8), y=[0, 1, 2])
+
+
+@given(
+    arrays(
+        np.float32,
+        st.tuples(st.integers(1, 12), st.integers(1, 3), st.integers(1, 4), st.integers(1, 4)),
+        elements=st.one_of(
+            st.floats(0, 1, width=32),
+            st.floats(-300, 300, width=32),
+            st.sampled_from([np.nan, np.inf, -np.inf]),
+        ),
+    )
+)
+def test_float_range_check_names_exactly_the_bad_rows(X):
+    from skiaa.utils import check_float_range, describe_rows
+
+    flat = X.reshape(len(X), -1)
+    nonfinite = ~np.isfinite(flat).all(axis=1)
+    clean = np.where(np.isfinite(flat), flat, 0.5)
+    outside = (clean < 0).any(axis=1) | (clean > 1).any(axis=1)
+    if not nonfinite.any() and not outside.any():
+        check_float_range(X, "X")  # no error
+        return
+    with pytest.raises(ValueError) as info:
+        check_float_range(X, "X")
+    bad = nonfinite if nonfinite.any() else outside
+    assert f"in rows {describe_rows(bad)}" in str(info.value)

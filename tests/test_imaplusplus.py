@@ -107,8 +107,20 @@ def fake_release(tmp_path):
 
 def test_per_image_frame(fake_release):
     root, iaa = fake_release
-    data = load_imaplusplus(root)
-    images = data.images
+    images = load_imaplusplus(root)
+    # The core columns of every skiaa reader come first, in this order.
+    assert images.columns[:6].tolist() == [
+        "image_id",
+        "image_path",
+        "label",
+        "diagnosis",
+        "split",
+        "image_exists",
+    ]
+    # No image folder given: no path, nothing known to exist; IMA++ has no split.
+    assert images["image_path"].isna().all() and not images["image_exists"].any()
+    assert images["split"].isna().all()
+    assert images.attrs["dataset"] == "IMA++" and images.attrs["root"] == str(root)
     assert images["image_id"].tolist() == sorted(_FAKE)
     np.testing.assert_allclose(images["iaa"], [iaa[i] for i in images["image_id"]])
     assert images["diagnosis"].astype(str).tolist() == [
@@ -118,8 +130,8 @@ def test_per_image_frame(fake_release):
         "indeterminate",
     ]
     # indeterminate/benign is flagged, not counted as benign.
-    assert images["malignant"].tolist()[:2] == [0, 1]
-    assert images["malignant"].isna().tolist() == [False, False, True, True]
+    assert images["label"].tolist()[:2] == [0, 1]
+    assert images["label"].isna().tolist() == [False, False, True, True]
     assert images["is_indeterminate"].tolist() == [False, False, True, True]
     assert images["benign_malignant"].tolist()[2] == "indeterminate/benign"
     assert images["n_masks"].tolist() == [len(_FAKE[i][1]) for i in sorted(_FAKE)]
@@ -131,8 +143,7 @@ def test_per_image_frame(fake_release):
 
 def test_per_mask_and_pairs_frames(fake_release):
     root, _ = fake_release
-    data = load_imaplusplus(root)
-    masks = data.masks
+    masks = load_imaplusplus(root, table="masks")
     n_annot = sum(len(v[1]) for v in _FAKE.values())
     assert len(masks) == n_annot + 2 * len(_FAKE)
     assert masks["is_consensus"].sum() == 2 * len(_FAKE)
@@ -143,7 +154,7 @@ def test_per_mask_and_pairs_frames(fake_release):
         "S2",
         "obj2",
     )
-    pairs = data.pairs
+    pairs = load_imaplusplus(root, table="pairs")
     assert pairs["is_consensus_pair"].sum() == n_annot
     assert pairs["same_annotator"].sum() == 1  # A01 twice on ISIC_0000002
     assert set(pairs["image_id"]) == set(_FAKE)
@@ -175,7 +186,7 @@ def test_image_without_metrics_is_kept(fake_release):
     root, iaa = fake_release
     path = root / IMAPLUSPLUS_TABLES["image_metrics"]
     pd.read_csv(path).iloc[1:].to_csv(path, index=False)
-    images = load_imaplusplus(root).images
+    images = load_imaplusplus(root)
     assert images["image_id"].tolist() == sorted(_FAKE)
     assert np.isnan(images.loc[0, "iaa"]) and images.loc[1, "iaa"] == pytest.approx(
         iaa["ISIC_0000002"]
@@ -198,30 +209,31 @@ def test_folders_give_paths_and_missing_files_are_reported(fake_release, tmp_pat
     # The tables say .JPG; the copy uses .jpg (matched case-insensitively).
     for image_id in _FAKE:
         (images / f"{image_id}.jpg").write_bytes(b"x")
-    data = load_imaplusplus(root)
-    for name in data.masks["mask_filename"]:
+    for name in load_imaplusplus(root, table="masks")["mask_filename"]:
         (masks / name).write_bytes(b"x")
-    data = load_imaplusplus(root, images=images, masks=tmp_path / "msk")
-    assert data.images["image_exists"].all() and data.masks["mask_exists"].all()
-    assert data.images.loc[0, "image_path"].endswith("ISIC_0000001.jpg")
+    found = load_imaplusplus(root, images=images)
+    mask_table = load_imaplusplus(root, table="masks", masks=tmp_path / "msk")
+    assert found["image_exists"].all() and mask_table["mask_exists"].all()
+    assert found.loc[0, "image_path"].endswith("ISIC_0000001.jpg")
 
     (images / "ISIC_0000003.jpg").unlink()
     with pytest.raises(FileNotFoundError, match="ISIC_0000003.JPG"):
         load_imaplusplus(root, images=images)
-    flagged = load_imaplusplus(root, images=images, on_missing="flag").images
+    flagged = load_imaplusplus(root, images=images, on_missing="flag")
     assert len(flagged) == len(_FAKE)  # nothing dropped
     assert flagged["image_exists"].tolist() == [True, True, False, True]
     assert pd.isna(flagged.loc[2, "image_path"])
     with pytest.raises(FileNotFoundError, match="folder"):
-        load_imaplusplus(root, masks=tmp_path / "nowhere")
+        load_imaplusplus(root, table="masks", masks=tmp_path / "nowhere")
     with pytest.raises(ValueError, match="on_missing"):
         load_imaplusplus(root, on_missing="drop")
+    with pytest.raises(ValueError, match="table must be one of"):
+        load_imaplusplus(root, table="image")
 
 
 def test_real_tables(imaplusplus_dir, tmp_path):
-    data = load_imaplusplus(imaplusplus_dir)
-    images = data.images
-    # PAPER.md §1: 2,394 images, 1,880 benign, 505 malignant, 9 indeterminate;
+    images = load_imaplusplus(imaplusplus_dir)
+    # Paper, section 1: 2,394 images, 1,880 benign, 505 malignant, 9 indeterminate;
     # 5,111 annotator masks; 2,130/209/51/4 images with 2/3/4/5 masks.
     assert len(images) == 2394
     assert images["diagnosis"].value_counts().to_dict() == {
@@ -229,10 +241,11 @@ def test_real_tables(imaplusplus_dir, tmp_path):
         "malignant": 505,
         "indeterminate": 9,
     }
-    assert (~data.masks["is_consensus"]).sum() == 5111
+    assert (~load_imaplusplus(imaplusplus_dir, table="masks")["is_consensus"]).sum() == 5111
     assert images["n_masks"].value_counts().to_dict() == {2: 2130, 3: 209, 4: 51, 5: 4}
     # Every image's IAA is the mean of its non-consensus pairs (README of the tables).
-    pairs = data.pairs[~data.pairs["is_consensus_pair"]]
+    pairs = load_imaplusplus(imaplusplus_dir, table="pairs")
+    pairs = pairs[~pairs["is_consensus_pair"]]
     recomputed = pairs.groupby("image_id")["dice_score"].mean()
     np.testing.assert_allclose(images.set_index("image_id")["iaa"], recomputed[images["image_id"]])
     assert (images["n_pairs"] == images["n_masks"] * (images["n_masks"] - 1) // 2).all()
@@ -241,4 +254,4 @@ def test_real_tables(imaplusplus_dir, tmp_path):
     # Only the tables are needed: a copy without images reads the same.
     copy = tmp_path / "tables"
     shutil.copytree(imaplusplus_dir, copy)
-    assert len(load_imaplusplus(copy).images) == 2394
+    assert len(load_imaplusplus(copy)) == 2394

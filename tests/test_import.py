@@ -1,33 +1,8 @@
-"""Import-time contracts of the package."""
-
-import subprocess
-import sys
+"""Import-time contracts of the package (torch-free layers: test_layering.py)."""
 
 import pytest
 
 import skiaa
-
-
-def _modules_after_import(statement):
-    code = f"import sys; {statement}; print('torch' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    return out.stdout.strip()
-
-
-@pytest.mark.parametrize(
-    "statement",
-    [
-        "import skiaa",
-        "import skiaa.agreement",
-        "import skiaa.consensus",
-        "import skiaa.transformers",
-        "import skiaa.datasets",
-        "import skiaa.stats",
-    ],
-)
-def test_numpy_layers_do_not_import_torch(statement):
-    # DESIGN.md: agreement and statistics users never pay torch's import time.
-    assert _modules_after_import(statement) == "False"
 
 
 def test_all_names_resolve():

@@ -109,3 +109,33 @@ def test_multitask_ignores_nan_iaa_rows_and_alpha_one_ignores_iaa():
 def test_multitask_rejects_alpha_outside_unit_interval():
     with pytest.raises(ValueError, match="alpha"):
         MultiTaskLoss(alpha=1.5)
+
+
+def _smooth_l1_reference(pred, true, beta):
+    total = 0.0
+    for p, t in zip(pred, true):
+        d = abs(p - t)
+        total += 0.5 * d * d / beta if d < beta else d - 0.5 * beta
+    return total / len(pred)
+
+
+@given(
+    arrays(np.float32, (6,), elements=st.floats(-2, 2, width=32)),
+    st.floats(0.05, 3.0),
+    st.floats(0, 0.9),
+)
+def test_multitask_beta_is_the_smooth_l1_threshold(iaa_pred, beta, alpha):
+    # The IAA term is smooth_l1(beta) for beta != 1 too: a loss that ignored beta
+    # would equal smooth_l1(beta=1) instead.
+    iaa_true = np.linspace(0, 1, 6, dtype=np.float32)
+    logits = torch.zeros(6, 2)
+    y = torch.stack([torch.zeros(6), torch.from_numpy(iaa_true)], dim=1)
+    loss = MultiTaskLoss(alpha=alpha, beta=beta, gamma=0.0)
+    got = loss((logits, torch.from_numpy(iaa_pred)), y).item()
+    focal = math.log(2)  # uniform logits, gamma 0: the cross-entropy of 2 classes
+    reg = _smooth_l1_reference(iaa_pred.tolist(), iaa_true.tolist(), beta)
+    assert got == pytest.approx(alpha * focal + (1 - alpha) * reg, rel=1e-4, abs=1e-6)
+    torch_reg = torch.nn.functional.smooth_l1_loss(
+        torch.from_numpy(iaa_pred), torch.from_numpy(iaa_true), beta=beta
+    ).item()
+    assert reg == pytest.approx(torch_reg, rel=1e-4, abs=1e-6)

@@ -286,3 +286,27 @@ def test_mask_folder_agreement_passes_on_find_warnings(lesion_dir, capsys):
     assert all(w.filename == __file__ for w in record)
     assert "not a mask file" in set(result.skipped["reason"])
     assert "Found 6 masks of 3 images" in capsys.readouterr().err
+
+
+def test_lesions_agreement_tables_of_generated_masks():
+    from skiaa.agreement import dice
+    from skiaa.datasets import lesions_agreement, make_lesions
+
+    data = make_lesions(4, image_size=24, n_masks=(2, 3), random_state=1)
+    result = lesions_agreement(data, ["hd95"])
+    pairs, images = result.pairs, result.images
+    # Dice is always there (it defines the IAA), in front of what was asked.
+    assert [c for c in pairs.columns if c.endswith("_score")] == ["dice_score", "hd95_score"]
+    assert images["img_id"].tolist() == data.image_ids.tolist()
+    for k, image_id in enumerate(data.image_ids):
+        own = pairs[pairs["img_id"] == image_id]
+        stack = data.masks[k]
+        expected = [
+            dice(stack[i], stack[j]) for i, j in itertools.combinations(range(len(stack)), 2)
+        ]
+        np.testing.assert_allclose(own["dice_score"], expected)
+        assert own["annotator1"].tolist()[0] == data.annotators[k][0]
+        assert own["tool1"].tolist()[0] == data.tools[k][0]
+        row = images.set_index("img_id").loc[image_id]
+        assert row["n_pairs"] == len(expected)
+        assert row["dice_score_mean"] == pytest.approx(np.mean(expected))

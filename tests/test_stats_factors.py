@@ -94,7 +94,7 @@ def test_include_consensus_and_errors():
 def test_release_pairs_table_as_is(imaplusplus_dir):
     pairs = pd.read_csv(imaplusplus_dir / "IMAplusplus_multiannotator_subset_IAA_metrics.csv")
     table = agreement_by_factor(pairs, "annotator")
-    # PAPER.md §2: over all (non-consensus) pairs Dice averages 0.781.
+    # The release's tables: over all (non-consensus) pairs Dice averages 0.781.
     overall = (table["n"] * table["mean"]).sum() / table["n"].sum()
     assert round(overall, 3) == 0.781
     assert table.loc["intra-annotator", "mean"] > table.loc["inter-annotator", "mean"]
@@ -106,7 +106,7 @@ def test_plot_ecdf_marks_the_gap_and_takes_ax():
     values = np.r_[rng.beta(8, 2, 200), rng.beta(5, 2, 80)]
     groups = ["benign"] * 200 + ["malignant"] * 80
     fig, ax = plt.subplots()
-    res = compare_groups(values, groups, n_boot=99, random_state=0)
+    res = compare_groups(values, groups, n_resamples=99, random_state=0)
     out = plot_ecdf(values, groups, ax=ax, comparison=res)
     assert out is ax
     labels = [t.get_text() for t in ax.get_legend().get_texts()]

@@ -21,7 +21,7 @@ TINY = dict(
     models=("test_resnet",),
     cv=2,
     max_epochs=1,
-    n_boot=100,
+    n_resamples=100,
     batch_size=16,
 )
 

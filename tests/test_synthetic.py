@@ -50,8 +50,8 @@ def test_shapes_and_dtypes(data):
 
 def test_value_sets(data):
     assert set(data.diagnosis) <= {"benign", "malignant"}
-    assert data.target_names == ["benign", "malignant"]
-    np.testing.assert_array_equal(data.target, (data.diagnosis == "malignant").astype(int))
+    assert data.label_names == ["benign", "malignant"]
+    np.testing.assert_array_equal(data.label, (data.diagnosis == "malignant").astype(int))
     ann = np.concatenate(data.annotators)
     assert set(ann) <= {f"A{i:02d}" for i in range(1, 16)}
     assert set(np.concatenate(data.tools)) <= {"T1", "T2", "T3"}
@@ -103,23 +103,6 @@ def test_deterministic_per_seed():
 def test_different_seeds_differ():
     a = make_lesions(5, image_size=32, random_state=1)
     b = make_lesions(5, image_size=32, random_state=2)
-    assert not np.array_equal(a.images, b.images)
-
-
-@pytest.mark.parametrize(
-    "random_state",
-    [np.random.default_rng(0), np.random.RandomState(0), None],
-    ids=["Generator", "RandomState", "None"],
-)
-def test_random_state_kinds(random_state):
-    data = make_lesions(3, image_size=32, random_state=random_state)
-    assert data.images.shape == (3, 32, 32, 3)
-
-
-def test_generator_is_advanced():
-    rng = np.random.default_rng(0)
-    a = make_lesions(2, image_size=32, random_state=rng)
-    b = make_lesions(2, image_size=32, random_state=rng)
     assert not np.array_equal(a.images, b.images)
 
 
@@ -190,10 +173,10 @@ def test_invalid_parameters(kwargs, match):
 @settings(max_examples=8)
 @given(seed=st.integers(0, 2**31 - 1), size=st.sampled_from([40, 56, 72]))
 def test_malignant_agree_less(seed, size):
-    # The study's finding (PAPER.md section 3) holds on generated data.
+    # The study's finding (lower IAA on malignant lesions) holds on generated data.
     data = make_lesions(80, image_size=size, malignant_fraction=0.5, random_state=seed)
     iaa = _iaa(data.masks)
-    malignant = data.target == 1
+    malignant = data.label == 1
     assert iaa[malignant].mean() < iaa[~malignant].mean()
 
 

@@ -62,7 +62,7 @@ result = compare_groups(
     labelled["iaa"],
     labelled["diagnosis"].astype(str),
     positive="malignant",
-    n_boot=1999,
+    n_resamples=1999,
     random_state=0,
 )
 print(result)

@@ -6,10 +6,11 @@ as image files (PNG). Everything is converted to boolean here, once, with a
 below never has to guess what a value of 128 means.
 """
 
-import os
 from pathlib import Path
 
 import numpy as np
+
+from .utils import is_path
 
 __all__ = ["as_binary_mask", "check_mask_stack", "read_mask"]
 
@@ -139,10 +140,6 @@ def read_mask(path):
     return as_binary_mask(arr, what=path)
 
 
-def _is_path(obj):
-    return isinstance(obj, (str, os.PathLike))
-
-
 def check_mask_stack(masks, *, image_index=None, min_masks=2):
     """Validate the masks of one image and stack them as booleans.
 
@@ -184,7 +181,7 @@ def check_mask_stack(masks, *, image_index=None, min_masks=2):
     ValueError: image 7: all masks of an image must have the same shape, got (2, 2) and (3, 3)
     """
     prefix = _where(image_index)
-    if _is_path(masks):
+    if is_path(masks):
         raise ValueError(f"{prefix}expected a sequence of masks or paths, got one path {masks!r}")
     if isinstance(masks, np.ndarray) and masks.dtype != object:
         if masks.ndim != 3:
@@ -204,7 +201,7 @@ def check_mask_stack(masks, *, image_index=None, min_masks=2):
     out = []
     for j, item in enumerate(items):
         try:
-            mask = read_mask(item) if _is_path(item) else as_binary_mask(item, what=f"mask {j}")
+            mask = read_mask(item) if is_path(item) else as_binary_mask(item, what=f"mask {j}")
         except ValueError as exc:
             raise ValueError(f"{prefix}{exc}") from exc
         if mask.ndim != 2:

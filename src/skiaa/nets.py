@@ -88,12 +88,25 @@ def _read_checkpoint(path):
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"weights file not found: {str(path)!r}")
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
 
-        state = load_file(str(path), device="cpu")
-    else:
-        state = torch.load(str(path), map_location="cpu", weights_only=True)
+            state = load_file(str(path), device="cpu")
+        else:
+            state = torch.load(str(path), map_location="cpu", weights_only=True)
+    except Exception as exc:
+        # torch's UnpicklingError text advises weights_only=False, i.e. running
+        # arbitrary code from the file: never pass that advice on.
+        kind = "safetensors" if path.suffix == ".safetensors" else "torch (.pth/.pt)"
+        text = str(exc).strip()
+        reason = text.splitlines()[0].split(". ")[0] if text else "empty or truncated"
+        if "weights_only" in text or "Weights only load failed" in text:
+            reason = "not a torch checkpoint, or it holds objects other than tensors"
+        raise ValueError(
+            f"Cannot read the weights file {str(path)!r} as a {kind} checkpoint "
+            f"({type(exc).__name__}: {reason}). Is it complete and of that format?"
+        ) from None
     # Training checkpoints nest the weights; DataParallel prefixes "module.".
     for key in ("state_dict_ema", "state_dict", "model_state_dict", "model"):
         if isinstance(state, dict) and isinstance(state.get(key), dict):
@@ -126,7 +139,8 @@ def load_weights(model, path):
     FileNotFoundError
         If ``path`` does not exist.
     ValueError
-        If the names do not match and the tensors do not map one to one, in
+        If the file cannot be read (truncated, corrupt, another format; the
+        message names it), or if the names do not match and the tensors do not map one to one, in
         order, with equal shapes; the message names the first mismatch.
 
     Notes

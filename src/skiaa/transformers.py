@@ -9,32 +9,18 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._masks import check_mask_stack
-from .agreement import _check_metrics, _check_spacing, _check_tolerance, _pairwise_values
-from .utils._progress import progress
+from .agreement._engine import (
+    check_metrics,
+    check_spacing,
+    check_statistics,
+    check_tolerance,
+    pairwise_values,
+    summarise,
+)
+from .agreement._naming import STATISTICS
+from .utils import progress
 
 __all__ = ["AgreementTransformer"]
-
-_STATISTICS = ("mean", "std", "min", "max")
-
-
-def _summarise(values, statistics, ddof):
-    """Statistics over the pairs (rows) of ``values``; NaN propagates (no skipping)."""
-    n = values.shape[0]
-    out = []
-    for stat in statistics:
-        if stat == "mean":
-            out.append(values.mean(axis=0))
-        elif stat == "std":
-            if n - ddof <= 0:  # e.g. one pair with ddof=1: undefined, as in the release
-                out.append(np.full(values.shape[1], np.nan))
-            else:
-                out.append(values.std(axis=0, ddof=ddof))
-        elif stat == "min":
-            out.append(values.min(axis=0))
-        else:
-            out.append(values.max(axis=0))
-    # metric-major order: dice_mean, dice_std, jaccard_mean, ...
-    return np.stack(out, axis=1).reshape(-1)
 
 
 def _image_row(masks, index, metrics, statistics, tolerance, spacing, min_masks, few_masks, ddof):
@@ -53,10 +39,10 @@ def _image_row(masks, index, metrics, statistics, tolerance, spacing, min_masks,
         if k < min_masks:
             row = np.concatenate([np.full(n_features, np.nan), [k]])
         else:
-            values = _pairwise_values(
+            values = pairwise_values(
                 stack, metrics, spacing=spacing, tolerance=tolerance, where=f"image {index}, "
             )
-            row = np.concatenate([_summarise(values, statistics, ddof), [k]])
+            row = np.concatenate([summarise(values, statistics, ddof).reshape(-1), [k]])
     return row, [(w.message, w.category) for w in caught]
 
 
@@ -77,7 +63,8 @@ class AgreementTransformer(TransformerMixin, BaseEstimator):
     metrics : str or sequence of str, default=("dice",)
         Pairwise metrics, names of :data:`skiaa.agreement.METRICS` (or the IMA++
         release's names, which are translated to skiaa's).
-    statistics : str or sequence of {"mean", "std", "min", "max"}, default=("mean",)
+    statistics : str or sequence of {"mean", "std", "min", "max", "median"}, \
+default=("mean",)
         Statistics of each metric over an image's pairs.
     tolerance : float, default=2.0
         Tolerance of ``surface_dice`` and ``boundary_f1`` (pixels, or
@@ -139,7 +126,7 @@ class AgreementTransformer(TransformerMixin, BaseEstimator):
 
     _parameter_constraints = {
         "metrics": [str, list, tuple],
-        "statistics": [StrOptions(set(_STATISTICS)), list, tuple],
+        "statistics": [StrOptions(set(STATISTICS)), list, tuple],
         "tolerance": [Interval(numbers.Real, 0, None, closed="left")],
         "spacing": [
             None,
@@ -181,17 +168,10 @@ class AgreementTransformer(TransformerMixin, BaseEstimator):
     def _checked_params(self):
         """Validate the parameters; return (metrics, statistics) as lists."""
         self._validate_params()
-        metrics = _check_metrics(self.metrics)
-        statistics = [self.statistics] if isinstance(self.statistics, str) else self.statistics
-        statistics = list(statistics)
-        bad = [s for s in statistics if s not in _STATISTICS]
-        if bad or not statistics or len(set(statistics)) != len(statistics):
-            raise ValueError(
-                f"statistics must be distinct names among {', '.join(_STATISTICS)}, "
-                f"got {self.statistics!r}"
-            )
-        _check_tolerance(self.tolerance)
-        _check_spacing(self.spacing, 2)
+        metrics = check_metrics(self.metrics)
+        statistics = check_statistics(self.statistics)
+        check_tolerance(self.tolerance)
+        check_spacing(self.spacing, 2)
         return metrics, statistics
 
     def fit(self, X, y=None):
@@ -245,7 +225,7 @@ class AgreementTransformer(TransformerMixin, BaseEstimator):
         """
         metrics, statistics = self._checked_params()
         images = self._check_X(X)
-        spacing = _check_spacing(self.spacing, 2)
+        spacing = check_spacing(self.spacing, 2)
         args = (metrics, statistics, float(self.tolerance), spacing)
         args += (self.min_masks, self.few_masks, self.ddof)
         jobs = (delayed(_image_row)(masks, i, *args) for i, masks in enumerate(images))

@@ -175,24 +175,14 @@ def _summary_table(summary, groups=None):
 # The two modes
 # --------------------------------------------------------------------------- #
 def _run_demo(args, verbose):
-    from ..datasets import make_lesions
-    from ..datasets._mask_folders import _release_metrics, _release_tables
+    from ..datasets import lesions_agreement, make_lesions
 
-    # Validate metric names before any work, so that a typo fails at once.
-    metrics = _release_metrics(args.metrics)
     if args.demo < 1:
         raise ValueError(f"--demo N needs a positive number of images, got {args.demo}")
     out_paths = _check_outputs(Path(args.out), args.force) if args.out else None
     data = make_lesions(args.demo, image_size=args.image_size, random_state=args.seed)
-    items = []
-    for image_id, masks, ann, tools, skills in zip(
-        data.image_ids, data.masks, data.annotators, data.tools, data.skills
-    ):
-        names = [
-            f"{image_id}_{a}_{t}_{s}_{j}" for j, (a, t, s) in enumerate(zip(ann, tools, skills))
-        ]
-        items.append((str(image_id), masks, names, list(ann), list(tools), list(skills)))
-    pairs, summary = _release_tables(items, metrics, n_jobs=args.n_jobs, verbose=verbose)
+    result = lesions_agreement(data, args.metrics, n_jobs=args.n_jobs, verbose=verbose)
+    pairs, summary = result.pairs, result.images
     if out_paths:
         _write_csv(pairs, out_paths[0])
         _write_csv(summary, out_paths[1])

@@ -3,8 +3,6 @@
 import json
 from pathlib import Path
 
-import pandas as pd
-
 _OUTPUTS = ("comparison.json", "comparison.txt", "ecdf.png")
 
 
@@ -46,8 +44,10 @@ def add_parser(subparsers):
     )
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder")
     parser.add_argument("--force", action="store_true", help="overwrite existing outputs")
-    parser.add_argument("--n-boot", type=int, default=9999, help="bootstrap resamples (9999)")
-    parser.add_argument("--random-state", type=int, default=0, help="bootstrap seed (0)")
+    parser.add_argument("--n-resamples", type=int, default=9999, help="bootstrap resamples (9999)")
+    parser.add_argument(
+        "--seed", type=int, default=0, help="random seed of the bootstrap (default: 0)"
+    )
     parser.add_argument(
         "--alpha", type=float, default=0.05, help="level of the dominance conclusion (0.05)"
     )
@@ -61,25 +61,6 @@ def _check_outputs(out, force):
         raise FileExistsError(f"{', '.join(existing)} already exist(s); pass --force to overwrite")
 
 
-def _table_from_files(iaa_path, metadata_path, value_column):
-    from ..datasets._imaplusplus import label_diagnosis
-
-    if metadata_path is None:
-        raise ValueError("--iaa needs --metadata (the ISIC metadata table with benign_malignant)")
-    for path in (iaa_path, metadata_path):
-        if not Path(path).is_file():
-            raise FileNotFoundError(f"table {path!r} not found")
-    iaa = pd.read_csv(iaa_path)
-    metadata = pd.read_csv(metadata_path, low_memory=False)
-    id_column = next((c for c in ("img_id", "image_id", "isic_id") if c in iaa.columns), None)
-    if id_column is None:
-        raise ValueError(f"{iaa_path}: no image id column (img_id, image_id or isic_id)")
-    value_column = value_column or "dice_score_mean"
-    if value_column not in iaa.columns:
-        raise ValueError(f"{iaa_path}: no column {value_column!r}")
-    return label_diagnosis(iaa, metadata, id_column=id_column), value_column
-
-
 def run(args):
     """Run ``skiaa compare``; returns the exit code."""
     import matplotlib
@@ -87,40 +68,38 @@ def run(args):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from ..datasets import load_imaplusplus
-    from ..stats import compare_groups, plot_ecdf
+    from ..datasets import load_imaplusplus, read_iaa_table
+    from ..stats import compare_groups, diagnosis_groups, plot_ecdf
 
     out = Path(args.out)
     _check_outputs(out, args.force)
     if args.imaplusplus is not None:
         if args.metadata is not None:
             raise ValueError("--metadata goes with --iaa, not with --imaplusplus")
-        table = load_imaplusplus(args.imaplusplus).images
+        table = load_imaplusplus(args.imaplusplus)
         value_column = args.value_column or "iaa"
         if value_column not in table.columns:
             raise ValueError(f"the IMA++ per-image frame has no column {value_column!r}")
         source = {"imaplusplus": str(args.imaplusplus)}
     else:
-        table, value_column = _table_from_files(args.iaa, args.metadata, args.value_column)
+        if args.metadata is None:
+            raise ValueError(
+                "--iaa needs --metadata (the ISIC metadata table with benign_malignant)"
+            )
+        value_column = args.value_column or "dice_score_mean"
+        table = read_iaa_table(args.iaa, args.metadata, value_column=value_column)
         source = {"iaa": str(args.iaa), "metadata": str(args.metadata)}
 
-    indeterminate = int(table["is_indeterminate"].sum())
-    kept = table[~table["is_indeterminate"]]
-    missing = kept[value_column].isna()
-    if missing.any():
-        raise ValueError(
-            f"{int(missing.sum())} image(s) have no {value_column!r} value, e.g. "
-            f"{kept.loc[missing, 'image_id'].iloc[0]!r}"
-        )
-    values = kept[value_column].astype(float).rename(value_column)
-    groups = kept["diagnosis"].astype(str).to_numpy()
+    samples = diagnosis_groups(table, value_column)
+    indeterminate = samples.n_indeterminate
+    values, groups = samples.data, samples.groups
     result = compare_groups(
         values,
         groups,
         positive="malignant",
-        n_boot=args.n_boot,
+        n_resamples=args.n_resamples,
         alpha=args.alpha,
-        random_state=args.random_state,
+        random_state=args.seed,
     )
 
     text = str(result)
@@ -132,7 +111,7 @@ def run(args):
     record = result.to_dict()
     record["source"] = source
     record["n_indeterminate_excluded"] = indeterminate
-    record["random_state"] = args.random_state
+    record["random_state"] = args.seed
     (out / "comparison.json").write_text(json.dumps(record, indent=2) + "\n")
     (out / "comparison.txt").write_text(text + "\n")
 

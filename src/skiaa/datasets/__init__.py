@@ -8,8 +8,8 @@ import importlib
 
 from ._external import load_derm7pt, load_isic2018, load_isic2019, load_ph2
 from ._images import image_cache_path, load_images
-from ._imaplusplus import IMAPLUSPLUS_TABLES, load_imaplusplus
-from ._mask_folders import find_mask_sets, mask_folder_agreement
+from ._imaplusplus import IMAPLUSPLUS_TABLES, label_diagnosis, load_imaplusplus, read_iaa_table
+from ._mask_folders import find_mask_sets, lesions_agreement, mask_folder_agreement
 from ._names import parse_mask_filename
 from ._synthetic import make_lesions
 
@@ -20,6 +20,8 @@ __all__ = [
     "IMAPLUSPLUS_TABLES",
     "find_mask_sets",
     "image_cache_path",
+    "label_diagnosis",
+    "lesions_agreement",
     "load_derm7pt",
     "load_images",
     "load_imaplusplus",
@@ -29,6 +31,7 @@ __all__ = [
     "make_lesions",
     "mask_folder_agreement",
     "parse_mask_filename",
+    "read_iaa_table",
     *sorted(_LAZY_NAMES),
 ]
 

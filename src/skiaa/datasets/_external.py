@@ -1,6 +1,6 @@
 """Readers of the external dermoscopy datasets of the paper (melanoma vs other).
 
-PAPER.md §5 fine-tunes the IMA++ model on ISIC 2018 (Task 3), ISIC 2019,
+The paper fine-tunes its IMA++ model on ISIC 2018 (Task 3), ISIC 2019,
 derm7pt and PH2, each as a binary melanoma-vs-other task. The images cannot be
 shipped; these readers take the folder of the public release, in its own
 layout, and return one table per dataset:

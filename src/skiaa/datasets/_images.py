@@ -1,8 +1,8 @@
 """Decode, resize and cache dermoscopic images once, as a uint8 array.
 
 Every estimator of skiaa takes images as one ``(n, H, W, 3)`` uint8 array (in
-memory or memory-mapped, DESIGN.md "Data flow"): JPEG/PNG decoding and the
-bicubic resize of the paper (PAPER.md §4, 224 x 224) happen here, once, and the
+memory or memory-mapped; "Data flow" in docs/development.rst): JPEG/PNG decoding
+and the bicubic resize of the paper (224 x 224) happen here, once, and the
 result can be cached on disk so that later epochs and later runs decode nothing.
 """
 
@@ -16,25 +16,13 @@ import numpy as np
 from joblib import Parallel, delayed
 from PIL import Image, UnidentifiedImageError
 
-from ..utils._progress import progress
+from ..utils import check_image_size, is_path, progress
 
 # Bumped when the decoding recipe changes, so that old cache files are not reused.
 _CACHE_VERSION = 1
 # Images decoded per joblib task: large enough to amortise the dispatch cost,
 # small enough for a smooth progress bar.
 _CHUNK = 32
-
-
-def _check_size(size):
-    if isinstance(size, (int, np.integer)) and not isinstance(size, bool):
-        size = (int(size), int(size))
-    try:
-        height, width = (int(s) for s in size)
-    except (TypeError, ValueError):
-        raise ValueError(f"size must be an int or a (height, width) pair, got {size!r}") from None
-    if height < 1 or width < 1:
-        raise ValueError(f"size must be positive, got {size!r}")
-    return height, width
 
 
 def _stat_paths(paths):
@@ -152,14 +140,14 @@ def _fill_from_cache(out, keys, cached):
     return [i for i, key in enumerate(keys) if key not in cached]
 
 
-def image_cache_path(paths, size, cache_dir):
+def image_cache_path(paths, image_size, cache_dir):
     """Return the cache file that :func:`load_images` uses for these arguments.
 
     Parameters
     ----------
     paths : sequence of str or path-like
         Image files, in order.
-    size : int or (int, int)
+    image_size : int or (int, int)
         Output size, as in :func:`load_images`.
     cache_dir : str or path-like
         Cache folder.
@@ -168,7 +156,7 @@ def image_cache_path(paths, size, cache_dir):
     -------
     path : pathlib.Path
         ``cache_dir / "images_<H>x<W>_<n>_<hash>.npy"``; the hash covers every
-        resolved path, its modification time and byte size, and ``size``. The
+        resolved path, its modification time and byte size, and ``image_size``. The
         file may not exist yet.
 
     Raises
@@ -185,27 +173,27 @@ def image_cache_path(paths, size, cache_dir):
     >>> image_cache_path(["c.png"], 4, "cache").name.startswith("images_4x4_1_")
     True
     """
-    height, width = _check_size(size)
+    height, width = check_image_size(image_size)
     resolved, stats = _stat_paths(list(paths))
     key = _cache_key(_image_keys(resolved, stats, (height, width)))
     return Path(cache_dir) / f"images_{height}x{width}_{len(resolved)}_{key}.npy"
 
 
-def load_images(paths, size, *, cache_dir=None, n_jobs=None, verbose=0):
+def load_images(paths, image_size, *, cache_dir=None, n_jobs=None, verbose=0):
     """Decode image files to RGB, resize them (bicubic) and stack them as uint8.
 
     Parameters
     ----------
     paths : sequence of str or path-like
         Image files (anything Pillow reads: JPEG, PNG, BMP, TIFF, ...).
-    size : int or (int, int)
-        Output size: ``size`` x ``size``, or ``(height, width)``. The paper
-        resizes to 224 x 224 with bicubic interpolation (PAPER.md §4); images
+    image_size : int or (int, int)
+        Output size: ``image_size`` x ``image_size``, or ``(height, width)``. The paper
+        resizes to 224 x 224 with bicubic interpolation; images
         already at that size are not resampled.
     cache_dir : str or path-like, default=None
         Folder for a cache file. When given, the decoded array is written once
         to ``cache_dir/images_<H>x<W>_<n>_<hash>.npy`` (see
-        :func:`image_cache_path`) and later calls with the same paths, size and
+        :func:`image_cache_path`) and later calls with the same paths, image_size and
         unchanged files memory-map it instead of decoding. A file whose
         modification time or byte size changed gets a new key, so it is decoded
         again. The folder is created if needed.
@@ -226,8 +214,8 @@ def load_images(paths, size, *, cache_dir=None, n_jobs=None, verbose=0):
     FileNotFoundError
         If an image file does not exist (the message names it).
     ValueError
-        If a file cannot be decoded as an image (the message names it), or
-        ``size`` is invalid.
+        If a file cannot be decoded as an image (the message names it),
+        ``paths`` is a single path, or ``image_size`` is invalid.
 
     See Also
     --------
@@ -259,8 +247,8 @@ def load_images(paths, size, *, cache_dir=None, n_jobs=None, verbose=0):
     >>> type(X2).__name__, X2.shape, X2.flags.writeable
     ('memmap', (2, 16, 24, 3), False)
     """
-    size = _check_size(size)
-    if isinstance(paths, (str, os.PathLike)):
+    size = check_image_size(image_size)
+    if is_path(paths):
         raise ValueError("paths must be a sequence of file paths, not a single path")
     resolved, stats = _stat_paths(list(paths))
     n = len(resolved)

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sklearn.utils import Bunch
 
+from ..agreement import CONSENSUS_CODES
 from ._names import parse_mask_filename
 
 #: File names of the four tables of the IMA++ release (folder ``output/``).
@@ -38,6 +38,8 @@ _DIAGNOSIS = {
     "indeterminate/benign": "indeterminate",
     "indeterminate/malignant": "indeterminate",
 }
+
+_TABLES = ("images", "masks", "pairs")
 
 _IMAGE_SUFFIX = re.compile(r"\.(jpe?g|png)$", flags=re.IGNORECASE)
 
@@ -106,8 +108,8 @@ def _attach_paths(frame, name_column, folder, kind, on_missing):
     return frame
 
 
-def load_imaplusplus(root, *, images=None, masks=None, on_missing="raise"):
-    """Load the IMA++ multi-annotator tables, joined per image and per mask.
+def load_imaplusplus(root, *, table="images", images=None, masks=None, on_missing="raise"):
+    """Load the IMA++ multi-annotator tables: one row per image, mask or pair.
 
     Parameters
     ----------
@@ -115,13 +117,18 @@ def load_imaplusplus(root, *, images=None, masks=None, on_missing="raise"):
         Folder holding the four tables of the release (``output/`` of
         sfu-mial/IMAplusplus; names in ``IMAPLUSPLUS_TABLES``). Images and
         masks are not needed.
+    table : {"images", "masks", "pairs"}, default="images"
+        Which table to return: one row per image (the dataset table, with the
+        core columns of every skiaa reader), per mask, or per pair of masks.
     images : str or path-like, default=None
         Folder of the ISIC images (searched recursively, file names matched
-        case-insensitively, any of .jpg/.jpeg/.png). When given, the per-image
-        frame gets ``image_path`` and ``image_exists`` columns.
+        case-insensitively, any of .jpg/.jpeg/.png), used by
+        ``table="images"``. Without it ``image_path`` is <NA> and
+        ``image_exists`` False for every image.
     masks : str or path-like, default=None
-        Folder of the mask PNGs (searched recursively). When given, the per-mask
-        frame gets ``mask_path`` and ``mask_exists`` columns.
+        Folder of the mask PNGs (searched recursively), used by
+        ``table="masks"``: the per-mask frame then gets ``mask_path`` and
+        ``mask_exists`` columns.
     on_missing : {"raise", "flag"}, default="raise"
         What to do when ``images``/``masks`` lack a file the tables list:
         raise a :class:`FileNotFoundError` naming the files, or keep every row
@@ -129,25 +136,31 @@ def load_imaplusplus(root, *, images=None, masks=None, on_missing="raise"):
 
     Returns
     -------
-    data : sklearn.utils.Bunch
-        - ``images``: :class:`pandas.DataFrame`, one row per image of the
-          multi-annotator subset, sorted by ``image_id``: ``image_id``,
-          ``image_filename``, ``diagnosis`` ("benign", "malignant" or
-          "indeterminate"), ``malignant`` (nullable Int8: 1, 0, or <NA> when
-          indeterminate), ``is_indeterminate``, ``iaa`` (mean pairwise Dice,
-          the paper's IAA), ``n_masks``, ``n_annotators``, ``annotators``
-          (comma-separated codes, one per mask, sorted), ``n_pairs``, every
-          ``*_mean``/``*_std`` column of the image-level metrics table, then the
-          36 ISIC metadata columns (``benign_malignant``, ``diagnosis_1``, ...).
-        - ``masks``: one row per mask (consensus masks included, flagged):
-          ``image_id``, ``image_filename``, ``mask_filename``, ``annotator``,
-          ``tool``, ``skill``, ``object_id``, ``is_consensus``, ``mask_md5``,
-          parsed with :func:`parse_mask_filename`.
-        - ``pairs``: the release's pairwise table as is (``annotator1``,
-          ``tool1``, ``skill_level1``, ... ``dice_score``, ...) plus
-          ``image_id``, ``is_consensus_pair`` and ``same_annotator``; usable
-          directly by :func:`skiaa.stats.agreement_by_factor`.
-        - ``root``: the tables' folder, as a :class:`pathlib.Path`.
+    frame : pandas.DataFrame
+        ``table="images"``: one row per image of the multi-annotator subset,
+        sorted by ``image_id``, starting with the columns every skiaa reader
+        has: ``image_id``, ``image_path``, ``label`` (nullable Int8: 1
+        malignant, 0 benign, <NA> indeterminate), ``diagnosis`` ("benign",
+        "malignant" or "indeterminate"), ``split`` (<NA>: IMA++ has no
+        official split), ``image_exists``; then ``image_filename``,
+        ``is_indeterminate``, ``iaa`` (mean pairwise Dice, the paper's IAA),
+        ``n_masks``, ``n_annotators``, ``annotators`` (comma-separated codes,
+        one per mask, sorted), ``n_pairs``, every ``*_mean``/``*_std`` column
+        of the image-level metrics table, then the 36 ISIC metadata columns
+        (``benign_malignant``, ``diagnosis_1``, ...).
+
+        ``table="masks"``: one row per mask (consensus masks included,
+        flagged): ``image_id``, ``image_filename``, ``mask_filename``,
+        ``annotator``, ``tool``, ``skill``, ``object_id``, ``is_consensus``,
+        ``mask_md5``, parsed with :func:`parse_mask_filename`.
+
+        ``table="pairs"``: the release's pairwise table as is (``annotator1``,
+        ``tool1``, ``skill_level1``, ... ``dice_score``, ...) plus
+        ``image_id``, ``is_consensus_pair`` and ``same_annotator``; usable
+        directly by :func:`skiaa.stats.agreement_by_factor`.
+
+        ``frame.attrs`` holds ``dataset`` ("IMA++"), ``table`` and ``root``
+        (the tables' folder).
 
     Raises
     ------
@@ -157,7 +170,8 @@ def load_imaplusplus(root, *, images=None, masks=None, on_missing="raise"):
     ValueError
         If a table lacks a required column, a mask file name does not follow the
         IMA++ scheme, a name disagrees with its row's annotator/tool/skill
-        columns, an image has no metadata row, or ``on_missing`` is invalid.
+        columns, an image has no metadata row, or ``table`` or ``on_missing``
+        is invalid.
 
     See Also
     --------
@@ -168,7 +182,7 @@ def load_imaplusplus(root, *, images=None, masks=None, on_missing="raise"):
     -----
     ``benign_malignant`` values ``indeterminate``, ``indeterminate/benign`` and
     ``indeterminate/malignant`` all map to ``diagnosis = "indeterminate"`` and
-    ``malignant = <NA>``: a leaning is not a diagnosis, and counting it would
+    ``label = <NA>``: a leaning is not a diagnosis, and counting it would
     change the paper's groups (1,880 benign, 505 malignant, 9 indeterminate in
     the release). The raw value stays in ``benign_malignant``.
 
@@ -193,29 +207,40 @@ def load_imaplusplus(root, *, images=None, masks=None, on_missing="raise"):
     ...     "IMAplusplus_multiannotator_subset_IAA_metrics.csv", index=False)
     >>> pd.DataFrame({"img_id": ["ISIC_0000001.JPG"], "dice_score_mean": [0.8]}).to_csv(
     ...     "IMAplusplus_multiannotator_subset_image_level_metrics.csv", index=False)
-    >>> data = load_imaplusplus(".")
-    >>> data.images[["image_id", "diagnosis", "iaa", "n_masks", "annotators"]]
-           image_id  diagnosis  iaa  n_masks annotators
-    0  ISIC_0000001  malignant  0.8        2    A01,A02
-    >>> data.masks[["annotator", "tool", "skill", "is_consensus"]]
+    >>> images = load_imaplusplus(".")
+    >>> images[["image_id", "label", "diagnosis", "iaa", "n_masks", "annotators"]]
+           image_id  label  diagnosis  iaa  n_masks annotators
+    0  ISIC_0000001      1  malignant  0.8        2    A01,A02
+    >>> load_imaplusplus(".", table="masks")[["annotator", "tool", "skill", "is_consensus"]]
       annotator tool skill  is_consensus
     0       A01   T1    S1         False
     1       A02   T3    S2         False
     """
+    if table not in _TABLES:
+        raise ValueError(f"table must be one of {list(_TABLES)}, got {table!r}")
     if on_missing not in ("raise", "flag"):
         raise ValueError(f"on_missing must be 'raise' or 'flag', got {on_missing!r}")
     root = Path(root)
     tables = {key: _read_table(root, key) for key in IMAPLUSPLUS_TABLES}
 
     mask_frame = _masks_frame(tables["masks"])
-    pairs = _pairs_frame(tables["pairs"])
-    image_frame = _images_frame(tables, mask_frame, pairs)
-
-    if images is not None:
-        image_frame = _attach_paths(image_frame, "image_filename", images, "image", on_missing)
-    if masks is not None:
-        mask_frame = _attach_paths(mask_frame, "mask_filename", masks, "mask", on_missing)
-    return Bunch(images=image_frame, masks=mask_frame, pairs=pairs, root=root)
+    if table == "masks":
+        frame = mask_frame
+        if masks is not None:
+            frame = _attach_paths(frame, "mask_filename", masks, "mask", on_missing)
+    elif table == "pairs":
+        frame = _pairs_frame(tables["pairs"])
+    else:
+        frame = _images_frame(tables, mask_frame, _pairs_frame(tables["pairs"]))
+        if images is not None:
+            frame = _attach_paths(frame, "image_filename", images, "image", on_missing)
+        else:
+            frame["image_path"] = pd.Series(pd.NA, index=frame.index, dtype="string")
+            frame["image_exists"] = False
+        first = ["image_id", "image_path", "label", "diagnosis", "split", "image_exists"]
+        frame = frame[first + [c for c in frame.columns if c not in first]]
+    frame.attrs.update(dataset="IMA++", table=table, root=str(root))
+    return frame
 
 
 def label_diagnosis(table, metadata, *, id_column="img_id"):
@@ -234,8 +259,9 @@ def label_diagnosis(table, metadata, *, id_column="img_id"):
     -------
     table : pandas.DataFrame
         A copy with ``image_id``, ``diagnosis`` (categorical: benign, malignant,
-        indeterminate), ``malignant`` (Int8, <NA> when indeterminate) and
-        ``is_indeterminate``; rows in their original order, none dropped.
+        indeterminate), ``label`` (Int8: 1 malignant, 0 benign, <NA> when
+        indeterminate) and ``is_indeterminate``; rows in their original order,
+        none dropped.
 
     Raises
     ------
@@ -266,11 +292,64 @@ def label_diagnosis(table, metadata, *, id_column="img_id"):
     table["diagnosis"] = pd.Categorical(
         diagnosis, categories=["benign", "malignant", "indeterminate"]
     )
-    table["malignant"] = pd.array(
+    table["label"] = pd.array(
         np.where(diagnosis == "indeterminate", None, diagnosis == "malignant"), dtype="Int8"
     )
     table["is_indeterminate"] = diagnosis == "indeterminate"
     return table
+
+
+_ID_COLUMNS = ("img_id", "image_id", "isic_id")
+
+
+def read_iaa_table(iaa_path, metadata_path, *, value_column="dice_score_mean"):
+    """Read a per-image agreement CSV and label each image from ISIC metadata.
+
+    The library side of ``skiaa compare --iaa TABLE --metadata TABLE``: a table
+    of your own (for instance ``image_level_metrics.csv`` written by ``skiaa
+    agreement``) joined with the diagnosis of every image.
+
+    Parameters
+    ----------
+    iaa_path : str or path-like
+        CSV with one row per image: an id column (``img_id``, ``image_id`` or
+        ``isic_id``, the first found; a .jpg/.jpeg/.png suffix is stripped)
+        and ``value_column``.
+    metadata_path : str or path-like
+        ISIC metadata CSV with ``isic_id`` and ``benign_malignant``.
+    value_column : str, default="dice_score_mean"
+        The column that must be present (the value to be compared).
+
+    Returns
+    -------
+    table : pandas.DataFrame
+        The IAA table with ``image_id``, ``diagnosis``, ``label`` and
+        ``is_indeterminate`` added by :func:`label_diagnosis`; every row kept.
+
+    Raises
+    ------
+    FileNotFoundError
+        If a file does not exist (naming it).
+    ValueError
+        If the id column or ``value_column`` is missing, or for any reason of
+        :func:`label_diagnosis` (an image without metadata, ...).
+
+    See Also
+    --------
+    label_diagnosis : the labelling rule.
+    skiaa.stats.diagnosis_groups : the benign and malignant values of the table.
+    """
+    for path in (iaa_path, metadata_path):
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"table {str(path)!r} not found")
+    iaa = pd.read_csv(iaa_path)
+    metadata = pd.read_csv(metadata_path, low_memory=False)
+    id_column = next((c for c in _ID_COLUMNS if c in iaa.columns), None)
+    if id_column is None:
+        raise ValueError(f"{iaa_path}: no image id column ({', '.join(_ID_COLUMNS)})")
+    if value_column not in iaa.columns:
+        raise ValueError(f"{iaa_path}: no column {value_column!r}")
+    return label_diagnosis(iaa, metadata, id_column=id_column)
 
 
 def _masks_frame(table):
@@ -310,7 +389,8 @@ def _masks_frame(table):
 def _pairs_frame(table):
     pairs = table.copy()
     pairs["image_id"] = _strip_suffix(pairs["img_id"])
-    consensus = pairs["annotator1"].isin(["ST", "MV"]) | pairs["annotator2"].isin(["ST", "MV"])
+    codes = list(CONSENSUS_CODES)
+    consensus = pairs["annotator1"].isin(codes) | pairs["annotator2"].isin(codes)
     pairs["is_consensus_pair"] = consensus
     pairs["same_annotator"] = (pairs["annotator1"] == pairs["annotator2"]) & ~consensus
     return pairs
@@ -346,11 +426,16 @@ def _images_frame(tables, mask_frame, pairs):
     frame = label_diagnosis(frame, tables["metadata"], id_column="image_id")
     frame["iaa"] = frame["dice_score_mean"]
 
-    first = ["image_id", "image_filename", "diagnosis", "malignant", "is_indeterminate", "iaa"]
+    first = ["image_id", "image_filename", "label", "diagnosis", "is_indeterminate", "iaa"]
     first += ["n_masks", "n_annotators", "annotators", "n_pairs"]
     metric_cols = [c for c in metrics.columns if c != "image_id"]
     frame = frame[first + metric_cols]
     metadata = tables["metadata"].rename(columns={"isic_id": "image_id"})
     metadata = metadata.drop_duplicates("image_id")
-    frame = frame.merge(metadata, on="image_id", how="left", validate="1:1")
+    # A metadata column named like one of ours (e.g. "diagnosis" in other ISIC
+    # exports) is kept under a suffix rather than replacing ours.
+    frame = frame.merge(
+        metadata, on="image_id", how="left", validate="1:1", suffixes=("", "_metadata")
+    )
+    frame["split"] = pd.Series(pd.NA, index=frame.index, dtype="string")
     return frame.sort_values("image_id", ignore_index=True)

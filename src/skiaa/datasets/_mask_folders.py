@@ -9,14 +9,16 @@ import pandas as pd
 from sklearn.utils import Bunch
 
 from ..agreement import (
-    CONSENSUS_ANNOTATORS,
+    CONSENSUS_CODES,
     RELEASE_NAMES,
     EmptyMaskWarning,
-    _check_metrics,
     image_agreement,
     pairwise_agreement,
 )
-from ..utils._progress import progress
+
+# Metric-name validation is the agreement package's; not public there yet.
+from ..agreement._naming import check_metrics
+from ..utils import progress
 from ._names import parse_mask_filename
 
 _COLUMNS = ["image_id", "path", "mask", "annotator", "tool", "skill", "object_id"]
@@ -222,7 +224,7 @@ def _row(image_id, path, fields):
 # --------------------------------------------------------------------------- #
 def _release_metrics(metrics):
     """Validated skiaa metric names, Dice first when it was not asked for."""
-    metrics = _check_metrics(metrics)
+    metrics = check_metrics(metrics)
     # Dice is always computed: it defines the IAA, an image's mean pairwise Dice.
     return metrics if "dice" in metrics else ["dice", *metrics]
 
@@ -423,7 +425,7 @@ def mask_folder_agreement(
         for image_id, group in masks.groupby("image_id", sort=True)
     ]
     # Consensus masks, when included, are paired but never count as annotators.
-    is_annotator = ~masks["annotator"].isin(list(CONSENSUS_ANNOTATORS))
+    is_annotator = ~masks["annotator"].isin(list(CONSENSUS_CODES))
     per_image = (
         masks[is_annotator]
         .groupby("image_id")
@@ -450,3 +452,66 @@ def mask_folder_agreement(
     return Bunch(
         pairs=pairs, images=images, masks=masks, skipped=found.skipped, layout=found.layout
     )
+
+
+def lesions_agreement(data, metrics=None, *, n_jobs=None, verbose=0):
+    """Agreement between the synthetic annotators' masks of :func:`make_lesions`.
+
+    The same tables as :func:`mask_folder_agreement`, in the IMA++ release's
+    layout, for data generated in memory (``skiaa agreement --demo``). Mask
+    names are ``<image_id>_<annotator>_<tool>_<skill>_<j>``, ``j`` the mask's
+    position in its image.
+
+    Parameters
+    ----------
+    data : :class:`~sklearn.utils.Bunch`
+        As returned by :func:`make_lesions` (``image_ids``, ``masks``,
+        ``annotators``, ``tools``, ``skills``).
+    metrics : str or list of str, default=None
+        As in :func:`mask_folder_agreement`; Dice is added when missing.
+    n_jobs : int, default=None
+        Number of images processed in parallel by joblib.
+    verbose : int, default=0
+        A progress bar over the images when > 0.
+
+    Returns
+    -------
+    result : :class:`~sklearn.utils.Bunch`
+        pairs : pandas.DataFrame
+            One row per pair of an image's masks (see
+            :func:`mask_folder_agreement`).
+        images : pandas.DataFrame
+            One row per image, ``img_id``, ``<metric>_score_mean``,
+            ``<metric>_score_std`` and ``n_pairs``; the IAA is
+            ``dice_score_mean``.
+
+    Raises
+    ------
+    ValueError
+        If a metric name is unknown.
+
+    See Also
+    --------
+    mask_folder_agreement : the same for a folder of mask files.
+
+    Examples
+    --------
+    >>> from skiaa.datasets import lesions_agreement, make_lesions
+    >>> data = make_lesions(3, image_size=32, n_masks=2, random_state=0)
+    >>> result = lesions_agreement(data, ["dice"])
+    >>> result.images.columns.tolist()
+    ['img_id', 'dice_score_mean', 'dice_score_std', 'n_pairs']
+    >>> result.images["n_pairs"].tolist()
+    [1, 1, 1]
+    """
+    metrics = _release_metrics(metrics)
+    items = []
+    for image_id, masks, ann, tools, skills in zip(
+        data.image_ids, data.masks, data.annotators, data.tools, data.skills
+    ):
+        names = [
+            f"{image_id}_{a}_{t}_{s}_{j}" for j, (a, t, s) in enumerate(zip(ann, tools, skills))
+        ]
+        items.append((str(image_id), masks, names, list(ann), list(tools), list(skills)))
+    pairs, images = _release_tables(items, metrics, n_jobs=n_jobs, verbose=verbose)
+    return Bunch(pairs=pairs, images=images)

@@ -3,6 +3,9 @@
 import re
 from pathlib import Path
 
+# Annotator codes the release uses for consensus masks (STAPLE, majority vote).
+from ..agreement import CONSENSUS_CODES
+
 # ISIC_0000004_A04_T1_S2_545d08aabae47821f8802550.png: image id, annotator, tool,
 # skill level, mask object id. Consensus masks read ISIC_xxxxxxx_ST_ST_ST_ST.png
 # (STAPLE) and ISIC_xxxxxxx_MV_MV_MV_MV.png (majority vote).
@@ -10,9 +13,6 @@ _MASK_NAME = re.compile(
     r"^(?P<image_id>ISIC_\d+)_(?P<annotator>A\d+|ST|MV)_(?P<tool>T\d+|ST|MV)"
     r"_(?P<skill>S\d+|ST|MV)_(?P<object_id>[^.]+)\.(?P<ext>png|PNG)$"
 )
-
-#: Annotator codes the release uses for consensus masks.
-CONSENSUS_CODES = ("ST", "MV")
 
 
 def parse_mask_filename(name):

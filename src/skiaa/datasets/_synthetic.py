@@ -3,7 +3,8 @@
 The generator exists so that every part of skiaa (agreement, statistics, the IAA
 regressor, the multi-task classifier, the command line) can be run and tested
 without the IMA++ images, which cannot be redistributed. It mimics the facts of
-the study (arXiv:2508.09381, PAPER.md sections 1-3) that matter downstream:
+the study (arXiv:2508.09381; "The paper" in docs/development.rst) that matter
+downstream:
 
 - 2 to 5 masks per image, skewed toward 2 as in IMA++ (2130/209/51/4 images);
 - 15 annotators with a fixed tool and skill, some doing far more masks than others,
@@ -20,9 +21,12 @@ import numbers
 
 import numpy as np
 from scipy import ndimage
-from sklearn.utils import Bunch, check_random_state
+from sklearn.utils import Bunch
 
-# Number of IMA++ images carrying 2, 3, 4 and 5 masks (PAPER.md section 1); the
+from .._docstring import RANDOM_STATE_DOC, Substitution
+from ..utils import as_generator, check_image_size
+
+# Number of IMA++ images carrying 2, 3, 4 and 5 masks (the release's tables); the
 # distribution of the number of masks per image follows these counts.
 _IMAPP_MASK_COUNTS = {2: 2130, 3: 209, 4: 51, 5: 4}
 
@@ -180,38 +184,8 @@ restricted to the requested range.
 """
 
 
-def _check_generator(random_state):
-    """Return a numpy Generator for an int, None, Generator or RandomState."""
-    if isinstance(random_state, np.random.Generator):
-        return random_state
-    if _is_int(random_state):
-        if random_state < 0:
-            raise ValueError(f"random_state must be a non-negative int, got {random_state}")
-        return np.random.default_rng(int(random_state))
-    # None, a RandomState or the np.random module: take a seed from the legacy
-    # generator so that sklearn-style random_state handling keeps working.
-    legacy = check_random_state(random_state)
-    return np.random.default_rng(legacy.randint(np.iinfo(np.int32).max))
-
-
 def _is_int(value):
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-
-
-def _check_image_size(image_size):
-    if _is_int(image_size):
-        size = (int(image_size), int(image_size))
-    elif (
-        isinstance(image_size, (tuple, list))
-        and len(image_size) == 2
-        and all(_is_int(v) for v in image_size)
-    ):
-        size = (int(image_size[0]), int(image_size[1]))
-    else:
-        raise ValueError(f"image_size must be an int or a pair (H, W) of ints, got {image_size!r}")
-    if min(size) < 16:
-        raise ValueError(f"image_size must be at least 16 pixels on each side, got {image_size!r}")
-    return size
 
 
 def _check_n_masks(n_masks):
@@ -493,6 +467,7 @@ def _one_lesion(rng, shape, malignant, annotators, noise_scale):
     return image, true_mask, outline_pts, masks, params
 
 
+@Substitution(random_state=RANDOM_STATE_DOC)
 def make_lesions(
     n_samples=100,
     *,
@@ -530,11 +505,9 @@ def make_lesions(
         choice, outlining the dark body alone); 0 leaves only the systematic
         differences between tools, annotators and lesions (a pale halo is then
         included by the annotators whose habit is to trace loosely).
-    random_state : int, numpy.random.Generator, numpy.random.RandomState or None, \
-default=None
-        Seed or generator; the same int always gives the same data. A
-        Generator is used (and advanced) as is; a RandomState, or None, seeds
-        a new Generator with one draw from it (None: numpy's global state).
+    random_state : int, RandomState instance or None, default=None
+        Seed of everything drawn: lesions, annotators and their masks.
+        {random_state}
 
     Returns
     -------
@@ -553,10 +526,10 @@ default=None
             and skill.
         diagnosis : ndarray of shape (n_samples,), dtype str
             ``"benign"`` or ``"malignant"`` (IMA++'s ``benign_malignant``).
-        target : ndarray of shape (n_samples,), dtype int
+        label : ndarray of shape (n_samples,), dtype int
             1 for malignant, 0 for benign.
-        target_names : list of str
-            ``["benign", "malignant"]``.
+        label_names : list of str
+            ``["benign", "malignant"]``: ``label_names[label]`` is ``diagnosis``.
         true_masks : ndarray of shape (n_samples, H, W), dtype bool
             The hidden true lesion, inside the true outline.
         outlines : ndarray of shape (n_samples, 360, 2), dtype float
@@ -588,7 +561,7 @@ default=None
     -----
     With ``n_masks=(low, high)`` the number of masks of an image is drawn with
     probabilities proportional to the number of IMA++ images with 2, 3, 4 and 5
-    masks (2130, 209, 51, 4; PAPER.md section 1) restricted to ``[low, high]``;
+    masks (2130, 209, 51, 4 in the release) restricted to ``[low, high]``;
     past 5 each extra mask is ten times rarer. The default therefore gives two
     masks to about 89 % of images, as in IMA++.
 
@@ -616,13 +589,13 @@ default=None
     """
     if not isinstance(n_samples, numbers.Integral) or isinstance(n_samples, bool) or n_samples < 1:
         raise ValueError(f"n_samples must be a positive int, got {n_samples!r}")
-    shape = _check_image_size(image_size)
+    shape = check_image_size(image_size, minimum=16)
     low, high = _check_n_masks(n_masks)
     if not isinstance(malignant_fraction, numbers.Real) or not 0 <= malignant_fraction <= 1:
         raise ValueError(f"malignant_fraction must be in [0, 1], got {malignant_fraction!r}")
     if not isinstance(annotator_noise, numbers.Real) or not annotator_noise >= 0:
         raise ValueError(f"annotator_noise must be >= 0, got {annotator_noise!r}")
-    rng = _check_generator(random_state)
+    rng = as_generator(random_state)
 
     n_samples = int(n_samples)
     malignant = rng.uniform(size=n_samples) < malignant_fraction
@@ -645,16 +618,16 @@ default=None
         tools.append(np.array([_TOOLS[a] for a in who]))
         skills.append(np.array([_SKILLS[a] for a in who]))
 
-    target_names = ["benign", "malignant"]
+    label_names = ["benign", "malignant"]
     return Bunch(
         images=images,
         masks=masks,
         annotators=annotators,
         tools=tools,
         skills=skills,
-        diagnosis=np.array(target_names)[malignant.astype(int)],
-        target=malignant.astype(int),
-        target_names=target_names,
+        diagnosis=np.array(label_names)[malignant.astype(int)],
+        label=malignant.astype(int),
+        label_names=label_names,
         true_masks=true_masks,
         outlines=outlines,
         lesion_params=params,

@@ -4,20 +4,20 @@ Kept out of :mod:`skiaa.datasets`' eager imports (loaded lazily on first access)
 so that reading tables and computing statistics never imports torch.
 """
 
-import os
-
 import numpy as np
 import torch
 from PIL import Image
 from torch.nn import functional as F
 from torch.utils.data import Dataset
 
-from ._images import load_images
-
-ACCEPTED_LAYOUTS = (
-    "Accepted layouts: uint8 (n, H, W, C) with C in 1, 3, 4 (0-255), float (n, C, H, W) "
-    "with intensities in [0, 1]."
+from ..utils import (
+    ACCEPTED_LAYOUTS,
+    check_float_range,
+    is_path_sequence,
+    resize_uint8,
+    rgb_uint8,
 )
+from ._images import load_images
 
 
 class ImageDataset(Dataset):
@@ -37,18 +37,18 @@ class ImageDataset(Dataset):
         - a float array of shape (n_samples, channels, height, width) with
           intensities in [0, 1] (any number of channels);
         - image file paths, decoded once through :func:`load_images` with
-          ``size`` and ``cache_dir``;
+          ``image_size`` and ``cache_dir``;
         - a torch ``Dataset`` whose items are images (uint8 (H, W, C) or
           (C, H, W), float (C, H, W) in [0, 1], or PIL images) or tuples whose
           first element is one; converted item by item and resized (bicubic)
-          to ``size`` when it is given.
+          to ``image_size`` when it is given.
     y : array-like of shape (n_samples,) or (n_samples, n_targets), default=None
         Targets. Returned as tensors (float32 for floating targets, int64 for
         integer ones); when None every sample's target is ``torch.tensor(0)``,
         skorch's placeholder convention.
-    size : int, default=None
-        Output size when ``X`` holds paths (required then) or is a torch
-        Dataset (None keeps each item's size); ignored for arrays.
+    image_size : int or (int, int), default=None
+        Output size when ``X`` holds paths (required then) or, as an int, is a
+        torch Dataset (None keeps each item's size); ignored for arrays.
     cache_dir : str or path-like, default=None
         Cache folder for decoding paths (see :func:`load_images`).
     scale : bool, default=False
@@ -76,7 +76,7 @@ class ImageDataset(Dataset):
     ValueError
         If ``X`` is none of the above (the message lists the accepted
         layouts), float images have NaN or values outside [0, 1] (the message
-        names the rows), ``X`` holds no image, ``size`` is missing for paths,
+        names the rows), ``X`` holds no image, ``image_size`` is missing for paths,
         or ``y`` has a different length.
 
     See Also
@@ -97,18 +97,28 @@ class ImageDataset(Dataset):
     """
 
     def __init__(
-        self, X, y=None, *, size=None, cache_dir=None, scale=False, transform=None, n_jobs=None
+        self,
+        X,
+        y=None,
+        *,
+        image_size=None,
+        cache_dir=None,
+        scale=False,
+        transform=None,
+        n_jobs=None,
     ):
         if isinstance(X, ImageDataset):
             X = X.images
-        if isinstance(X, Dataset):
-            X = _ItemImages(X, size)
+        if isinstance(X, _ItemImages):  # another ImageDataset's wrapped Dataset
+            n_channels = X.n_channels
+        elif isinstance(X, Dataset):
+            X = _ItemImages(X, image_size)
             n_channels = X.n_channels
         else:
-            if _is_path_list(X):
-                if size is None:
-                    raise ValueError("size is required when X holds image paths")
-                X = load_images(list(X), size, cache_dir=cache_dir, n_jobs=n_jobs)
+            if is_path_sequence(X):
+                if image_size is None:
+                    raise ValueError("image_size is required when X holds image paths")
+                X = load_images(list(X), image_size, cache_dir=cache_dir, n_jobs=n_jobs)
             elif not isinstance(X, np.ndarray):
                 X = np.asarray(X)
             n_channels = _check_array(X)
@@ -215,64 +225,6 @@ def _check_array(X):
     return n_channels
 
 
-def check_float_range(X, name, *, rows=True):
-    """Reject NaN/infinite values and intensities outside [0, 1] in float images.
-
-    Checked in chunks so that a memory-mapped array is never loaded at once.
-    """
-    X = np.asarray(X) if not isinstance(X, np.ndarray) else X
-    n = len(X) if rows else 1
-    flat = X.reshape(n, -1) if rows else X.reshape(1, -1)
-    bad_finite = np.zeros(n, dtype=bool)
-    bad_range = np.zeros(n, dtype=bool)
-    lo, hi = np.inf, -np.inf
-    for start in range(0, n, 256):
-        chunk = np.asarray(flat[start : start + 256], dtype=np.float64)
-        finite = np.isfinite(chunk)
-        bad_finite[start : start + 256] = ~finite.all(axis=1)
-        clean = np.where(finite, chunk, 0.5)
-        cmin, cmax = clean.min(axis=1), clean.max(axis=1)
-        bad_range[start : start + 256] = (cmin < 0) | (cmax > 1)
-        lo, hi = min(lo, float(cmin.min())), max(hi, float(cmax.max()))
-    where = (lambda m: f" in rows {describe_rows(m)}") if rows else (lambda m: "")
-    if bad_finite.any():
-        raise ValueError(f"{name} has NaN or infinite values{where(bad_finite)}.")
-    if bad_range.any():
-        scale = " (0-255 intensities? divide by 255)" if hi > 1 and hi <= 255 else ""
-        raise ValueError(
-            f"float images must have intensities in [0, 1], but {name} has values in "
-            f"[{lo:g}, {hi:g}]{where(bad_range)}{scale}; uint8 images are read as 0-255."
-        )
-
-
-def describe_rows(mask, limit=10):
-    """``[i, j, ...] (k in all)`` for the True rows of ``mask``."""
-    idx = np.flatnonzero(mask)
-    shown = ", ".join(str(i) for i in idx[:limit])
-    return f"[{shown}{', ...' if len(idx) > limit else ''}] ({len(idx)} in all)"
-
-
-def rgb_uint8(img):
-    """One uint8 (H, W[, C]) image as RGB: grey repeated, alpha dropped."""
-    img = np.asarray(img)
-    if img.ndim == 2:
-        img = img[:, :, None]
-    if img.ndim != 3 or img.shape[-1] not in (1, 3, 4):
-        raise ValueError(
-            f"expected an (H, W), (H, W, 1), (H, W, 3) or (H, W, 4) image, got {img.shape}."
-        )
-    if img.shape[-1] == 1:
-        img = np.repeat(img, 3, axis=-1)
-    return np.ascontiguousarray(img[..., :3])
-
-
-def resize_uint8(img, size):
-    """Bicubic resize of one uint8 (H, W, 3) image to ``size`` x ``size`` (None: as is)."""
-    if size is None or img.shape[:2] == (size, size):
-        return img
-    return np.asarray(Image.fromarray(img).resize((size, size), Image.BICUBIC))
-
-
 class _ItemImages:
     """Images of a user's torch Dataset as CHW tensors, converted item by item."""
 
@@ -324,11 +276,3 @@ class _MemmapFile:
 
     def __init__(self, path):
         self.path = path
-
-
-def _is_path_list(X):
-    if isinstance(X, np.ndarray):
-        return X.dtype.kind in "USO" and X.ndim == 1
-    if isinstance(X, (list, tuple)) and len(X) > 0:
-        return all(isinstance(x, (str, os.PathLike)) for x in X)
-    return False

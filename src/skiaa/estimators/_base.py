@@ -11,7 +11,6 @@ training loop, callbacks, progress bar and epoch table.
 import contextlib
 import copy
 import os
-import textwrap
 import warnings
 from numbers import Integral, Real
 
@@ -19,13 +18,14 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator, _fit_context
 from sklearn.model_selection import ShuffleSplit, StratifiedShuffleSplit
-from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 from skorch import NeuralNet
 from skorch.callbacks import Callback, LRScheduler, ProgressBar
 
 from .. import nets
+from .._docstring import RANDOM_STATE_DOC, substitute
+from ..utils import draw_seed
 from ._inputs import as_images
 from ._transforms import IMA_MEAN, IMA_STD, ImageModel, ImagePreprocess, default_norm_stats
 
@@ -550,7 +550,7 @@ class BaseImageEstimator(BaseEstimator):
         return net
 
     def _seed(self):
-        return int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+        return draw_seed(self.random_state)
 
     def _fork_rng(self, device):
         devices = []
@@ -606,19 +606,7 @@ class FitTargets:
         self.__dict__.update(extra)
 
 
-def fill_common_parameters(doc):
-    """Put :data:`COMMON_PARAMETERS_DOC` where ``doc`` says ``{common}``.
-
-    The shared text is indented like the ``{common}`` line: Python 3.13 strips
-    the indentation of docstrings at compile time, older versions keep it.
-    """
-    line = next(line for line in doc.splitlines() if "{common}" in line)
-    indent = line[: len(line) - len(line.lstrip())]
-    body = textwrap.indent(textwrap.dedent(COMMON_PARAMETERS_DOC), indent)
-    return doc.replace(line, body.rstrip("\n"))
-
-
-COMMON_PARAMETERS_DOC = """\
+_COMMON_PARAMETERS_TEMPLATE = """\
     model : str, default="resnet18"
         Any timm model name (:func:`timm.list_models`); ResNet-18 is one of the
         paper's three best backbones. Unknown names raise a ValueError listing
@@ -705,8 +693,12 @@ default="auto"
         equal across runs with different ``n_jobs``, also set
         ``torch_num_threads``; on CUDA, results are repeatable only up to
         non-deterministic GPU kernels.
+        {random_state}
     verbose : int, default=0
         0: silent; 1: skorch's epoch table; 2: also a progress bar per epoch.
     callbacks : list of skorch callbacks or (name, callback) tuples, default=None
         Extra skorch callbacks, used as given (as skorch does: their state is
         shared between fits; :func:`~sklearn.base.clone` copies them)."""
+
+#: The parameters both estimators share, for their docstrings' ``{common}`` line.
+COMMON_PARAMETERS_DOC = substitute(_COMMON_PARAMETERS_TEMPLATE, random_state=RANDOM_STATE_DOC)

@@ -19,30 +19,14 @@ import numpy as np
 import scipy.sparse
 import torch
 
-from ..datasets._torch import (
+from ..datasets import ImageDataset
+from ..utils import (
     ACCEPTED_LAYOUTS,
-    ImageDataset,
     describe_rows,
+    is_path_sequence,
     resize_uint8,
     rgb_uint8,
 )
-
-
-def _is_path_sequence(X):
-    if isinstance(X, (str, os.PathLike)):
-        return False
-    if isinstance(X, np.ndarray):
-        return (
-            X.ndim == 1
-            and (X.dtype.kind in "US" or X.dtype == object)
-            and len(X) > 0
-            and all(isinstance(x, (str, os.PathLike)) for x in X)
-        )
-    return (
-        isinstance(X, (list, tuple))
-        and len(X) > 0
-        and all(isinstance(x, (str, os.PathLike)) for x in X)
-    )
 
 
 def _load_paths(paths, image_size, cache_dir):
@@ -61,10 +45,10 @@ def as_images(X, image_size, *, cache_dir=None):
     if isinstance(X, ImageDataset):
         # Its array is reused as is (batches are then sliced without per-item work);
         # its targets and transform are not the estimator's business.
-        return ImageDataset(X.images, size=image_size)
+        return ImageDataset(X.images, image_size=image_size)
     if isinstance(X, torch.utils.data.Dataset):
-        return ImageDataset(X, size=image_size)
-    if _is_path_sequence(X):
+        return ImageDataset(X, image_size=image_size)
+    if is_path_sequence(X):
         return ImageDataset(_load_paths(X, image_size, cache_dir))
     if isinstance(X, (list, tuple)) and len(X) and all(np.ndim(x) in (2, 3) for x in X):
         if image_size is None and len({np.shape(x)[:2] for x in X}) > 1:

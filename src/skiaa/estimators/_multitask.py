@@ -13,8 +13,9 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 
 from .. import nets
+from .._docstring import Substitution
 from ..losses import MultiTaskLoss
-from ._base import BaseImageEstimator, FitTargets, fill_common_parameters
+from ._base import COMMON_PARAMETERS_DOC, BaseImageEstimator, FitTargets
 from ._inputs import _rows
 from ._regressor import check_iaa
 
@@ -24,6 +25,7 @@ def _valid_bacc(pred, true):
     return balanced_accuracy_score(true[:, 0].astype(int), logits.argmax(axis=1))
 
 
+@Substitution(common=COMMON_PARAMETERS_DOC)
 class MultiTaskDiagnosisClassifier(ClassifierMixin, BaseImageEstimator):
     """Diagnose lesions from images, with the IAA as an auxiliary training target.
 
@@ -405,6 +407,3 @@ class MultiTaskDiagnosisClassifier(ClassifierMixin, BaseImageEstimator):
             )
         _, iaa = self._outputs(X)
         return iaa.numpy().clip(0.0, 1.0).astype(np.float64)
-
-
-MultiTaskDiagnosisClassifier.__doc__ = fill_common_parameters(MultiTaskDiagnosisClassifier.__doc__)

@@ -6,7 +6,8 @@ from sklearn.base import RegressorMixin
 from sklearn.utils.validation import column_or_1d
 
 from .. import nets
-from ._base import BaseImageEstimator, FitTargets, fill_common_parameters
+from .._docstring import Substitution
+from ._base import COMMON_PARAMETERS_DOC, BaseImageEstimator, FitTargets
 from ._inputs import _rows
 
 
@@ -31,13 +32,15 @@ def check_iaa(y, name="y"):
     return y.astype(np.float32)
 
 
+@Substitution(common=COMMON_PARAMETERS_DOC)
 class IAARegressor(RegressorMixin, BaseImageEstimator):
     """Predict the inter-annotator agreement (IAA) of a lesion from its image.
 
     A timm backbone with the paper's head ``Linear(d, 256) - BatchNorm - ReLU -
     Dropout(0.5) - Linear(256, 1)``, trained with SmoothL1 loss (skorch
     underneath); predictions are clamped to [0, 1]. Defaults follow the paper
-    (arXiv 2508.09381, section 4) except ``pretrained`` (offline by default).
+    (arXiv 2508.09381, section 4; see the estimators' user guide) except
+    ``pretrained`` (offline by default).
 
     Parameters
     ----------
@@ -219,6 +222,3 @@ class IAARegressor(RegressorMixin, BaseImageEstimator):
         images = self._check_predict_images(X)
         out = self._forward(images)
         return out.float().numpy().reshape(-1).clip(0.0, 1.0).astype(np.float64)
-
-
-IAARegressor.__doc__ = fill_common_parameters(IAARegressor.__doc__)

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-# PAPER.md section 4: IMA++ channel statistics.
+# The IMA++ channel statistics the paper normalises with (its training code).
 IMA_MEAN = (0.7079, 0.5688, 0.5130)
 IMA_STD = (0.1304, 0.1248, 0.1429)
 

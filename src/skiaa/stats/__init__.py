@@ -7,6 +7,7 @@ called): importing :mod:`skiaa.stats` never imports torch.
 from ._compare import GroupComparison, cliffs_delta, cohens_d, compare_groups, largest_ecdf_gap
 from ._dominance import DominanceResult, stochastic_dominance_test
 from ._factors import agreement_by_factor
+from ._groups import diagnosis_groups
 from ._plotting import plot_agreement_by_factor, plot_ecdf
 
 __all__ = [
@@ -16,6 +17,7 @@ __all__ = [
     "cliffs_delta",
     "cohens_d",
     "compare_groups",
+    "diagnosis_groups",
     "largest_ecdf_gap",
     "plot_agreement_by_factor",
     "plot_ecdf",

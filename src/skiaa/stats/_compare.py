@@ -9,8 +9,10 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from .._docstring import RANDOM_STATE_DOC, Substitution
+from ..utils import as_generator
 from ._dominance import DominanceResult, stochastic_dominance_test
-from ._utils import as_generator, check_sample
+from ._utils import check_sample
 
 # Alternatives are phrased for the positive group against the reference one,
 # as scipy.stats.mannwhitneyu(positive, reference) phrases them.
@@ -151,7 +153,7 @@ def _ks_2samp(x, y, alternative, method):
     return res, used
 
 
-def _bootstrap_interval(data, statistic, n_boot, level, method, seed):
+def _bootstrap_interval(data, statistic, n_resamples, level, method, seed):
     """Stratified bootstrap interval, and the method that produced it.
 
     BCa is undefined when the jackknife values are all equal (e.g. a median
@@ -166,7 +168,7 @@ def _bootstrap_interval(data, statistic, n_boot, level, method, seed):
             res = stats.bootstrap(
                 data,
                 statistic,
-                n_resamples=n_boot,
+                n_resamples=n_resamples,
                 batch=1000,
                 vectorized=True,
                 confidence_level=level,
@@ -223,7 +225,7 @@ class GroupComparison:
         ``{"mean_difference": (low, high), "median_difference": (low, high)}``.
     confidence_level : float
     bootstrap_method : str
-    n_boot : int
+    n_resamples : int
     dominance : DominanceResult
         With ``x`` the positive group and ``y`` the reference.
     dominance_conclusion : str
@@ -245,7 +247,7 @@ class GroupComparison:
     confidence_intervals: dict
     confidence_level: float
     bootstrap_method: str
-    n_boot: int
+    n_resamples: int
     dominance: DominanceResult
     dominance_conclusion: str
     ecdf_gap: dict
@@ -260,7 +262,7 @@ class GroupComparison:
         result : dict
             Keys ``positive``, ``reference``, ``value_name``, ``groups``,
             ``tests``, ``effect_sizes``, ``confidence_intervals`` (with
-            ``level``, ``method``, ``n_boot``), ``dominance`` (hypotheses
+            ``level``, ``method``, ``n_resamples``), ``dominance`` (hypotheses
             spelled out, statistics, p-values, conclusion), ``ecdf_gap``,
             ``settings``.
         """
@@ -279,7 +281,7 @@ class GroupComparison:
             "confidence_intervals": {
                 "level": self.confidence_level,
                 "method": self.bootstrap_method,
-                "n_boot": self.n_boot,
+                "n_resamples": self.n_resamples,
                 **{k: [float(v[0]), float(v[1])] for k, v in self.confidence_intervals.items()},
             },
             "dominance": {
@@ -353,7 +355,7 @@ class GroupComparison:
         lines += [
             "",
             f"Effect sizes ({pos} - {ref}; {level} {self.bootstrap_method} bootstrap CI, "
-            f"{self.n_boot} resamples)",
+            f"{self.n_resamples} resamples)",
             f"  mean difference    {es['mean_difference']:+.4f}  "
             f"[{ci['mean_difference'][0]:+.4f}, {ci['mean_difference'][1]:+.4f}]",
             f"  median difference  {es['median_difference']:+.4f}  "
@@ -414,12 +416,13 @@ def _split_groups(values, groups, positive):
     return labels, positive, reference, samples
 
 
+@Substitution(random_state=RANDOM_STATE_DOC)
 def compare_groups(
     values,
     groups,
     *,
     positive=None,
-    n_boot=9999,
+    n_resamples=9999,
     confidence_level=0.95,
     bootstrap_method="BCa",
     alpha=0.05,
@@ -431,7 +434,7 @@ def compare_groups(
     """Compare a continuous value between two groups (e.g. IAA, malignant vs benign).
 
     Runs what the paper reports (Mann-Whitney U, two-sample Kolmogorov-Smirnov,
-    Cohen's d; PAPER.md §3) and what it leaves implicit: one-sided tests, Cliff's
+    Cohen's d) and what it leaves implicit: one-sided tests, Cliff's
     delta, bootstrap confidence intervals of the mean and median differences, the
     largest ECDF gap, and a first-order stochastic-dominance test.
 
@@ -445,7 +448,7 @@ def compare_groups(
         The group of interest; differences and one-sided alternatives are
         phrased as positive against the other (reference) group. None takes the
         larger label in sorted order (``"malignant"`` over ``"benign"``, 1 over 0).
-    n_boot : int, default=9999
+    n_resamples : int, default=9999
         Bootstrap resamples, for the confidence intervals and the dominance test.
     confidence_level : float, default=0.95
         Level of the bootstrap confidence intervals.
@@ -461,9 +464,9 @@ def compare_groups(
     value_name : str, default=None
         Name of the outcome for printing; ``values.name`` for a Series, else
         "value".
-    random_state : int, numpy.random.Generator, numpy.random.RandomState or None
-        Seed of the bootstrap resampling. None draws fresh OS entropy; the global
-        numpy RNG is never used.
+    random_state : int, RandomState instance or None, default=None
+        Seed of the bootstrap intervals and of the dominance test's bootstrap.
+        {random_state}
 
     Returns
     -------
@@ -500,7 +503,7 @@ def compare_groups(
     ECDF lies above the reference's. For KS this is
     ``ks_2samp(positive, reference, alternative="greater")``, whose H1 is
     ``F_pos(t) > F_ref(t)`` for some t (scipy names the alternative after the
-    CDF, not the values: GOTCHAS.md).
+    CDF, not the values; see "scipy" in the development notes of the docs).
 
     Cohen's d uses the pooled standard deviation with each unbiased variance
     weighted by its degrees of freedom (see :func:`cohens_d`). Cliff's delta is
@@ -517,7 +520,7 @@ def compare_groups(
     >>> rng = np.random.default_rng(0)
     >>> values = np.r_[rng.beta(8, 2, 200), rng.beta(6, 2, 60)]
     >>> groups = np.array(["benign"] * 200 + ["malignant"] * 60)
-    >>> res = compare_groups(values, groups, n_boot=999, random_state=0)
+    >>> res = compare_groups(values, groups, n_resamples=999, random_state=0)
     >>> res.positive, res.groups["malignant"]["n"]
     ('malignant', 60)
     >>> res.effect_sizes["mean_difference"] < 0, res.tests["mannwhitneyu"]["less"]["pvalue"] < 0.05
@@ -534,9 +537,9 @@ def compare_groups(
         raise ValueError(
             f"bootstrap_method must be 'BCa', 'percentile' or 'basic', got {bootstrap_method!r}"
         )
-    if int(n_boot) < 1:
-        raise ValueError(f"n_boot must be a positive integer, got {n_boot}")
-    n_boot = int(n_boot)
+    if int(n_resamples) < 1:
+        raise ValueError(f"n_resamples must be a positive integer, got {n_resamples}")
+    n_resamples = int(n_resamples)
     labels, positive, reference, samples = _split_groups(values, groups, positive)
     pos, ref = samples[positive], samples[reference]
 
@@ -567,7 +570,7 @@ def compare_groups(
     }
 
     rng = as_generator(random_state)
-    boot_seed, dom_seed = rng.integers(0, 2**63 - 1, size=2)
+    boot_seed, dom_seed = rng.integers(0, 2**31 - 1, size=2)
     # Canonical order (labels sorted, values sorted within each group) makes the
     # resampling independent of sample order and of which group is positive.
     a, b = np.sort(samples[labels[0]]), np.sort(samples[labels[1]])
@@ -579,12 +582,12 @@ def compare_groups(
             return sign * (func(s0, axis=axis) - func(s1, axis=axis))
 
         intervals[key], interval_methods[key] = _bootstrap_interval(
-            (a, b), statistic, n_boot, confidence_level, bootstrap_method, boot_seed
+            (a, b), statistic, n_resamples, confidence_level, bootstrap_method, boot_seed
         )
 
     # Also run in canonical label order, then oriented as (positive, reference).
     dominance = stochastic_dominance_test(
-        a, b, n_resamples=n_boot, alpha=alpha, random_state=int(dom_seed)
+        a, b, n_resamples=n_resamples, alpha=alpha, random_state=int(dom_seed)
     )
     if positive != labels[0]:
         dominance = dominance.swapped()
@@ -605,7 +608,7 @@ def compare_groups(
         confidence_intervals=intervals,
         confidence_level=float(confidence_level),
         bootstrap_method=bootstrap_method,
-        n_boot=n_boot,
+        n_resamples=n_resamples,
         dominance=dominance,
         dominance_conclusion=conclusion,
         ecdf_gap={"statistic": gap, "location": location, "difference": difference},

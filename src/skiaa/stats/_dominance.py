@@ -6,7 +6,9 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from scipy import stats
 
-from ._utils import as_generator, check_sample
+from .._docstring import RANDOM_STATE_DOC, Substitution
+from ..utils import as_generator
+from ._utils import check_sample
 
 # Resamples evaluated at once: bounds memory to ~batch x n_unique floats.
 _BATCH = 500
@@ -120,6 +122,7 @@ def _pooled_bootstrap(x, y, n_resamples, rng):
     return out_xy, out_yx
 
 
+@Substitution(random_state=RANDOM_STATE_DOC)
 def stochastic_dominance_test(x, y, *, n_resamples=9999, alpha=0.05, random_state=None):
     """Test first-order stochastic dominance between two samples, both ways.
 
@@ -144,9 +147,9 @@ def stochastic_dominance_test(x, y, *, n_resamples=9999, alpha=0.05, random_stat
         Bootstrap resamples for the p-values.
     alpha : float, default=0.05
         Level used for ``conclusion``.
-    random_state : int, numpy.random.Generator, numpy.random.RandomState or None
-        Seed of the bootstrap. None draws fresh entropy from the OS; the global
-        numpy RNG is never used.
+    random_state : int, RandomState instance or None, default=None
+        Seed of the bootstrap p-values.
+        {random_state}
 
     Returns
     -------

@@ -3,7 +3,7 @@
 import numpy as np
 import pandas as pd
 
-from ..datasets._names import CONSENSUS_CODES
+from ..agreement import CONSENSUS_CODES
 
 # factor -> column stems tried in the pairs table (first found wins): the IMA++
 # release calls the skill columns ``skill_level1``/``skill_level2``.
@@ -32,7 +32,7 @@ def agreement_by_factor(pairs, factor, *, value_column="dice_score", include_con
         One row per pair of masks, with ``<factor>1`` and ``<factor>2`` columns
         and ``value_column``; the IMA++ pairwise table
         (``IMAplusplus_multiannotator_subset_IAA_metrics.csv``, or
-        ``load_imaplusplus(...).pairs``) works as is.
+        ``load_imaplusplus(root, table="pairs")``) works as is.
     factor : {"annotator", "tool", "skill"} or str
         - ``"annotator"``: intra-annotator pairs (same annotator twice) against
           inter-annotator pairs.

@@ -75,7 +75,7 @@ class StudyConfig:
         the learning rate constant.
     augment_passes : int, default=1
         Augmented passes over the training set per epoch (the paper: 3).
-    n_boot : int, default=2000
+    n_resamples : int, default=2000
         Bootstrap resamples of the statistics step.
     random_state : int, default=0
         Seed of every random choice (data, folds, networks).
@@ -99,7 +99,7 @@ class StudyConfig:
     lr: float | str = 0.002
     lr_step_size: int | None = 10
     augment_passes: int = 1
-    n_boot: int = 2000
+    n_resamples: int = 2000
     random_state: int = 0
     device: str = "auto"
 
@@ -145,7 +145,7 @@ class StudyConfig:
             batch_size=16,
             lr="auto",
             lr_step_size=None,
-            n_boot=500,
+            n_resamples=500,
         )
         settings.update(overrides)
         return cls(**settings)
@@ -155,7 +155,7 @@ class StudyConfig:
             raise ValueError(f"data must be 'synthetic' or 'imaplusplus', got {self.data!r}")
         if self.data == "imaplusplus" and self.imaplusplus is None:
             raise ValueError("data='imaplusplus' needs the folder of the IMA++ tables")
-        for name in ("n_samples", "image_size", "cv", "max_epochs", "batch_size", "n_boot"):
+        for name in ("n_samples", "image_size", "cv", "max_epochs", "batch_size", "n_resamples"):
             value = getattr(self, name)
             if not isinstance(value, (int, np.integer)) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")

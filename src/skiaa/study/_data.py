@@ -52,8 +52,8 @@ def _load_data(config, out_dir, verbose):
 
     from ..datasets import load_images, load_imaplusplus
 
-    bunch = load_imaplusplus(config.imaplusplus, images=config.images, masks=config.masks)
-    frame = bunch.images
+    frame = load_imaplusplus(config.imaplusplus, images=config.images)
+    pairs = load_imaplusplus(config.imaplusplus, table="pairs")
     notes = []
     n_indeterminate = int(frame["is_indeterminate"].sum())
     if n_indeterminate:
@@ -63,7 +63,8 @@ def _load_data(config, out_dir, verbose):
         )
     masks = None
     if config.masks is not None:
-        annot = bunch.masks[~bunch.masks["is_consensus"]]
+        mask_table = load_imaplusplus(config.imaplusplus, table="masks", masks=config.masks)
+        annot = mask_table[~mask_table["is_consensus"]]
         by_image = annot.groupby("image_id", sort=False)["mask_path"].apply(list)
         masks = [by_image[i] for i in frame["image_id"]]
     images = None
@@ -84,10 +85,10 @@ def _load_data(config, out_dir, verbose):
         ids=frame["image_id"],
         diagnosis=frame["diagnosis"],
         masks=masks,
-        pairs=bunch.pairs[~bunch.pairs["is_consensus_pair"]],
+        pairs=pairs[~pairs["is_consensus_pair"]],
         images=images,
         table_iaa=frame["iaa"].to_numpy(dtype=float),
-        source=f"IMA++ tables in {bunch.root}",
+        source=f"IMA++ tables in {frame.attrs['root']}",
         notes=notes,
     )
 

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from ..utils._progress import progress
+from ..utils import progress
 from ._data import _data_settings
 from ._store import _clean
 
@@ -54,7 +54,7 @@ def _step_agreement(data, config, store, verbose):
 def _step_statistics(agreement, data, config, store, out_dir):
     from ..stats import agreement_by_factor, compare_groups, plot_agreement_by_factor, plot_ecdf
 
-    settings = {"data": _data_settings(config), "n_boot": config.n_boot}
+    settings = {"data": _data_settings(config), "n_resamples": config.n_resamples}
     cached = store.get("statistics", settings)
     if cached is not None:
         return cached
@@ -66,7 +66,7 @@ def _step_statistics(agreement, data, config, store, out_dir):
         values,
         groups,
         positive="malignant",
-        n_boot=config.n_boot,
+        n_resamples=config.n_resamples,
         value_name="IAA",
         random_state=config.random_state,
     )

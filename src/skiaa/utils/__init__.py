@@ -1,1 +1,32 @@
-"""Private helpers shared across skiaa's modules (not part of the public API)."""
+"""Private helpers shared by every layer of skiaa (not part of the public API).
+
+The lowest layer: it imports numpy, scikit-learn, Pillow and tqdm only, and any skiaa
+module may import from here (``from ..utils import ...``), never from its
+private submodules.
+"""
+
+from ._images import (
+    ACCEPTED_LAYOUTS,
+    check_float_range,
+    describe_rows,
+    resize_uint8,
+    rgb_uint8,
+)
+from ._progress import progress
+from ._random import as_generator, check_random_state, draw_seed
+from ._validation import check_image_size, is_path, is_path_sequence
+
+__all__ = [
+    "ACCEPTED_LAYOUTS",
+    "check_float_range",
+    "describe_rows",
+    "resize_uint8",
+    "rgb_uint8",
+    "as_generator",
+    "check_image_size",
+    "check_random_state",
+    "draw_seed",
+    "is_path",
+    "is_path_sequence",
+    "progress",
+]

@@ -1,0 +1,94 @@
+"""Agreement between two binary segmentation masks, and between all masks of an image.
+
+Overlap metrics (:func:`dice`, :func:`jaccard`), boundary distances
+(:func:`hausdorff`, :func:`hd95`, :func:`assd`) and boundary tolerance scores
+(:func:`surface_dice`, :func:`boundary_f1`) on two masks;
+:func:`pairwise_agreement` on every unordered pair of an image's masks and
+:func:`image_agreement` to summarise pairs per image, the way the IMA++ release
+does (Abhishek, Kawahara & Hamarneh, arXiv:2508.09381, section 2).
+
+Definitions
+-----------
+The definitions are medpy's (``medpy.metric.binary`` 0.5: ``dc``, ``jc``,
+``hd``, ``hd95``, ``assd``), which the IMA++ release used:
+
+- the *border* of a mask is ``mask ^ binary_erosion(mask, cross)`` with the
+  4-connected (face-connected in n-D) structuring element, pixels outside the
+  image counting as background;
+- the directed distances from mask A to mask B are the Euclidean distances
+  from each border pixel of A to the nearest border pixel of B (in physical
+  units when ``spacing`` is given);
+- Hausdorff = the largest directed distance either way; HD95 = the 95th
+  percentile (numpy's linear interpolation) of both directed sets
+  concatenated; ASSD = the mean of both directed sets concatenated (medpy >= 0.5;
+  medpy < 0.5 averaged the two directed means instead).
+
+Normalised distances (``*_normalized``) divide by the image diagonal
+``sqrt(H**2 + W**2)`` as the release does; with ``spacing`` the diagonal is the
+physical one, ``sqrt((H*sy)**2 + (W*sx)**2)``.
+
+Empty masks (the convention, tested)
+------------------------------------
+- both masks empty: the masks are equal, so Dice = Jaccard = 1 (medpy's
+  intent: its ``jc`` returns 1, its ``dc`` meant to but returns NaN under
+  numpy >= 2, where ``np.int64 / 0.0`` no longer raises), every distance is 0
+  and surface Dice = boundary F1 = 1. No warning: the values follow from
+  ``a == b``;
+- exactly one mask empty: Dice = Jaccard = 0 and surface Dice = boundary F1 = 0
+  (what their formulas give); the distances are undefined and are returned as
+  NaN with an :class:`EmptyMaskWarning` (medpy raises ``RuntimeError``; the
+  release's table holds NaN there too, for the empty STAPLE mask of
+  ISIC_0013567). NaN then propagates: an image's mean over pairs is NaN when
+  one of its pairs is, rather than a mean over the other pairs.
+
+Speed
+-----
+Overlaps are counted on bit-packed masks with a population count
+(``np.bitwise_count``, numpy >= 2; a lookup table on older numpy). Borders are
+found by eroding the row-packed bits (byte shifts and ANDs on 1/8 of the
+memory), cropped to the bytes that hold foreground, and the directed distances
+come from a k-d tree over the border points: exact (the same numbers as medpy's
+full-image distance transform), at a fraction of the cost. On 4000 x 3000
+lesion masks HD95 and ASSD take about 20 ms against medpy's 0.9-1.3 s, Dice
+about 1 ms against 12-20 ms for a numpy boolean Dice
+(``benchmarks/bench_agreement.py``).
+"""
+
+# The package's layout (see docs/development.rst, "Adding an agreement metric"):
+# _naming (metric names, release columns, consensus codes, statistics),
+# _metrics (the pair metrics), _engine (validation, per-pair values and
+# summaries shared by every builder of agreement tables), _pairwise (the
+# public table builders).
+from ._metrics import (
+    EmptyMaskWarning,
+    assd,
+    boundary_f1,
+    dice,
+    hausdorff,
+    hd95,
+    jaccard,
+    surface_dice,
+)
+from ._naming import CONSENSUS_CODES, DEFAULT_METRICS, METRICS, RELEASE_NAMES, STATISTICS
+from ._pairwise import image_agreement, pairwise_agreement
+
+#: Former name of :data:`CONSENSUS_CODES`, kept for existing code.
+CONSENSUS_ANNOTATORS = CONSENSUS_CODES
+
+__all__ = [
+    "METRICS",
+    "DEFAULT_METRICS",
+    "RELEASE_NAMES",
+    "CONSENSUS_CODES",
+    "STATISTICS",
+    "EmptyMaskWarning",
+    "dice",
+    "jaccard",
+    "hausdorff",
+    "hd95",
+    "assd",
+    "surface_dice",
+    "boundary_f1",
+    "pairwise_agreement",
+    "image_agreement",
+]

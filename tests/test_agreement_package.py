@@ -1,0 +1,53 @@
+"""The agreement package's shared pieces: docstring blocks and the naming rules.
+
+The docstring helper itself is tested in test_docstring_sharing.py.
+"""
+
+import inspect
+
+import pandas as pd
+import pytest
+
+from skiaa import agreement
+from skiaa.agreement import _naming
+
+
+@pytest.mark.parametrize(
+    "func", [agreement.hausdorff, agreement.hd95, agreement.assd, agreement.surface_dice]
+)
+def test_shared_parameter_blocks_sit_at_section_depth(func):
+    # The shared Parameters text is indented like the section headers around it
+    # (it used to shift right on Python 3.13, which dedents docstrings).
+    lines = inspect.getdoc(func).splitlines()
+    i = lines.index("Parameters")
+    assert lines[i + 1] == "----------"
+    assert lines[i + 2].startswith("mask1, mask2 : ")
+    for header in ("Returns", "Raises", "See Also"):
+        if header in lines:
+            assert lines[lines.index(header) + 1].startswith("---")
+
+
+def test_naming_reads_both_namings():
+    skiaa_cols = ["image_id", "dice", "hd95_normalized", "annotator1"]
+    release_cols = ["img_id", "dice_score", "hd95_score_normalized", "annotator1"]
+    assert _naming.metric_columns(skiaa_cols) == ["dice", "hd95_normalized"]
+    assert _naming.metric_columns(release_cols) == ["dice_score", "hd95_score_normalized"]
+    for cols in (skiaa_cols, release_cols):
+        assert _naming.metric_column(cols, "dice") == cols[1]
+        assert _naming.metric_column(cols, "dice_score") == cols[1]
+        assert _naming.id_column(cols) == cols[0]
+    assert _naming.metric_column(skiaa_cols, "jaccard") is None
+    assert _naming.check_metrics(["dice_score", "dice", "hd_score"]) == ["dice", "hausdorff"]
+    with pytest.raises(ValueError, match="unknown metric 'hd96'.*Did you mean 'hd95'"):
+        _naming.check_metrics(["hd96"])
+    with pytest.raises(ValueError, match="unknown statistic 'meen'.*Did you mean 'mean'"):
+        _naming.check_statistics("meen")
+    with pytest.raises(ValueError, match="distinct"):
+        _naming.check_statistics(["mean", "mean"])
+
+
+def test_every_release_name_round_trips():
+    frame = pd.DataFrame(columns=list(_naming.RELEASE_NAMES))
+    renamed = frame.rename(columns=_naming.RELEASE_NAMES).rename(columns=_naming.FROM_RELEASE)
+    assert list(renamed.columns) == list(frame.columns)
+    assert set(_naming.METRICS) == set(_naming.RELEASE_NAMES) - {"image_id"}
