@@ -83,6 +83,10 @@ PRIVATE_ALLOWED = {
     ("datasets", "skiaa.agreement._naming"): (
         "metric-name validation (check_metrics) is not public in skiaa.agreement yet"
     ),
+    ("study", "skiaa.estimators._base"): (
+        "run_study checks --device with the estimators' resolve_device before any work; "
+        "resolve_device is not public in skiaa.estimators yet"
+    ),
 }
 
 

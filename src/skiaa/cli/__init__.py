@@ -49,7 +49,9 @@ def main(argv=None):
     -------
     exit_code : int
         0 on success; 1 when the command failed with a user-facing error
-        (bad input, existing output without ``--force``); 2 for usage errors.
+        (bad input, existing output without ``--force``, an output folder
+        that cannot be written); 2 for usage errors; 130 when interrupted
+        (Ctrl-C).
     """
     parser = build_parser()
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
@@ -58,7 +60,18 @@ def main(argv=None):
         return 2
     try:
         return int(args.func(args) or 0)
-    except (ValueError, FileNotFoundError, FileExistsError) as exc:
+    except (
+        ValueError,
+        FileNotFoundError,
+        FileExistsError,
+        NotADirectoryError,
+        PermissionError,
+    ) as exc:
         # User-facing errors: one readable line, no traceback.
         print(f"skiaa {args.command}: error: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        # Ctrl-C: the shell's convention (128 + SIGINT); outputs were left as
+        # they were, since every command writes its files as a set at the end.
+        print(f"skiaa {args.command}: interrupted", file=sys.stderr)
+        return 130

@@ -47,6 +47,13 @@ def add_parser(subparsers):
     parser.add_argument("--seed", type=int, help="random seed (default 0)")
     parser.add_argument("--device", help='torch device (default "auto": CUDA when available)')
     parser.add_argument(
+        "--torch-threads",
+        type=int,
+        metavar="N",
+        help="CPU threads of torch, fixed for the whole run (default: torch's current count, "
+        "recorded in results.json; pass it again to repeat the numbers exactly)",
+    )
+    parser.add_argument(
         "--out",
         metavar="DIR",
         default="skiaa-reproduce",
@@ -89,6 +96,7 @@ def run(args):
         ("max_epochs", "max_epochs"),
         ("seed", "random_state"),
         ("device", "device"),
+        ("torch_threads", "torch_num_threads"),
     ):
         value = getattr(args, option)
         if value is not None:

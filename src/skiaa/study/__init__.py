@@ -27,5 +27,6 @@ per architecture); a step whose settings changed, or every step with
 
 from ._config import STEPS, StudyConfig
 from ._run import run_study
+from ._store import StepCacheWarning
 
-__all__ = ["StudyConfig", "run_study", "STEPS"]
+__all__ = ["StudyConfig", "run_study", "STEPS", "StepCacheWarning"]

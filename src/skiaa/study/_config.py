@@ -81,6 +81,13 @@ class StudyConfig:
         Seed of every random choice (data, folds, networks).
     device : str, default="auto"
         Torch device of the estimators ("auto": CUDA when available).
+    torch_num_threads : int, default=None
+        CPU threads torch uses in every ``fit`` and ``predict`` of the run.
+        None: the number torch uses when the run starts, which
+        :func:`run_study` then fixes for the whole run and records in
+        ``results.json`` (``config.torch_num_threads``) and the report. torch's
+        CPU results depend on it in the last digits: pass the recorded number
+        to repeat a run's numbers exactly.
     """
 
     data: str = "synthetic"
@@ -102,6 +109,7 @@ class StudyConfig:
     n_resamples: int = 2000
     random_state: int = 0
     device: str = "auto"
+    torch_num_threads: int | None = None
 
     @classmethod
     def quick(cls, **overrides):
@@ -159,6 +167,11 @@ class StudyConfig:
             value = getattr(self, name)
             if not isinstance(value, (int, np.integer)) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        threads = self.torch_num_threads
+        if threads is not None and (not isinstance(threads, (int, np.integer)) or threads < 1):
+            raise ValueError(
+                f"torch_num_threads must be a positive integer or None, got {threads!r}"
+            )
         if self.cv < 2:
             raise ValueError(f"cv must be at least 2, got {self.cv}")
         if not self.models:

@@ -5,12 +5,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ._store import digest
+
 
 class _StudyData:
     """What the later steps need: ids, labels, masks or pairs, images."""
 
     def __init__(self, *, ids, diagnosis, masks=None, pairs=None, images=None, table_iaa=None,
-                 source="", notes=()):  # fmt: skip
+                 source="", notes=(), content=None):  # fmt: skip
         self.ids = np.asarray(ids)
         self.diagnosis = np.asarray(diagnosis, dtype=object)
         self.masks = masks
@@ -21,6 +23,40 @@ class _StudyData:
         self.table_iaa = table_iaa
         self.source = source
         self.notes = list(notes)
+        # What each input's digest is computed from (see ``digest``): callables, so
+        # that only the inputs of steps that are not read back get hashed.
+        self._content = dict(content or {})
+        self._digests = {}
+
+    def digest(self, name):
+        """Content digest of input ``name`` ("ids", "diagnosis", "masks", "pairs", "images").
+
+        Step keys are made of these, so that a changed file or array is never
+        served from the cache.
+        """
+        if name not in self._digests:
+            if name in self._content:
+                self._digests[name] = digest(self._content[name]())
+            elif name == "ids":
+                self._digests[name] = digest(self.ids.astype(str))
+            elif name == "diagnosis":
+                self._digests[name] = digest(self.diagnosis.astype(str))
+            elif name == "images":
+                self._digests[name] = digest(np.asarray(self.images))
+            elif name == "pairs":
+                self._digests[name] = digest(self.pairs)
+            else:
+                raise KeyError(name)
+        return self._digests[name]
+
+    @property
+    def has_factor_columns(self):
+        """Whether the pairs table has annotator, tool and skill columns."""
+        if callable(self._pairs):
+            return True  # the synthetic pairs table is made with them
+        return self._pairs is not None and {"annotator1", "tool1", "skill_level1"} <= set(
+            self._pairs
+        )
 
     @property
     def pairs(self):
@@ -44,6 +80,11 @@ def _load_data(config, out_dir, verbose):
             masks=bunch.masks,
             pairs=lambda: _synthetic_pairs(bunch),
             images=bunch.images,
+            content={
+                "masks": lambda: list(bunch.masks),
+                # The synthetic pairs table is made from these.
+                "pairs": lambda: [list(bunch.masks), bunch.annotators, bunch.tools, bunch.skills],
+            },
             source=(
                 f"synthetic: make_lesions({config.n_samples}, image_size={config.image_size}, "
                 f"random_state={config.random_state})"
@@ -61,12 +102,13 @@ def _load_data(config, out_dir, verbose):
             f"{n_indeterminate} images with an indeterminate diagnosis are kept in the agreement "
             "step and left out of the benign/malignant comparisons and of diagnosis training."
         )
-    masks = None
+    masks, content = None, {}
     if config.masks is not None:
         mask_table = load_imaplusplus(config.imaplusplus, table="masks", masks=config.masks)
         annot = mask_table[~mask_table["is_consensus"]]
         by_image = annot.groupby("image_id", sort=False)["mask_path"].apply(list)
         masks = [by_image[i] for i in frame["image_id"]]
+        content["masks"] = lambda: [[Path(p) for p in paths] for paths in masks]
     images = None
     if config.images is not None:
         images = load_images(
@@ -89,6 +131,7 @@ def _load_data(config, out_dir, verbose):
         images=images,
         table_iaa=frame["iaa"].to_numpy(dtype=float),
         source=f"IMA++ tables in {frame.attrs['root']}",
+        content=content,
         notes=notes,
     )
 
@@ -110,8 +153,3 @@ def _synthetic_pairs(bunch):
             pairs[f"{col}2"] = values[a2]
         frames.append(pairs)
     return pd.concat(frames, ignore_index=True)
-
-
-def _data_settings(config):
-    keys = ("data", "imaplusplus", "images", "masks", "n_samples", "image_size", "random_state")
-    return {k: getattr(config, k) for k in keys}

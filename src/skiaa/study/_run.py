@@ -1,15 +1,15 @@
 """The driver of the study: :func:`run_study`."""
 
+import dataclasses
 import json
 import time
-import warnings
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from ._config import StudyConfig
 from ._data import _load_data
+from ._outputs import _Outputs, check_out_dir
 from ._report import _plot_training, _write_report
 from ._steps import (
     _paired_differences,
@@ -18,6 +18,7 @@ from ._steps import (
     _step_diagnosis,
     _step_iaa_regression,
     _step_statistics,
+    write_figures,
 )
 from ._store import _clean, _StepStore
 
@@ -28,10 +29,13 @@ def run_study(out_dir, config=None, *, force=False, verbose=1):
     Parameters
     ----------
     out_dir : str or path-like
-        Output folder: ``report.md``, ``results.json``, PNG figures and the
-        cached step results in ``steps/``. Created when missing. A folder of an
-        earlier run is resumed: finished steps whose settings did not change
-        are read back.
+        Output folder: ``report.md``, ``results.json``, ``agreement.csv``, PNG
+        figures and the cached step results in ``steps/``. Created when
+        missing; checked to be writable before any work. A folder of an
+        earlier run is resumed: a finished step whose settings and inputs (by
+        content) did not change is read back. The outputs of the previous run
+        are replaced only once every output of this run is written, so an
+        interrupted run leaves them as they were.
     config : StudyConfig, default=None
         Settings; ``StudyConfig()`` (synthetic data) when None.
     force : bool, default=False
@@ -48,6 +52,18 @@ def run_study(out_dir, config=None, *, force=False, verbose=1):
         ``paired_differences``, ``overall_gain``, ``skipped``, ``reused_steps``
         and ``seconds``.
 
+    Raises
+    ------
+    NotADirectoryError, PermissionError
+        If ``out_dir`` cannot be used (it is a file, lies below a file, or
+        cannot be written); raised before any work.
+    ValueError
+        If ``config.device`` names a device this machine does not have.
+    KeyboardInterrupt
+        On Ctrl-C: the step that was running is not stored, the previous
+        outputs are left unchanged, and a rerun computes the same numbers as an
+        uninterrupted run.
+
     See Also
     --------
     skiaa.AgreementTransformer, skiaa.stats.compare_groups, skiaa.IAARegressor,
@@ -61,8 +77,34 @@ def run_study(out_dir, config=None, *, force=False, verbose=1):
         results = run_study("out", StudyConfig(data="imaplusplus", imaplusplus="tables/"))
     """
     config = StudyConfig() if config is None else config
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    # Everything that can fail without computing is checked first.
+    out_dir = check_out_dir(out_dir)
+    if _trains(config):
+        _check_device(config.device)
+        if config.torch_num_threads is None:
+            # Fixed for the whole run and recorded: torch's CPU numbers depend on it.
+            config = dataclasses.replace(config, torch_num_threads=_torch_threads())
+    outputs = _Outputs(out_dir)
+    staging = outputs.begin()
+    try:
+        results = _run(out_dir, staging, config, force, verbose)
+    except BaseException:
+        # Ctrl-C or an error: the previous outputs stay as they were.
+        outputs.abandon()
+        raise
+    outputs.commit()
+    if verbose:
+        print(f"Report: {out_dir / 'report.md'} ({results['seconds']:.0f} s)")
+    return results
+
+
+def _trains(config):
+    """Whether the run has images, hence the training steps."""
+    return config.data == "synthetic" or config.images is not None
+
+
+def _run(out_dir, staging, config, force, verbose):
+    """The steps; outputs go to ``staging``, step results to ``out_dir/steps``."""
     store = _StepStore(out_dir, force)
     start = time.perf_counter()
     say = print if verbose else (lambda *a, **k: None)
@@ -83,9 +125,10 @@ def run_study(out_dir, config=None, *, force=False, verbose=1):
 
     say("[2/6] agreement")
     agreement = _step_agreement(data, config, store, verbose)
-    agreement.to_csv(out_dir / "agreement.csv", index=False)
+    agreement.to_csv(staging / "agreement.csv", index=False)
     results["agreement"] = {
         "csv": "agreement.csv",
+        "method": agreement.attrs["method"],
         "iaa_mean": float(np.nanmean(agreement["iaa"])),
         "iaa_median": float(np.nanmedian(agreement["iaa"])),
         "n_nan": int(agreement["iaa"].isna().sum()),
@@ -95,24 +138,22 @@ def run_study(out_dir, config=None, *, force=False, verbose=1):
         results["agreement"]["max_abs_difference_to_release"] = float(diff)
 
     say("[3/6] statistics: benign vs malignant")
-    results["statistics"] = _step_statistics(agreement, data, config, store, out_dir)
+    statistics = dict(_step_statistics(agreement, data, config, store))
+    write_figures(statistics.pop("figures"), staging)
+    results["statistics"] = statistics
 
-    if data.images is None:
+    if not _trains(config):
         reason = "needs images: pass the IMA++ image folder (--images DIR)"
         results["skipped"] = {"iaa_regression": reason, "diagnosis": reason}
         say(f"[4/6] IAA regression: skipped ({reason})")
         say(f"[5/6] diagnosis: skipped ({reason})")
     else:
         say(f"[4/6] IAA regression: {', '.join(config.models)} ({config.cv}-fold CV)")
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=".*Validation split not stratified.*")
-            results["iaa_regression"] = _step_iaa_regression(
-                agreement, data, config, store, verbose
-            )
-            say(f"[5/6] diagnosis: alpha=1 vs {list(config.alphas)} ({config.cv}-fold CV)")
-            results["diagnosis"] = _step_diagnosis(agreement, data, config, store, verbose)
-            say("      baselines: pixels (PCA + linear) and linear probes, same folds")
-            results["baselines"] = _step_baselines(agreement, data, config, store, verbose)
+        results["iaa_regression"] = _step_iaa_regression(agreement, data, config, store, verbose)
+        say(f"[5/6] diagnosis: alpha=1 vs {list(config.alphas)} ({config.cv}-fold CV)")
+        results["diagnosis"] = _step_diagnosis(agreement, data, config, store, verbose)
+        say("      baselines: pixels (PCA + linear) and linear probes, same folds")
+        results["baselines"] = _step_baselines(agreement, data, config, store, verbose)
         paired = _paired_differences(results["diagnosis"], config.alphas)
         results["paired_differences"] = paired
         all_diffs = [v for m in paired.values() for a in m.values() for v in a["per_fold"]]
@@ -123,11 +164,25 @@ def run_study(out_dir, config=None, *, force=False, verbose=1):
         }
 
     say("[6/6] report")
-    _plot_training(results, out_dir)
+    _plot_training(results, staging)
     results["reused_steps"] = list(store.reused)
     results["seconds"] = time.perf_counter() - start
     results = _clean(results)
-    (out_dir / "results.json").write_text(json.dumps(results, indent=1))
-    _write_report(results, config, out_dir)
-    say(f"Report: {out_dir / 'report.md'} ({results['seconds']:.0f} s)")
+    (staging / "results.json").write_text(json.dumps(results, indent=1), encoding="utf-8")
+    _write_report(results, config, staging)
     return results
+
+
+def _torch_threads():
+    import torch
+
+    return torch.get_num_threads()
+
+
+def _check_device(device):
+    """Refuse a device this machine does not have, before any work."""
+    # The estimators resolve "auto" and refuse unknown or absent devices; the
+    # study asks them first, so that a typo costs a second, not a data step.
+    from ..estimators._base import resolve_device
+
+    resolve_device(device)

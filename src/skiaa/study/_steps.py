@@ -1,5 +1,15 @@
-"""Steps 2-5 of the study: agreement, statistics, IAA regression, diagnosis."""
+"""Steps 2-5 of the study: agreement, statistics, IAA regression, diagnosis.
 
+Each step function reads its result from the step store when the content of
+its inputs and its settings are unchanged, and otherwise computes and stores
+it. A step's result is stored only once it is complete: an exception or a
+``KeyboardInterrupt`` inside a step leaves nothing behind.
+"""
+
+import base64
+import functools
+import io
+import os
 import time
 from pathlib import Path
 
@@ -8,21 +18,32 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from ..utils import progress
-from ._data import _data_settings
-from ._store import _clean
+from ._store import _clean, digest
+
+#: Metrics of the agreement step; the IAA of an image is its mean pairwise Dice.
+AGREEMENT_METRICS = ("dice", "jaccard", "hd95", "assd")
 
 
 # ---------------------------------------------------------------------- agreement
 def _step_agreement(data, config, store, verbose):
-    settings = {"data": _data_settings(config), "metrics": ["dice", "jaccard", "hd95", "assd"]}
-    cached = store.get("agreement", settings)
+    """Per-image agreement table: ``image_id``, ``diagnosis``, ``iaa`` and the metrics.
+
+    Keyed on the image ids and the masks' bytes (or the release's pairwise
+    table), not on the diagnoses: relabelling an image recomputes the
+    statistics, not the agreement.
+    """
+    source = "masks" if data.masks is not None else "pairs"
+    settings = {"metrics": list(AGREEMENT_METRICS), "source": source}
+    inputs = {"ids": data.digest("ids"), source: data.digest(source)}
+    cached = store.get("agreement", settings, inputs)
     if cached is not None:
-        return pd.DataFrame(cached)
-    if data.masks is not None:
+        table = pd.DataFrame(cached["table"])
+        method = cached["method"]
+    elif data.masks is not None:
         from ..transformers import AgreementTransformer
 
         transformer = AgreementTransformer(
-            metrics=settings["metrics"],
+            metrics=AGREEMENT_METRICS,
             statistics=("mean", "std"),
             few_masks="nan",
             verbose=verbose,
@@ -43,19 +64,49 @@ def _step_agreement(data, config, store, verbose):
         dice_col = "dice_mean" if "dice_mean" in table else "dice_score_mean"
         table = table.rename(columns={dice_col: "iaa"})
         method = "image_agreement on the release's pairwise table"
+    if cached is None:
+        result = {"table": {c: table[c].tolist() for c in table.columns}, "method": method}
+        store.put("agreement", settings, inputs, result)
+    # Diagnoses come from this run's data, never from the cache.
     table.insert(1, "diagnosis", data.diagnosis)
     table.attrs["method"] = method
-    result = {c: _clean(table[c].tolist()) for c in table.columns}
-    store.put("agreement", settings, result)
     return table
 
 
+def _iaa_digest(agreement):
+    """Digest of what the later steps take from the agreement step."""
+    return digest(agreement["image_id"].astype(str).to_numpy(), agreement["iaa"].to_numpy(float))
+
+
+def _png(fig):
+    """The figure as base64 PNG text, to store beside a step's numbers."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=150)
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def write_figures(figures, out_dir):
+    """Write the base64 PNGs of a step result to ``out_dir``."""
+    for name, text in figures.items():
+        Path(out_dir, name).write_bytes(base64.b64decode(text))
+
+
 # --------------------------------------------------------------------- statistics
-def _step_statistics(agreement, data, config, store, out_dir):
+def _step_statistics(agreement, data, config, store):
+    """Benign vs malignant comparison, with its figures stored in the result.
+
+    The figures (``ecdf.png``, ``agreement_by_factor.png``) are part of the
+    stored result (as base64 PNG under ``"figures"``), so that a run that reads
+    the step back writes the figures of the same numbers.
+    """
     from ..stats import agreement_by_factor, compare_groups, plot_agreement_by_factor, plot_ecdf
 
-    settings = {"data": _data_settings(config), "n_resamples": config.n_resamples}
-    cached = store.get("statistics", settings)
+    has_factors = data.has_factor_columns
+    settings = {"n_resamples": config.n_resamples, "random_state": config.random_state}
+    inputs = {"agreement": _iaa_digest(agreement), "diagnosis": data.digest("diagnosis")}
+    if has_factors:
+        inputs["pairs"] = data.digest("pairs")
+    cached = store.get("statistics", settings, inputs)
     if cached is not None:
         return cached
     known = agreement["diagnosis"].isin(["benign", "malignant"]).to_numpy()
@@ -73,14 +124,13 @@ def _step_statistics(agreement, data, config, store, out_dir):
     fig = Figure(figsize=(6, 4.2))
     plot_ecdf(values, groups, positive="malignant", ax=fig.subplots(), comparison=comparison)
     fig.tight_layout()
-    fig.savefig(Path(out_dir) / "ecdf.png", dpi=150)
-
     result = {
         "comparison": comparison.to_dict(),
         "table": str(comparison),
         "n_excluded": int((~usable).sum()),
+        "figures": {"ecdf.png": _png(fig)},
     }
-    if data.pairs is not None and {"annotator1", "tool1", "skill_level1"} <= set(data.pairs):
+    if has_factors:
         factors = {}
         fig = Figure(figsize=(11, 3.6))
         axes = fig.subplots(1, 3, sharey=True)
@@ -89,9 +139,9 @@ def _step_statistics(agreement, data, config, store, out_dir):
             factors[factor] = _clean(frame.reset_index().to_dict(orient="list"))
             plot_agreement_by_factor(data.pairs, factor, ax=ax)
         fig.tight_layout()
-        fig.savefig(Path(out_dir) / "agreement_by_factor.png", dpi=150)
+        result["figures"]["agreement_by_factor.png"] = _png(fig)
         result["by_factor"] = factors
-    return store.put("statistics", settings, result)
+    return store.put("statistics", settings, inputs, result)
 
 
 # ------------------------------------------------------------------ model fitting
@@ -122,6 +172,7 @@ def _estimator_params(model, config, verbose=0):
         lr_step_size=config.lr_step_size,
         augment_passes=config.augment_passes,
         device=config.device,
+        torch_num_threads=config.torch_num_threads,
         random_state=config.random_state,
         # verbose=2 shows the estimators' epoch tables; 1 keeps to the study's bars.
         verbose=1 if verbose >= 2 else 0,
@@ -142,83 +193,190 @@ def _pearson(y_true, y_pred):
 
 
 def _train_settings(config):
+    """Settings a training step's result depends on (its data enter as digests).
+
+    ``device`` is left out: CPU and GPU runs differ only by rounding.
+    ``weights`` enters as the digest of the file, not its path.
+    """
     keys = ("image_size", "max_epochs", "batch_size", "optimizer", "lr", "lr_step_size",
-            "augment_passes",
-            "cv", "random_state", "weights")  # fmt: skip
-    return {"data": _data_settings(config), **{k: getattr(config, k) for k in keys}}
+            "augment_passes", "cv", "random_state")  # fmt: skip
+    return {k: getattr(config, k) for k in keys}
+
+
+@functools.lru_cache(maxsize=32)
+def _file_digest_cached(path, size, mtime_ns):
+    # Weight files are hundreds of MB: hashed once per (path, size, mtime) per process.
+    return digest(Path(path))
+
+
+def _training_inputs(agreement, data, model, config):
+    """Digests of what a training step reads: images, IAA, diagnoses, weights."""
+    inputs = {
+        "images": data.digest("images"),
+        "agreement": _iaa_digest(agreement),
+        "diagnosis": data.digest("diagnosis"),
+    }
+    weights = _weights_for(model, config)
+    if weights is not None:
+        stat = os.stat(weights)
+        inputs["weights"] = _file_digest_cached(str(weights), stat.st_size, stat.st_mtime_ns)
+    return inputs
+
+
+def _cross_validate(estimator, X, y, folds, *, scoring, params=None):
+    """:func:`sklearn.model_selection.cross_validate` as the study runs it.
+
+    ``folds`` are (train, test) row indices into ``X``; failures raise
+    (``error_score="raise"``: a fold that fails must not become a NaN in the
+    report); ``params`` (``{"iaa": ...}``) are sliced per fold by scikit-learn.
+    """
+    import sklearn
+    from sklearn.model_selection import cross_validate
+
+    params = dict(params or {})
+    if params and sklearn.get_config().get("enable_metadata_routing", False):
+        estimator = estimator.set_fit_request(**{name: True for name in params})
+    return cross_validate(
+        estimator,
+        X,
+        y,
+        cv=folds,
+        scoring=scoring,
+        params=params,
+        error_score="raise",
+        return_indices=True,
+        n_jobs=None,  # in order: _FoldScorer relies on it
+    )
+
+
+class _FoldScorer:
+    """A ``cross_validate`` scorer: MAE, Pearson r and best epoch of one fold.
+
+    It also keeps each fold's predictions (in fold order, ``cross_validate``
+    runs the folds one after the other) so that the out-of-fold predictions
+    come from the same fit as the scores, without a second fit.
+    """
+
+    def __init__(self):
+        self.predictions = []
+
+    def __call__(self, estimator, X, y):
+        from sklearn.metrics import mean_absolute_error
+
+        pred = np.asarray(estimator.predict(X), dtype=float)
+        self.predictions.append(pred)
+        best = getattr(estimator, "best_epoch_", None)
+        return {
+            "mae": mean_absolute_error(y, pred),
+            "pearson_r": _pearson(y, pred),
+            "best_epoch": float("nan") if best is None else float(best),
+        }
+
+
+def _test_fold(rows, tests):
+    """For each of ``rows``, the index of the fold that tests it."""
+    fold = pd.Series(-1, index=rows)
+    for k, test in enumerate(tests):
+        fold[test] = k
+    return fold.to_numpy()
 
 
 def _step_iaa_regression(agreement, data, config, store, verbose):
+    """Cross-validated IAARegressor per architecture against the median baseline.
+
+    The baseline predicts the median IAA of each fold's training rows. The
+    result holds per-fold scores, the out-of-fold prediction of every row in
+    ``rows`` and the fold that tested it (``test_fold``), so that each number
+    can be checked from ``results.json``.
+    """
     from sklearn.metrics import mean_absolute_error
 
     from ..estimators import IAARegressor
 
     iaa = agreement["iaa"].to_numpy(dtype=float)
     rows = np.flatnonzero(np.isfinite(iaa))
-    folds = _folds(data.diagnosis[rows], config)
+    folds = [(rows[tr], rows[te]) for tr, te in _folds(data.diagnosis[rows], config)]
     results = {}
     for model in progress(config.models, verbose=verbose, desc="IAA regression"):
+        name = f"iaa_regression/{model}"
         settings = {**_train_settings(config), "model": model}
-        cached = store.get(f"iaa_regression/{model}", settings)
+        inputs = _training_inputs(agreement, data, model, config)
+        cached = store.get(name, settings, inputs)
         if cached is not None:
             results[model] = cached
             continue
-        per_fold, oof = [], np.full(len(rows), np.nan)
         start = time.perf_counter()
-        for train, test in folds:
-            tr, te = rows[train], rows[test]
-            reg = IAARegressor(**_estimator_params(model, config, verbose))
-            reg.fit(data.images[tr], iaa[tr])
-            pred = reg.predict(data.images[te])
-            baseline = np.full(len(te), np.median(iaa[tr]))
-            oof[test] = pred
+        scorer = _FoldScorer()
+        reg = IAARegressor(**_estimator_params(model, config, verbose))
+        cv = _cross_validate(reg, data.images, iaa, folds, scoring=scorer)
+        oof = pd.Series(np.nan, index=rows)
+        per_fold = []
+        for k, (train, test) in enumerate(zip(cv["indices"]["train"], cv["indices"]["test"])):
+            oof[test] = scorer.predictions[k]
+            baseline = np.full(len(test), np.median(iaa[train]))
+            best = cv["test_best_epoch"][k]
             per_fold.append(
                 {
-                    "mae": mean_absolute_error(iaa[te], pred),
-                    "baseline_mae": mean_absolute_error(iaa[te], baseline),
-                    "pearson_r": _pearson(iaa[te], pred),
-                    "best_epoch": int(reg.best_epoch_) if hasattr(reg, "best_epoch_") else None,
+                    "mae": cv["test_mae"][k],
+                    "baseline_mae": mean_absolute_error(iaa[test], baseline),
+                    "pearson_r": cv["test_pearson_r"][k],
+                    "best_epoch": None if np.isnan(best) else int(best),
+                    "n_train": len(train),
+                    "n_test": len(test),
                 }
             )
         result = {
             "folds": per_fold,
-            "oof_prediction": oof,
+            "oof_prediction": oof.to_numpy(),
             "rows": rows,
+            "test_fold": _test_fold(rows, cv["indices"]["test"]),
             "seconds": time.perf_counter() - start,
         }
-        results[model] = store.put(f"iaa_regression/{model}", settings, result)
+        results[model] = store.put(name, settings, inputs, result)
     return results
 
 
 def _step_diagnosis(agreement, data, config, store, verbose):
-    from sklearn.metrics import balanced_accuracy_score
+    """Cross-validated balanced accuracy per architecture and alpha (1 = diagnosis only).
 
+    Every (model, alpha) is fitted on the same folds, so that the per-fold
+    differences to ``alpha=1`` are paired.
+    """
     from ..estimators import MultiTaskDiagnosisClassifier
 
     iaa = agreement["iaa"].to_numpy(dtype=float)
     known = np.isin(data.diagnosis, ["benign", "malignant"]) & np.isfinite(iaa)
     rows = np.flatnonzero(known)
-    y = data.diagnosis[rows]
-    folds = _folds(y, config)
+    folds = [(rows[tr], rows[te]) for tr, te in _folds(data.diagnosis[rows], config)]
     alphas = (1.0, *config.alphas)
     results = {}
     jobs = [(m, a) for m in config.models for a in alphas]
     for model, alpha in progress(jobs, verbose=verbose, desc="Diagnosis (model, alpha)"):
-        settings = {**_train_settings(config), "model": model, "alpha": alpha}
         name = f"diagnosis/{model}/alpha={alpha:g}"
-        cached = store.get(name, settings)
+        settings = {**_train_settings(config), "model": model, "alpha": alpha}
+        inputs = _training_inputs(agreement, data, model, config)
+        cached = store.get(name, settings, inputs)
         if cached is None:
-            scores, start = [], time.perf_counter()
-            for train, test in folds:
-                tr, te = rows[train], rows[test]
-                params = _estimator_params(model, config, verbose)
-                clf = MultiTaskDiagnosisClassifier(alpha=alpha, **params)
-                clf.fit(data.images[tr], y[train], iaa=None if alpha == 1.0 else iaa[tr])
-                scores.append(balanced_accuracy_score(y[test], clf.predict(data.images[te])))
+            start = time.perf_counter()
+            clf = MultiTaskDiagnosisClassifier(
+                alpha=alpha, **_estimator_params(model, config, verbose)
+            )
+            # alpha=1 is the diagnosis-only baseline: it never sees the IAA.
+            params = {} if alpha == 1.0 else {"iaa": iaa}
+            cv = _cross_validate(
+                clf, data.images, data.diagnosis, folds, scoring="balanced_accuracy", params=params
+            )
             cached = store.put(
                 name,
                 settings,
-                {"balanced_accuracy": scores, "seconds": time.perf_counter() - start},
+                inputs,
+                {
+                    "balanced_accuracy": cv["test_score"],
+                    "n_test": [len(te) for te in cv["indices"]["test"]],
+                    "rows": rows,
+                    "test_fold": _test_fold(rows, cv["indices"]["test"]),
+                    "seconds": time.perf_counter() - start,
+                },
             )
         results.setdefault(model, {})[f"{alpha:g}"] = cached
     return results
@@ -227,8 +385,8 @@ def _step_diagnosis(agreement, data, config, store, verbose):
 def _step_baselines(agreement, data, config, store, verbose):
     """Models that fine-tune nothing, on the networks' folds: what the networks add.
 
-    - pixels: PCA (20 components) of the raw pixels, then a linear model: what a
-      model sees without any image features;
+    - pixels: PCA (20 components) of the raw pixels (subsampled to about 32 x
+      32), then a linear model: what a model sees without any image features;
     - linear probe: the frozen pooled features of each architecture that has
       pretrained weights (:class:`~skiaa.estimators.FeatureExtractor`), then a
       linear model: what fine-tuning must beat.
@@ -247,11 +405,20 @@ def _step_baselines(agreement, data, config, store, verbose):
     from ..estimators import FeatureExtractor
 
     settings = {**_train_settings(config), "models": list(config.models), "baselines": 1}
-    cached = store.get("baselines", settings)
+    inputs = {}
+    for model in config.models:
+        inputs.update(
+            {f"{k}/{model}": v for k, v in _training_inputs(agreement, data, model, config).items()}
+        )
+    cached = store.get("baselines", settings, inputs)
     if cached is not None:
         return cached
     start = time.perf_counter()
-    inputs = {"pixels": (data.images.reshape(len(data.images), -1) / 255.0, 20)}
+    # Pixels subsampled to about 32 x 32, in float32: at 224 px the whole set in
+    # float64 would take gigabytes for a baseline that PCA reduces to 20 numbers.
+    step = max(1, data.images.shape[1] // 32)
+    pixels = np.asarray(data.images[:, ::step, ::step], dtype=np.float32) / 255.0
+    features = {"pixels": (pixels.reshape(len(pixels), -1), 20)}
     for model in config.models:
         weights = _weights_for(model, config)
         if weights is None:
@@ -261,8 +428,9 @@ def _step_baselines(agreement, data, config, store, verbose):
             weights=weights,
             image_size=config.image_size,
             device=config.device,
+            torch_num_threads=config.torch_num_threads,
         )
-        inputs[f"linear probe ({model})"] = (fx.fit_transform(data.images), None)
+        features[f"linear probe ({model})"] = (fx.fit_transform(data.images), None)
 
     def reduce(n_components):
         steps = [StandardScaler()]
@@ -273,7 +441,7 @@ def _step_baselines(agreement, data, config, store, verbose):
     iaa = agreement["iaa"].to_numpy(dtype=float)
     result = {"iaa_regression": {}, "diagnosis": {}}
     rows = np.flatnonzero(np.isfinite(iaa))
-    for name, (X, n_comp) in progress(inputs.items(), verbose=verbose, desc="Baselines"):
+    for name, (X, n_comp) in progress(features.items(), verbose=verbose, desc="Baselines"):
         per_fold = []
         for train, test in _folds(data.diagnosis[rows], config):
             tr, te = rows[train], rows[test]
@@ -291,7 +459,7 @@ def _step_baselines(agreement, data, config, store, verbose):
         result["iaa_regression"][name] = {"folds": per_fold}
     known = np.flatnonzero(np.isin(data.diagnosis, ["benign", "malignant"]) & np.isfinite(iaa))
     y = data.diagnosis[known]
-    for name, (X, n_comp) in inputs.items():
+    for name, (X, n_comp) in features.items():
         scores = []
         for train, test in _folds(y, config):
             clf = make_pipeline(
@@ -302,7 +470,7 @@ def _step_baselines(agreement, data, config, store, verbose):
             scores.append(balanced_accuracy_score(y[test], clf.predict(X[known[test]])))
         result["diagnosis"][name] = {"balanced_accuracy": scores}
     result["seconds"] = time.perf_counter() - start
-    return store.put("baselines", settings, result)
+    return store.put("baselines", settings, inputs, result)
 
 
 def _paired_differences(diagnosis, alphas):
