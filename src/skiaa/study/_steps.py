@@ -407,9 +407,8 @@ def _step_baselines(agreement, data, config, store, verbose):
     settings = {**_train_settings(config), "models": list(config.models), "baselines": 1}
     inputs = {}
     for model in config.models:
-        inputs.update(
-            {f"{k}/{model}": v for k, v in _training_inputs(agreement, data, model, config).items()}
-        )
+        model_inputs = _training_inputs(agreement, data, model, config)
+        inputs.update({f"{k}/{model}": v for k, v in model_inputs.items()})
     cached = store.get("baselines", settings, inputs)
     if cached is not None:
         return cached
