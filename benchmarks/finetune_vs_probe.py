@@ -46,6 +46,9 @@ CONFIGS = {
     # The defaults without the validation split: on ~80 training images a 10 %
     # split is 8 images, too few to choose an epoch by.
     "defaults_no_validation": dict(validation_fraction=None),
+    # The defaults without the paper's augmentations (its per-channel autocontrast
+    # changes hues, the synthetic lesions' main cue).
+    "defaults_no_augment": dict(augment=False),
     "sgd_lr1e-3_imagenet": dict(optimizer="sgd", lr=0.001, validation_fraction=0.1, **IMAGENET),
     "adamw_lr3e-4_imagenet": dict(optimizer="adamw", lr=3e-4, validation_fraction=0.1, **IMAGENET),
     "adamw_lr3e-4_imagenet_val0.2": dict(
