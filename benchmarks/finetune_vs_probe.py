@@ -73,7 +73,7 @@ def run(config, seed, args):
         malignant_fraction=args.malignant_fraction,
         random_state=seed,
     )
-    X, y = data.images, data.target
+    X, y = data.images, data.label
     folds = StratifiedKFold(args.folds, shuffle=True, random_state=seed).split(X, y)
     scores = []
     for train, test in folds:
