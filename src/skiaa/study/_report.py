@@ -101,20 +101,15 @@ def _write_report(results, config, out_dir):
             "| model | MAE | median-IAA baseline MAE | Pearson r | fit time (s) |",
             "|---|---|---|---|---|",
         ]
-        for model, res in reg.items():
-            folds = res["folds"]
-            lines.append(
-                f"| {model} | {_mean_std([f['mae'] for f in folds])} | "
-                f"{_mean_std([f['baseline_mae'] for f in folds])} | "
-                f"{_mean_std([f['pearson_r'] for f in folds])} | {res['seconds']:.0f} |"
-            )
         base = (results.get("baselines") or {}).get("iaa_regression", {})
-        for name, res in base.items():
+        rows = [(m, r, f"{r['seconds']:.0f}") for m, r in reg.items()]
+        rows += [(f"*{name}*", r, "") for name, r in base.items()]
+        for name, res, seconds in rows:
             folds = res["folds"]
             lines.append(
-                f"| *{name}* | {_mean_std([f['mae'] for f in folds])} | "
+                f"| {name} | {_mean_std([f['mae'] for f in folds])} | "
                 f"{_mean_std([f['baseline_mae'] for f in folds])} | "
-                f"{_mean_std([f['pearson_r'] for f in folds])} | |"
+                f"{_mean_std([f['pearson_r'] for f in folds])} | {seconds} |"
             )
         if base:
             lines += ["", _BASELINES_NOTE]
