@@ -38,7 +38,9 @@ def add_parser(subparsers):
         "--alphas", metavar="A,B", help="multi-task diagnosis-loss weights compared with alpha=1"
     )
     parser.add_argument(
-        "--quick", action="store_true", help="small settings that still learn (Lite0 ImageNet weights, 48 px): one to two minutes"
+        "--quick",
+        action="store_true",
+        help="small settings that still learn (Lite0 ImageNet weights, 48 px): 1-2 minutes",
     )
     parser.add_argument("--n-samples", type=int, help="number of synthetic images")
     parser.add_argument("--image-size", type=int, help="image side seen by the networks")
