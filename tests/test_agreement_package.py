@@ -5,11 +5,15 @@ The docstring helper itself is tested in test_docstring_sharing.py.
 
 import inspect
 
+import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from skiaa import agreement
 from skiaa.agreement import _naming
+from skiaa.agreement._engine import summarise_groups
 
 
 @pytest.mark.parametrize(
@@ -51,3 +55,30 @@ def test_every_release_name_round_trips():
     renamed = frame.rename(columns=_naming.RELEASE_NAMES).rename(columns=_naming.FROM_RELEASE)
     assert list(renamed.columns) == list(frame.columns)
     assert set(_naming.METRICS) == set(_naming.RELEASE_NAMES) - {"image_id"}
+
+
+@given(
+    st.lists(st.integers(0, 5), min_size=1, max_size=8),
+    st.integers(0, 2),
+    st.integers(0, 2**32 - 1),
+)
+def test_summarise_groups_equals_numpy_per_group(sizes, ddof, seed):
+    rng = np.random.default_rng(seed)
+    bounds = np.concatenate([[0], np.cumsum(sizes)])
+    values = rng.normal(size=(bounds[-1], 3))
+    values[rng.random(values.shape) < 0.1] = np.nan
+    stats = list(_naming.STATISTICS)
+    out = summarise_groups(values, bounds, stats, ddof)
+    funcs = {
+        "mean": np.mean,
+        "std": lambda v: np.std(v, ddof=ddof) if len(v) - ddof > 0 else np.nan,
+        "min": np.min,
+        "max": np.max,
+        "median": np.median,
+    }
+    for g, n in enumerate(sizes):
+        group = values[bounds[g] : bounds[g + 1]]
+        for c in range(3):
+            for s, stat in enumerate(stats):
+                expected = np.nan if n == 0 else funcs[stat](group[:, c])
+                np.testing.assert_allclose(out[g, c, s], expected, rtol=1e-12, atol=1e-12)

@@ -256,3 +256,36 @@ def test_columns_match_the_real_release(ima_dir, tmp_path, imaplusplus_dir):
     ours = list(images.columns)
     positions = [ours.index(c) for c in release_images.columns]
     assert positions == sorted(positions)
+
+
+def test_folder_of_nifti_volumes_with_header_spacing_and_options(tmp_path):
+    nibabel = pytest.importorskip("nibabel")
+    rng = np.random.default_rng(3)
+    root = tmp_path / "cases"
+    zooms = (3.0, 0.5, 0.5)
+    stack = np.zeros((3, 6, 12, 12), bool)
+    for j in range(3):
+        lo = rng.integers(1, 4, size=3)
+        stack[j, lo[0] : lo[0] + 3, lo[1] : lo[1] + 6, lo[2] : lo[2] + 6] = True
+    empty = np.zeros((6, 12, 12), bool)
+    for case, masks in {"c1": stack, "c2": [stack[0], empty]}.items():
+        (root / case).mkdir(parents=True)
+        for j, m in enumerate(masks):
+            img = nibabel.Nifti1Image(m.astype(np.uint8), np.diag([*zooms, 1.0]))
+            nibabel.save(img, root / case / f"r{j}.nii.gz")
+    out = tmp_path / "out"
+    args = ["agreement", str(root), "--out", str(out), "--metrics", "dice", "hd95", "-q"]
+    assert main([*args, "--hd-percentile", "max", "--empty", "worst"]) == 0
+    pairs, images = _read(out)
+    c1 = pairs[pairs["img_id"] == "c1"]
+    for row, (i, j) in zip(c1.itertuples(), itertools.combinations(range(3), 2)):
+        expected = hd95(stack[i], stack[j], spacing=zooms, hd_percentile="max")
+        assert row.hd95_score == pytest.approx(expected, rel=1e-12)
+    diagonal = np.sqrt((6 * 3.0) ** 2 + (12 * 0.5) ** 2 * 2)
+    assert pairs[pairs["img_id"] == "c2"]["hd95_score"].item() == pytest.approx(diagonal)
+    assert images["n_pairs"].tolist() == [3, 1]
+    # --spacing overrides the headers.
+    assert main([*args, "--force", "--spacing", "1"]) == 0
+    pairs, _ = _read(out)
+    expected = hd95(stack[0], stack[1])
+    assert pairs["hd95_score"].iloc[0] == pytest.approx(expected, rel=1e-12)

@@ -111,3 +111,21 @@ def test_seed_flag_sets_the_bootstrap(fake_tables, tmp_path, capsys):
 
     assert intervals(3, "a") == intervals(3, "b")
     assert intervals(3, "a2") != intervals(4, "c")
+
+
+def test_iaa_table_in_skiaa_naming(fake_tables, tmp_path, capsys):
+    # image_agreement on a skiaa-named pairs table writes image_id/dice_mean: the same
+    # comparison must come out as from the release-named table.
+    iaa, meta, _, _ = fake_tables
+    release = pd.read_csv(iaa)
+    ours = release.rename(columns={"img_id": "image_id", "dice_score_mean": "dice_mean"})
+    ours["image_id"] = ours["image_id"].str.removesuffix(".JPG")  # skiaa ids carry no suffix
+    ours_path = tmp_path / "ours.csv"
+    ours.to_csv(ours_path, index=False)
+    a, b = tmp_path / "a", tmp_path / "b"
+    assert main([*_args(iaa, meta, a), "--n-resamples", "99"]) == 0
+    assert main([*_args(ours_path, meta, b), "--n-resamples", "99"]) == 0
+    capsys.readouterr()
+    first = json.loads((a / "comparison.json").read_text())
+    second = json.loads((b / "comparison.json").read_text())
+    assert first["groups"] == second["groups"] and first["tests"] == second["tests"]

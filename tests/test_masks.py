@@ -88,7 +88,7 @@ def test_check_mask_stack_errors_name_the_image():
         check_mask_stack([good, np.full((2, 2), 7)], image_index=5)
     with pytest.raises(ValueError, match="image 5: mask 0 must be 2-D"):
         check_mask_stack([np.zeros(3), np.zeros(3)], image_index=5)
-    with pytest.raises(ValueError, match="image 5: a mask stack must be 3-D"):
+    with pytest.raises(ValueError, match="image 5: a mask stack must be at least 3-D"):
         check_mask_stack(np.zeros((2, 2)), image_index=5)
     with pytest.raises(ValueError, match="image 5: cannot read mask file"):
         check_mask_stack([good, "nowhere.png"], image_index=5)

@@ -116,7 +116,7 @@ def test_four_d_array_input(ragged):
         ),
         (lambda imgs: [imgs[0][:1]] + imgs[1:], "image 0: needs at least 2 masks, got 1"),
         (lambda imgs: imgs[:1] + [["missing.png", "missing.png"]], "image 1: cannot read mask"),
-        (lambda imgs: [np.zeros((2, 3, 4, 5))], "image 0: a mask stack must be 3-D"),
+        (lambda imgs: [np.zeros((2, 3))], "image 0: a mask stack must be at least 3-D"),
     ],
 )
 def test_bad_input_names_the_image(ragged, make_bad, message):
@@ -161,7 +161,7 @@ def test_few_masks_nan_policy(ragged):
         ({"min_masks": 1}, "min_masks"),
         ({"few_masks": "drop"}, "few_masks"),
         ({"tolerance": -1.0}, "tolerance"),
-        ({"spacing": (1.0, 2.0, 3.0)}, "spacing"),
+        ({"spacing": (1.0, -2.0)}, "spacing"),
         ({"ddof": -1}, "ddof"),
     ],
 )

@@ -1,7 +1,10 @@
 """Reading and validating binary segmentation masks (shared by agreement, consensus, CLI).
 
-Masks reach skiaa as boolean arrays, as 0/1 or 0/255 integer (or float) arrays, or
-as image files (PNG). Everything is converted to boolean here, once, with a
+Masks reach skiaa as boolean arrays of any dimension (2-D images, 3-D volumes),
+as 0/1 or 0/255 integer (or float) arrays, or as files: images (PNG), NumPy
+arrays (``.npy``) or NIfTI volumes (``.nii``, ``.nii.gz``, read with nibabel,
+the ``skiaa[nifti]`` extra; their voxel size becomes the metrics' spacing).
+Everything is converted to boolean here, once, with a
 ``ValueError`` that names the offending image or file, so that the metric code
 below never has to guess what a value of 128 means.
 """
@@ -12,7 +15,17 @@ import numpy as np
 
 from .utils import is_path
 
-__all__ = ["as_binary_mask", "check_mask_stack", "read_mask"]
+__all__ = [
+    "MASK_FILE_EXTENSIONS",
+    "as_binary_mask",
+    "check_mask_stack",
+    "load_mask_stack",
+    "read_mask",
+    "read_mask_and_spacing",
+]
+
+#: File extensions :func:`read_mask` reads (compared case-insensitively).
+MASK_FILE_EXTENSIONS = (".png", ".npy", ".nii", ".nii.gz")
 
 
 def _where(image_index=None, what=None):
@@ -80,20 +93,101 @@ def as_binary_mask(mask, *, what=None):
     return nonzero
 
 
+def _suffix(path):
+    name = Path(path).name.lower()
+    return ".nii.gz" if name.endswith(".nii.gz") else Path(name).suffix
+
+
+def _read_npy(path):
+    try:
+        # allow_pickle=False: a mask file must never run code when read.
+        return np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"cannot read mask file {path}: {exc}") from exc
+
+
+def _read_nifti(path):
+    try:
+        import nibabel
+    except ImportError as exc:  # pragma: no cover - depends on the installation
+        raise ImportError(
+            f"reading NIfTI masks ({path.name}) needs nibabel: pip install 'skiaa[nifti]'"
+        ) from exc
+    try:
+        img = nibabel.load(path)
+        # The stored array (no scaling by scl_slope: a mask is its stored labels).
+        arr = np.asarray(img.dataobj.get_unscaled())
+        zooms = tuple(float(z) for z in img.header.get_zooms()[: arr.ndim])
+    except Exception as exc:  # nibabel raises its own error types for broken files
+        raise ValueError(f"cannot read mask file {path}: {exc}") from exc
+    if arr.ndim == 4 and arr.shape[3] == 1:  # a single-frame 4-D volume
+        arr = arr[..., 0]
+    spacing = zooms[: arr.ndim] if all(z > 0 for z in zooms[: arr.ndim]) else None
+    return arr, spacing
+
+
+def _read_image(path):
+    from PIL import Image
+
+    try:
+        with Image.open(path) as img:
+            img.load()
+            arr = np.asarray(img)
+    except (OSError, ValueError) as exc:  # FileNotFoundError and PIL's errors are OSErrors
+        raise ValueError(f"cannot read mask file {path}: {exc}") from exc
+    if arr.ndim == 3:
+        if arr.shape[2] == 4:
+            if np.any(arr[..., 3] != arr[..., 3].max()) or arr[..., 3].max() == 0:
+                raise ValueError(f"{path}: RGBA mask with a non-opaque alpha channel")
+            arr = arr[..., :3]
+        if arr.shape[2] in (2, 3) and not all(
+            np.array_equal(arr[..., 0], arr[..., c]) for c in range(1, min(arr.shape[2], 3))
+        ):
+            raise ValueError(f"{path}: colour mask whose channels differ; expected a grey mask")
+        arr = arr[..., 0]
+    if arr.ndim != 2:
+        raise ValueError(f"{path}: a mask image must be 2-D, got shape {arr.shape}")
+    return arr
+
+
+def read_mask_and_spacing(path):
+    """Read a binary mask file and the voxel size it stores (NIfTI), or None.
+
+    See :func:`read_mask`; the spacing is the NIfTI header's voxel size (one
+    number per axis of the mask), None for PNG and ``.npy`` files.
+    """
+    path = Path(path)
+    kind = _suffix(path)
+    spacing = None
+    if kind == ".npy":
+        arr = _read_npy(path)
+    elif kind in (".nii", ".nii.gz"):
+        if not path.is_file():
+            raise ValueError(f"cannot read mask file {path}: no such file")
+        arr, spacing = _read_nifti(path)
+    else:
+        arr = _read_image(path)
+    if arr.ndim < 2:
+        raise ValueError(f"{path}: a mask must be 2-D or more, got shape {arr.shape}")
+    return as_binary_mask(arr, what=path), spacing
+
+
 def read_mask(path):
-    """Read a binary mask from an image file.
+    """Read a binary mask from a file.
 
     Parameters
     ----------
     path : str or path-like
-        Image file readable by Pillow (PNG in IMA++). Grey-level masks are
-        used as is; RGB(A) masks are accepted when their three colour channels
-        are equal (a grey mask saved as colour) and their alpha channel, if
-        any, is fully opaque.
+        An image file readable by Pillow (PNG in IMA++), a NumPy ``.npy``
+        array (any dimension >= 2, read without pickle) or a NIfTI volume
+        (``.nii``, ``.nii.gz``; needs nibabel, the ``skiaa[nifti]`` extra).
+        Grey-level images are used as is; RGB(A) images are accepted when
+        their three colour channels are equal (a grey mask saved as colour)
+        and their alpha channel, if any, is fully opaque.
 
     Returns
     -------
-    mask : ndarray of bool, shape (H, W)
+    mask : ndarray of bool, shape (H, W) or (D, H, W)...
 
     Raises
     ------
@@ -116,77 +210,24 @@ def read_mask(path):
     array([[False,  True],
            [False, False]])
     """
-    from PIL import Image
-
-    path = Path(path)
-    try:
-        with Image.open(path) as img:
-            img.load()
-            arr = np.asarray(img)
-    except (OSError, ValueError) as exc:  # FileNotFoundError and PIL's errors are OSErrors
-        raise ValueError(f"cannot read mask file {path}: {exc}") from exc
-    if arr.ndim == 3:
-        if arr.shape[2] == 4:
-            if np.any(arr[..., 3] != arr[..., 3].max()) or arr[..., 3].max() == 0:
-                raise ValueError(f"{path}: RGBA mask with a non-opaque alpha channel")
-            arr = arr[..., :3]
-        if arr.shape[2] in (2, 3) and not all(
-            np.array_equal(arr[..., 0], arr[..., c]) for c in range(1, min(arr.shape[2], 3))
-        ):
-            raise ValueError(f"{path}: colour mask whose channels differ; expected a grey mask")
-        arr = arr[..., 0]
-    if arr.ndim != 2:
-        raise ValueError(f"{path}: a mask image must be 2-D, got shape {arr.shape}")
-    return as_binary_mask(arr, what=path)
+    return read_mask_and_spacing(path)[0]
 
 
-def check_mask_stack(masks, *, image_index=None, min_masks=2):
-    """Validate the masks of one image and stack them as booleans.
+def load_mask_stack(masks, *, image_index=None, min_masks=2):
+    """Validate the masks of one image, stack them, and give the spacing their files store.
 
-    Parameters
-    ----------
-    masks : array-like of shape (k, H, W), or sequence of arrays or paths
-        The ``k`` masks of one image: a 3-D array, or a list whose items are
-        2-D arrays (bool, 0/1 or 0/255) or mask file paths (read with
-        :func:`read_mask`).
-    image_index : int or str, default=None
-        Position (or id) of the image, named in every error message.
-    min_masks : int, default=2
-        Fewest masks accepted.
-
-    Returns
-    -------
-    stack : ndarray of bool, shape (k, H, W)
-
-    Raises
-    ------
-    ValueError
-        If there are fewer than ``min_masks`` masks, a mask is not 2-D, the
-        masks differ in shape, a value is not binary, or a file cannot be read.
-        The message names the image and the mask.
-
-    See Also
-    --------
-    read_mask : read one mask file.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from skiaa._masks import check_mask_stack
-    >>> check_mask_stack([np.eye(2, dtype=int), np.ones((2, 2), dtype=int)]).shape
-    (2, 2, 2)
-    >>> check_mask_stack([np.eye(2), np.ones((3, 3))], image_index=7)
-    Traceback (most recent call last):
-        ...
-    ValueError: image 7: all masks of an image must have the same shape, got (2, 2) and (3, 3)
+    The engine behind :func:`check_mask_stack`. Returns ``(stack, spacing)``:
+    ``spacing`` is the voxel size of the NIfTI files among ``masks`` (they must
+    agree), or None when no mask carries one.
     """
     prefix = _where(image_index)
     if is_path(masks):
         raise ValueError(f"{prefix}expected a sequence of masks or paths, got one path {masks!r}")
     if isinstance(masks, np.ndarray) and masks.dtype != object:
-        if masks.ndim != 3:
+        if masks.ndim < 3:
             raise ValueError(
-                f"{prefix}a mask stack must be 3-D (k, H, W), got shape {masks.shape}"
+                f"{prefix}a mask stack must be at least 3-D (k, H, W) or (k, D, H, W)..., "
+                f"got shape {masks.shape}"
             )
         items = list(masks)
     else:
@@ -199,19 +240,75 @@ def check_mask_stack(masks, *, image_index=None, min_masks=2):
     if len(items) < min_masks:
         raise ValueError(f"{prefix}needs at least {min_masks} masks, got {len(items)}")
     out = []
+    spacing, spacing_from = None, None
     for j, item in enumerate(items):
         try:
-            mask = read_mask(item) if is_path(item) else as_binary_mask(item, what=f"mask {j}")
+            if is_path(item):
+                mask, found = read_mask_and_spacing(item)
+            else:
+                mask, found = as_binary_mask(item, what=f"mask {j}"), None
         except ValueError as exc:
             raise ValueError(f"{prefix}{exc}") from exc
-        if mask.ndim != 2:
-            raise ValueError(f"{prefix}mask {j} must be 2-D, got shape {mask.shape}")
+        if mask.ndim < 2:
+            raise ValueError(f"{prefix}mask {j} must be 2-D or more, got shape {mask.shape}")
         if out and mask.shape != out[0].shape:
             raise ValueError(
                 f"{prefix}all masks of an image must have the same shape, "
                 f"got {out[0].shape} and {mask.shape}"
             )
+        if found is not None:
+            if spacing is not None and not np.allclose(found, spacing, rtol=1e-5, atol=0):
+                raise ValueError(
+                    f"{prefix}the masks' files store different voxel sizes: "
+                    f"{spacing} ({Path(spacing_from).name}) and {found} ({Path(item).name})"
+                )
+            spacing, spacing_from = found, item
         out.append(mask)
     if not out:
-        return np.zeros((0, 0, 0), dtype=bool)
-    return np.stack(out)
+        return np.zeros((0, 0, 0), dtype=bool), None
+    return np.stack(out), spacing
+
+
+def check_mask_stack(masks, *, image_index=None, min_masks=2):
+    """Validate the masks of one image and stack them as booleans.
+
+    Parameters
+    ----------
+    masks : array-like of shape (k, H, W) or (k, D, H, W)..., or sequence of arrays or paths
+        The ``k`` masks of one image: an array of 2-D masks, of 3-D volumes
+        (any dimension >= 2), or a list whose items are arrays (bool, 0/1 or
+        0/255) or mask file paths (read with :func:`read_mask`).
+    image_index : int or str, default=None
+        Position (or id) of the image, named in every error message.
+    min_masks : int, default=2
+        Fewest masks accepted.
+
+    Returns
+    -------
+    stack : ndarray of bool, shape (k, H, W) or (k, D, H, W)...
+
+    Raises
+    ------
+    ValueError
+        If there are fewer than ``min_masks`` masks, a mask has fewer than 2
+        dimensions, the masks differ in shape, a value is not binary, or a
+        file cannot be read. The message names the image and the mask.
+
+    See Also
+    --------
+    read_mask : read one mask file.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skiaa._masks import check_mask_stack
+    >>> check_mask_stack([np.eye(2, dtype=int), np.ones((2, 2), dtype=int)]).shape
+    (2, 2, 2)
+    >>> check_mask_stack(np.zeros((3, 4, 5, 6), bool)).shape  # three 3-D volumes
+    (3, 4, 5, 6)
+    >>> check_mask_stack([np.eye(2), np.ones((3, 3))], image_index=7)
+    Traceback (most recent call last):
+        ...
+    ValueError: image 7: all masks of an image must have the same shape, got (2, 2) and (3, 3)
+    """
+    return load_mask_stack(masks, image_index=image_index, min_masks=min_masks)[0]

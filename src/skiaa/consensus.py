@@ -1,4 +1,4 @@
-"""Consensus of several annotators' binary masks: majority vote and STAPLE.
+"""Consensus of several annotators' binary masks: majority vote, STAPLE, uncertainty.
 
 The IMA++ release ships both beside the annotators' masks (``_MV_MV_MV_MV.png``
 and ``_ST_ST_ST_ST.png``), made with SimpleITK's ``LabelVotingImageFilter``
@@ -14,7 +14,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 from ._masks import check_mask_stack
 
-__all__ = ["StapleResult", "majority_vote", "staple"]
+__all__ = ["StapleResult", "UncertaintyMap", "majority_vote", "staple", "uncertainty_map"]
 
 
 def majority_vote(masks, *, ties="foreground"):
@@ -22,8 +22,9 @@ def majority_vote(masks, *, ties="foreground"):
 
     Parameters
     ----------
-    masks : array-like of shape (k, H, W), or sequence of k arrays or paths
-        The masks of one image (bool, 0/1 or 0/255, or mask files).
+    masks : array-like of shape (k, H, W) or (k, D, H, W)..., or sequence of k arrays or paths
+        The masks of one image or volume (bool, 0/1 or 0/255, or mask files:
+        PNG, ``.npy``, NIfTI).
     ties : {"foreground", "background"}, default="foreground"
         Label of a pixel with as many votes for as against (possible when
         ``k`` is even). ``"foreground"`` is the IMA++ release's choice
@@ -31,7 +32,7 @@ def majority_vote(masks, *, ties="foreground"):
 
     Returns
     -------
-    consensus : ndarray of bool, shape (H, W)
+    consensus : ndarray of bool, shape (H, W) or (D, H, W)...
         True where more than half of the masks are foreground (with
         ``ties="foreground"``, also where exactly half are).
 
@@ -68,9 +69,9 @@ class StapleResult(NamedTuple):
 
     Attributes
     ----------
-    probabilities : ndarray of float64, shape (H, W)
+    probabilities : ndarray of float64, shape (H, W) or (D, H, W)...
         Posterior probability that each pixel is foreground.
-    mask : ndarray of bool, shape (H, W)
+    mask : ndarray of bool, shape (H, W) or (D, H, W)...
         ``probabilities > threshold``: the consensus mask.
     sensitivity : ndarray of float64, shape (k,)
         Each annotator's estimated true-positive fraction (``p`` in Warfield et
@@ -118,7 +119,8 @@ def staple(masks, *, confidence_weight=1.0, max_iter=100_000, tol=1e-7, threshol
     """STAPLE consensus: EM estimate of the true mask and each annotator's quality.
 
     Simultaneous Truth And Performance Level Estimation (Warfield, Zou & Wells,
-    IEEE TMI 2004) for binary masks, following SimpleITK's ``STAPLEImageFilter``:
+    IEEE TMI 2004) for binary masks of any dimension (2-D images, 3-D volumes),
+    following SimpleITK's ``STAPLEImageFilter``:
     the posterior starts as the mean of the masks, the prior foreground
     probability is the mean mask fraction times ``confidence_weight``, then the
     M-step (sensitivities and specificities) and E-step (posterior) alternate
@@ -126,8 +128,9 @@ def staple(masks, *, confidence_weight=1.0, max_iter=100_000, tol=1e-7, threshol
 
     Parameters
     ----------
-    masks : array-like of shape (k, H, W), or sequence of k arrays or paths
-        The masks of one image (bool, 0/1 or 0/255, or mask files).
+    masks : array-like of shape (k, H, W) or (k, D, H, W)..., or sequence of k arrays or paths
+        The masks of one image or volume (bool, 0/1 or 0/255, or mask files:
+        PNG, ``.npy``, NIfTI).
     confidence_weight : float, default=1.0
         Scales the prior foreground probability (SimpleITK's
         ``ConfidenceWeight``); the product must stay in (0, 1).
@@ -254,3 +257,80 @@ def staple(masks, *, confidence_weight=1.0, max_iter=100_000, tol=1e-7, threshol
     else:
         probabilities = weights[codes].reshape(shape)
     return StapleResult(probabilities, probabilities > threshold, p, q, prior, n_iter)
+
+
+class UncertaintyMap(NamedTuple):
+    """Result of :func:`uncertainty_map`.
+
+    Attributes
+    ----------
+    mean : ndarray of float64, shape (H, W) or (D, H, W)
+        Fraction of the annotators marking each pixel (the mean mask).
+    entropy : ndarray of float64, shape (...)
+        Binary entropy of ``mean`` at each pixel, in bits by default: 0 where
+        the annotators agree, 1 (bits) where they split half and half.
+    """
+
+    mean: np.ndarray
+    entropy: np.ndarray
+
+
+def uncertainty_map(masks, *, base=2.0):
+    """Pixel-wise uncertainty of the annotators: the mean mask and its entropy.
+
+    Parameters
+    ----------
+    masks : array-like of shape (k, H, W) or (k, D, H, W), or sequence of k arrays or paths
+        The masks of one image or volume (bool, 0/1 or 0/255, or mask files).
+    base : float, default=2.0
+        Base of the logarithm: 2 gives bits (at most 1 for a binary choice),
+        ``math.e`` nats.
+
+    Returns
+    -------
+    result : UncertaintyMap
+        Named tuple ``(mean, entropy)`` of float arrays of one mask's shape.
+
+    Raises
+    ------
+    ValueError
+        If the masks are invalid or ``base`` is not a number above 1.
+
+    See Also
+    --------
+    majority_vote : the mean mask thresholded at one half.
+    skiaa.agreement.krippendorff_alpha : agreement over all pixels in one number.
+
+    Notes
+    -----
+    With ``p`` the fraction of annotators marking a pixel, the entropy is
+    ``-p log p - (1 - p) log(1 - p)`` with ``0 log 0 = 0``. It is the entropy
+    of the vote of an annotator drawn at random, not a model's predictive
+    uncertainty; :class:`skiaa.AgreementTransformer` summarises it per image
+    (statistic ``"entropy"``: its mean over the union of the masks).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skiaa.consensus import uncertainty_map
+    >>> masks = np.array([[[1, 1, 0, 0]], [[1, 0, 1, 0]]])
+    >>> result = uncertainty_map(masks)
+    >>> result.mean
+    array([[1. , 0.5, 0.5, 0. ]])
+    >>> result.entropy
+    array([[0., 1., 1., 0.]])
+    """
+    if isinstance(base, bool) or not isinstance(base, (int, float, np.number)) or not base > 1:
+        raise ValueError(f"base must be a number above 1, got {base!r}")
+    stack = check_mask_stack(masks, min_masks=1)
+    mean = stack.mean(axis=0, dtype=np.float64)
+    return UncertaintyMap(mean, _binary_entropy(mean, base))
+
+
+def _binary_entropy(p, base=2.0):
+    """Binary entropy of probabilities ``p`` (0 at 0 and 1), in units of ``log(base)``."""
+    out = np.zeros_like(p, dtype=np.float64)
+    inside = (p > 0) & (p < 1)
+    q = p[inside]
+    out[inside] = -(q * np.log(q) + (1.0 - q) * np.log1p(-q)) / np.log(base)
+    return out

@@ -4,18 +4,24 @@ import numbers
 import warnings
 
 import numpy as np
-from joblib import Parallel, delayed
+from joblib import Parallel, delayed, effective_n_jobs
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from ._masks import check_mask_stack
 from .agreement._engine import (
     check_metrics,
-    check_spacing,
+    check_options,
     check_statistics,
     check_tolerance,
-    pairwise_values,
+    image_values,
     summarise,
+    warn_empty_pairs,
+)
+from .agreement._multirater import (
+    IMAGE_MEASURES,
+    AlphaUndefinedWarning,
+    check_measures,
+    image_measures,
 )
 from .agreement._naming import STATISTICS
 from .utils import progress
@@ -23,37 +29,61 @@ from .utils import progress
 __all__ = ["AgreementTransformer"]
 
 
-def _image_row(masks, index, metrics, statistics, tolerance, spacing, min_masks, few_masks, ddof):
-    """Feature row of one image, and the warnings raised while computing it.
+def _image_row(masks, index, metrics, statistics, options):
+    """Feature row of one image, the pairs whose distances are NaN, and whether alpha is.
 
-    The row holds the statistics of each metric over the image's pairs, then k.
-    Warnings (an empty mask's NaN distances) are recorded and handed back, since
-    those raised in a joblib worker process would otherwise never reach the user.
+    The row holds the statistics of each metric over the image's pairs, then the
+    whole-stack measures, then k. Nothing is warned here (this runs in worker
+    threads); the caller warns.
     """
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        lowest = 0 if few_masks == "nan" else min_masks
-        stack = check_mask_stack(masks, image_index=index, min_masks=lowest)
-        k = stack.shape[0]
-        n_features = len(metrics) * len(statistics)
-        if k < min_masks:
-            row = np.concatenate([np.full(n_features, np.nan), [k]])
-        else:
-            values = pairwise_values(
-                stack, metrics, spacing=spacing, tolerance=tolerance, where=f"image {index}, "
-            )
-            row = np.concatenate([summarise(values, statistics, ddof).reshape(-1), [k]])
-    return row, [(w.message, w.category) for w in caught]
+    spacing, tolerance, hd_percentile, empty, min_masks, few_masks, ddof, measures = options
+    lowest = 0 if few_masks == "nan" else min_masks
+    stack, values, lonely = image_values(
+        masks,
+        metrics,
+        spacing=spacing,
+        tolerance=tolerance,
+        hd_percentile=hd_percentile,
+        empty=empty,
+        image_index=index,
+        min_masks=lowest,
+    )
+    k = stack.shape[0]
+    if k < min_masks:
+        n_features = len(metrics) * len(statistics) + len(measures)
+        return np.concatenate([np.full(n_features, np.nan), [k]]), [], False
+    extra, alpha_undefined = image_measures(stack, measures)
+    summary = summarise(values, statistics, ddof).reshape(-1)
+    return np.concatenate([summary, extra, [k]]), lonely, alpha_undefined
+
+
+def _batch_rows(batch, metrics, statistics, options):
+    """Rows of a batch of ``(index, masks, spacing)`` images: one task per worker batch.
+
+    Masks are read and validated inside the worker, so file paths cost nothing
+    to ship and arrays are shared, not copied, by the thread backend.
+    """
+    out = []
+    for index, masks, spacing in batch:
+        out.append((index, *_image_row(masks, index, metrics, statistics, (spacing, *options))))
+    return out
+
+
+def _batches(n_items, n_workers):
+    """Contiguous index ranges: about 4 per worker (load balance), 1 when serial."""
+    n_batches = 1 if n_workers == 1 else min(n_items, 4 * n_workers)
+    bounds = np.linspace(0, n_items, n_batches + 1).round().astype(int)
+    return [range(a, b) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
 
 
 class AgreementTransformer(TransformerMixin, BaseEstimator):
     """Per-image inter-annotator agreement from each image's stack of masks.
 
     Turns a sequence of images' masks (ragged: ``k_i`` masks of ``H_i x W_i``
-    for image ``i``) into a table with one row per image: for each chosen
-    metric, the chosen statistics over all unordered pairs of the image's masks,
-    then the number of masks. With the defaults the first column is the paper's
-    IAA, the mean pairwise Dice.
+    for image ``i``, or of ``D_i x H_i x W_i`` for volumes) into a table with
+    one row per image: for each chosen metric, the chosen statistics over all
+    unordered pairs of the image's masks, then the number of masks. With the
+    defaults the first column is the paper's IAA, the mean pairwise Dice.
 
     The transformer is stateless: ``fit`` only validates the parameters, and
     ``transform`` may be called without it.
@@ -66,11 +96,30 @@ class AgreementTransformer(TransformerMixin, BaseEstimator):
     statistics : str or sequence of {"mean", "std", "min", "max", "median"}, \
 default=("mean",)
         Statistics of each metric over an image's pairs.
+    measures : str or sequence of str, default=()
+        Multi-rater measures of each image's whole stack, among
+        :data:`skiaa.agreement.IMAGE_MEASURES`: ``"krippendorff_alpha"``
+        (pixel-level alpha of the image), ``"annotator_diversity"`` (the
+        annotators' term of the generalized energy distance) and
+        ``"union_entropy"`` (mean pixel entropy of the annotators' votes over
+        the voxels any of them marked). One column each, after the pair
+        statistics.
     tolerance : float, default=2.0
         Tolerance of ``surface_dice`` and ``boundary_f1`` (pixels, or
         ``spacing`` units).
-    spacing : float or sequence of 2 floats, default=None
-        Pixel size (rows, columns), the same for every image. None means 1.
+    spacing : float, sequence of floats or array of shape (n_images, ndim), default=None
+        Pixel (voxel) size along each axis, in the masks' axis order: one
+        number for every axis, one per axis for every image, or one row per
+        image (scans of different resolutions). None means the voxel size
+        stored in the masks' NIfTI files when they are files, else 1.
+    hd_percentile : {"pooled", "max"}, default="pooled"
+        HD95 over both directed distance sets pooled (medpy, the IMA++
+        release) or the larger directed 95th percentile; see
+        :func:`skiaa.agreement.hd95`.
+    empty : {"nan", "worst"}, default="nan"
+        Boundary distances of a pair with exactly one empty mask: NaN (with an
+        :class:`~skiaa.agreement.EmptyMaskWarning`, and NaN statistics for the
+        image) or the image diagonal (1.0 normalised).
     min_masks : int, default=2
         Fewest masks an image must have (at least 2: agreement needs a pair).
     few_masks : {"raise", "nan"}, default="raise"
@@ -82,8 +131,13 @@ default=("mean",)
         deviation, is the IMA++ release's; it is NaN for images with one pair
         (two masks).
     n_jobs : int, default=None
-        Images processed in parallel by joblib (``-1``: all cores). Mask files
-        are read inside the workers, so paths cost no memory up front.
+        Workers (threads) processing batches of images in parallel (``-1``:
+        all cores; None: 1 unless in a :func:`joblib.parallel_config`
+        context, whose backend, Dask say, is then used). The images are split
+        into about four contiguous batches per worker; the numpy and scipy
+        kernels release the GIL, so threads run in parallel without copying
+        the masks. Mask files are read inside the workers. The result does
+        not depend on ``n_jobs``.
     verbose : int, default=0
         Show a progress bar over images when > 0.
 
@@ -127,6 +181,7 @@ default=("mean",)
     _parameter_constraints = {
         "metrics": [str, list, tuple],
         "statistics": [StrOptions(set(STATISTICS)), list, tuple],
+        "measures": [StrOptions(set(IMAGE_MEASURES)), list, tuple],
         "tolerance": [Interval(numbers.Real, 0, None, closed="left")],
         "spacing": [
             None,
@@ -135,6 +190,8 @@ default=("mean",)
             tuple,
             np.ndarray,
         ],
+        "hd_percentile": [StrOptions({"pooled", "max"})],
+        "empty": [StrOptions({"nan", "worst"})],
         "min_masks": [Interval(numbers.Integral, 2, None, closed="left")],
         "few_masks": [StrOptions({"raise", "nan"})],
         "ddof": [Interval(numbers.Integral, 0, None, closed="left")],
@@ -147,8 +204,11 @@ default=("mean",)
         *,
         metrics=("dice",),
         statistics=("mean",),
+        measures=(),
         tolerance=2.0,
         spacing=None,
+        hd_percentile="pooled",
+        empty="nan",
         min_masks=2,
         few_masks="raise",
         ddof=1,
@@ -157,8 +217,11 @@ default=("mean",)
     ):
         self.metrics = metrics
         self.statistics = statistics
+        self.measures = measures
         self.tolerance = tolerance
         self.spacing = spacing
+        self.hd_percentile = hd_percentile
+        self.empty = empty
         self.min_masks = min_masks
         self.few_masks = few_masks
         self.ddof = ddof
@@ -170,8 +233,20 @@ default=("mean",)
         self._validate_params()
         metrics = check_metrics(self.metrics)
         statistics = check_statistics(self.statistics)
+        check_measures(self.measures)
         check_tolerance(self.tolerance)
-        check_spacing(self.spacing, 2)
+        check_options(self.hd_percentile, self.empty)
+        try:
+            spacing = None if self.spacing is None else np.asarray(self.spacing, dtype=float)
+        except (TypeError, ValueError):  # ragged rows, strings
+            spacing = np.array([np.nan])
+        if spacing is not None and (
+            spacing.ndim > 2 or not np.all(np.isfinite(spacing)) or np.any(spacing <= 0)
+        ):
+            raise ValueError(
+                "spacing must be a positive number, one positive number per axis, or an "
+                f"array (n_images, ndim) of them; got {self.spacing!r}"
+            )
         return metrics, statistics
 
     def fit(self, X, y=None):
@@ -207,9 +282,10 @@ default=("mean",)
         Parameters
         ----------
         X : sequence of length n_images
-            One item per image: an array (k, H, W) of masks, or a sequence of
-            k 2-D masks (bool, 0/1 or 0/255) or mask file paths (read lazily,
-            one image at a time). ``k`` and ``H x W`` may differ between images.
+            One item per image: an array (k, H, W) of masks or (k, D, H, W) of
+            volumes, or a sequence of k masks (bool, 0/1 or 0/255) or mask
+            file paths (PNG, ``.npy``, NIfTI; read lazily, one image at a
+            time). ``k`` and the shape may differ between images.
 
         Returns
         -------
@@ -225,19 +301,54 @@ default=("mean",)
         """
         metrics, statistics = self._checked_params()
         images = self._check_X(X)
-        spacing = check_spacing(self.spacing, 2)
-        args = (metrics, statistics, float(self.tolerance), spacing)
-        args += (self.min_masks, self.few_masks, self.ddof)
-        jobs = (delayed(_image_row)(masks, i, *args) for i, masks in enumerate(images))
-        results = Parallel(n_jobs=self.n_jobs, return_as="generator")(jobs)
-        rows = []
-        for row, caught in progress(
-            results, verbose=self.verbose, desc="agreement", total=len(images), unit="img"
-        ):
-            rows.append(row)
-            for message, category in caught:  # re-raised here, whichever process ran it
-                warnings.warn(message, category, stacklevel=2)
-        return np.vstack(rows)
+        spacings = self._per_image_spacing(len(images))
+        options = (float(self.tolerance), self.hd_percentile, self.empty)
+        options += (self.min_masks, self.few_masks, self.ddof, check_measures(self.measures))
+        items = [(i, masks, spacings[i]) for i, masks in enumerate(images)]
+        n_workers = effective_n_jobs(self.n_jobs)
+        batches = [[items[i] for i in r] for r in _batches(len(items), n_workers)]
+        args = (metrics, statistics, options)
+        if n_workers == 1:
+            results = (_batch_rows(batch, *args) for batch in batches)
+        else:
+            # Threads, not processes: the kernels (bit counts, erosions, k-d tree
+            # queries, PNG decoding) release the GIL, and threads share the masks
+            # instead of pickling whole stacks to other processes.
+            results = Parallel(n_jobs=self.n_jobs, prefer="threads", return_as="generator")(
+                delayed(_batch_rows)(batch, *args) for batch in batches
+            )
+        n_features = len(metrics) * len(statistics) + len(check_measures(self.measures)) + 1
+        out = np.empty((len(images), n_features))
+        bar = progress(verbose=self.verbose, desc="agreement", total=len(images), unit="img")
+        with bar:
+            for batch in results:
+                for index, row, lonely, alpha_undefined in batch:
+                    out[index] = row
+                    # Warned here, in image order, whichever worker computed them.
+                    warn_empty_pairs(lonely, f"image {index}, ", stacklevel=3)
+                    if alpha_undefined:
+                        warnings.warn(
+                            f"image {index}: Krippendorff's alpha is undefined (every pixel "
+                            "has the same value in every mask); returned as NaN",
+                            AlphaUndefinedWarning,
+                            stacklevel=2,
+                        )
+                bar.update(len(batch))
+        return out
+
+    def _per_image_spacing(self, n_images):
+        """One spacing (or None) per image, from the ``spacing`` parameter."""
+        if self.spacing is None:
+            return [None] * n_images
+        spacing = np.asarray(self.spacing, dtype=np.float64)
+        if spacing.ndim == 2:
+            if spacing.shape[0] != n_images:
+                raise ValueError(
+                    f"spacing has {spacing.shape[0]} rows, one per image, but X holds "
+                    f"{n_images} images"
+                )
+            return list(spacing)
+        return [spacing] * n_images
 
     @staticmethod
     def _check_X(X, *, layout_only=False):
@@ -261,10 +372,10 @@ default=("mean",)
             )
         if layout_only:
             return None
-        if isinstance(X, np.ndarray) and X.dtype != object and X.ndim != 4:
+        if isinstance(X, np.ndarray) and X.dtype != object and X.ndim < 4:
             raise ValueError(
-                "X as a numeric array must be 4-D (n_images, k, H, W); "
-                f"got shape {X.shape}. Ragged input goes in a list."
+                "X as a numeric array must be 4-D (n_images, k, H, W) or 5-D "
+                f"(n_images, k, D, H, W); got shape {X.shape}. Ragged input goes in a list."
             )
         images = list(X.to_numpy() if isinstance(X, pd.Series) else X)
         if not images:
@@ -286,7 +397,8 @@ default=("mean",)
             then ``n_masks``.
         """
         metrics, statistics = self._checked_params()
-        names = [f"{m}_{s}" for m in metrics for s in statistics] + ["n_masks"]
+        names = [f"{m}_{s}" for m in metrics for s in statistics]
+        names += check_measures(self.measures) + ["n_masks"]
         return np.asarray(names, dtype=object)
 
     def __sklearn_tags__(self):

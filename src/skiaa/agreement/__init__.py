@@ -20,12 +20,18 @@ The definitions are medpy's (``medpy.metric.binary`` 0.5: ``dc``, ``jc``,
   units when ``spacing`` is given);
 - Hausdorff = the largest directed distance either way; HD95 = the 95th
   percentile (numpy's linear interpolation) of both directed sets
-  concatenated; ASSD = the mean of both directed sets concatenated (medpy >= 0.5;
-  medpy < 0.5 averaged the two directed means instead).
+  concatenated (``hd_percentile="pooled"``, the default; ``"max"`` takes the
+  larger of the two directed 95th percentiles, as MONAI does); ASSD = the
+  mean of both directed sets concatenated (medpy >= 0.5; medpy < 0.5
+  averaged the two directed means instead).
+
+Masks may have any number of dimensions (2-D images, 3-D volumes): a stack
+of an image's masks is ``(k, H, W)`` or ``(k, D, H, W)``, and ``spacing``
+gives one voxel size per axis, in the array's axis order.
 
 Normalised distances (``*_normalized``) divide by the image diagonal
 ``sqrt(H**2 + W**2)`` as the release does; with ``spacing`` the diagonal is the
-physical one, ``sqrt((H*sy)**2 + (W*sx)**2)``.
+physical one, ``sqrt((H*sy)**2 + (W*sx)**2)`` (and alike in 3-D).
 
 Empty masks (the convention, tested)
 ------------------------------------
@@ -37,9 +43,11 @@ Empty masks (the convention, tested)
 - exactly one mask empty: Dice = Jaccard = 0 and surface Dice = boundary F1 = 0
   (what their formulas give); the distances are undefined and are returned as
   NaN with an :class:`EmptyMaskWarning` (medpy raises ``RuntimeError``; the
-  release's table holds NaN there too, for the empty STAPLE mask of
-  ISIC_0013567). NaN then propagates: an image's mean over pairs is NaN when
-  one of its pairs is, rather than a mean over the other pairs.
+  release's table holds NaN in its raw distance columns and 1.0 in its
+  normalised ones, for the empty STAPLE mask of ISIC_0013567). NaN then
+  propagates: an image's mean over pairs is NaN when one of its pairs is,
+  rather than a mean over the other pairs. ``empty="worst"`` gives the image
+  diagonal instead (1.0 normalised), without a warning.
 
 Speed
 -----
@@ -58,7 +66,9 @@ about 1 ms against 12-20 ms for a numpy boolean Dice
 # _naming (metric names, release columns, consensus codes, statistics),
 # _metrics (the pair metrics), _engine (validation, per-pair values and
 # summaries shared by every builder of agreement tables), _pairwise (the
-# public table builders).
+# public table builders), _multirater (Krippendorff's alpha, GED, annotator vs
+# consensus) and _scoring (a model's masks against the annotators).
+from . import _multirater, _naming, _scoring
 from ._metrics import (
     EmptyMaskWarning,
     assd,
@@ -69,8 +79,51 @@ from ._metrics import (
     jaccard,
     surface_dice,
 )
-from ._naming import CONSENSUS_CODES, DEFAULT_METRICS, METRICS, RELEASE_NAMES, STATISTICS
+from ._multirater import (
+    AlphaUndefinedWarning,
+    EnergyDistance,
+    annotator_vs_consensus,
+    generalized_energy_distance,
+    krippendorff_alpha,
+)
 from ._pairwise import image_agreement, pairwise_agreement
+from ._scoring import (
+    SegmentationScore,
+    make_segmentation_scorer,
+    score_segmentation,
+    summarize_scores,
+    threshold_jaccard,
+)
+
+# The naming constants live in _naming; they are bound here with their
+# documentation so that the API reference (autodata) shows it.
+
+#: Every metric :func:`pairwise_agreement` computes, by its skiaa name.
+METRICS = _naming.METRICS
+
+#: The metrics of the IMA++ release's pairwise table, the default everywhere.
+DEFAULT_METRICS = _naming.DEFAULT_METRICS
+
+#: skiaa column name -> IMA++ release column name. The one mapping between the
+#: two namings; :func:`image_agreement` reads either, and
+#: ``pairs.rename(columns=RELEASE_NAMES)`` writes the release's layout.
+RELEASE_NAMES = _naming.RELEASE_NAMES
+
+#: Annotator codes of consensus masks in IMA++: ``ST`` (STAPLE), ``MV`` (majority vote).
+CONSENSUS_CODES = _naming.CONSENSUS_CODES
+
+#: Statistics of a metric over an image's pairs, accepted by :func:`image_agreement`
+#: and :class:`skiaa.AgreementTransformer` alike.
+STATISTICS = _naming.STATISTICS
+
+#: Per-image multi-rater measures of :class:`skiaa.AgreementTransformer`
+#: (``measures=``): ``krippendorff_alpha``, ``annotator_diversity`` (the
+#: annotators' term of :func:`generalized_energy_distance`) and ``union_entropy``
+#: (mean pixel entropy over the pixels some annotator marked).
+IMAGE_MEASURES = _multirater.IMAGE_MEASURES
+
+#: Default metrics of :func:`score_segmentation`.
+SCORE_METRICS = _scoring.SCORE_METRICS
 
 #: Former name of :data:`CONSENSUS_CODES`, kept for existing code.
 CONSENSUS_ANNOTATORS = CONSENSUS_CODES
@@ -91,4 +144,17 @@ __all__ = [
     "boundary_f1",
     "pairwise_agreement",
     "image_agreement",
+    # Multi-rater measures (_multirater) and a model against its annotators (_scoring)
+    "IMAGE_MEASURES",
+    "AlphaUndefinedWarning",
+    "EnergyDistance",
+    "krippendorff_alpha",
+    "generalized_energy_distance",
+    "annotator_vs_consensus",
+    "SCORE_METRICS",
+    "SegmentationScore",
+    "score_segmentation",
+    "summarize_scores",
+    "threshold_jaccard",
+    "make_segmentation_scorer",
 ]

@@ -245,8 +245,36 @@ def _overlap(s1, s2, metric):
     return inter / (total - inter)
 
 
-def pair_values(s1, s2, metrics, tolerance, diagonal, warn_where=""):
-    """Values of ``metrics`` for one pair of masks, in order."""
+HD_PERCENTILES = ("pooled", "max")
+EMPTY_RULES = ("nan", "worst")
+
+
+def check_options(hd_percentile="pooled", empty="nan"):
+    """Validate the ``hd_percentile`` and ``empty`` options; return them."""
+    if hd_percentile not in HD_PERCENTILES:
+        raise ValueError(f"hd_percentile must be 'pooled' or 'max', got {hd_percentile!r}")
+    if empty not in EMPTY_RULES:
+        raise ValueError(f"empty must be 'nan' or 'worst', got {empty!r}")
+    return hd_percentile, empty
+
+
+def one_empty(s1, s2):
+    """Whether exactly one of the two masks is empty (distances undefined)."""
+    return (s1.count == 0) != (s2.count == 0)
+
+
+def pair_values(
+    s1, s2, metrics, tolerance, diagonal, *, hd_percentile="pooled", empty="nan", warn_where=None
+):
+    """Values of ``metrics`` for one pair of masks, as a dict in order.
+
+    ``hd_percentile``: "pooled" takes HD95 over both directed distance sets
+    concatenated (medpy, the IMA++ release), "max" the larger of the two
+    directed 95th percentiles. ``empty``: with exactly one mask empty, "nan"
+    gives NaN distances, "worst" the image diagonal (1.0 normalised).
+    ``warn_where`` (a message prefix) issues an :class:`EmptyMaskWarning`
+    for NaN distances; None leaves warning to the caller.
+    """
     out = {}
     for metric in metrics:
         if metric in OVERLAP_METRICS:
@@ -260,7 +288,10 @@ def pair_values(s1, s2, metrics, tolerance, diagonal, warn_where=""):
             out[metric] = 1.0 if metric in TOLERANCE_METRICS else 0.0
         return out
     if e1 or e2:
-        if any(m.removesuffix("_normalized") in DISTANCE_METRICS for m in surface_metrics):
+        wants_distance = any(
+            m.removesuffix("_normalized") in DISTANCE_METRICS for m in surface_metrics
+        )
+        if wants_distance and empty == "nan" and warn_where is not None:
             warnings.warn(
                 f"{warn_where}one mask is empty and the other is not: boundary distances "
                 "are undefined and returned as NaN",
@@ -268,7 +299,13 @@ def pair_values(s1, s2, metrics, tolerance, diagonal, warn_where=""):
                 stacklevel=4,  # the caller of the public function
             )
         for metric in surface_metrics:
-            out[metric] = 0.0 if metric in TOLERANCE_METRICS else math.nan
+            if metric in TOLERANCE_METRICS:
+                out[metric] = 0.0
+            elif empty == "worst":
+                # The farthest two points of the image can be: the release's worst case.
+                out[metric] = 1.0 if metric.endswith("_normalized") else float(diagonal)
+            else:
+                out[metric] = math.nan
         return out
     d12 = s1.surface.distances_to(s2.surface)
     d21 = s2.surface.distances_to(s1.surface)
@@ -279,7 +316,10 @@ def pair_values(s1, s2, metrics, tolerance, diagonal, warn_where=""):
             if base == "hausdorff":
                 raw[base] = float(max(d12.max(), d21.max()))
             elif base == "hd95":
-                raw[base] = float(np.percentile(np.concatenate([d12, d21]), 95))
+                if hd_percentile == "pooled":
+                    raw[base] = float(np.percentile(np.concatenate([d12, d21]), 95))
+                else:
+                    raw[base] = float(max(np.percentile(d12, 95), np.percentile(d21, 95)))
             elif base == "assd":
                 raw[base] = float(np.concatenate([d12, d21]).mean())
             elif base == "surface_dice":
@@ -295,15 +335,36 @@ def pair_values(s1, s2, metrics, tolerance, diagonal, warn_where=""):
     return out
 
 
-def _one_metric(metric, mask1, mask2, *, spacing=None, tolerance=0.0, normalize=False):
+def _one_metric(
+    metric,
+    mask1,
+    mask2,
+    *,
+    spacing=None,
+    tolerance=0.0,
+    normalize=False,
+    hd_percentile="pooled",
+    empty="nan",
+):
     a, b = check_pair(mask1, mask2)
     spacing = check_spacing(spacing, a.ndim)
+    check_options(hd_percentile, empty)
     name = f"{metric}_normalized" if normalize else metric
     need_surface = metric not in OVERLAP_METRICS
     s1 = MaskStats(a, spacing, need_surface)
     s2 = MaskStats(b, spacing, need_surface)
     diagonal = image_diagonal(a.shape, spacing)
-    return pair_values(s1, s2, [name], tolerance, diagonal)[name]
+    values = pair_values(
+        s1,
+        s2,
+        [name],
+        tolerance,
+        diagonal,
+        hd_percentile=hd_percentile,
+        empty=empty,
+        warn_where="",
+    )
+    return values[name]
 
 
 # --------------------------------------------------------------------------- #
@@ -395,12 +456,17 @@ _DISTANCE_PARAMS = """
     normalize : bool, default=False
         Divide by the image diagonal ``sqrt(sum((shape * spacing) ** 2))``, as
         the IMA++ release's ``*_normalized`` columns do.
+    empty : {"nan", "worst"}, default="nan"
+        When exactly one mask is empty: NaN with an :class:`EmptyMaskWarning`,
+        or the image diagonal (1.0 normalised), the worst case the IMA++
+        release's normalised distances use.
+"""
 
+_DISTANCE_RETURNS = """
     Returns
     -------
     distance : float
-        0.0 when both masks are empty; NaN with an :class:`EmptyMaskWarning`
-        when exactly one is.
+        0.0 when both masks are empty; see ``empty`` when exactly one is.
 
     Raises
     ------
@@ -409,13 +475,15 @@ _DISTANCE_PARAMS = """
 """
 
 
-@Substitution(params=_DISTANCE_PARAMS)
-def hausdorff(mask1, mask2, *, spacing=None, normalize=False):
+@Substitution(params=_DISTANCE_PARAMS, returns=_DISTANCE_RETURNS)
+def hausdorff(mask1, mask2, *, spacing=None, normalize=False, empty="nan"):
     """Hausdorff distance (maximum) between the borders of two binary masks.
 
     Parameters
     ----------
     {params}
+
+    {returns}
 
     See Also
     --------
@@ -436,16 +504,25 @@ def hausdorff(mask1, mask2, *, spacing=None, normalize=False):
     >>> hausdorff(a, b)
     3.0
     """
-    return _one_metric("hausdorff", mask1, mask2, spacing=spacing, normalize=normalize)
+    return _one_metric(
+        "hausdorff", mask1, mask2, spacing=spacing, normalize=normalize, empty=empty
+    )
 
 
-@Substitution(params=_DISTANCE_PARAMS)
-def hd95(mask1, mask2, *, spacing=None, normalize=False):
+@Substitution(params=_DISTANCE_PARAMS, returns=_DISTANCE_RETURNS)
+def hd95(mask1, mask2, *, spacing=None, normalize=False, empty="nan", hd_percentile="pooled"):
     """95th-percentile Hausdorff distance between the borders of two binary masks.
 
     Parameters
     ----------
     {params}
+    hd_percentile : {"pooled", "max"}, default="pooled"
+        ``"pooled"``: the 95th percentile of both directed distance sets
+        concatenated (medpy, the IMA++ release); ``"max"``: the larger of the
+        two directed 95th percentiles (MONAI, seg-metrics, the Metrics Reloaded
+        definition).
+
+    {returns}
 
     See Also
     --------
@@ -453,8 +530,10 @@ def hd95(mask1, mask2, *, spacing=None, normalize=False):
 
     Notes
     -----
-    Equals ``medpy.metric.binary.hd95``: ``np.percentile`` (linear
-    interpolation) at 95 of both directed distance sets concatenated.
+    With ``hd_percentile="pooled"`` equals ``medpy.metric.binary.hd95``:
+    ``np.percentile`` (linear interpolation) at 95 of both directed distance
+    sets concatenated. The two choices differ when one border is much longer
+    than the other; "max" is never smaller.
 
     Examples
     --------
@@ -465,16 +544,26 @@ def hd95(mask1, mask2, *, spacing=None, normalize=False):
     >>> hd95(a, b)
     3.0
     """
-    return _one_metric("hd95", mask1, mask2, spacing=spacing, normalize=normalize)
+    return _one_metric(
+        "hd95",
+        mask1,
+        mask2,
+        spacing=spacing,
+        normalize=normalize,
+        empty=empty,
+        hd_percentile=hd_percentile,
+    )
 
 
-@Substitution(params=_DISTANCE_PARAMS)
-def assd(mask1, mask2, *, spacing=None, normalize=False):
+@Substitution(params=_DISTANCE_PARAMS, returns=_DISTANCE_RETURNS)
+def assd(mask1, mask2, *, spacing=None, normalize=False, empty="nan"):
     """Average symmetric surface distance between two binary masks.
 
     Parameters
     ----------
     {params}
+
+    {returns}
 
     See Also
     --------
@@ -494,7 +583,7 @@ def assd(mask1, mask2, *, spacing=None, normalize=False):
     >>> round(assd(a, b), 4)
     2.0
     """
-    return _one_metric("assd", mask1, mask2, spacing=spacing, normalize=normalize)
+    return _one_metric("assd", mask1, mask2, spacing=spacing, normalize=normalize, empty=empty)
 
 
 _TOLERANCE_PARAMS = """

@@ -26,6 +26,8 @@ __all__ = [
     "metric_column",
     "metric_columns",
     "id_column",
+    "summary_column",
+    "value_column",
 ]
 
 #: Every metric :func:`~skiaa.agreement.pairwise_agreement` computes, by its skiaa name.
@@ -158,3 +160,32 @@ def metric_columns(columns):
 def id_column(columns):
     """The image id column of ``columns`` (``image_id`` or ``img_id``), or None."""
     return next((c for c in ID_COLUMNS if c in columns), None)
+
+
+def summary_column(columns, metric, statistic):
+    """The per-image column ``<metric>_<statistic>`` of ``columns`` in either naming, or None.
+
+    ``summary_column(images.columns, "dice", "mean")`` finds ``dice_mean``
+    (skiaa) or ``dice_score_mean`` (the release), the paper's IAA.
+    """
+    key = FROM_RELEASE.get(metric, metric)
+    names = (key, RELEASE_NAMES[key]) if key in METRICS else (metric,)
+    return next((f"{n}_{statistic}" for n in names if f"{n}_{statistic}" in columns), None)
+
+
+def value_column(columns, name, *, what="pairs table"):
+    """Resolve a value column given by metric name (either naming) or column name.
+
+    A name that is a column is used as is; a metric name finds its column in
+    either naming (``"dice"`` finds ``dice_score`` in a release table and
+    ``"dice_score"`` finds ``dice`` in a skiaa table). Raises ``ValueError``
+    naming the column and the table's metric columns otherwise.
+    """
+    if name in columns:
+        return name
+    found = metric_column(columns, name)
+    if found is not None:
+        return found
+    present = metric_columns(columns)
+    hint = f"; its metric columns are {', '.join(present)}" if present else ""
+    raise ValueError(f"{what} lacks the value column {name!r}{hint}")

@@ -3,15 +3,12 @@
 import numpy as np
 import pandas as pd
 
-from .._masks import check_mask_stack
 from ._engine import (
-    check_labels,
     check_metrics,
     check_statistics,
-    check_tolerance,
-    pair_indices,
-    pairwise_values,
-    summarise,
+    pairs_frame,
+    summarise_groups,
+    warn_empty_pairs,
 )
 from ._naming import CONSENSUS_CODES, RELEASE_NAMES, id_column, metric_column, metric_columns
 
@@ -27,14 +24,17 @@ def pairwise_agreement(
     image_id=None,
     spacing=None,
     tolerance=2.0,
+    hd_percentile="pooled",
+    empty="nan",
     naming="skiaa",
 ):
-    """Agreement metrics on every unordered pair of one image's masks.
+    """Agreement metrics on every unordered pair of one image's masks (2-D or 3-D).
 
     Parameters
     ----------
-    masks : array-like of shape (k, H, W), or sequence of k arrays or paths
-        The ``k >= 2`` masks of one image: bool, 0/1 or 0/255, or mask files.
+    masks : array-like of shape (k, H, W) or (k, D, H, W)..., or sequence of k arrays or paths
+        The ``k >= 2`` masks of one image or volume: bool, 0/1 or 0/255, or
+        mask files (PNG, ``.npy``, NIfTI ``.nii``/``.nii.gz``).
     metrics : str or list of str, default=None
         Names from :data:`METRICS` (or the release's names in
         :data:`RELEASE_NAMES`). None means :data:`DEFAULT_METRICS`, the
@@ -48,10 +48,21 @@ def pairwise_agreement(
         Written in an ``image_id`` column, so that tables of several images can
         be concatenated and summarised by :func:`image_agreement`.
     spacing : float or sequence of float, default=None
-        Pixel size (rows, columns); distances and the diagonal are then physical.
+        Pixel (voxel) size along each axis, in the array's axis order;
+        distances and the diagonal are then physical. None means the voxel
+        size stored in the masks' NIfTI files when they are read from such
+        files (they must agree), else 1 per axis.
     tolerance : float, default=2.0
         Tolerance of ``surface_dice`` and ``boundary_f1``, in pixels or
         ``spacing`` units.
+    hd_percentile : {"pooled", "max"}, default="pooled"
+        HD95 over both directed distance sets pooled (medpy, the IMA++
+        release) or the larger of the two directed 95th percentiles (MONAI,
+        DeepMind's surface-distance). See :func:`hd95`.
+    empty : {"nan", "worst"}, default="nan"
+        Boundary distances of a pair where exactly one mask is empty: NaN (with
+        an :class:`EmptyMaskWarning`) or the worst case, the image diagonal
+        (1.0 normalised, the IMA++ release's normalised value).
     naming : {"skiaa", "release"}, default="skiaa"
         Column names: skiaa's (``dice``...) or the IMA++ release's
         (``img_id``, ``dice_score``...; see :data:`RELEASE_NAMES`).
@@ -98,30 +109,19 @@ def pairwise_agreement(
     1      img       0       2  0.857143   1.000000
     2      img       1       2  0.750000   1.414214
     """
-    if naming not in ("skiaa", "release"):
-        raise ValueError(f"naming must be 'skiaa' or 'release', got {naming!r}")
-    metrics = check_metrics(metrics)
-    tolerance = check_tolerance(tolerance)
-    stack = check_mask_stack(masks, image_index=image_id, min_masks=2)
-    k = stack.shape[0]
-    names = check_labels(names, k, "names")
-    annotators = check_labels(annotators, k, "annotators")
-    where = f"image {image_id}, " if image_id is not None else ""
-    values = pairwise_values(stack, metrics, spacing=spacing, tolerance=tolerance, where=where)
-    rows = []
-    for p, (i, j) in enumerate(pair_indices(k)):
-        row = {} if image_id is None else {"image_id": image_id}
-        row["index1"], row["index2"] = i, j
-        if names is not None:
-            row["mask1"], row["mask2"] = names[i], names[j]
-        if annotators is not None:
-            row["annotator1"], row["annotator2"] = annotators[i], annotators[j]
-        row.update(zip(metrics, values[p]))
-        rows.append(row)
-    pairs = pd.DataFrame(rows)
-    pairs[metrics] = pairs[metrics].astype(np.float64)
-    if naming == "release":
-        pairs = pairs.rename(columns=RELEASE_NAMES)
+    pairs, lonely = pairs_frame(
+        masks,
+        metrics,
+        names=names,
+        annotators=annotators,
+        image_id=image_id,
+        spacing=spacing,
+        tolerance=tolerance,
+        hd_percentile=hd_percentile,
+        empty=empty,
+        naming=naming,
+    )
+    warn_empty_pairs(lonely, f"image {image_id}, " if image_id is not None else "")
     return pairs
 
 
@@ -230,9 +230,7 @@ default=("mean", "std")
     inverse, uniques = pd.factorize(ids, sort=True)
     order = np.argsort(inverse, kind="stable")
     bounds = np.searchsorted(inverse[order], np.arange(len(uniques) + 1))
-    out = np.empty((len(uniques), len(columns), len(statistics)))
-    for g in range(len(uniques)):
-        out[g] = summarise(values[order[bounds[g] : bounds[g + 1]]], statistics, ddof)
+    out = summarise_groups(values[order], bounds, statistics, ddof)
     parts = {
         f"{col}_{stat}": out[:, c, s]
         for c, col in enumerate(columns)

@@ -47,7 +47,10 @@ def add_parser(subparsers):
             "  flat, with IMA++ names ISIC_<id>_<annotator>_<tool>_<skill>_<objectid>.png\n"
             "    (consensus masks *_ST_ST_ST_ST.png / *_MV_MV_MV_MV.png are skipped\n"
             "    unless --include-consensus), or\n"
-            "  one sub-folder of PNG masks per image, named after the image.\n\n"
+            "  one sub-folder of masks per image (or per 3-D case), named after it:\n"
+            "    PNG images, NumPy .npy arrays or NIfTI .nii/.nii.gz volumes (NIfTI\n"
+            "    needs nibabel: pip install 'skiaa[nifti]'). Distances of NIfTI masks\n"
+            "    are in the voxel size of their headers unless --spacing is given.\n\n"
             f"Outputs: OUT/{PAIRWISE_FILE} and OUT/{IMAGE_LEVEL_FILE}, in the\n"
             "IMA++ release's column layout (img_id without a file extension). Images\n"
             "with fewer than two annotator masks are listed on stderr and get NaN\n"
@@ -98,6 +101,16 @@ def add_parser(subparsers):
         + ")",
     )
     parser.add_argument(
+        "--spacing",
+        nargs="+",
+        type=float,
+        default=None,
+        metavar="S",
+        help="pixel/voxel size, one number or one per axis in the arrays' axis order "
+        "(default: the NIfTI header's voxel size, else 1)",
+    )
+    add_distance_options(parser)
+    parser.add_argument(
         "--include-consensus",
         action="store_true",
         help="also pair the consensus masks (ST/MV) with the others in the pairwise "
@@ -115,6 +128,24 @@ def add_parser(subparsers):
     )
     parser.set_defaults(func=run, _parser=parser)
     return parser
+
+
+def add_distance_options(parser, what="a pair with exactly one empty mask"):
+    """Add ``--hd-percentile`` and ``--empty`` (shared with ``skiaa score``)."""
+    parser.add_argument(
+        "--hd-percentile",
+        choices=("pooled", "max"),
+        default="pooled",
+        help="HD95 over both directed distance sets pooled (medpy, the IMA++ release; "
+        "default) or the larger directed 95th percentile (MONAI)",
+    )
+    parser.add_argument(
+        "--empty",
+        choices=("nan", "worst"),
+        default="nan",
+        help=f"distances of {what}: NaN (default) or the image diagonal, 1.0 normalised "
+        "(worst case)",
+    )
 
 
 # --------------------------------------------------------------------------- #
@@ -181,7 +212,14 @@ def _run_demo(args, verbose):
         raise ValueError(f"--demo N needs a positive number of images, got {args.demo}")
     out_paths = _check_outputs(Path(args.out), args.force) if args.out else None
     data = make_lesions(args.demo, image_size=args.image_size, random_state=args.seed)
-    result = lesions_agreement(data, args.metrics, n_jobs=args.n_jobs, verbose=verbose)
+    result = lesions_agreement(
+        data,
+        args.metrics,
+        hd_percentile=args.hd_percentile,
+        empty=args.empty,
+        n_jobs=args.n_jobs,
+        verbose=verbose,
+    )
     pairs, summary = result.pairs, result.images
     if out_paths:
         _write_csv(pairs, out_paths[0])
@@ -223,6 +261,12 @@ def _print_warning(message, category, filename, lineno, file=None, line=None):
     print(f"skiaa agreement: warning: {message}", file=sys.stderr)
 
 
+def _spacing(values):
+    if values is None:
+        return None
+    return values[0] if len(values) == 1 else tuple(values)
+
+
 def _run_folder(args, verbose):
     from ..datasets import mask_folder_agreement
 
@@ -234,6 +278,9 @@ def _run_folder(args, verbose):
             args.mask_dir,
             args.metrics,
             include_consensus=args.include_consensus,
+            spacing=_spacing(args.spacing),
+            hd_percentile=args.hd_percentile,
+            empty=args.empty,
             n_jobs=args.n_jobs,
             verbose=verbose,
         )

@@ -39,7 +39,7 @@ def add_parser(subparsers):
     parser.add_argument(
         "--value-column",
         default=None,
-        help="column of the IAA table to compare (default: dice_score_mean; "
+        help="column of the IAA table to compare (default: dice_score_mean or dice_mean; "
         "with --imaplusplus any column of the per-image frame, default iaa)",
     )
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder")
@@ -86,8 +86,9 @@ def run(args):
             raise ValueError(
                 "--iaa needs --metadata (the ISIC metadata table with benign_malignant)"
             )
-        value_column = args.value_column or "dice_score_mean"
-        table = read_iaa_table(args.iaa, args.metadata, value_column=value_column)
+        # None: the IAA in either naming (dice_score_mean or dice_mean).
+        table = read_iaa_table(args.iaa, args.metadata, value_column=args.value_column)
+        value_column = table.attrs["value_column"]
         source = {"iaa": str(args.iaa), "metadata": str(args.metadata)}
 
     samples = diagnosis_groups(table, value_column)
@@ -115,7 +116,8 @@ def run(args):
     (out / "comparison.json").write_text(json.dumps(record, indent=2) + "\n")
     (out / "comparison.txt").write_text(text + "\n")
 
-    xlabel = "IAA (mean pairwise Dice)" if value_column in ("iaa", "dice_score_mean") else None
+    iaa_columns = ("iaa", "dice_score_mean", "dice_mean")
+    xlabel = "IAA (mean pairwise Dice)" if value_column in iaa_columns else None
     ax = plot_ecdf(
         values,
         groups,

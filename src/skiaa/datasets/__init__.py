@@ -11,6 +11,7 @@ from ._images import image_cache_path, load_images
 from ._imaplusplus import IMAPLUSPLUS_TABLES, label_diagnosis, load_imaplusplus, read_iaa_table
 from ._mask_folders import find_mask_sets, lesions_agreement, mask_folder_agreement
 from ._names import parse_mask_filename
+from ._score_folders import score_mask_folder
 from ._synthetic import make_lesions
 
 # Names living in torch-based modules, imported on first access (PEP 562).
@@ -32,6 +33,7 @@ __all__ = [
     "mask_folder_agreement",
     "parse_mask_filename",
     "read_iaa_table",
+    "score_mask_folder",
     *sorted(_LAZY_NAMES),
 ]
 

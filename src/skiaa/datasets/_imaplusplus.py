@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from ..agreement import CONSENSUS_CODES
+from ..agreement._naming import summary_column
 from ._names import parse_mask_filename
 
 #: File names of the four tables of the IMA++ release (folder ``output/``).
@@ -302,7 +303,7 @@ def label_diagnosis(table, metadata, *, id_column="img_id"):
 _ID_COLUMNS = ("img_id", "image_id", "isic_id")
 
 
-def read_iaa_table(iaa_path, metadata_path, *, value_column="dice_score_mean"):
+def read_iaa_table(iaa_path, metadata_path, *, value_column=None):
     """Read a per-image agreement CSV and label each image from ISIC metadata.
 
     The library side of ``skiaa compare --iaa TABLE --metadata TABLE``: a table
@@ -317,8 +318,13 @@ def read_iaa_table(iaa_path, metadata_path, *, value_column="dice_score_mean"):
         and ``value_column``.
     metadata_path : str or path-like
         ISIC metadata CSV with ``isic_id`` and ``benign_malignant``.
-    value_column : str, default="dice_score_mean"
-        The column that must be present (the value to be compared).
+    value_column : str, default=None
+        The column that must be present (the value to be compared). None
+        means the IAA, the mean pairwise Dice, in either naming:
+        ``dice_score_mean`` (the release's, ``skiaa agreement``'s) or
+        ``dice_mean`` (:func:`skiaa.agreement.image_agreement` on a table in
+        skiaa's naming). The column used is stored in
+        ``table.attrs["value_column"]``.
 
     Returns
     -------
@@ -347,9 +353,13 @@ def read_iaa_table(iaa_path, metadata_path, *, value_column="dice_score_mean"):
     id_column = next((c for c in _ID_COLUMNS if c in iaa.columns), None)
     if id_column is None:
         raise ValueError(f"{iaa_path}: no image id column ({', '.join(_ID_COLUMNS)})")
+    if value_column is None:
+        value_column = summary_column(iaa.columns, "dice", "mean") or "dice_score_mean"
     if value_column not in iaa.columns:
         raise ValueError(f"{iaa_path}: no column {value_column!r}")
-    return label_diagnosis(iaa, metadata, id_column=id_column)
+    table = label_diagnosis(iaa, metadata, id_column=id_column)
+    table.attrs["value_column"] = value_column
+    return table
 
 
 def _masks_frame(table):

@@ -8,15 +8,12 @@ import numpy as np
 import pandas as pd
 from sklearn.utils import Bunch
 
-from ..agreement import (
-    CONSENSUS_CODES,
-    RELEASE_NAMES,
-    EmptyMaskWarning,
-    image_agreement,
-    pairwise_agreement,
-)
+from .._masks import MASK_FILE_EXTENSIONS
+from ..agreement import CONSENSUS_CODES, RELEASE_NAMES, EmptyMaskWarning, image_agreement
 
-# Metric-name validation is the agreement package's; not public there yet.
+# The pairwise engine and metric-name validation are the agreement package's
+# shared internals (one engine for every builder of pair tables).
+from ..agreement._engine import check_options, pairs_frame
 from ..agreement._naming import check_metrics
 from ..utils import progress
 from ._names import parse_mask_filename
@@ -36,7 +33,19 @@ def _short_list(items, limit=5):
     return ", ".join(names[:limit]) + more
 
 
-def find_mask_sets(mask_dir, *, extensions=(".png",), include_consensus=False):
+def _mask_suffix(path, exts):
+    """The extension of ``path`` among ``exts`` (``.nii.gz`` counts as one), or None."""
+    name = path.name.lower()
+    return next((e for e in sorted(exts, key=len, reverse=True) if name.endswith(e)), None)
+
+
+def _mask_stem(path, exts):
+    """File name without its mask extension (``A01.nii.gz`` -> ``A01``)."""
+    suffix = _mask_suffix(path, exts)
+    return path.name[: len(path.name) - len(suffix)] if suffix else path.stem
+
+
+def find_mask_sets(mask_dir, *, extensions=MASK_FILE_EXTENSIONS, include_consensus=False):
     """Find the annotators' masks of every image in a folder.
 
     Two layouts are recognised:
@@ -45,16 +54,18 @@ def find_mask_sets(mask_dir, *, extensions=(".png",), include_consensus=False):
       ``ISIC_<id>_<annotator>_<tool>_<skill>_<objectid>.png`` as in the IMA++
       release; masks are grouped by the image id of their name;
     - **one sub-folder per image**: ``mask_dir/<image_id>/*.png``, the folder
-      name being the image id. Files whose names follow the IMA++ scheme give
-      annotator, tool and skill; for other names the annotator is the file's
-      stem and tool and skill are missing.
+      name being the image id (a case: 2-D images or 3-D volumes).
+      Files whose names follow the IMA++ scheme give annotator, tool and
+      skill; for other names the annotator is the file name without its
+      extension and tool and skill are missing.
 
     Parameters
     ----------
     mask_dir : str or path-like
         The folder to search (not recursively past the per-image folders).
-    extensions : tuple of str, default=(".png",)
-        File extensions of masks, compared case-insensitively.
+    extensions : tuple of str, default=(".png", ".npy", ".nii", ".nii.gz")
+        File extensions of masks, compared case-insensitively: images, NumPy
+        arrays and NIfTI volumes (read by :func:`skiaa._masks.read_mask`).
     include_consensus : bool, default=False
         Whether to keep the release's consensus masks (annotator ``ST``, STAPLE,
         and ``MV``, majority vote). By default they are skipped, as the IAA of
@@ -126,7 +137,7 @@ def find_mask_sets(mask_dir, *, extensions=(".png",), include_consensus=False):
     exts = tuple(e.lower() for e in extensions)
 
     def is_mask(path):
-        return path.is_file() and path.suffix.lower() in exts
+        return path.is_file() and _mask_suffix(path, exts) is not None
 
     entries = sorted(p for p in mask_dir.iterdir() if not _is_hidden(p))
     folders = [p for p in entries if p.is_dir()]
@@ -152,7 +163,7 @@ def find_mask_sets(mask_dir, *, extensions=(".png",), include_consensus=False):
                 try:
                     fields = parse_mask_filename(path.name)
                 except ValueError:
-                    fields = {"annotator": path.stem, "tool": None, "skill": None}
+                    fields = {"annotator": _mask_stem(path, exts), "tool": None, "skill": None}
                     fields["object_id"], fields["is_consensus"] = None, False
                 if fields["is_consensus"] and not include_consensus:
                     skipped.append((str(path), "consensus mask"))
@@ -229,20 +240,20 @@ def _release_metrics(metrics):
     return metrics if "dice" in metrics else ["dice", *metrics]
 
 
-def _release_pairs(image_id, masks, names, annotators, tools, skills, metrics):
-    """Release-layout pairs of one image (runs in a joblib worker)."""
-    with warnings.catch_warnings():
-        # Empty masks are counted in the parent from the NaN they leave; a
-        # warning per pair from every worker would drown the progress bar.
-        warnings.simplefilter("ignore", EmptyMaskWarning)
-        pairs = pairwise_agreement(
-            masks,
-            metrics,
-            names=names,
-            annotators=annotators,
-            image_id=image_id,
-            naming="release",
-        )
+def _release_pairs(image_id, masks, names, annotators, tools, skills, metrics, options):
+    """Release-layout pairs of one image and its pairs with NaN distances."""
+    spacing, hd_percentile, empty = options
+    pairs, lonely = pairs_frame(
+        masks,
+        metrics,
+        names=names,
+        annotators=annotators,
+        image_id=image_id,
+        spacing=spacing,
+        hd_percentile=hd_percentile,
+        empty=empty,
+        naming="release",
+    )
     i, j = pairs.pop("index1").to_numpy(), pairs.pop("index2").to_numpy()
     tools, skills = np.asarray(tools, dtype=object), np.asarray(skills, dtype=object)
     pairs["tool1"], pairs["skill_level1"] = tools[i], skills[i]
@@ -250,24 +261,41 @@ def _release_pairs(image_id, masks, names, annotators, tools, skills, metrics):
     return pairs
 
 
-def _release_tables(items, metrics, *, n_jobs=None, verbose=0):
+def _release_batch(batch, metrics, options):
+    """Pairs tables of a batch of images (one task per worker batch)."""
+    return [_release_pairs(*item, metrics, options) for item in batch]
+
+
+def _release_tables(
+    items, metrics, *, spacing=None, hd_percentile="pooled", empty="nan", n_jobs=None, verbose=0
+):
     """Pairwise and image-level tables of ``items`` in the release's layout.
 
     ``items`` yields ``(image_id, masks, names, annotators, tools, skills)``
     (masks as arrays or files); ``metrics`` are validated skiaa names. Images
     with fewer than two masks get an image-level row of NaN and ``n_pairs`` 0.
+    Images are processed in contiguous batches by threads (the kernels release
+    the GIL; arrays are shared rather than pickled to other processes).
     """
-    from joblib import Parallel, delayed
+    from joblib import Parallel, delayed, effective_n_jobs
 
     items = list(items)
     multi = [it for it in items if len(it[1]) >= 2]
-    if n_jobs == 1:
-        results = (_release_pairs(*it, metrics) for it in multi)
+    options = (spacing, hd_percentile, empty)
+    n_workers = effective_n_jobs(n_jobs)
+    n_batches = 1 if n_workers == 1 else min(len(multi), 4 * n_workers)
+    bounds = np.linspace(0, len(multi), max(n_batches, 1) + 1).round().astype(int)
+    batches = [multi[a:b] for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
+    if n_workers == 1:
+        results = (_release_batch(batch, metrics, options) for batch in batches)
     else:
-        jobs = (delayed(_release_pairs)(*it, metrics) for it in multi)
-        results = Parallel(n_jobs=n_jobs, return_as="generator")(jobs)
-    bar = progress(results, verbose=verbose, desc="agreement", total=len(multi), unit="image")
-    tables = list(bar)
+        jobs = (delayed(_release_batch)(batch, metrics, options) for batch in batches)
+        results = Parallel(n_jobs=n_jobs, prefer="threads", return_as="generator")(jobs)
+    tables = []
+    with progress(verbose=verbose, desc="agreement", total=len(multi), unit="image") as bar:
+        for batch in results:
+            tables.extend(batch)
+            bar.update(len(batch))
     if not tables:
         raise ValueError("no image has two or more masks: there is no pair to compare")
     pairs = pd.concat(tables, ignore_index=True)
@@ -284,8 +312,11 @@ def mask_folder_agreement(
     mask_dir,
     metrics=None,
     *,
-    extensions=(".png",),
+    extensions=MASK_FILE_EXTENSIONS,
     include_consensus=False,
+    spacing=None,
+    hd_percentile="pooled",
+    empty="nan",
     n_jobs=None,
     verbose=0,
 ):
@@ -308,15 +339,24 @@ def mask_folder_agreement(
         :data:`skiaa.agreement.DEFAULT_METRICS`, the release's eight. Dice is
         added in front when missing, as it defines the IAA. Names are checked
         before any file is read.
-    extensions : tuple of str, default=(".png",)
+    extensions : tuple of str, default=(".png", ".npy", ".nii", ".nii.gz")
         File extensions of masks, compared case-insensitively.
     include_consensus : bool, default=False
         Whether to also pair the consensus masks (``ST``, ``MV``) with the
         others in ``pairs``, as the release does. The image-level statistics
         always exclude them.
+    spacing : float or sequence of float, default=None
+        Pixel (voxel) size along each axis, the same for every image. None
+        means the voxel size stored in each case's NIfTI files (checked equal
+        within a case), else 1.
+    hd_percentile : {"pooled", "max"}, default="pooled"
+        See :func:`skiaa.agreement.hd95`; "pooled" is the release's.
+    empty : {"nan", "worst"}, default="nan"
+        Distances of a pair with exactly one empty mask: NaN, or the image
+        diagonal (1.0 normalised). See :func:`skiaa.agreement.pairwise_agreement`.
     n_jobs : int, default=None
-        Number of images processed in parallel by joblib; None means 1 unless
-        in a :func:`joblib.parallel_config` context, -1 means all cores.
+        Worker threads processing batches of images; None means 1 unless in a
+        :func:`joblib.parallel_config` context, -1 means all cores.
     verbose : int, default=0
         0: silent; 1 or more: a line on stderr saying what was found, and a
         progress bar over the images.
@@ -394,8 +434,9 @@ def mask_folder_agreement(
              img_id  dice_score_mean  n_pairs
     0  ISIC_0000001         0.832011        3
     """
-    # A misspelt metric fails here, before the folder is read.
+    # A misspelt metric or option fails here, before the folder is read.
     metrics = _release_metrics(metrics)
+    check_options(hd_percentile, empty)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         found = find_mask_sets(
@@ -440,7 +481,15 @@ def mask_folder_agreement(
             UserWarning,
             stacklevel=2,
         )
-    pairs, images = _release_tables(items, metrics, n_jobs=n_jobs, verbose=verbose)
+    pairs, images = _release_tables(
+        items,
+        metrics,
+        spacing=spacing,
+        hd_percentile=hd_percentile,
+        empty=empty,
+        n_jobs=n_jobs,
+        verbose=verbose,
+    )
     metric_cols = [c for c in pairs.columns if c in RELEASE_NAMES.values()]
     n_nan = int(pairs[metric_cols].isna().any(axis=1).sum())
     if n_nan:
@@ -454,7 +503,9 @@ def mask_folder_agreement(
     )
 
 
-def lesions_agreement(data, metrics=None, *, n_jobs=None, verbose=0):
+def lesions_agreement(
+    data, metrics=None, *, hd_percentile="pooled", empty="nan", n_jobs=None, verbose=0
+):
     """Agreement between the synthetic annotators' masks of :func:`make_lesions`.
 
     The same tables as :func:`mask_folder_agreement`, in the IMA++ release's
@@ -469,8 +520,12 @@ def lesions_agreement(data, metrics=None, *, n_jobs=None, verbose=0):
         ``annotators``, ``tools``, ``skills``).
     metrics : str or list of str, default=None
         As in :func:`mask_folder_agreement`; Dice is added when missing.
+    hd_percentile : {"pooled", "max"}, default="pooled"
+        As in :func:`mask_folder_agreement`.
+    empty : {"nan", "worst"}, default="nan"
+        As in :func:`mask_folder_agreement`.
     n_jobs : int, default=None
-        Number of images processed in parallel by joblib.
+        Worker threads processing batches of images.
     verbose : int, default=0
         A progress bar over the images when > 0.
 
@@ -505,6 +560,7 @@ def lesions_agreement(data, metrics=None, *, n_jobs=None, verbose=0):
     [1, 1, 1]
     """
     metrics = _release_metrics(metrics)
+    check_options(hd_percentile, empty)
     items = []
     for image_id, masks, ann, tools, skills in zip(
         data.image_ids, data.masks, data.annotators, data.tools, data.skills
@@ -513,5 +569,7 @@ def lesions_agreement(data, metrics=None, *, n_jobs=None, verbose=0):
             f"{image_id}_{a}_{t}_{s}_{j}" for j, (a, t, s) in enumerate(zip(ann, tools, skills))
         ]
         items.append((str(image_id), masks, names, list(ann), list(tools), list(skills)))
-    pairs, images = _release_tables(items, metrics, n_jobs=n_jobs, verbose=verbose)
+    pairs, images = _release_tables(
+        items, metrics, hd_percentile=hd_percentile, empty=empty, n_jobs=n_jobs, verbose=verbose
+    )
     return Bunch(pairs=pairs, images=images)

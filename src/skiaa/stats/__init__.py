@@ -9,6 +9,7 @@ from ._dominance import DominanceResult, stochastic_dominance_test
 from ._factors import agreement_by_factor
 from ._groups import diagnosis_groups
 from ._plotting import plot_agreement_by_factor, plot_ecdf
+from ._scores import plot_model_vs_annotators
 
 __all__ = [
     "DominanceResult",
@@ -21,5 +22,6 @@ __all__ = [
     "largest_ecdf_gap",
     "plot_agreement_by_factor",
     "plot_ecdf",
+    "plot_model_vs_annotators",
     "stochastic_dominance_test",
 ]

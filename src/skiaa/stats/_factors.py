@@ -5,6 +5,9 @@ import pandas as pd
 
 from ..agreement import CONSENSUS_CODES
 
+# Either naming of pair tables is read: the naming rules are the agreement package's.
+from ..agreement._naming import value_column as _value_column
+
 # factor -> column stems tried in the pairs table (first found wins): the IMA++
 # release calls the skill columns ``skill_level1``/``skill_level2``.
 _STEMS = {
@@ -23,7 +26,7 @@ def _factor_columns(pairs, factor):
     raise ValueError(f"pairs table lacks the columns {wanted} for factor {factor!r}")
 
 
-def agreement_by_factor(pairs, factor, *, value_column="dice_score", include_consensus=False):
+def agreement_by_factor(pairs, factor, *, value_column="dice", include_consensus=False):
     """Mean agreement of mask pairs grouped by a factor of the two masks.
 
     Parameters
@@ -42,8 +45,11 @@ def agreement_by_factor(pairs, factor, *, value_column="dice_score", include_con
 
         ``"skill"`` reads ``skill1``/``skill2`` or the release's
         ``skill_level1``/``skill_level2``.
-    value_column : str, default="dice_score"
-        Agreement measure to average.
+    value_column : str, default="dice"
+        Agreement measure to average: a metric in skiaa's or the release's
+        naming (``"dice"`` and ``"dice_score"`` both find the Dice column of
+        a table from :func:`~skiaa.agreement.pairwise_agreement` or of the
+        release), or any column name.
     include_consensus : bool, default=False
         Pairs involving a consensus mask (``ST`` or ``MV``, STAPLE and
         majority vote, in any annotator/tool/skill column) compare an annotator
@@ -101,11 +107,11 @@ def agreement_by_factor(pairs, factor, *, value_column="dice_score", include_con
         table = table.drop(columns="same")
     table.attrs["n_consensus_pairs_excluded"] = excluded
     table.attrs["factor"] = factor
-    table.attrs["value_column"] = value_column
+    table.attrs["value_column"] = _value_column(pairs.columns, value_column)
     return table.sort_index()
 
 
-def pair_groups(pairs, factor, value_column="dice_score", include_consensus=False):
+def pair_groups(pairs, factor, value_column="dice", include_consensus=False):
     """Group label, value and same-level flag of every pair kept.
 
     The grouping rules of :func:`agreement_by_factor`, pair by pair (used by
@@ -121,8 +127,7 @@ def pair_groups(pairs, factor, value_column="dice_score", include_consensus=Fals
     """
     if not isinstance(pairs, pd.DataFrame):
         raise ValueError(f"pairs must be a pandas DataFrame, got {type(pairs).__name__}")
-    if value_column not in pairs.columns:
-        raise ValueError(f"pairs table lacks the value column {value_column!r}")
+    value_column = _value_column(pairs.columns, value_column)
     c1, c2 = _factor_columns(pairs, factor)
     level1, level2 = pairs[c1].astype(str), pairs[c2].astype(str)
 

@@ -136,7 +136,7 @@ def plot_agreement_by_factor(
     pairs,
     factor,
     *,
-    value_column="dice_score",
+    value_column="dice",
     include_consensus=False,
     ax=None,
     ylabel="Dice between the two masks",
@@ -150,7 +150,7 @@ def plot_agreement_by_factor(
         Pairs table, as in :func:`agreement_by_factor`.
     factor : {"annotator", "tool", "skill"} or str
         Grouping, as in :func:`agreement_by_factor`.
-    value_column : str, default="dice_score"
+    value_column : str, default="dice"
         Column of ``pairs`` plotted, as in :func:`agreement_by_factor`.
     include_consensus : bool, default=False
         Whether pairs with a consensus mask are kept, as in

@@ -1,0 +1,630 @@
+"""Multi-rater agreement: Krippendorff's alpha, the generalized energy distance, and
+each annotator against the consensus of the others.
+
+The mean pairwise Dice of :func:`skiaa.agreement.image_agreement` is the IMA++
+release's inter-annotator agreement; the measures here are what papers on
+annotator variability report beside it:
+
+- :func:`krippendorff_alpha`: chance-corrected agreement of all annotators at
+  once, nominal, with each pixel (voxel) a unit; missing values allowed;
+- :func:`generalized_energy_distance`: the distance between a distribution of
+  predicted masks (samples of a probabilistic model) and the annotators' masks,
+  with ``d = 1 - IoU`` (Kohl et al., NeurIPS 2018);
+- :func:`annotator_vs_consensus`: each annotator's agreement with the STAPLE or
+  majority-vote consensus of the *other* annotators, the usual way to rank
+  annotators.
+"""
+
+import math
+import warnings
+from typing import NamedTuple
+
+import numpy as np
+import pandas as pd
+
+from .._masks import check_mask_stack
+from ..utils import is_path
+from ._engine import check_labels, check_metrics, check_spacing, check_tolerance
+from ._metrics import MaskStats, _popcount, check_options, image_diagonal, pair_values
+from ._naming import CONSENSUS_CODES, OVERLAP_METRICS, RELEASE_NAMES
+
+__all__ = [
+    "IMAGE_MEASURES",
+    "AlphaUndefinedWarning",
+    "EnergyDistance",
+    "annotator_vs_consensus",
+    "generalized_energy_distance",
+    "krippendorff_alpha",
+]
+
+
+class AlphaUndefinedWarning(UserWarning):
+    """Krippendorff's alpha is undefined (0/0): the data hold a single value.
+
+    When every pairable value is 0 (all masks empty) or every one is 1, both the
+    observed and the expected disagreement are 0 and alpha is returned as NaN.
+    """
+
+
+# --------------------------------------------------------------------------- #
+# Krippendorff's alpha (nominal, binary values)
+# --------------------------------------------------------------------------- #
+def _check_with_missing(arr, what, min_masks):
+    """(values, missing) of a float stack whose NaN mark missing values.
+
+    The same rule as :func:`skiaa._masks.as_binary_mask` on the other values
+    (all in {0, 1} or all in {0, 255}), without copying the array to drop NaN.
+    """
+    prefix = f"{what}: " if what is not None else ""
+    missing = np.isnan(arr)
+    if missing.all():  # no value at all: nothing to pair (alpha warns and is NaN)
+        return np.zeros(arr.shape, dtype=bool), missing
+    # fmax/fmin skip NaN without the copy np.nanmax makes.
+    high, low = np.fmax.reduce(arr, axis=None), np.fmin.reduce(arr, axis=None)
+    values = arr == high
+    n_zero = np.count_nonzero(arr == 0)
+    n_valid = n_zero + np.count_nonzero(missing) + (np.count_nonzero(values) if high else 0)
+    if low < 0 or high not in (0, 1, 255) or n_valid != arr.size:
+        found = np.unique(arr[~missing])
+        shown = ", ".join(str(v) for v in found[:6]) + (", ..." if found.size > 6 else "")
+        raise ValueError(
+            f"{prefix}mask values must be {{0, 1}} or {{0, 255}} (NaN marks a missing value), "
+            f"found {{{shown}}}"
+        )
+    if arr.shape[0] < min_masks:
+        raise ValueError(f"{prefix}needs at least {min_masks} masks, got {arr.shape[0]}")
+    return values if high else np.zeros(arr.shape, dtype=bool), missing
+
+
+def _check_stack(masks, *, what=None, min_masks=1, allow_missing=False):
+    """Stack of one image's masks as (values bool (k, ...), missing bool (k, ...) or None).
+
+    A float array may hold NaN for a missing value when ``allow_missing``.
+    Everything else goes through :func:`skiaa._masks.check_mask_stack` (n-D
+    stacks, sequences of masks or files); its messages are prefixed with
+    ``what``. A 2-D array is refused rather than read as (raters, units): it
+    is more often one mask passed alone, whose rows would become "raters".
+    """
+    prefix = f"{what}: " if what is not None else ""
+    if isinstance(masks, np.ndarray) and masks.dtype != object and masks.ndim < 3:
+        raise ValueError(
+            f"{prefix}a mask stack must be (k, H, W) or (k, D, H, W), got shape {masks.shape}; "
+            "reliability data of shape (raters, units) can be passed as data[:, None, :]"
+        )
+    if (
+        allow_missing
+        and isinstance(masks, np.ndarray)
+        and masks.dtype.kind == "f"
+        and np.isnan(masks).any()
+    ):
+        return _check_with_missing(masks, what, min_masks)
+    try:
+        return check_mask_stack(masks, min_masks=min_masks), None
+    except ValueError as exc:
+        raise ValueError(f"{prefix}{exc}") from exc
+
+
+def _annotator_positions(codes, k, exclude, where, what):
+    """Positions of the annotators' masks (consensus codes in ``exclude`` left out), >= 2."""
+    keep = list(range(k))
+    if codes is not None and exclude:
+        keep = [j for j in keep if codes[j] not in set(exclude)]
+    if len(keep) < 2:
+        raise ValueError(f"{where}{what} needs at least 2 annotator masks, got {len(keep)}")
+    return keep
+
+
+class _Masks:
+    """Per-mask quantities of one image's masks (packed bits, borders), computed once.
+
+    ``values(i, j, where)`` gives the metrics of masks ``i`` and ``j`` in the
+    order of ``metrics``; ``where`` starts the message of an
+    :class:`~skiaa.agreement.EmptyMaskWarning`, naming the pair in the caller's
+    words ("prediction and mask 2: ").
+    """
+
+    def __init__(
+        self, masks, metrics, *, spacing=None, tolerance=2.0, hd_percentile="pooled", empty="nan"
+    ):
+        check_options(hd_percentile, empty)
+        spacing = check_spacing(spacing, masks[0].ndim)
+        self.options = {"hd_percentile": hd_percentile, "empty": empty}
+        need_surface = any(m not in OVERLAP_METRICS for m in metrics)
+        self.stats = [MaskStats(mask, spacing, need_surface) for mask in masks]
+        self.diagonal = image_diagonal(masks[0].shape, spacing)
+        self.metrics = list(metrics)
+        self.tolerance = tolerance
+
+    def values(self, i, j, where=""):
+        row = pair_values(
+            self.stats[i],
+            self.stats[j],
+            self.metrics,
+            self.tolerance,
+            self.diagonal,
+            warn_where=where,
+            **self.options,
+        )
+        return np.array([row[m] for m in self.metrics], dtype=np.float64)
+
+
+def _alpha_sums(values, missing):
+    """Sufficient statistics of binary nominal alpha for one stack of masks.
+
+    Returns ``(o01, n0, n1)``: the off-diagonal cell of the coincidence matrix
+    and the pairable 0 and 1 values. Each unit (pixel) with ``m >= 2`` values,
+    ``v`` of them 1, adds ``v (m - v) / (m - 1)`` to ``o01`` (Krippendorff 2011,
+    section C); units are grouped by ``(m, v)`` with one ``bincount``, so the
+    cost is one pass over the stack whatever the number of pixels.
+    """
+    k = values.shape[0]
+    dtype = np.uint8 if k < 256 else np.int64
+    if missing is None:
+        votes = values.sum(axis=0, dtype=dtype).reshape(-1)
+        counts = np.bincount(votes, minlength=k + 1).astype(np.float64)
+        m = np.full(k + 1, float(k))
+        v = np.arange(k + 1, dtype=np.float64)
+    else:
+        present = ~missing
+        # Sums in uint8 (k < 256) are several times faster than in int64.
+        votes = (values & present).sum(axis=0, dtype=dtype).reshape(-1)
+        raters = present.sum(axis=0, dtype=dtype).reshape(-1)
+        codes = raters.astype(np.int64) * (k + 1) + votes
+        counts = np.bincount(codes, minlength=(k + 1) ** 2).astype(np.float64)
+        m = np.repeat(np.arange(k + 1, dtype=np.float64), k + 1)
+        v = np.tile(np.arange(k + 1, dtype=np.float64), k + 1)
+    pairable = (m >= 2) & (counts > 0)
+    counts, m, v = counts[pairable], m[pairable], v[pairable]
+    o01 = float(np.sum(counts * v * (m - v) / (m - 1)))
+    n1 = float(np.sum(counts * v))
+    n0 = float(np.sum(counts * (m - v)))
+    return o01, n0, n1
+
+
+def _alpha_from_sums(o01, n0, n1, where=""):
+    if n0 == 0 or n1 == 0:
+        warnings.warn(
+            f"{where}Krippendorff's alpha is undefined when every pairable value is the same "
+            f"({'no' if n1 == 0 else 'every'} pixel marked by the annotators); returned as NaN",
+            AlphaUndefinedWarning,
+            stacklevel=3,
+        )
+        return math.nan
+    n = n0 + n1
+    # alpha = 1 - D_o / D_e with D_o = 2 o01 / n and D_e = 2 n0 n1 / (n (n - 1)).
+    return 1.0 - (n - 1.0) * o01 / (n0 * n1)
+
+
+def krippendorff_alpha(masks, *, pooled=False):
+    """Krippendorff's alpha of binary masks (nominal level, each pixel a unit).
+
+    Chance-corrected agreement of all annotators at once:
+    ``alpha = 1 - D_o / D_e``, the observed disagreement over the disagreement
+    expected if the values were assigned at random. 1 is perfect agreement,
+    0 agreement at chance level; below 0 systematic disagreement.
+
+    Parameters
+    ----------
+    masks : array-like of shape (k, ...), or sequence of k masks or paths
+        The ``k`` masks of one image (2-D images or n-D volumes): bool, 0/1 or
+        0/255, or mask files. In a float array, NaN marks a missing value (an
+        annotator who did not rate that pixel); a pixel with fewer than two
+        values cannot be paired and does not count.
+        With ``pooled=True``: a sequence of such stacks, one per image
+        (ragged: each image its own number of annotators and its own shape).
+    pooled : bool, default=False
+        Compute one alpha over the pixels of all the images of ``masks``
+        (an annotator who did not outline an image simply gives no value
+        there) instead of the alpha of one image.
+
+    Returns
+    -------
+    alpha : float
+        In [-1, 1]; NaN with an :class:`AlphaUndefinedWarning` when every
+        pairable value is the same (all masks empty, say), where alpha is 0/0.
+
+    Raises
+    ------
+    ValueError
+        If a value is not binary (or NaN, in a float array), masks of an image
+        differ in shape, or an image has no mask.
+
+    See Also
+    --------
+    skiaa.agreement.pairwise_agreement : Dice and distances of each pair.
+    skiaa.AgreementTransformer : alpha of each image as a feature.
+
+    Notes
+    -----
+    Values are nominal (0 = background, 1 = lesion); the identities of the
+    annotators do not enter nominal alpha, only how many rated each pixel and
+    how many of them marked it. With ``m_u`` values at pixel ``u``, ``v_u`` of
+    them 1, the coincidence matrix's off-diagonal cell is
+    ``o01 = sum_u v_u (m_u - v_u) / (m_u - 1)`` over pixels with ``m_u >= 2``,
+    ``n1 = sum v_u``, ``n0 = sum (m_u - v_u)``, ``n = n0 + n1`` and
+    ``alpha = 1 - (n - 1) o01 / (n0 n1)`` (Krippendorff, *Computing
+    Krippendorff's alpha-reliability*, 2011). Pixels are grouped by
+    ``(m_u, v_u)``, so the cost is one pass over the stack; the values equal
+    those of the ``krippendorff`` package (``level_of_measurement="nominal"``)
+    to rounding.
+
+    Pixel-level alpha depends on the field of view: background that every
+    annotator leaves out adds agreed-upon 0 values, which raises the
+    expected disagreement's share of 0s. Compare alphas only between images
+    framed alike (or crops of equal extent around the lesion).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skiaa.agreement import krippendorff_alpha
+    >>> masks = np.zeros((3, 6, 6), bool)
+    >>> masks[:, 1:4, 1:4] = True
+    >>> krippendorff_alpha(masks)
+    1.0
+    >>> masks[2, 4, 1:4] = True  # the third annotator draws one row more
+    >>> round(krippendorff_alpha(masks), 4)
+    0.8628
+    """
+    if not pooled:
+        values, missing = _check_stack(masks, min_masks=1, allow_missing=True)
+        return _alpha_from_sums(*_alpha_sums(values, missing))
+    if isinstance(masks, np.ndarray) and masks.dtype != object:
+        images = list(masks)
+    elif is_path(masks) or not hasattr(masks, "__iter__"):
+        raise ValueError(
+            f"with pooled=True, masks must be a sequence of mask stacks (one per image), "
+            f"got {type(masks).__name__}"
+        )
+    else:
+        images = list(masks)
+    if not images:
+        raise ValueError("with pooled=True, masks must hold at least one image's stack")
+    total = np.zeros(3)
+    for index, stack in enumerate(images):
+        values, missing = _check_stack(
+            stack, what=f"image {index}", min_masks=1, allow_missing=True
+        )
+        total += _alpha_sums(values, missing)
+    return _alpha_from_sums(*total)
+
+
+# --------------------------------------------------------------------------- #
+# Generalized energy distance
+# --------------------------------------------------------------------------- #
+class EnergyDistance(NamedTuple):
+    """Result of :func:`generalized_energy_distance`.
+
+    Attributes
+    ----------
+    ged : float
+        ``2 * cross - sample_diversity - annotator_diversity``: the squared
+        generalized energy distance ``D^2_GED`` of Kohl et al. (2018); 0 when
+        both sets hold the same masks in the same proportions.
+    cross : float
+        ``E d(S, Y)``: mean distance between a sample and an annotator's mask.
+    sample_diversity : float
+        ``E d(S, S')``: mean distance between two samples.
+    annotator_diversity : float
+        ``E d(Y, Y')``: mean distance between two annotators' masks (the
+        annotators' own variability).
+    """
+
+    ged: float
+    cross: float
+    sample_diversity: float
+    annotator_diversity: float
+
+
+def _iou_distances(stats_a, stats_b):
+    """Matrix of ``1 - IoU`` between two lists of packed masks (both empty: 0)."""
+    out = np.empty((len(stats_a), len(stats_b)))
+    for i, s in enumerate(stats_a):
+        for j, t in enumerate(stats_b):
+            inter = _popcount(s.packed & t.packed)
+            union = s.count + t.count - inter
+            out[i, j] = 0.0 if union == 0 else 1.0 - inter / union
+    return out
+
+
+def _mean_distance(dist, *, same, unbiased):
+    if same and unbiased:
+        n = dist.shape[0]
+        return float((dist.sum() - np.trace(dist)) / (n * (n - 1)))
+    return float(dist.mean())
+
+
+def generalized_energy_distance(samples, annotators, *, unbiased=False):
+    """Generalized energy distance between predicted samples and annotators' masks.
+
+    ``D^2_GED = 2 E d(S, Y) - E d(S, S') - E d(Y, Y')`` with ``d = 1 - IoU``,
+    where ``S, S'`` are independent draws from the samples (a probabilistic
+    segmentation model's outputs for one image) and ``Y, Y'`` from the
+    annotators' masks of that image (Kohl et al., *A probabilistic U-Net for
+    segmentation of ambiguous images*, NeurIPS 2018). It is small when the
+    samples reproduce the annotators' variability, not only their average.
+
+    Parameters
+    ----------
+    samples : array-like of shape (n, ...), or sequence of n masks or paths
+        The predicted masks of one image (bool, 0/1 or 0/255; any number of
+        dimensions).
+    annotators : array-like of shape (m, ...), or sequence of m masks or paths
+        The annotators' masks of the same image, of the same shape.
+    unbiased : bool, default=False
+        False averages the diversity terms over all ordered pairs, a mask with
+        itself included (distance 0), as Kohl et al. and the PHiSeg code do:
+        with ``n`` samples ``E d(S, S')`` is ``(n - 1) / n`` times the mean
+        over distinct pairs. True averages over distinct pairs only (the
+        unbiased U-statistic; needs ``n, m >= 2``).
+
+    Returns
+    -------
+    result : EnergyDistance
+        Named tuple ``(ged, cross, sample_diversity, annotator_diversity)``.
+
+    Raises
+    ------
+    ValueError
+        If a mask is invalid, the shapes differ, a set is empty, or
+        ``unbiased=True`` with fewer than two masks in a set.
+
+    See Also
+    --------
+    krippendorff_alpha : agreement of the annotators alone.
+    score_segmentation : one predicted mask against the annotators.
+
+    Notes
+    -----
+    IoU of two empty masks is 1 (they are equal, as in
+    :func:`skiaa.agreement.jaccard`), so their distance is 0. The IoU of every
+    pair is counted once on bit-packed masks.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skiaa.agreement import generalized_energy_distance
+    >>> annotators = np.zeros((2, 4, 4), bool)
+    >>> annotators[0, :2] = annotators[1, :3] = True
+    >>> generalized_energy_distance(annotators, annotators).ged
+    0.0
+    >>> result = generalized_energy_distance(annotators[:1], annotators)
+    >>> round(result.ged, 4), round(result.annotator_diversity, 4)
+    (0.1667, 0.1667)
+    """
+    s_stack, _ = _check_stack(samples, what="samples", min_masks=1)
+    y_stack, _ = _check_stack(annotators, what="annotators", min_masks=1)
+    if s_stack.shape[1:] != y_stack.shape[1:]:
+        raise ValueError(
+            "samples and annotators must have masks of the same shape, got "
+            f"{s_stack.shape[1:]} and {y_stack.shape[1:]}"
+        )
+    if unbiased:
+        for name, stack in (("samples", s_stack), ("annotators", y_stack)):
+            if stack.shape[0] < 2:
+                raise ValueError(f"unbiased=True needs at least 2 {name}, got {stack.shape[0]}")
+    s_stats = [MaskStats(mask, None, False) for mask in s_stack]
+    y_stats = [MaskStats(mask, None, False) for mask in y_stack]
+    cross = float(_iou_distances(s_stats, y_stats).mean())
+    d_ss = _mean_distance(_iou_distances(s_stats, s_stats), same=True, unbiased=unbiased)
+    d_yy = _mean_distance(_iou_distances(y_stats, y_stats), same=True, unbiased=unbiased)
+    return EnergyDistance(2.0 * cross - d_ss - d_yy, cross, d_ss, d_yy)
+
+
+# --------------------------------------------------------------------------- #
+# Each annotator against the consensus
+# --------------------------------------------------------------------------- #
+_CONSENSUS_METHODS = ("staple", "majority")
+
+
+def _consensus_mask(stack, method):
+    from ..consensus import majority_vote, staple
+
+    if method == "majority":
+        return majority_vote(stack)
+    return staple(stack).mask
+
+
+def annotator_vs_consensus(
+    masks,
+    annotators=None,
+    *,
+    method="staple",
+    leave_one_out=True,
+    metrics=None,
+    image_id=None,
+    spacing=None,
+    tolerance=2.0,
+    hd_percentile="pooled",
+    empty="nan",
+    exclude=CONSENSUS_CODES,
+    naming="skiaa",
+):
+    """Each annotator's mask against the consensus mask of an image.
+
+    With ``leave_one_out=True`` (the default) each mask is compared with the
+    consensus of the *other* annotators' masks, so that an annotator never
+    agrees with a consensus they helped to make; with ``False``, with the
+    consensus of all masks.
+
+    Parameters
+    ----------
+    masks : array-like of shape (k, ...), or sequence of k masks or paths
+        The ``k >= 2`` annotators' masks of one image (bool, 0/1 or 0/255).
+    annotators : sequence of str, default=None
+        One annotator code per mask. Masks with the same code are one
+        annotator's: leaving one out leaves out all of that annotator's masks.
+        None treats every mask as a different annotator.
+    method : {"staple", "majority"}, default="staple"
+        The consensus: :func:`skiaa.consensus.staple` (thresholded at 0.5) or
+        :func:`skiaa.consensus.majority_vote` (ties to the lesion), the two
+        consensus masks of the IMA++ release.
+    leave_one_out : bool, default=True
+        Compare each mask with the consensus of the other annotators' masks.
+    metrics : str or list of str, default=None
+        Metric names of :data:`skiaa.agreement.METRICS` (or the release's);
+        None means :data:`skiaa.agreement.DEFAULT_METRICS`.
+    image_id : str, default=None
+        Written in an ``image_id`` column, so that tables of several images
+        can be concatenated.
+    spacing : float or sequence of float, default=None
+        Pixel size along each axis; distances are then physical.
+    tolerance : float, default=2.0
+        Tolerance of ``surface_dice`` and ``boundary_f1``.
+    hd_percentile : {"pooled", "max"}, default="pooled"
+        HD95 over both directed distance sets pooled (medpy, the IMA++ release)
+        or the larger of the two directed 95th percentiles; see
+        :func:`skiaa.agreement.hd95`.
+    empty : {"nan", "worst"}, default="nan"
+        Distances when exactly one of a mask and its consensus is empty: NaN
+        (with an :class:`~skiaa.agreement.EmptyMaskWarning`) or the image
+        diagonal (1.0 normalised, the release's worst case).
+    exclude : sequence of str, default=("ST", "MV")
+        Annotator codes of consensus masks already in ``masks`` (the release's
+        STAPLE and majority-vote masks): they get no row and do not enter the
+        consensus. Ignored without ``annotators``.
+    naming : {"skiaa", "release"}, default="skiaa"
+        Metric column names: skiaa's or the IMA++ release's.
+
+    Returns
+    -------
+    table : pandas.DataFrame
+        One row per mask (excluded ones dropped): ``image_id`` (when given),
+        ``index`` (position in ``masks``), ``annotator`` (when given),
+        ``consensus`` (``method``), ``n_others`` (masks in the consensus), then
+        one float column per metric. A row whose annotator has no other
+        annotator to compare with (every mask theirs) has ``n_others = 0`` and
+        NaN metrics.
+
+    Raises
+    ------
+    ValueError
+        If fewer than two masks remain, the masks are invalid, or a parameter
+        is unknown.
+
+    Warns
+    -----
+    EmptyMaskWarning
+        When a mask or a consensus is empty and the other is not (distances NaN).
+
+    See Also
+    --------
+    skiaa.consensus.staple : the consensus, and each annotator's sensitivity.
+    pairwise_agreement : every pair of masks.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skiaa.agreement import annotator_vs_consensus
+    >>> masks = np.zeros((3, 8, 8), bool)
+    >>> masks[0, 2:6, 2:6] = masks[1, 2:6, 2:6] = masks[2, 2:7, 2:7] = True
+    >>> annotator_vs_consensus(masks, ["A", "B", "C"], method="majority",
+    ...                        metrics=["dice"])
+       index annotator consensus  n_others      dice
+    0      0         A  majority         2  0.780488
+    1      1         B  majority         2  0.780488
+    2      2         C  majority         2  0.780488
+    """
+    if method not in _CONSENSUS_METHODS:
+        raise ValueError(f"method must be 'staple' or 'majority', got {method!r}")
+    if naming not in ("skiaa", "release"):
+        raise ValueError(f"naming must be 'skiaa' or 'release', got {naming!r}")
+    metrics = check_metrics(metrics)
+    tolerance = check_tolerance(tolerance)
+    check_options(hd_percentile, empty)
+    stack, _ = _check_stack(masks, what=None if image_id is None else f"image {image_id}")
+    k = stack.shape[0]
+    codes = check_labels(annotators, k, "annotators")
+    keep = _annotator_positions(
+        codes,
+        k,
+        exclude,
+        f"image {image_id}: " if image_id is not None else "",
+        "annotator_vs_consensus",
+    )
+    who = {j: (codes[j] if codes is not None else j) for j in keep}
+    full = None if leave_one_out else _consensus_mask(stack[keep], method)
+    rows = []
+    where = f"image {image_id}, " if image_id is not None else ""
+    for j in keep:
+        others = [i for i in keep if who[i] != who[j]] if leave_one_out else keep
+        row = {} if image_id is None else {"image_id": image_id}
+        row["index"] = j
+        if codes is not None:
+            row["annotator"] = codes[j]
+        row["consensus"] = method
+        row["n_others"] = len(others)
+        if not others:
+            values = np.full(len(metrics), np.nan)
+        else:
+            reference = full if full is not None else _consensus_mask(stack[others], method)
+            pair = _Masks(
+                [stack[j], reference],
+                metrics,
+                spacing=spacing,
+                tolerance=tolerance,
+                hd_percentile=hd_percentile,
+                empty=empty,
+            )
+            values = pair.values(0, 1, f"{where}mask {j} and the consensus of the others: ")
+        row.update(zip(metrics, values))
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    table[metrics] = table[metrics].astype(np.float64)
+    if naming == "release":
+        table = table.rename(columns=RELEASE_NAMES)
+    return table
+
+
+# --------------------------------------------------------------------------- #
+# Whole-stack measures of one image, for AgreementTransformer(measures=...)
+# --------------------------------------------------------------------------- #
+#: Per-image multi-rater measures :class:`~skiaa.AgreementTransformer` computes
+#: on an image's whole stack of masks (its ``measures`` parameter):
+#: ``krippendorff_alpha`` (:func:`krippendorff_alpha` of the image),
+#: ``annotator_diversity`` (the ``annotator_diversity`` of
+#: :func:`generalized_energy_distance`, mask with itself included) and
+#: ``union_entropy`` (the mean of :func:`skiaa.consensus.uncertainty_map`'s
+#: entropy, in bits, over the pixels some annotator marked; 0 when all masks
+#: agree, NaN when all are empty).
+IMAGE_MEASURES = ("krippendorff_alpha", "annotator_diversity", "union_entropy")
+
+
+def check_measures(measures):
+    """Validated measure names as a list (possibly empty)."""
+    if measures is None:
+        return []
+    if isinstance(measures, str):
+        measures = [measures]
+    out = []
+    for name in measures:
+        if name not in IMAGE_MEASURES:
+            raise ValueError(f"unknown measure {name!r}; choose from {', '.join(IMAGE_MEASURES)}")
+        if name in out:
+            raise ValueError(f"measure {name!r} is given twice")
+        out.append(name)
+    return out
+
+
+def image_measures(stack, measures):
+    """Values of the validated ``measures`` for one image's bool stack (k, ...).
+
+    Returns ``(values, alpha_undefined)``; nothing is warned (this runs in
+    worker threads), the caller warns when alpha is undefined.
+    """
+    from ..consensus import uncertainty_map
+
+    out = np.empty(len(measures))
+    alpha_undefined = False
+    for i, name in enumerate(measures):
+        if name == "krippendorff_alpha":
+            o01, n0, n1 = _alpha_sums(stack, None)
+            alpha_undefined = n0 == 0 or n1 == 0
+            out[i] = math.nan if alpha_undefined else 1.0 - (n0 + n1 - 1.0) * o01 / (n0 * n1)
+        elif name == "annotator_diversity":
+            stats = [MaskStats(mask, None, False) for mask in stack]
+            out[i] = _iou_distances(stats, stats).mean()
+        else:  # union_entropy
+            marked = stack.any(axis=0)
+            entropy = uncertainty_map(stack).entropy
+            out[i] = entropy[marked].mean() if marked.any() else math.nan
+    return out, alpha_undefined

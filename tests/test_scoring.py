@@ -1,0 +1,297 @@
+"""A predicted mask scored against several annotators (skiaa.agreement scoring)."""
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+from sklearn.base import BaseEstimator
+from sklearn.model_selection import GridSearchCV, cross_validate
+
+from skiaa.agreement import (
+    EmptyMaskWarning,
+    jaccard,
+    make_segmentation_scorer,
+    pairwise_agreement,
+    score_segmentation,
+    summarize_scores,
+    threshold_jaccard,
+)
+from skiaa.consensus import majority_vote, staple
+
+
+def _disc(shape, centre, radius):
+    yy, xx = np.mgrid[: shape[0], : shape[1]]
+    return (yy - centre[0]) ** 2 + (xx - centre[1]) ** 2 <= radius**2
+
+
+def _image(k=4, seed=0, shape=(32, 32)):
+    rng = np.random.default_rng(seed)
+    masks = np.stack(
+        [
+            _disc(shape, (16 + rng.normal(0, 1.5), 16 + rng.normal(0, 1.5)), 8 + rng.normal(0, 1))
+            for _ in range(k)
+        ]
+    )
+    return masks
+
+
+# --------------------------------------------------------------------------- #
+# threshold_jaccard
+# --------------------------------------------------------------------------- #
+@given(arrays(bool, (6, 7)), arrays(bool, (6, 7)), st.floats(0, 1))
+def test_threshold_jaccard_is_jaccard_or_zero(a, b, threshold):
+    j = jaccard(a, b)
+    expected = j if j >= threshold else 0.0
+    assert threshold_jaccard(a, b, threshold) == expected
+    assert threshold_jaccard(a, b, threshold) == threshold_jaccard(b, a, threshold)
+
+
+def test_threshold_jaccard_at_the_challenge_threshold():
+    a = np.zeros((10, 10), bool)
+    a[:10, :10] = True
+    b = a.copy()
+    b[:, 7:] = False  # J = 0.7: kept
+    assert threshold_jaccard(a, b) == pytest.approx(0.7)
+    b[:, 6:] = False  # J = 0.6: counts 0
+    assert threshold_jaccard(a, b) == 0.0
+    assert threshold_jaccard(np.zeros((3, 3)), np.zeros((3, 3))) == 1.0
+    for bad in (-0.1, 1.5, "0.6", True):
+        with pytest.raises(ValueError, match="threshold"):
+            threshold_jaccard(a, b, bad)
+
+
+# --------------------------------------------------------------------------- #
+# score_segmentation, against the pair metrics it is made of
+# --------------------------------------------------------------------------- #
+@pytest.mark.parametrize("consensus", ["staple", "majority"])
+def test_score_segmentation_equals_the_pair_metrics(consensus):
+    masks = _image(4, seed=1)
+    pred = _disc((32, 32), (17, 15), 9)
+    metrics = ["dice", "jaccard", "threshold_jaccard", "hd95", "assd"]
+    result = score_segmentation(
+        pred, masks, metrics, annotators=list("ABCD"), consensus=consensus, image_id="img"
+    )
+    base = ["dice", "jaccard", "hd95", "assd"]
+    model = pairwise_agreement(np.concatenate([pred[None], masks]), base)
+    model = model[model["index1"] == 0]
+    human = pairwise_agreement(masks, base)
+    reference = staple(masks).mask if consensus == "staple" else majority_vote(masks)
+    against = pairwise_agreement(np.stack([pred, reference]), base).iloc[0]
+    for name in base:
+        row = result.summary.set_index("metric").loc[name]
+        assert row["model_mean"] == pytest.approx(model[name].mean())
+        assert row["model_min"] == pytest.approx(model[name].min())
+        assert row["model_max"] == pytest.approx(model[name].max())
+        assert row["human_mean"] == pytest.approx(human[name].mean())
+        assert row["human_min"] == pytest.approx(human[name].min())
+        assert row["human_max"] == pytest.approx(human[name].max())
+        assert row["model_consensus"] == pytest.approx(against[name])
+        np.testing.assert_allclose(result.annotators[name], model[name])
+    thresholded = np.where(model["jaccard"] < 0.65, 0.0, model["jaccard"])
+    row = result.summary.set_index("metric").loc["threshold_jaccard"]
+    assert row["model_mean"] == pytest.approx(thresholded.mean())
+    assert result.annotators["annotator"].tolist() == list("ABCD")
+    assert (result.summary["image_id"] == "img").all()
+    assert (result.summary["n_annotators"] == 4).all()
+
+
+def _percentile_by_definition(model, pairs, lower_is_better):
+    """Share (%) of annotator pairs agreeing less than the model, ties half."""
+    score = 0.0
+    for value in pairs:
+        if math.isclose(value, model, rel_tol=1e-9, abs_tol=1e-12):
+            score += 0.5
+        elif (value > model) if lower_is_better else (value < model):
+            score += 1.0
+    return 100.0 * score / len(pairs)
+
+
+@pytest.mark.filterwarnings("ignore::skiaa.agreement.EmptyMaskWarning")
+@given(st.integers(0, 10_000), st.integers(2, 5))
+def test_percentile_by_definition_in_each_metric_direction(seed, k):
+    rng = np.random.default_rng(seed)
+    masks = rng.random((k, 9, 9)) < 0.5
+    pred = rng.random((9, 9)) < 0.5
+    assume(pred.any() and masks.reshape(k, -1).any(axis=1).all())
+    # Majority vote: STAPLE's EM on noise-like masks takes many iterations.
+    result = score_segmentation(pred, masks, ["dice", "hd95"], consensus="majority")
+    result = result.summary.set_index("metric")
+    human = pairwise_agreement(masks, ["dice", "hd95"])
+    for metric, lower in (("dice", False), ("hd95", True)):
+        pairs = human[metric].tolist()
+        model = result.loc[metric, "model_mean"]
+        expected = _percentile_by_definition(model, pairs, lower)
+        assert result.loc[metric, "percentile"] == pytest.approx(expected)
+
+
+@given(st.integers(0, 10_000))
+def test_scores_do_not_depend_on_the_order_of_annotators(seed):
+    rng = np.random.default_rng(seed)
+    masks = rng.random((4, 8, 8)) < 0.5
+    pred = rng.random((8, 8)) < 0.5
+    assume(pred.any() and masks.reshape(4, -1).any(axis=1).all())
+    cols = ["model_mean", "model_min", "model_max", "human_mean", "human_min", "human_max"]
+    cols += ["percentile"]
+    a = score_segmentation(pred, masks, ["dice", "hd95"], consensus="majority").summary
+    b = score_segmentation(pred, masks[::-1], ["dice", "hd95"], consensus="majority").summary
+    np.testing.assert_allclose(a[cols].to_numpy(float), b[cols].to_numpy(float), atol=1e-12)
+
+
+def test_a_perfect_prediction_beats_every_pair_and_a_bad_one_none():
+    masks = _image(3, seed=2)
+    truth = majority_vote(masks)
+    perfect = score_segmentation(masks[0], masks, ["dice"]).summary.iloc[0]
+    assert perfect["model_max"] == 1.0
+    far = np.zeros_like(truth)
+    far[:4, :4] = True
+    bad = score_segmentation(far, masks, ["dice", "hd95"]).summary.set_index("metric")
+    assert bad.loc["dice", "percentile"] == 0.0
+    assert bad.loc["hd95", "percentile"] == 0.0
+
+
+def test_consensus_masks_are_not_annotators_and_errors():
+    masks = _image(3, seed=3)
+    codes = ["A01", "A02", "ST"]
+    result = score_segmentation(masks[0], masks, ["dice"], annotators=codes)
+    assert result.annotators["annotator"].tolist() == ["A01", "A02"]
+    assert result.summary["n_annotators"].iloc[0] == 2
+    # With two annotators the one pair gives 0, 50 or 100.
+    assert result.summary["percentile"].iloc[0] in (0.0, 50.0, 100.0)
+    with pytest.raises(ValueError, match="image x: .*at least 2 annotator masks"):
+        score_segmentation(masks[0], masks[:1], image_id="x")
+    with pytest.raises(ValueError, match="image x: the prediction and the annotators"):
+        score_segmentation(masks[0, :5], masks, image_id="x")
+    with pytest.raises(ValueError, match="unknown metric 'dise'"):
+        score_segmentation(masks[0], masks, ["dise"])
+    with pytest.raises(ValueError, match="consensus"):
+        score_segmentation(masks[0], masks, consensus="mean")
+    with pytest.raises(ValueError, match=r"\{0, 1\}"):
+        score_segmentation(masks[0] * 0.5, masks)
+
+
+def test_empty_prediction_gives_nan_distances_with_a_named_warning():
+    masks = _image(3, seed=4)
+    with pytest.warns(EmptyMaskWarning, match="image e, prediction and mask 0"):
+        result = score_segmentation(np.zeros((32, 32)), masks, ["dice", "hd95"], image_id="e")
+    rows = result.summary.set_index("metric")
+    assert rows.loc["dice", "model_mean"] == 0.0
+    assert math.isnan(rows.loc["hd95", "model_mean"])
+    assert math.isnan(rows.loc["hd95", "percentile"])
+    assert not math.isnan(rows.loc["hd95", "human_mean"])
+
+
+def test_score_segmentation_of_volumes_with_spacing():
+    rng = np.random.default_rng(5)
+    zz, yy, xx = np.mgrid[:12, :16, :16]
+    masks = np.stack(
+        [(zz - 6) ** 2 + (yy - 8 + rng.normal(0, 1)) ** 2 + (xx - 8) ** 2 <= 25 for _ in range(3)]
+    )
+    pred = (zz - 6) ** 2 + (yy - 8) ** 2 + (xx - 8) ** 2 <= 30
+    result = score_segmentation(pred, masks, ["dice", "hd95"], spacing=(2.0, 1.0, 1.0))
+    pairs = pairwise_agreement(np.concatenate([pred[None], masks]), ["hd95"], spacing=(2, 1, 1))
+    expected = pairs[pairs["index1"] == 0]["hd95"].mean()
+    assert result.summary.set_index("metric").loc["hd95", "model_mean"] == pytest.approx(expected)
+
+
+# --------------------------------------------------------------------------- #
+# summarize_scores
+# --------------------------------------------------------------------------- #
+def test_summarize_scores_counts_and_propagates_nan():
+    tables = [
+        score_segmentation(_disc((32, 32), (16, 16), 8 + s), _image(3, seed=s), image_id=s)
+        for s in range(4)
+    ]
+    per_image = pd.concat([t.summary for t in tables], ignore_index=True)
+    summary = summarize_scores(per_image)
+    dice_rows = per_image[per_image["metric"] == "dice"]
+    assert summary.loc["dice", "n_images"] == 4
+    assert summary.loc["dice", "model_mean"] == pytest.approx(dice_rows["model_mean"].mean())
+    shares = summary.loc["dice", ["worse_than_humans", "within_human_range", "better_than_humans"]]
+    assert shares.sum() == pytest.approx(1.0)
+    inside = (dice_rows["human_min"] <= dice_rows["model_mean"]) & (
+        dice_rows["model_mean"] <= dice_rows["human_max"]
+    )
+    assert summary.loc["dice", "within_human_range"] == pytest.approx(inside.mean())
+    broken = per_image.copy()
+    broken.loc[broken["metric"] == "hd95", "model_mean"] = [np.nan, 1.0, 1.0, 1.0]
+    summary = summarize_scores(broken)
+    assert math.isnan(summary.loc["hd95", "model_mean"])  # not the mean of the other three
+    assert summary.loc["hd95", "n_undefined"] == 1
+    assert math.isnan(summary.loc["hd95", "within_human_range"])
+    with pytest.raises(ValueError, match="percentile"):
+        summarize_scores(per_image.drop(columns="percentile"))
+
+
+# --------------------------------------------------------------------------- #
+# As a scikit-learn scorer
+# --------------------------------------------------------------------------- #
+class ThresholdSegmenter(BaseEstimator):
+    """A segmentation 'model': pixels darker than ``level`` are lesion."""
+
+    def __init__(self, level=0.5):
+        self.level = level
+
+    def fit(self, X, y=None):
+        self.fitted_ = True
+        return self
+
+    def predict(self, X):
+        return np.asarray(X) < self.level
+
+
+def _dataset(n=6):
+    rng = np.random.default_rng(0)
+    images, stacks = [], []
+    for i in range(n):
+        masks = _image(3, seed=10 + i)
+        truth = majority_vote(masks)
+        images.append(np.where(truth, 0.3, 0.7) + rng.normal(0, 0.05, truth.shape))
+        stacks.append(masks)
+    return np.stack(images), stacks
+
+
+def test_scorer_equals_the_mean_of_score_segmentation():
+    X, y = _dataset()
+    model = ThresholdSegmenter().fit(X)
+    pred = model.predict(X)
+    for metric, reference, column in [
+        ("dice", "annotators", "model_mean"),
+        ("threshold_jaccard", "consensus", "model_consensus"),
+        ("hd95", "annotators", "model_mean"),
+        ("dice", "percentile", "percentile"),
+    ]:
+        scorer = make_segmentation_scorer(metric, reference=reference)
+        expected = np.mean(
+            [score_segmentation(p, m, [metric]).summary[column].iloc[0] for p, m in zip(pred, y)]
+        )
+        sign = -1 if metric == "hd95" and reference != "percentile" else 1
+        assert scorer(model, X, y) == pytest.approx(sign * expected)
+
+
+def test_scorer_in_cross_validation_and_grid_search():
+    X, y = _dataset(6)
+    scorer = make_segmentation_scorer("dice")
+    cv = cross_validate(ThresholdSegmenter(), X, y, scoring=scorer, cv=3)
+    assert cv["test_score"].shape == (3,) and (cv["test_score"] > 0.8).all()
+    search = GridSearchCV(
+        ThresholdSegmenter(), {"level": [0.1, 0.5, 0.9]}, scoring=scorer, cv=2
+    ).fit(X, y)
+    assert search.best_params_ == {"level": 0.5}
+    with pytest.raises(ValueError, match="reference"):
+        make_segmentation_scorer(reference="truth")
+    with pytest.raises(ValueError, match="unknown metric"):
+        make_segmentation_scorer("dise")
+
+
+def test_scorer_with_an_empty_prediction_is_nan_or_the_worst_case():
+    X, y = _dataset(2)
+    model = ThresholdSegmenter(level=-1.0).fit(X)  # predicts nothing
+    assert math.isnan(make_segmentation_scorer("hd95")(model, X, y))
+    worst = make_segmentation_scorer("hd95_normalized", empty="worst")(model, X, y)
+    assert worst == -1.0
+    with pytest.raises(ValueError, match="empty"):
+        make_segmentation_scorer("hd95", empty="zero")
