@@ -87,7 +87,7 @@ def test_report_numbers_come_from_the_run(tiny_run):
 
 def test_pixel_baseline_on_the_networks_folds(tiny_run):
     # test_resnet has no pretrained weights: no probe on random features, only pixels.
-    out, results = tiny_run
+    out, results, _ = tiny_run
     base = results["baselines"]
     assert set(base["diagnosis"]) == {"pixels"} == set(base["iaa_regression"])
     scores = base["diagnosis"]["pixels"]["balanced_accuracy"]
