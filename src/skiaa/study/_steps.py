@@ -385,8 +385,8 @@ def _step_diagnosis(agreement, data, config, store, verbose):
 def _step_baselines(agreement, data, config, store, verbose):
     """Models that fine-tune nothing, on the networks' folds: what the networks add.
 
-    - pixels: PCA (20 components) of the raw pixels (subsampled to about 32 x
-      32), then a linear model: what a model sees without any image features;
+    - pixels: PCA (20 components, fewer on folds of fewer rows) of the raw
+      pixels (subsampled to about 32 x 32), then a linear model: what a model sees without any image features;
     - linear probe: the frozen pooled features of each architecture that has
       pretrained weights (:class:`~skiaa.estimators.FeatureExtractor`), then a
       linear model: what fine-tuning must beat.
@@ -431,10 +431,12 @@ def _step_baselines(agreement, data, config, store, verbose):
         )
         features[f"linear probe ({model})"] = (fx.fit_transform(data.images), None)
 
-    def reduce(n_components):
+    def reduce(n_components, n_rows):
         steps = [StandardScaler()]
         if n_components:
-            steps.append(PCA(n_components, random_state=config.random_state))
+            # Small folds (a few images with masks) have fewer rows than components.
+            n = max(1, min(n_components, n_rows - 1))
+            steps.append(PCA(n, random_state=config.random_state))
         return steps
 
     iaa = agreement["iaa"].to_numpy(dtype=float)
@@ -444,7 +446,9 @@ def _step_baselines(agreement, data, config, store, verbose):
         per_fold = []
         for train, test in _folds(data.diagnosis[rows], config):
             tr, te = rows[train], rows[test]
-            reg = make_pipeline(*reduce(n_comp), RidgeCV(alphas=np.logspace(-2, 4, 13)))
+            reg = make_pipeline(
+                *reduce(n_comp, len(tr)), RidgeCV(alphas=np.logspace(-2, 4, 13))
+            )
             pred = np.clip(reg.fit(X[tr], iaa[tr]).predict(X[te]), 0.0, 1.0)
             per_fold.append(
                 {
@@ -462,7 +466,7 @@ def _step_baselines(agreement, data, config, store, verbose):
         scores = []
         for train, test in _folds(y, config):
             clf = make_pipeline(
-                *reduce(n_comp),
+                *reduce(n_comp, len(train)),
                 LogisticRegression(C=0.1, class_weight="balanced", max_iter=5000),
             )
             clf.fit(X[known[train]], y[train])
