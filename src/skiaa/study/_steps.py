@@ -386,7 +386,8 @@ def _step_baselines(agreement, data, config, store, verbose):
     """Models that fine-tune nothing, on the networks' folds: what the networks add.
 
     - pixels: PCA (20 components, fewer on folds of fewer rows) of the raw
-      pixels (subsampled to about 32 x 32), then a linear model: what a model sees without any image features;
+      pixels (subsampled to about 32 x 32), then a linear model: what a model
+      sees without any image features;
     - linear probe: the frozen pooled features of each architecture that has
       pretrained weights (:class:`~skiaa.estimators.FeatureExtractor`), then a
       linear model: what fine-tuning must beat.
@@ -446,9 +447,7 @@ def _step_baselines(agreement, data, config, store, verbose):
         per_fold = []
         for train, test in _folds(data.diagnosis[rows], config):
             tr, te = rows[train], rows[test]
-            reg = make_pipeline(
-                *reduce(n_comp, len(tr)), RidgeCV(alphas=np.logspace(-2, 4, 13))
-            )
+            reg = make_pipeline(*reduce(n_comp, len(tr)), RidgeCV(alphas=np.logspace(-2, 4, 13)))
             pred = np.clip(reg.fit(X[tr], iaa[tr]).predict(X[te]), 0.0, 1.0)
             per_fold.append(
                 {
