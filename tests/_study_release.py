@@ -1,11 +1,11 @@
-"""A fake IMA++ release for the study's tests: tables, mask PNGs and images.
+"""Shared by the study's tests: tiny settings, a result comparison, a fake IMA++ release.
 
 Made from :func:`skiaa.make_lesions`, so that the images carry the signal the
 study's networks learn from and the masks give real agreement values; written
 in the release's layout (four CSV tables named as IMA++ names them, one PNG per
 annotator mask, one image per lesion), so that ``run_study(data="imaplusplus")``
 and ``skiaa reproduce --imaplusplus`` run without the real release.
-Import as ``from _study_release import write_study_release``.
+Import as ``from _study_release import TINY, numbers, write_study_release``.
 """
 
 import numpy as np
@@ -14,6 +14,31 @@ from PIL import Image
 
 from skiaa.agreement import pairwise_agreement
 from skiaa.datasets import IMAPLUSPLUS_TABLES, make_lesions
+
+# The smallest run that still exercises every step (seconds on 2 cores).
+TINY = dict(
+    n_samples=48,
+    image_size=32,
+    models=("test_resnet",),
+    cv=2,
+    max_epochs=1,
+    n_resamples=100,
+    batch_size=16,
+)
+
+
+def numbers(results):
+    """``results`` without run times and the list of steps read back, at any depth.
+
+    What must be equal between an interrupted-then-resumed run and one that
+    never was.
+    """
+    if isinstance(results, dict):
+        drop = ("seconds", "reused_steps")
+        return {k: numbers(v) for k, v in results.items() if k not in drop}
+    if isinstance(results, list):
+        return [numbers(v) for v in results]
+    return results
 
 
 def write_study_release(root, n_images=24, *, image_size=32, random_state=0):

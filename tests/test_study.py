@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from _study_release import relabel, write_study_release
+from _study_release import TINY, numbers, relabel, write_study_release
 from skiaa.cli import main
 from skiaa.datasets import make_lesions
 from skiaa.estimators import IAARegressor, MultiTaskDiagnosisClassifier
@@ -23,17 +23,6 @@ from skiaa.study import STEPS, StudyConfig, run_study
 # chance: balanced accuracy 0.5, Pearson r 0).
 QUICK_MIN_BACC = 0.65
 QUICK_MIN_R = 0.2
-
-# The smallest run that still exercises every step (seconds on 2 cores).
-TINY = dict(
-    n_samples=48,
-    image_size=32,
-    models=("test_resnet",),
-    cv=2,
-    max_epochs=1,
-    n_resamples=100,
-    batch_size=16,
-)
 
 
 def _row_hashes(images):
@@ -218,21 +207,6 @@ def _copy_tables(release, tmp_path):
     return tables
 
 
-def _numbers(results):
-    """``results`` without run times and the list of steps read back, at any depth."""
-    if isinstance(results, dict):
-        drop = ("seconds", "reused_steps")
-        return {k: _numbers(v) for k, v in results.items() if k not in drop}
-    if isinstance(results, list):
-        return [_numbers(v) for v in results]
-    return results
-
-
-def _same_numbers(a, b):
-    """Results equal but for run times and which steps were read back."""
-    return _numbers(a) == _numbers(b)
-
-
 def test_imaplusplus_fake_release_every_step(release, tmp_path):
     config = StudyConfig(
         data="imaplusplus",
@@ -253,7 +227,7 @@ def test_imaplusplus_fake_release_every_step(release, tmp_path):
     assert len(results["iaa_regression"]["test_resnet"]["oof_prediction"]) == 24
     assert (tmp_path / "agreement_by_factor.png").is_file()
     again = run_study(tmp_path, config, verbose=0)
-    assert _same_numbers(again, results)
+    assert numbers(again) == numbers(results)
     # agreement, statistics, training (1 regression, 2 diagnosis), baselines
     assert len(again["reused_steps"]) == 2 + 1 + 2 + 1
 
@@ -275,7 +249,7 @@ def test_edited_labels_recompute_the_statistics(release, tmp_path):
     assert second["statistics"]["table"] in (tmp_path / "out" / "report.md").read_text()
     assert second["statistics"]["table"] != first["statistics"]["table"]
     fresh = run_study(tmp_path / "fresh", config, verbose=0)
-    assert _same_numbers(second, fresh)
+    assert numbers(second) == numbers(fresh)
 
 
 def test_moved_release_is_recognised_by_content(release, tmp_path):
@@ -309,7 +283,7 @@ def test_edited_mask_recomputes_the_agreement(release, tmp_path):
     assert table.loc["ISIC_0000001", "iaa"] < _iaa_of(release, "ISIC_0000001") - 0.01
     assert second["agreement"]["iaa_mean"] < first["agreement"]["iaa_mean"]
     fresh = run_study(tmp_path / "fresh", config, verbose=0)
-    assert _same_numbers(second, fresh)
+    assert numbers(second) == numbers(fresh)
 
 
 def _iaa_of(release, image_id):

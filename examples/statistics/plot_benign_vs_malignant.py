@@ -25,7 +25,13 @@ import numpy as np
 import pandas as pd
 
 from skiaa.datasets import load_imaplusplus
-from skiaa.stats import agreement_by_factor, compare_groups, plot_agreement_by_factor, plot_ecdf
+from skiaa.stats import (
+    agreement_by_factor,
+    compare_groups,
+    diagnosis_groups,
+    plot_agreement_by_factor,
+    plot_ecdf,
+)
 
 # The environment variable first, then a ``shared/data/imaplusplus`` folder in
 # the working directory or any folder above it.
@@ -36,8 +42,8 @@ root = next(
     None,
 )
 if root is not None:
-    data = load_imaplusplus(root)
-    images, pairs = data.images, data.pairs
+    images = load_imaplusplus(root)
+    pairs = load_imaplusplus(root, table="pairs")
 else:
     # Stand-in: beta-distributed IAA with the release's group sizes.
     rng = np.random.default_rng(0)
@@ -54,13 +60,15 @@ print(images["diagnosis"].value_counts())
 # %%
 # Compare the groups
 # ------------------
-# Indeterminate lesions have no benign/malignant label: they are left out
-# explicitly. ``positive="malignant"`` phrases differences and one-sided tests
-# as malignant against benign.
-labelled = images[~images["is_indeterminate"]]
+# Indeterminate lesions have no benign/malignant label: ``diagnosis_groups``
+# leaves them out and counts them, so the report can say how many images the
+# numbers rest on. ``positive="malignant"`` phrases differences and one-sided
+# tests as malignant against benign.
+samples = diagnosis_groups(images, "iaa")
+print(f"{samples.n_indeterminate} indeterminate image(s) left out")
 result = compare_groups(
-    labelled["iaa"],
-    labelled["diagnosis"].astype(str),
+    samples.data,
+    samples.groups,
     positive="malignant",
     n_resamples=1999,
     random_state=0,
@@ -73,7 +81,7 @@ print(result)
 # The malignant ECDF lies above the benign one: at every agreement level a
 # larger share of malignant lesions falls below it. The dashed segment is the
 # largest gap, the Kolmogorov-Smirnov statistic.
-ax = plot_ecdf(labelled["iaa"], labelled["diagnosis"].astype(str), comparison=result)
+ax = plot_ecdf(samples.data, samples.groups, comparison=result)
 plt.show()
 
 # %%

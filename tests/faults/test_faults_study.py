@@ -17,21 +17,12 @@ from pathlib import Path
 
 import pytest
 
-from _study_release import write_study_release
+from _study_release import TINY, numbers, write_study_release
 from skiaa.cli import main
 from skiaa.estimators import IAARegressor
 from skiaa.study import StepCacheWarning, StudyConfig, _outputs, run_study
 
 SRC = Path(__file__).resolve().parents[2] / "src"
-TINY = dict(
-    n_samples=48,
-    image_size=32,
-    models=("test_resnet",),
-    cv=2,
-    max_epochs=1,
-    n_resamples=100,
-    batch_size=16,
-)
 
 
 def _files(folder):
@@ -39,19 +30,9 @@ def _files(folder):
     return {n: (folder / n).read_bytes() for n in _outputs.OUTPUT_FILES if (folder / n).exists()}
 
 
-def _numbers(results):
-    """``results`` without run times and the list of steps read back, at any depth."""
-    if isinstance(results, dict):
-        drop = ("seconds", "reused_steps")
-        return {k: _numbers(v) for k, v in results.items() if k not in drop}
-    if isinstance(results, list):
-        return [_numbers(v) for v in results]
-    return results
-
-
 def _strip_timing(text):
     """results.json without run times and reuse lists, for byte-level comparisons."""
-    return _numbers(json.loads(text))
+    return numbers(json.loads(text))
 
 
 # ------------------------------------------------------------------ step caches
@@ -96,7 +77,7 @@ def test_unreadable_step_is_a_warned_miss(tables_run, step, corruption):
     messages = [str(w.message) for w in record if issubclass(w.category, StepCacheWarning)]
     assert len(messages) == 1 and str(path) in messages[0], messages
     assert step not in again["reused_steps"]
-    assert _numbers(again) == _numbers(first)
+    assert numbers(again) == numbers(first)
     # Rewritten: the next run reads it back without a warning.
     assert json.loads(path.read_text())["result"]
     with warnings.catch_warnings():
@@ -123,7 +104,7 @@ def test_leftover_temporary_step_files_are_ignored(tables_run):
     (out / "steps" / ".statistics.json.999.tmp").write_text('{"key": "half')
     again = run_study(out, config, verbose=0)
     assert again["reused_steps"] == ["agreement", "statistics"]
-    assert _numbers(again) == _numbers(first)
+    assert numbers(again) == numbers(first)
 
 
 # --------------------------------------------------------------- output folders
@@ -191,7 +172,7 @@ def test_absent_cuda_device_fails_before_any_work(tmp_path, monkeypatch, capsys)
     assert main(argv) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "cuda:7" in err and err.startswith("skiaa reproduce: error:")
-    assert not (tmp_path / "o" / "results.json").exists()
+    assert not (tmp_path / "o").exists() and not (tmp_path / "out").exists()
 
 
 # ------------------------------------------------------------------- interrupts
@@ -244,7 +225,7 @@ def test_interrupted_rerun_leaves_the_previous_outputs(finished, tmp_path, monke
     monkeypatch.undo()
     again = run_study(out, StudyConfig(**TINY, random_state=1), verbose=0)
     assert again["reused_steps"] == ["agreement", "statistics"]
-    assert _numbers(again) == _numbers(clean)
+    assert numbers(again) == numbers(clean)
 
 
 def test_cli_ctrl_c_exits_130_with_one_line(finished, tmp_path, monkeypatch, capsys):
@@ -283,10 +264,10 @@ def test_interrupted_commit_is_completed_by_the_next_run(finished, tmp_path, mon
     now, expected = _files(out), _files(seed1)
     assert set(now) == set(expected)
     assert now["agreement.csv"] == expected["agreement.csv"]
-    assert _strip_timing(now["results.json"]) == _numbers(clean)
+    assert _strip_timing(now["results.json"]) == numbers(clean)
     # A rerun reads every step back and writes the same numbers.
     again = run_study(out, StudyConfig(**TINY, random_state=1), verbose=0)
-    assert _numbers(again) == _numbers(clean)
+    assert numbers(again) == numbers(clean)
 
 
 def test_outputs_of_another_run_are_removed(finished, tmp_path, tables):
@@ -338,5 +319,5 @@ def test_signalled_process_leaves_one_run_and_rerun_is_exact(finished, tmp_path,
     # The rerun, uninterrupted, gives the numbers of a run that never was.
     fresh = run_study(tmp_path / "fresh", StudyConfig(**{**TINY, "random_state": 1}), verbose=0)
     again = run_study(out, StudyConfig(**{**TINY, "random_state": 1}), verbose=0)
-    assert _numbers(again) == _numbers(fresh)
+    assert numbers(again) == numbers(fresh)
     assert not (out / _outputs._STAGING).exists()

@@ -255,6 +255,7 @@ def label_diagnosis(table, metadata, *, id_column="img_id"):
     metadata : pandas.DataFrame
         ISIC metadata with ``isic_id`` and ``benign_malignant``.
     id_column : str, default="img_id"
+        Column of ``table`` holding the image ids.
 
     Returns
     -------

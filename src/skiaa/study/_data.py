@@ -3,7 +3,6 @@
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from ._store import digest
 
@@ -137,19 +136,7 @@ def _load_data(config, out_dir, verbose):
 
 
 def _synthetic_pairs(bunch):
-    """Pairwise table of the synthetic masks with annotator/tool/skill columns."""
-    from ..agreement import pairwise_agreement
+    """Pairwise Dice table of the synthetic masks, in the release's layout."""
+    from ..datasets import lesions_agreement
 
-    frames = []
-    for i, masks in enumerate(bunch.masks):
-        pairs = pairwise_agreement(
-            masks, metrics=("dice",), image_id=bunch.image_ids[i], naming="release"
-        )
-        a1, a2 = pairs["index1"].to_numpy(), pairs["index2"].to_numpy()
-        for col, values in (("annotator", bunch.annotators[i]), ("tool", bunch.tools[i]),
-                            ("skill_level", bunch.skills[i])):  # fmt: skip
-            values = np.asarray(values)
-            pairs[f"{col}1"] = values[a1]
-            pairs[f"{col}2"] = values[a2]
-        frames.append(pairs)
-    return pd.concat(frames, ignore_index=True)
+    return lesions_agreement(bunch, ["dice"]).pairs

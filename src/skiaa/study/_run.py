@@ -78,12 +78,12 @@ def run_study(out_dir, config=None, *, force=False, verbose=1):
     """
     config = StudyConfig() if config is None else config
     # Everything that can fail without computing is checked first.
-    out_dir = check_out_dir(out_dir)
     if _trains(config):
         _check_device(config.device)
         if config.torch_num_threads is None:
             # Fixed for the whole run and recorded: torch's CPU numbers depend on it.
             config = dataclasses.replace(config, torch_num_threads=_torch_threads())
+    out_dir = check_out_dir(out_dir)  # after the device: a bad device creates no folder
     outputs = _Outputs(out_dir)
     staging = outputs.begin()
     try:

@@ -99,7 +99,13 @@ def _step_statistics(agreement, data, config, store):
     stored result (as base64 PNG under ``"figures"``), so that a run that reads
     the step back writes the figures of the same numbers.
     """
-    from ..stats import agreement_by_factor, compare_groups, plot_agreement_by_factor, plot_ecdf
+    from ..stats import (
+        agreement_by_factor,
+        compare_groups,
+        diagnosis_groups,
+        plot_agreement_by_factor,
+        plot_ecdf,
+    )
 
     has_factors = data.has_factor_columns
     settings = {"n_resamples": config.n_resamples, "random_state": config.random_state}
@@ -109,10 +115,10 @@ def _step_statistics(agreement, data, config, store):
     cached = store.get("statistics", settings, inputs)
     if cached is not None:
         return cached
-    known = agreement["diagnosis"].isin(["benign", "malignant"]).to_numpy()
-    iaa = agreement["iaa"].to_numpy(dtype=float)
-    usable = known & np.isfinite(iaa)
-    values, groups = iaa[usable], agreement["diagnosis"].to_numpy()[usable]
+    # Indeterminate images, and images without an IAA (fewer than two masks),
+    # are left out and counted, as skiaa compare does.
+    samples = diagnosis_groups(agreement, "iaa", on_missing="drop")
+    values, groups = samples.data.to_numpy(), samples.groups
     comparison = compare_groups(
         values,
         groups,
@@ -127,7 +133,7 @@ def _step_statistics(agreement, data, config, store):
     result = {
         "comparison": comparison.to_dict(),
         "table": str(comparison),
-        "n_excluded": int((~usable).sum()),
+        "n_excluded": samples.n_indeterminate + samples.n_missing,
         "figures": {"ecdf.png": _png(fig)},
     }
     if has_factors:
