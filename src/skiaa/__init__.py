@@ -54,6 +54,7 @@ from .transformers import AgreementTransformer
 # Public names that live in torch-based modules, imported on first access
 # (PEP 562) so that ``import skiaa`` and ``import skiaa.agreement`` stay torch-free.
 _LAZY_NAMES = {
+    "FeatureExtractor": "skiaa.estimators",
     "IAARegressor": "skiaa.estimators",
     "ImageDataset": "skiaa.datasets._torch",
     "MultiTaskDiagnosisClassifier": "skiaa.estimators",

@@ -63,7 +63,9 @@ def add_parser(subparsers):
         "--alphas", metavar="A,B", help="multi-task diagnosis-loss weights compared with alpha=1"
     )
     parser.add_argument(
-        "--quick", action="store_true", help="tiny settings: every step in about a minute"
+        "--quick",
+        action="store_true",
+        help="small settings that still learn (Lite0 ImageNet weights, 48 px): 1-2 minutes",
     )
     parser.add_argument(
         "--preset",

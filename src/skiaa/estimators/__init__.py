@@ -2,13 +2,17 @@
 
 - :class:`IAARegressor` predicts the inter-annotator agreement of a lesion;
 - :class:`MultiTaskDiagnosisClassifier` diagnoses lesions with the agreement
-  as an auxiliary training target.
+  as an auxiliary training target;
+- :class:`FeatureExtractor` turns images into a frozen backbone's pooled
+  features; followed by a linear model it is the linear probe.
 
-Importing this package imports torch; ``import skiaa`` does not (the two
-estimators are also available as ``skiaa.IAARegressor`` and
-``skiaa.MultiTaskDiagnosisClassifier``, loaded on first access).
+Importing this package imports torch; ``import skiaa`` does not (the
+estimators are also available as ``skiaa.IAARegressor``,
+``skiaa.MultiTaskDiagnosisClassifier`` and ``skiaa.FeatureExtractor``, loaded
+on first access).
 """
 
+from ._features import FeatureExtractor, clear_feature_cache
 from ._multitask import MultiTaskDiagnosisClassifier
 from ._regressor import IAARegressor
 from ._transforms import (
@@ -22,6 +26,7 @@ from ._transforms import (
 
 __all__ = [
     "AUGMENT_RECIPES",
+    "FeatureExtractor",
     "IMA_MEAN",
     "IMA_STD",
     "IMAGENET_MEAN",
@@ -29,4 +34,5 @@ __all__ = [
     "IAARegressor",
     "MultiTaskDiagnosisClassifier",
     "augment_batch",
+    "clear_feature_cache",
 ]

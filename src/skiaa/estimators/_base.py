@@ -27,9 +27,24 @@ from .. import nets
 from .._docstring import RANDOM_STATE_DOC, substitute
 from ..utils import draw_seed
 from ._inputs import as_images
-from ._transforms import IMA_MEAN, IMA_STD, ImageModel, ImagePreprocess
+from ._transforms import IMA_MEAN, IMA_STD, ImageModel, ImagePreprocess, default_norm_stats
 
 _OPTIMIZERS = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
+
+# What ``optimizer="auto"`` and ``lr="auto"`` mean. From scratch: the paper's
+# recipe (SGD, Nesterov momentum 0.9, lr 0.01). From pretrained weights: AdamW at
+# a tenth of the scratch learning rate or less, which fine-tunes without wiping
+# out the pretrained features on few images (measured in
+# benchmarks/finetune_vs_probe.py; docs: user guide, "Pretrained backbones").
+_AUTO_OPTIMIZER = {False: "sgd", True: "adamw"}
+_AUTO_LR = {
+    ("sgd", False): 0.01,
+    ("sgd", True): 0.001,
+    ("adam", False): 0.001,
+    ("adam", True): 3e-4,
+    ("adamw", False): 0.001,
+    ("adamw", True): 3e-4,
+}
 
 
 def resolve_device(device):
@@ -75,6 +90,29 @@ def torch_threads(n):
         yield
     finally:
         torch.set_num_threads(old)
+
+
+def norm_stats(mean, std, n_channels, backbone, from_weights):
+    """The checked (mean, std) of an estimator's ``mean``/``std`` parameters.
+
+    Both None: :func:`default_norm_stats` (the weights' own statistics, or
+    IMA++'s from scratch); one None: IMA++'s for that one.
+    """
+    if mean is None and std is None:
+        mean, std = default_norm_stats(backbone, from_weights)
+    else:
+        mean = IMA_MEAN if mean is None else tuple(np.ravel(mean).tolist())
+        std = IMA_STD if std is None else tuple(np.ravel(std).tolist())
+    if len(mean) != n_channels or len(std) != n_channels:
+        raise ValueError(
+            f"X has {n_channels} channels but mean/std have {len(mean)}/{len(std)} values: "
+            f"pass mean and std of length {n_channels}. (Channels are counted from "
+            "uint8 images as (n, H, W, C), always 3, and from float images as "
+            "(n, C, H, W).)"
+        )
+    if min(std) <= 0:
+        raise ValueError(f"std must be positive, got {std}.")
+    return tuple(float(m) for m in mean), tuple(float(v) for v in std)
 
 
 class TrainBatches(torch.utils.data.Sampler):
@@ -254,8 +292,8 @@ _COMMON_CONSTRAINTS = {
     "augment": ["boolean", StrOptions({"skiaa", "paper"})],
     "head_init": [StrOptions({"default", "kaiming"})],
     "augment_passes": [Interval(Integral, 1, None, closed="left")],
-    "optimizer": [StrOptions(set(_OPTIMIZERS)), type],
-    "lr": [Interval(Real, 0, None, closed="neither")],
+    "optimizer": [StrOptions({"auto", *_OPTIMIZERS}), type],
+    "lr": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})],
     "momentum": [Interval(Real, 0, 1, closed="both")],
     "weight_decay": [Interval(Real, 0, None, closed="left")],
     "lr_step_size": [Interval(Integral, 1, None, closed="left"), None],
@@ -348,6 +386,9 @@ class BaseImageEstimator(BaseEstimator):
         self.n_channels_ = images.n_channels
         self.model_name_ = self.model
         self.device_ = device
+        # What "auto" resolved to, for the methods section of a paper.
+        self.mean_, self.std_ = net.module_.preprocess.stats
+        self.lr_ = float(net.lr)
         self._set_fitted(fit, warm)
         return self
 
@@ -382,19 +423,28 @@ class BaseImageEstimator(BaseEstimator):
             )
         return images
 
-    def _norm_stats(self, n_channels):
-        mean = IMA_MEAN if self.mean is None else tuple(np.ravel(self.mean).tolist())
-        std = IMA_STD if self.std is None else tuple(np.ravel(self.std).tolist())
-        if len(mean) != n_channels or len(std) != n_channels:
-            raise ValueError(
-                f"X has {n_channels} channels but mean/std have {len(mean)}/{len(std)} values: "
-                f"pass mean and std of length {n_channels}. (Channels are counted from "
-                "uint8 images as (n, H, W, C), always 3, and from float images as "
-                "(n, C, H, W).)"
-            )
-        if min(std) <= 0:
-            raise ValueError(f"std must be positive, got {std}.")
-        return mean, std
+    def _from_weights(self):
+        """Whether the backbone starts from pretrained or local weights."""
+        return self.weights is not None or bool(self.pretrained)
+
+    def _norm_stats(self, n_channels, backbone=None):
+        return norm_stats(self.mean, self.std, n_channels, backbone, self._from_weights())
+
+    def _optimizer_and_lr(self):
+        """The optimizer class and learning rate, "auto" resolved (see _AUTO_LR)."""
+        pretrained = self._from_weights()
+        opt = _AUTO_OPTIMIZER[pretrained] if self.optimizer == "auto" else self.optimizer
+        opt_cls = _OPTIMIZERS[opt] if isinstance(opt, str) else opt
+        lr = self.lr
+        if lr == "auto":
+            name = next((k for k, v in _OPTIMIZERS.items() if v is opt_cls), None)
+            if name is None:
+                raise ValueError(
+                    f'lr="auto" needs optimizer "sgd", "adam" or "adamw"; got {opt!r}: '
+                    "pass a float lr."
+                )
+            lr = _AUTO_LR[name, pretrained]
+        return opt_cls, float(lr)
 
     # ----- runtime options
     def _runtime(self):
@@ -437,7 +487,7 @@ class BaseImageEstimator(BaseEstimator):
             image_size=self.image_size,
         )
         dim = nets.feature_dim(backbone, in_chans=n_channels, image_size=self.image_size or 64)
-        mean, std = self._norm_stats(n_channels)
+        mean, std = self._norm_stats(n_channels, backbone)
         preprocess = ImagePreprocess(
             self.image_size, mean, std, augment=self.augment, channels_last=channels_last
         )
@@ -449,14 +499,13 @@ class BaseImageEstimator(BaseEstimator):
     def _refresh_preprocess(self, module, n_channels):
         """On ``warm_start``, the preprocessing follows the current ``mean``, ``std`` and
         ``augment`` (the paper fine-tunes with ImageNet statistics on external sets)."""
-        mean, std = self._norm_stats(n_channels)
-        module.preprocess.set_normalisation(mean, std)
+        if self.mean is not None or self.std is not None:
+            module.preprocess.set_stats(*self._norm_stats(n_channels))
         module.preprocess.augment = self.augment
 
     def _fit_net(self, dataset, *, module, criterion, train_idx, valid_idx, best, seed):
         device, amp, _ = self._runtime()
-        opt = self.optimizer
-        opt_cls = _OPTIMIZERS[opt] if isinstance(opt, str) else opt
+        opt_cls, lr = self._optimizer_and_lr()
         opt_kwargs = {"weight_decay": self.weight_decay}
         if opt_cls is torch.optim.SGD:
             # Paper: SGD, Nesterov momentum 0.9.
@@ -484,7 +533,7 @@ class BaseImageEstimator(BaseEstimator):
             module=module,
             criterion=criterion,
             optimizer=opt_cls,
-            lr=self.lr,
+            lr=lr,
             max_epochs=self.max_epochs,
             batch_size=self.batch_size,
             iterator_train=TrainLoader,
@@ -584,11 +633,16 @@ _COMMON_PARAMETERS_TEMPLATE = """\
         Images are resized (bicubic) to ``image_size`` x ``image_size``, as in
         the paper; None keeps their size (all images must then have one size).
     mean, std : sequence of float, default=None
-        Per-channel normalisation of intensities in [0, 1]. None uses the
-        IMA++ statistics of the paper, mean (0.7079, 0.5688, 0.5130), std
-        (0.1304, 0.1248, 0.1429) (3 channels). With ``warm_start`` a new
-        value applies to the continued training and to later predictions (the
-        paper fine-tunes on external sets with ImageNet statistics).
+        Per-channel normalisation of intensities in [0, 1]. None picks the
+        statistics the backbone's weights expect: with ``pretrained`` or
+        ``weights``, the model's timm ``pretrained_cfg`` mean/std (ImageNet's
+        (0.485, 0.456, 0.406), (0.229, 0.224, 0.225) for nearly every model);
+        from scratch, the IMA++ statistics of the paper, mean (0.7079, 0.5688,
+        0.5130), std (0.1304, 0.1248, 0.1429). The paper feeds its ImageNet
+        backbones IMA++ statistics on IMA++: pass them explicitly to follow it.
+        With ``warm_start``, a value given applies to the continued training and
+        to later predictions (the paper fine-tunes on external sets with
+        ImageNet statistics); None keeps those the network was trained with.
     augment : bool or {"skiaa", "paper"}, default=True
         Apply the paper's augmentations (random 90 degree rotations, flips,
         autocontrast, Gaussian blur, sharpness) to training batches only, on
@@ -602,10 +656,15 @@ _COMMON_PARAMETERS_TEMPLATE = """\
     augment_passes : int, default=3
         Augmented passes over the training rows per epoch when ``augment`` is
         True (the paper: 3). Use 1 for a third of the training time.
-    optimizer : {"sgd", "adam", "adamw"} or torch optimizer class, default="sgd"
-        "sgd" is the paper's SGD with Nesterov momentum.
-    lr : float, default=0.01
-        Learning rate (paper: 0.01).
+    optimizer : {"auto", "sgd", "adam", "adamw"} or torch optimizer class, \
+default="auto"
+        "sgd" is the paper's SGD with Nesterov momentum. "auto": "sgd" from
+        scratch, "adamw" when fine-tuning ``pretrained``/``weights`` (see the
+        user guide, "Pretrained backbones", for the measurements).
+    lr : float or "auto", default="auto"
+        Learning rate. "auto": from scratch 0.01 with SGD (paper) and 0.001
+        with Adam/AdamW; from pretrained weights 0.001 with SGD and 3e-4 with
+        Adam/AdamW. The value used is ``lr_`` after ``fit``.
     momentum : float, default=0.9
         SGD momentum, Nesterov when > 0 (paper: 0.9). Ignored by other optimisers.
     weight_decay : float, default=1e-4

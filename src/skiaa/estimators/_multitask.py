@@ -81,6 +81,11 @@ class MultiTaskDiagnosisClassifier(ClassifierMixin, BaseImageEstimator):
         training); :meth:`predict_iaa` needs it.
     n_channels_ : int
     device_ : str
+    mean_, std_ : tuple of float
+        The normalisation used (``mean``/``std`` or what None resolved to).
+    lr_ : float
+        The learning rate used (``lr`` or what "auto" resolved to); the
+        optimizer class is ``net_.optimizer``.
 
     See Also
     --------
@@ -148,8 +153,8 @@ class MultiTaskDiagnosisClassifier(ClassifierMixin, BaseImageEstimator):
         augment=True,
         head_init="default",
         augment_passes=3,
-        optimizer="sgd",
-        lr=0.01,
+        optimizer="auto",
+        lr="auto",
         momentum=0.9,
         weight_decay=1e-4,
         lr_step_size=10,

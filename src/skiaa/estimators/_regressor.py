@@ -60,6 +60,11 @@ class IAARegressor(RegressorMixin, BaseImageEstimator):
         Number of image channels seen in ``fit``.
     device_ : str
         Device the network was trained on.
+    mean_, std_ : tuple of float
+        The normalisation used (``mean``/``std`` or what None resolved to).
+    lr_ : float
+        The learning rate used (``lr`` or what "auto" resolved to); the
+        optimizer class is ``net_.optimizer``.
 
     See Also
     --------
@@ -99,8 +104,8 @@ class IAARegressor(RegressorMixin, BaseImageEstimator):
         augment=True,
         head_init="default",
         augment_passes=3,
-        optimizer="sgd",
-        lr=0.01,
+        optimizer="auto",
+        lr="auto",
         momentum=0.9,
         weight_decay=1e-4,
         lr_step_size=10,

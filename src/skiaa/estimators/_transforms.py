@@ -31,6 +31,35 @@ AUGMENT_RECIPES = {
 }
 
 
+def default_norm_stats(backbone, from_weights):
+    """The mean/std a backbone's inputs should be normalised with by default.
+
+    Pretrained weights expect the statistics they were trained with: timm's
+    ``pretrained_cfg`` mean/std of the model (ImageNet's for nearly every
+    model). A backbone trained from scratch gets the IMA++ statistics of the
+    paper. Fine-tuning ImageNet weights on few images fed with another
+    dataset's statistics costs accuracy (the authors, too, switch to ImageNet
+    statistics on external data).
+
+    Parameters
+    ----------
+    backbone : torch.nn.Module
+        A timm model (its ``pretrained_cfg`` is read when present).
+    from_weights : bool
+        Whether the backbone starts from pretrained or local weights.
+
+    Returns
+    -------
+    mean, std : tuple of float
+    """
+    if from_weights:
+        cfg = getattr(backbone, "pretrained_cfg", None) or {}
+        mean, std = cfg.get("mean"), cfg.get("std")
+        if mean is not None and std is not None:
+            return tuple(float(m) for m in mean), tuple(float(s) for s in std)
+    return IMA_MEAN, IMA_STD
+
+
 def _per_sample(mask, x, fn):
     # Apply ``fn`` to the samples selected by ``mask`` only.
     if bool(mask.any()):
@@ -155,13 +184,23 @@ class ImagePreprocess(nn.Module):
         self.image_size = image_size
         self.augment = augment
         self.channels_last = channels_last
-        self.register_buffer("mean", torch.as_tensor(mean, dtype=torch.float32).view(1, -1, 1, 1))
-        self.register_buffer("std", torch.as_tensor(std, dtype=torch.float32).view(1, -1, 1, 1))
+        self.register_buffer("mean", torch.empty(1, len(mean), 1, 1))
+        self.register_buffer("std", torch.empty(1, len(std), 1, 1))
+        self.set_stats(mean, std)
 
-    def set_normalisation(self, mean, std):
-        """Replace the per-channel mean and std (in place, on the buffers' device)."""
-        self.mean.copy_(torch.as_tensor(mean, dtype=torch.float32).view(1, -1, 1, 1))
-        self.std.copy_(torch.as_tensor(std, dtype=torch.float32).view(1, -1, 1, 1))
+    def set_stats(self, mean, std):
+        """Normalise with other per-channel statistics from now on.
+
+        Parameters
+        ----------
+        mean, std : sequence of float
+            Per-channel mean and standard deviation of intensities in [0, 1].
+        """
+        # The values as given (the buffers round them to float32), for reports.
+        self.stats = (tuple(float(m) for m in mean), tuple(float(v) for v in std))
+        with torch.no_grad():
+            self.mean.copy_(torch.as_tensor(mean, dtype=torch.float32).view(1, -1, 1, 1))
+            self.std.copy_(torch.as_tensor(std, dtype=torch.float32).view(1, -1, 1, 1))
 
     def forward(self, x):
         """Convert, resize, augment (training only) and normalise a batch."""

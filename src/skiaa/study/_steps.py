@@ -468,6 +468,99 @@ def _step_diagnosis(agreement, data, config, store, verbose):
     return results
 
 
+def _step_baselines(agreement, data, config, store, verbose):
+    """Models that fine-tune nothing, on the networks' folds: what the networks add.
+
+    - pixels: PCA (20 components, fewer on folds of fewer rows) of the raw
+      pixels (subsampled to about 32 x 32), then a linear model: what a model
+      sees without any image features;
+    - linear probe: the frozen pooled features of each architecture that has
+      pretrained weights (:class:`~skiaa.estimators.FeatureExtractor`), then a
+      linear model: what fine-tuning must beat.
+
+    Linear models: ridge regression (alpha by internal CV) for the IAA, logistic
+    regression with balanced class weights for the diagnosis. Both are fitted on
+    the training folds only; the features are computed once per image (the
+    extractor learns nothing from the data).
+    """
+    from sklearn.decomposition import PCA
+    from sklearn.linear_model import LogisticRegression, RidgeCV
+    from sklearn.metrics import balanced_accuracy_score, mean_absolute_error
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from ..estimators import FeatureExtractor
+
+    settings = {**_train_settings(config), "models": list(config.models), "baselines": 1}
+    inputs = {}
+    for model in config.models:
+        model_inputs = _training_inputs(agreement, data, model, config)
+        inputs.update({f"{k}/{model}": v for k, v in model_inputs.items()})
+    cached = store.get("baselines", settings, inputs)
+    if cached is not None:
+        return cached
+    start = time.perf_counter()
+    # Pixels subsampled to about 32 x 32, in float32: at 224 px the whole set in
+    # float64 would take gigabytes for a baseline that PCA reduces to 20 numbers.
+    step = max(1, data.images.shape[1] // 32)
+    pixels = np.asarray(data.images[:, ::step, ::step], dtype=np.float32) / 255.0
+    features = {"pixels": (pixels.reshape(len(pixels), -1), 20)}
+    for model in config.models:
+        weights = _weights_for(model, config)
+        if weights is None:
+            continue  # a probe on random features says nothing
+        fx = FeatureExtractor(
+            model=model,
+            weights=weights,
+            image_size=config.image_size,
+            device=config.device,
+            torch_num_threads=config.torch_num_threads,
+        )
+        features[f"linear probe ({model})"] = (fx.fit_transform(data.images), None)
+
+    def reduce(n_components, n_rows):
+        steps = [StandardScaler()]
+        if n_components:
+            # Small folds (a few images with masks) have fewer rows than components.
+            n = max(1, min(n_components, n_rows - 1))
+            steps.append(PCA(n, random_state=config.random_state))
+        return steps
+
+    iaa = agreement["iaa"].to_numpy(dtype=float)
+    result = {"iaa_regression": {}, "diagnosis": {}}
+    rows = np.flatnonzero(np.isfinite(iaa))
+    for name, (X, n_comp) in progress(features.items(), verbose=verbose, desc="Baselines"):
+        per_fold = []
+        for train, test in _folds(data.diagnosis[rows], config):
+            tr, te = rows[train], rows[test]
+            reg = make_pipeline(*reduce(n_comp, len(tr)), RidgeCV(alphas=np.logspace(-2, 4, 13)))
+            pred = np.clip(reg.fit(X[tr], iaa[tr]).predict(X[te]), 0.0, 1.0)
+            per_fold.append(
+                {
+                    "mae": mean_absolute_error(iaa[te], pred),
+                    "baseline_mae": mean_absolute_error(
+                        iaa[te], np.full(len(te), np.median(iaa[tr]))
+                    ),
+                    "pearson_r": _pearson(iaa[te], pred),
+                }
+            )
+        result["iaa_regression"][name] = {"folds": per_fold}
+    known = np.flatnonzero(np.isin(data.diagnosis, ["benign", "malignant"]) & np.isfinite(iaa))
+    y = data.diagnosis[known]
+    for name, (X, n_comp) in features.items():
+        scores = []
+        for train, test in _folds(y, config):
+            clf = make_pipeline(
+                *reduce(n_comp, len(train)),
+                LogisticRegression(C=0.1, class_weight="balanced", max_iter=5000),
+            )
+            clf.fit(X[known[train]], y[train])
+            scores.append(balanced_accuracy_score(y[test], clf.predict(X[known[test]])))
+        result["diagnosis"][name] = {"balanced_accuracy": scores}
+    result["seconds"] = time.perf_counter() - start
+    return store.put("baselines", settings, inputs, result)
+
+
 def _paired_differences(diagnosis, alphas):
     """Per-fold balanced-accuracy gain of each alpha over alpha=1, with its spread."""
     out = {}
