@@ -105,6 +105,16 @@ def test_iaa_head_starts_at_the_mean_training_iaa(data):
     assert clf.net_.module_.net.iaa_head[-1].bias.item() == pytest.approx(iaa.mean(), rel=1e-6)
 
 
+def test_untrained_regressor_predicts_the_mean_training_iaa(data):
+    # The IAA output, not only its bias, starts at the mean: with random weights in
+    # the last layer, the untrained network's predictions spread around the mean by
+    # more than the IAA itself does, and a few epochs of fine-tuning at a small
+    # learning rate left the quick preset's regressor twice as far off as a constant.
+    X, _, iaa = data
+    reg = IAARegressor(**fast_params(max_epochs=0, validation_fraction=None)).fit(X, iaa)
+    np.testing.assert_allclose(reg.predict(X), iaa.mean(), rtol=1e-5)
+
+
 def test_same_random_state_same_model(data, fitted_reg):
     X, _, iaa = data
     again = IAARegressor(**fast_params(max_epochs=2)).fit(X, iaa)

@@ -650,9 +650,11 @@ _COMMON_PARAMETERS_TEMPLATE = """\
         recipe (``"skiaa"``: blur sigma 0.1-2 with p=0.5); ``"paper"`` the
         authors' released code (blur sigma 0.1, always).
     head_init : {"default", "kaiming"}, default="default"
-        Initialisation of the heads: PyTorch's default (the IAA output starts
-        at the mean training IAA), or the authors' Kaiming-normal weights with
-        zero biases (:class:`skiaa.nets.PaperHead`).
+        Initialisation of the heads: PyTorch's default (the IAA output's bias
+        starts at the mean training IAA; :class:`~skiaa.IAARegressor` also
+        zeroes that layer's weights, so that its untrained network predicts
+        the mean), or the authors' Kaiming-normal weights with zero biases
+        (:class:`skiaa.nets.PaperHead`).
     augment_passes : int, default=3
         Augmented passes over the training rows per epoch when ``augment`` is
         True (the paper: 3). Use 1 for a third of the training time.

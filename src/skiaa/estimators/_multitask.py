@@ -326,8 +326,8 @@ class MultiTaskDiagnosisClassifier(ClassifierMixin, BaseImageEstimator):
         return nets.MultiTaskNet(backbone, dim, n_classes, head_init=self.head_init)
 
     def _init_net(self, net, fit, train_idx):
-        # The IAA head starts at the mean training IAA (see IAARegressor); the authors'
-        # Kaiming init keeps zero biases.
+        # The IAA head's bias starts at the mean training IAA (IAARegressor also
+        # zeroes its weights); the authors' Kaiming init keeps zero biases.
         if fit.alpha < 1.0 and self.head_init == "default":
             with torch.no_grad():
                 net.iaa_head[-1].bias.fill_(float(np.nanmean(fit.targets[train_idx, 1])))

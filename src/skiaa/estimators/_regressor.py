@@ -202,10 +202,18 @@ class IAARegressor(RegressorMixin, BaseImageEstimator):
     def _init_net(self, net, fit, train_idx):
         # Start from the mean training IAA rather than 0, so that early epochs do
         # not spend themselves learning the offset (IAA is ~0.8 on IMA++). The
-        # authors' Kaiming init keeps zero biases.
+        # last layer's weights start at zero: with PyTorch's default init they
+        # add a random projection of the features whose spread (~0.3-0.5) is
+        # larger than the IAA's own (~0.15), and fine-tuning at AdamW 3e-4 for a
+        # few epochs cannot shrink it, so the predictions were noise around the
+        # mean, twice as far off as a constant. Zero weights make the untrained
+        # network predict the mean; the gradient reaches the weights at once
+        # (and the hidden layers from the second step). The authors' Kaiming
+        # init keeps zero biases and random weights.
         if self.head_init != "default":
             return
         with torch.no_grad():
+            net.head[-1].weight.zero_()
             net.head[-1].bias.fill_(float(fit.targets[train_idx].mean()))
 
     def _criterion(self, fit, train_idx):

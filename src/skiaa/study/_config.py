@@ -168,9 +168,10 @@ class StudyConfig:
         and the linear probe beside the networks. Measured (seed 0, 2 CPU
         cores, 222 s): diagnosis balanced accuracy 0.638 (alpha=1) and 0.604
         (alpha=0.5), above chance but under the linear probe (0.778) and the
-        pixel baseline (0.672); the IAA regressor does *not* beat the median
-        baseline at this preset (MAE 0.212 against 0.105, Pearson r 0.00). See
-        the user guide, "Why the quick preset is what it is".
+        pixel baseline (0.672); the IAA regressor is at the median baseline's
+        level, not reliably above it (MAE 0.108, 0.112, 0.124 against 0.105,
+        0.114, 0.117 for seeds 0, 1, 2; Pearson r 0.10-0.26). See the user
+        guide, "Why the quick preset is what it is".
         Without the weights package Lite0 starts from random weights.
 
         Parameters
