@@ -94,10 +94,6 @@ if pairs is not None:
     fig, axes = plt.subplots(1, 3, figsize=(13, 4.4), layout="constrained")
     for ax, factor in zip(axes, ("annotator", "tool", "skill")):
         plot_agreement_by_factor(pairs, factor, ax=ax)
-    # One legend for the three panels, below them, where it hides no whisker.
-    handles, labels = axes[0].get_legend_handles_labels()
     for ax in axes:
-        ax.get_legend().remove()
         ax.set_ylim(0, 1.02)  # a common scale, so the panels compare at a glance
-    fig.legend(handles, labels, loc="outside lower center", frameon=False)
     plt.show()

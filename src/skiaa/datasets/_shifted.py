@@ -40,22 +40,23 @@ def make_external_lesions(
         Probability that an image shows a melanoma (malignant lesion).
     gamma : float, default=0.8
         Gamma applied to the intensities in [0, 1] (< 1 brightens).
-    random_state : int, numpy.random.Generator, numpy.random.RandomState or None, \
-default=None
-        Seed or generator, as in :func:`make_lesions`.
+    random_state : int, RandomState instance or None, default=None
+        Seed, as in :func:`make_lesions` (scikit-learn's ``check_random_state``).
 
     Returns
     -------
     data : :class:`~sklearn.utils.Bunch`
-        images : ndarray of shape (n_samples, H, W, 3), dtype uint8
-        label : ndarray of shape (n_samples,), dtype int
-            1 for melanoma, 0 for any other lesion.
-        diagnosis : ndarray of shape (n_samples,), dtype str
-            ``"melanoma"`` or ``"other"``.
-        split : ndarray of shape (n_samples,), dtype str
-            ``"train"``, ``"val"`` or ``"test"``: a stratified 70/10/20 split.
-        image_ids : ndarray of shape (n_samples,), dtype str
-            ``"EXT_000000"``, ...
+        With the attributes
+
+        - ``images``: ndarray of shape (n_samples, H, W, 3), dtype uint8;
+        - ``label``: ndarray of shape (n_samples,), dtype int, 1 for melanoma,
+          0 for any other lesion;
+        - ``diagnosis``: ndarray of shape (n_samples,), dtype str,
+          ``"melanoma"`` or ``"other"``;
+        - ``split``: ndarray of shape (n_samples,), dtype str, ``"train"``,
+          ``"val"`` or ``"test"`` (a stratified 70/10/20 split);
+        - ``image_ids``: ndarray of shape (n_samples,), dtype str,
+          ``"EXT_000000"``, ...
 
     Raises
     ------

@@ -344,7 +344,7 @@ class FeatureExtractor(TransformerMixin, BaseEstimator):
 
         Returns
         -------
-        features : ndarray of shape (n_samples, n_features_out_), dtype float32
+        features : ndarray of shape (n_samples, ``n_features_out_``), dtype float32
             One row per image, in the order of ``X``.
         """
         check_is_fitted(self, "backbone_")
