@@ -111,10 +111,14 @@ print(per_fold.round(4))
 # %%
 # Results per fold
 # ----------------
-# Lite0 fine-tuned from ImageNet weights beats the median baseline on every
-# fold and its own linear probe on average; the tiny networks from random
-# weights do not get past the baseline in six epochs. The ranking, not only
-# the mechanics, is the point: pretrained weights matter at this scale.
+# At this toy scale (48 pixels, six epochs, about a hundred training images
+# per fold) no network clearly beats the median baseline: Lite0 fine-tuned
+# from its ImageNet weights ends level with the baseline and with its own
+# linear probe (within the fold-to-fold spread), and the tiny networks trained
+# from random weights are worse than the baseline. What this example shows is
+# the mechanics (one grid search over architectures and their weights, the
+# baselines on the same folds), not the paper's ranking: that needs the
+# paper's image size, epochs and data.
 fig, ax = plt.subplots(figsize=(7.5, 4.2), layout="constrained")
 x = np.arange(len(per_fold))
 colours = ["#56B4E9"] * (len(per_fold) - 2) + ["#009E73", "0.6"]
