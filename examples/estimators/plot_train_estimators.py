@@ -80,8 +80,11 @@ print(
 # training images for every image is the baseline to beat. The IAA of a
 # synthetic image has a random part no image shows (which annotators drew it,
 # and whether each included a pale halo), so even a good model leaves a wide
-# scatter; what it learns is the visible part: fuzzy borders, halos and
-# variegated malignant lesions get lower predicted agreement.
+# scatter. At this budget (48 pixels, eight epochs, a CPU) the regressor ends
+# level with the median baseline in MAE, with a weak positive correlation
+# (malignant lesions tend to get lower predictions): it has started to learn
+# the visible part, not more. Larger images and more epochs are needed for
+# more.
 history = reg.history_
 epochs = history[:, "epoch"]
 median_valid = np.median(iaa_train)
