@@ -15,14 +15,13 @@ tool2, skill_level2``) and ``image_level_metrics.csv`` (one row per image:
 """
 
 import argparse
-import sys
-import warnings
 from pathlib import Path
 
 import pandas as pd
 
 from ..agreement import DEFAULT_METRICS, METRICS, RELEASE_NAMES
 from ..utils import check_output_dir, write_outputs
+from ._common import warnings_as_lines
 
 PAIRWISE_FILE = "pairwise_metrics.csv"
 IMAGE_LEVEL_FILE = "image_level_metrics.csv"
@@ -248,11 +247,6 @@ def _run_demo(args, verbose):
     return 0
 
 
-def _print_warning(message, category, filename, lineno, file=None, line=None):
-    # The library's warnings, one line each, in the order they happen.
-    print(f"skiaa agreement: warning: {message}", file=sys.stderr)
-
-
 def _spacing(values):
     if values is None:
         return None
@@ -263,9 +257,7 @@ def _run_folder(args, verbose):
     from ..datasets import mask_folder_agreement
 
     out_paths = _check_outputs(Path(args.out or "."), args.force)
-    with warnings.catch_warnings():
-        warnings.simplefilter("always")
-        warnings.showwarning = _print_warning
+    with warnings_as_lines("agreement"):
         result = mask_folder_agreement(
             args.mask_dir,
             args.metrics,

@@ -13,12 +13,11 @@ the annotators' range, per image) in ``--out``.
 
 import argparse
 import functools
-import sys
-import warnings
 
 from ..agreement import SCORE_METRICS
 from ..utils import check_output_dir, write_outputs
 from ._agreement import add_distance_options
+from ._common import warnings_as_lines
 
 PER_IMAGE_FILE = "score_per_image.csv"
 PER_ANNOTATOR_FILE = "score_per_annotator.csv"
@@ -105,10 +104,6 @@ def add_parser(subparsers):
     return parser
 
 
-def _print_warning(message, category, filename, lineno, file=None, line=None):
-    print(f"skiaa score: warning: {message}", file=sys.stderr)
-
-
 def _write_outputs(result, metric, paths, figure):
     """Draw the figure first, then replace the four files as a set."""
     from matplotlib.figure import Figure
@@ -142,9 +137,7 @@ def run(args):
     paths = [out_dir / name for name in names]
     figure = out_dir / FIGURE_FILE
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("always")
-        warnings.showwarning = _print_warning
+    with warnings_as_lines("score"):
         result = score_mask_folder(
             args.pred_dir,
             args.mask_dir,
