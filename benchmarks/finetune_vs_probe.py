@@ -43,6 +43,13 @@ CONFIGS = {
     # The paper's recipe for training on IMA++, which skiaa applied to every backbone.
     "before": dict(optimizer="sgd", lr=0.01, validation_fraction=0.1, **IMA),
     "defaults": dict(),
+    # The defaults without frozen BatchNorm statistics (skiaa before freeze_bn).
+    "defaults_bn_updated": dict(freeze_bn=False),
+    # The defaults after 30 epochs of the heads alone on frozen features (LP-FT).
+    "defaults_warmup30": dict(head_warmup_epochs=30),
+    # The heads' warm-up alone, no fine-tuning: an MLP probe on the frozen features.
+    "warmup_only": dict(head_warmup_epochs=30, max_epochs=0),
+    "defaults_no_augment_no_validation": dict(augment=False, validation_fraction=None),
     # The defaults without the validation split: on ~80 training images a 10 %
     # split is 8 images, too few to choose an epoch by.
     "defaults_no_validation": dict(validation_fraction=None),

@@ -28,16 +28,16 @@ def data():
 
 def fit(cls, data, **params):
     X, y, iaa = data
-    params = dict(
-        model="test_resnet",
-        image_size=32,
-        max_epochs=1,
-        batch_size=6,
-        augment_passes=1,
-        validation_fraction=None,
-        random_state=0,
+    params = {
+        "model": "test_resnet",
+        "image_size": 32,
+        "max_epochs": 1,
+        "batch_size": 6,
+        "augment_passes": 1,
+        "validation_fraction": None,
+        "random_state": 0,
         **params,
-    )
+    }
     if cls is IAARegressor:
         return cls(**params).fit(X, iaa)
     return cls(alpha=1.0, **params).fit(X, y)
@@ -96,3 +96,121 @@ def test_warm_start_keeps_the_statistics_unless_new_ones_are_given(data, weights
     assert (est.mean_, est.std_) == (IMA_MEAN, IMA_STD)
     preprocess = est.net_.module_.preprocess
     np.testing.assert_allclose(preprocess.std.flatten().numpy(), IMA_STD, rtol=1e-6)
+
+
+# ----- head warm-up on frozen features (LP-FT) and frozen BatchNorm statistics
+
+
+def _bn_stats(module):
+    return {
+        name: buf.detach().clone()
+        for name, buf in module.net.backbone.named_buffers()
+        if name.endswith(("running_mean", "running_var"))
+    }
+
+
+def _state(module, prefix):
+    return {k: v.detach().clone() for k, v in module.state_dict().items() if k.startswith(prefix)}
+
+
+@pytest.mark.parametrize("cls", [IAARegressor, MultiTaskDiagnosisClassifier])
+def test_auto_freezes_bn_only_from_weights_and_no_warmup_by_default(cls, data, weights):
+    scratch = fit(cls, data)
+    assert (scratch.head_warmup_epochs_, scratch.freeze_bn_) == (0, False)
+    pretrained = fit(cls, data, weights=weights)
+    assert (pretrained.head_warmup_epochs_, pretrained.freeze_bn_) == (0, True)
+    explicit = fit(cls, data, weights=weights, head_warmup_epochs=2, freeze_bn=False)
+    assert (explicit.head_warmup_epochs_, explicit.freeze_bn_) == (2, False)
+    assert fit(cls, data, freeze_bn=True).freeze_bn_ is True
+
+
+@pytest.mark.parametrize("cls", [IAARegressor, MultiTaskDiagnosisClassifier])
+def test_frozen_bn_keeps_the_pretrained_statistics(cls, data, weights):
+    untrained = fit(cls, data, weights=weights, max_epochs=0).net_.module_
+    start, _start_params = _bn_stats(untrained), _state(untrained, "net.backbone.")
+    frozen = fit(cls, data, weights=weights, max_epochs=2, freeze_bn=True).net_.module_
+    for name, value in _bn_stats(frozen).items():
+        torch.testing.assert_close(value, start[name], rtol=0, atol=0, msg=name)
+    # BatchNorm's scale and shift still train.
+    affine = [
+        n for n, v in _state(frozen, "net.backbone.").items()
+        if n.endswith(".weight") and "bn" in n and not torch.equal(v, _start_params[n])
+    ]  # fmt: skip
+    assert affine
+    trained = fit(cls, data, weights=weights, max_epochs=2, freeze_bn=False).net_.module_
+    moved = [n for n, v in _bn_stats(trained).items() if not torch.equal(v, start[n])]
+    assert moved, "freeze_bn=False must update the running statistics"
+    # In train mode the backbone's BatchNorm layers stay in eval mode, the rest trains.
+    frozen.train()
+    bns = [m for m in frozen.net.backbone.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert bns and not any(m.training for m in bns) and frozen.net.training
+
+
+@pytest.mark.parametrize("cls", [IAARegressor, MultiTaskDiagnosisClassifier])
+def test_warmup_trains_the_heads_alone(cls, data, weights):
+    base = dict(weights=weights, max_epochs=0)
+    cold = fit(cls, data, head_warmup_epochs=0, **base).net_.module_
+    warm = fit(cls, data, head_warmup_epochs=3, **base).net_.module_
+    # Same seed, so the same initial network: warm-up changed the heads only.
+    for k, v in _state(cold, "net.backbone.").items():
+        torch.testing.assert_close(_state(warm, "net.backbone.")[k], v, rtol=0, atol=0, msg=k)
+    heads = [k for k in cold.state_dict() if k.startswith("net.") and ".backbone." not in k]
+    heads = [k for k in heads if not k.startswith("net.backbone")]
+    changed = [k for k in heads if not torch.equal(cold.state_dict()[k], warm.state_dict()[k])]
+    assert changed and all(k.endswith(("weight", "bias", "running_mean", "running_var",
+                                       "num_batches_tracked")) for k in changed)  # fmt: skip
+
+
+def test_warmup_lowers_the_training_loss_on_frozen_features(data, weights):
+    X, _, iaa = data
+    losses = []
+    for epochs in (0, 20):
+        reg = fit(IAARegressor, data, weights=weights, max_epochs=0, head_warmup_epochs=epochs)
+        losses.append(float(np.abs(reg.predict(X) - iaa).mean()))
+    assert losses[1] < losses[0]
+
+
+def test_warmup_sees_only_the_training_rows(data, weights):
+    # The validation rows' targets must not reach the heads before fine-tuning:
+    # changing them leaves the warmed-up network unchanged (same seed, same split).
+    X, _, iaa = data
+    params = dict(
+        model="test_resnet", image_size=32, max_epochs=0, batch_size=6, augment_passes=1,
+        weights=weights, head_warmup_epochs=5, validation_fraction=0.25, random_state=0,
+    )  # fmt: skip
+    a = IAARegressor(**params).fit(X, iaa)
+    valid = np.setdiff1d(np.arange(len(X)), a.net_.train_split.train_idx)
+    assert len(valid) == 3
+    other = iaa.copy()
+    other[valid] = 1.0 - other[valid]
+    b = IAARegressor(**params).fit(X, other)
+    np.testing.assert_array_equal(a.predict(X), b.predict(X))
+    changed = iaa.copy()
+    changed[a.net_.train_split.train_idx[0]] = 0.0
+    c = IAARegressor(**params).fit(X, changed)
+    assert not np.array_equal(a.predict(X), c.predict(X))
+
+
+def test_interrupted_warmup_leaves_the_estimator_unchanged(data, weights, monkeypatch):
+    X, y, _ = data
+    clf = fit(MultiTaskDiagnosisClassifier, data, weights=weights, head_warmup_epochs=2)
+    before = clf.predict_proba(X)
+    attrs = (clf.head_warmup_epochs_, clf.freeze_bn_, clf.best_epoch_)
+    clf.set_params(head_warmup_epochs=3)
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    from skiaa.estimators._base import BaseImageEstimator
+
+    monkeypatch.setattr(BaseImageEstimator, "_warm_up_heads", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        clf.fit(X, y)
+    monkeypatch.undo()
+    np.testing.assert_array_equal(clf.predict_proba(X), before)
+    assert (clf.head_warmup_epochs_, clf.freeze_bn_, clf.best_epoch_) == attrs
+    # A rerun gives the uninterrupted run's numbers.
+    rerun = fit(MultiTaskDiagnosisClassifier, data, weights=weights, head_warmup_epochs=3)
+    again = fit(MultiTaskDiagnosisClassifier, data, weights=weights, head_warmup_epochs=3)
+    np.testing.assert_array_equal(rerun.predict_proba(X), again.predict_proba(X))
+    np.testing.assert_array_equal(clf.fit(X, y).predict_proba(X), rerun.predict_proba(X))

@@ -469,7 +469,22 @@ class IAANet(nn.Module):
         iaa : torch.Tensor of shape (n, 1)
             Predicted IAA, not clamped (the estimators clamp to [0, 1]).
         """
-        return self.head(self.backbone(x).flatten(1))
+        return self.forward_heads(self.backbone(x).flatten(1))
+
+    def forward_heads(self, features):
+        """The head alone, on pooled backbone features.
+
+        Parameters
+        ----------
+        features : torch.Tensor of shape (n, d)
+            Pooled backbone features.
+
+        Returns
+        -------
+        iaa : torch.Tensor of shape (n, 1)
+            Predicted IAA, not clamped.
+        """
+        return self.head(features)
 
 
 class MultiTaskNet(nn.Module):
@@ -571,5 +586,21 @@ class MultiTaskNet(nn.Module):
         iaa : torch.Tensor of shape (n,)
             Predicted IAA, not clamped.
         """
-        features = self.backbone(x).flatten(1)
+        return self.forward_heads(self.backbone(x).flatten(1))
+
+    def forward_heads(self, features):
+        """Both heads on pooled backbone features.
+
+        Parameters
+        ----------
+        features : torch.Tensor of shape (n, d)
+            Pooled backbone features.
+
+        Returns
+        -------
+        logits : torch.Tensor of shape (n, n_classes)
+            Diagnosis logits.
+        iaa : torch.Tensor of shape (n,)
+            Predicted IAA, not clamped.
+        """
         return self.diagnosis_head(features), self.iaa_head(features)[:, 0]

@@ -65,6 +65,12 @@ class IAARegressor(RegressorMixin, BaseImageEstimator):
     lr_ : float
         The learning rate used (``lr`` or what "auto" resolved to); the
         optimizer class is ``net_.optimizer``.
+    head_warmup_epochs_ : int
+        Epochs the heads were warmed up on frozen features
+        (``head_warmup_epochs``; 0 after a ``warm_start`` fit).
+    freeze_bn_ : bool
+        Whether the backbone's BatchNorm statistics were frozen
+        (``freeze_bn`` or what "auto" resolved to).
 
     See Also
     --------
@@ -103,6 +109,8 @@ class IAARegressor(RegressorMixin, BaseImageEstimator):
         std=None,
         augment=True,
         head_init="default",
+        head_warmup_epochs=0,
+        freeze_bn="auto",
         augment_passes=3,
         optimizer="auto",
         lr="auto",
@@ -132,6 +140,8 @@ class IAARegressor(RegressorMixin, BaseImageEstimator):
         self.std = std
         self.augment = augment
         self.head_init = head_init
+        self.head_warmup_epochs = head_warmup_epochs
+        self.freeze_bn = freeze_bn
         self.augment_passes = augment_passes
         self.optimizer = optimizer
         self.lr = lr

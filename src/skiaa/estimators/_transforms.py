@@ -218,12 +218,34 @@ class ImagePreprocess(nn.Module):
 
 
 class ImageModel(nn.Module):
-    """:class:`ImagePreprocess` followed by a network; what skorch trains."""
+    """:class:`ImagePreprocess` followed by a network; what skorch trains.
 
-    def __init__(self, preprocess, net):
+    Parameters
+    ----------
+    preprocess : ImagePreprocess
+        Conversion, resizing, augmentation and normalisation.
+    net : torch.nn.Module
+        The network, with a ``backbone`` attribute.
+    freeze_bn : bool, default=False
+        Keep the backbone's BatchNorm layers in eval mode in ``train()``: they
+        normalise with their stored (pretrained) statistics instead of each
+        small batch's, and do not update them. Their affine weights still train.
+    """
+
+    def __init__(self, preprocess, net, *, freeze_bn=False):
         super().__init__()
         self.preprocess = preprocess
         self.net = net
+        self.freeze_bn = freeze_bn
+
+    def train(self, mode=True):
+        """Set train or eval mode; with ``freeze_bn`` the backbone's BatchNorm stays in eval."""
+        super().train(mode)
+        if mode and getattr(self, "freeze_bn", False):  # absent in older pickles
+            for m in self.net.backbone.modules():
+                if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                    m.eval()
+        return self
 
     def forward(self, x):
         return self.net(self.preprocess(x))

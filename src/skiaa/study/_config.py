@@ -102,6 +102,12 @@ class StudyConfig:
         Augmentation recipe of the estimators.
     head_init : {"default", "kaiming"}, default="default"
         Head initialisation of the estimators.
+    head_warmup_epochs : int, default=0
+        Epochs the estimators' heads train on frozen features before
+        fine-tuning (the paper: 0).
+    freeze_bn : bool or "auto", default="auto"
+        Keep the backbone's BatchNorm statistics fixed while fine-tuning
+        ("auto": with pretrained weights; the paper: False).
     external : tuple of (str, str or None), default=()
         External datasets to fine-tune the IMA++ diagnosis models on, as
         ``(name, folder)`` pairs; name in ``EXTERNAL_DATASETS``, folder None
@@ -148,6 +154,8 @@ class StudyConfig:
     focal: str = "standard"
     augment: object = True
     head_init: str = "default"
+    head_warmup_epochs: int = 0
+    freeze_bn: object = "auto"
     external: tuple = ()
     n_external: int = 200
     finetune_epochs: int = 15
@@ -256,6 +264,7 @@ class StudyConfig:
             focal="paper",
             augment="paper",
             head_init="kaiming",
+            freeze_bn=False,
             preset="paper",
         )
         settings.update(overrides)

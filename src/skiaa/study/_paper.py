@@ -298,6 +298,11 @@ def _recipe_rows(config):
          "rot90, flips, autocontrast, sharpness(2) p=0.5; blur k5 sigma 0.1 always"),
         ("focal loss", config.focal, "paper: -(1-p^w)^g w log p, batch mean, w = N/(K n_k)"),
         ("head init", config.head_init, "Kaiming normal, zero bias"),
+        ("head warm-up", f"{config.head_warmup_epochs} epochs on frozen features",
+         "none (heads and backbone trained together from the start)"),
+        ("BatchNorm statistics", {True: "frozen", False: "updated"}.get(
+            config.freeze_bn, f"{config.freeze_bn} (frozen with pretrained weights)"),
+         "updated every training batch"),
         ("alpha sweep", ", ".join(f"{a:g}" for a in config.alphas) + " vs 1 (diagnosis only)",
          "0.1, 0.2, 0.5, 0.8, 0.9 vs diagnosis only"),
         ("precision", "bf16 autocast on CUDA (device " + config.device + ")",

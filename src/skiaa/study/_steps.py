@@ -184,6 +184,8 @@ def _estimator_params(model, config, verbose=0):
         image_size=_image_size(model, config),
         augment=config.augment,
         head_init=config.head_init,
+        head_warmup_epochs=config.head_warmup_epochs,
+        freeze_bn=config.freeze_bn,
         max_epochs=config.max_epochs,
         batch_size=config.batch_size,
         optimizer=config.optimizer,
@@ -238,7 +240,8 @@ def _train_settings(config):
     """
     keys = ("image_size", "max_epochs", "batch_size", "optimizer", "lr", "lr_step_size",
             "augment_passes", "cv", "random_state",
-            "protocol", "augment", "head_init", "preset")  # fmt: skip
+            "protocol", "augment", "head_init", "head_warmup_epochs", "freeze_bn",
+            "preset")  # fmt: skip
     settings = {k: getattr(config, k) for k in keys}
     if config.protocol == "split":
         settings.update(n_runs=config.n_runs, split_seed=config.split_seed)
