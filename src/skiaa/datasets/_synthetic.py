@@ -176,9 +176,9 @@ An annotator reads an image once: where the border lies, how much of a pale halo
 around the lesion belongs to it (some lesions have one; annotators read the border
 somewhere between the dark body and the halo's edge, varying along it, loose
 annotators further out), whether to outline only the dark body of a variegated
-lesion (rare), and an automatic tool's settings. All their masks of that image share the reading; a second
-mask redraws only the clicks and a smaller part of the offsets. The semi-automatic
-trace (T2) runs systematically outside the rim.
+lesion (rare), and an automatic tool's settings. All their masks of that image share
+the reading; a second mask redraws only the clicks and a smaller part of the
+offsets. The semi-automatic trace (T2) runs systematically outside the rim.
 
 Annotators are sampled with replacement in proportion to their share of the work, so
 some images carry two masks by one annotator (as 218 IMA++ images do).
