@@ -292,7 +292,7 @@ _COMMON_CONSTRAINTS = {
     "augment": ["boolean", StrOptions({"skiaa", "paper"})],
     "head_init": [StrOptions({"default", "kaiming"})],
     "augment_passes": [Interval(Integral, 1, None, closed="left")],
-    "head_warmup_epochs": [Interval(Integral, 0, None, closed="left")],
+    "head_warmup_epochs": [Interval(Integral, 0, None, closed="left"), StrOptions({"auto"})],
     "freeze_bn": ["boolean", StrOptions({"auto"})],
     "optimizer": [StrOptions({"auto", *_OPTIMIZERS}), type],
     "lr": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})],
@@ -338,6 +338,9 @@ class BaseImageEstimator(BaseEstimator):
 
     _parameter_constraints = dict(_COMMON_CONSTRAINTS)
     _validation_score = None
+    # What head_warmup_epochs="auto" means with pretrained weights (measured in
+    # benchmarks/finetune_vs_probe.py; user guide, "Pretrained backbones").
+    _auto_head_warmup = 0
 
     # ----- the shared fit
     @_fit_context(prefer_skip_nested_validation=True)
@@ -376,7 +379,7 @@ class BaseImageEstimator(BaseEstimator):
             self._prepare_net(module.net, fit)
             freeze_bn = self._freeze_bn()
             module.freeze_bn = freeze_bn
-            warmup = 0 if warm else self.head_warmup_epochs
+            warmup = 0 if warm else self._head_warmup_epochs()
             if warmup:
                 self._warm_up_heads(
                     module, images.with_targets(fit.targets), train_idx, criterion, device, warmup
@@ -441,6 +444,12 @@ class BaseImageEstimator(BaseEstimator):
     def _freeze_bn(self):
         """``freeze_bn`` with "auto" resolved: frozen when fine-tuning pretrained weights."""
         return self._from_weights() if self.freeze_bn == "auto" else bool(self.freeze_bn)
+
+    def _head_warmup_epochs(self):
+        """``head_warmup_epochs`` with "auto" resolved (``_auto_head_warmup`` from weights)."""
+        if self.head_warmup_epochs == "auto":
+            return self._auto_head_warmup if self._from_weights() else 0
+        return int(self.head_warmup_epochs)
 
     def _warm_up_heads(self, module, dataset, train_idx, criterion, device, epochs):
         """Train the heads alone on the frozen backbone's features of the training rows.
@@ -708,15 +717,17 @@ _COMMON_PARAMETERS_TEMPLATE = """\
         zeroes that layer's weights, so that its untrained network predicts
         the mean), or the authors' Kaiming-normal weights with zero biases
         (:class:`skiaa.nets.PaperHead`).
-    head_warmup_epochs : int, default=0
+    head_warmup_epochs : int or "auto", default="auto"
         Epochs the heads are trained alone on the frozen backbone's features of
         the training rows (computed once, without augmentation) before the
         whole network is fine-tuned: linear probing, then fine-tuning (LP-FT,
         Kumar et al., ICLR 2022). Costs one forward pass over the training
-        rows. Off by default: on the synthetic lesions it did not raise the
-        diagnosis and it made the IAA regressor worse (its head fits the noise
-        of a hundred IAA values); see the user guide, "Pretrained backbones".
-        A ``warm_start`` fit never warms up.
+        rows. "auto": from pretrained ``weights``, 30 for the diagnosis
+        classifier (at a few epochs its randomly initialised head otherwise
+        spends them finding the classes) and 0 for :class:`IAARegressor`
+        (whose head then fits the noise of a hundred IAA values); 0 from
+        scratch. Measured in the user guide, "Pretrained backbones". The value
+        used is ``head_warmup_epochs_``; a ``warm_start`` fit never warms up.
     freeze_bn : bool or "auto", default="auto"
         Keep the backbone's BatchNorm layers in eval mode while training: they
         normalise with their stored statistics instead of each batch's and do

@@ -88,7 +88,8 @@ class MultiTaskDiagnosisClassifier(ClassifierMixin, BaseImageEstimator):
         optimizer class is ``net_.optimizer``.
     head_warmup_epochs_ : int
         Epochs the heads were warmed up on frozen features
-        (``head_warmup_epochs``; 0 after a ``warm_start`` fit).
+        (``head_warmup_epochs`` or what "auto" resolved to; 0 after a
+        ``warm_start`` fit).
     freeze_bn_ : bool
         Whether the backbone's BatchNorm statistics were frozen
         (``freeze_bn`` or what "auto" resolved to).
@@ -158,7 +159,7 @@ class MultiTaskDiagnosisClassifier(ClassifierMixin, BaseImageEstimator):
         std=None,
         augment=True,
         head_init="default",
-        head_warmup_epochs=0,
+        head_warmup_epochs="auto",
         freeze_bn="auto",
         augment_passes=3,
         optimizer="auto",
@@ -296,6 +297,7 @@ class MultiTaskDiagnosisClassifier(ClassifierMixin, BaseImageEstimator):
 
     # ----- hooks of BaseImageEstimator.fit
     _validation_score = ("valid_bacc", _valid_bacc, False)
+    _auto_head_warmup = 30
 
     def _check_y(self, y):
         # On the labels as given: np.asarray would turn None, NaN and 1 among

@@ -67,7 +67,8 @@ class IAARegressor(RegressorMixin, BaseImageEstimator):
         optimizer class is ``net_.optimizer``.
     head_warmup_epochs_ : int
         Epochs the heads were warmed up on frozen features
-        (``head_warmup_epochs``; 0 after a ``warm_start`` fit).
+        (``head_warmup_epochs`` or what "auto" resolved to; 0 after a
+        ``warm_start`` fit).
     freeze_bn_ : bool
         Whether the backbone's BatchNorm statistics were frozen
         (``freeze_bn`` or what "auto" resolved to).
@@ -109,7 +110,7 @@ class IAARegressor(RegressorMixin, BaseImageEstimator):
         std=None,
         augment=True,
         head_init="default",
-        head_warmup_epochs=0,
+        head_warmup_epochs="auto",
         freeze_bn="auto",
         augment_passes=3,
         optimizer="auto",

@@ -102,9 +102,9 @@ class StudyConfig:
         Augmentation recipe of the estimators.
     head_init : {"default", "kaiming"}, default="default"
         Head initialisation of the estimators.
-    head_warmup_epochs : int, default=0
+    head_warmup_epochs : int or "auto", default="auto"
         Epochs the estimators' heads train on frozen features before
-        fine-tuning (the paper: 0).
+        fine-tuning ("auto": the estimators' own choice; the paper: 0).
     freeze_bn : bool or "auto", default="auto"
         Keep the backbone's BatchNorm statistics fixed while fine-tuning
         ("auto": with pretrained weights; the paper: False).
@@ -154,7 +154,7 @@ class StudyConfig:
     focal: str = "standard"
     augment: object = True
     head_init: str = "default"
-    head_warmup_epochs: int = 0
+    head_warmup_epochs: object = "auto"
     freeze_bn: object = "auto"
     external: tuple = ()
     n_external: int = 200
@@ -264,6 +264,7 @@ class StudyConfig:
             focal="paper",
             augment="paper",
             head_init="kaiming",
+            head_warmup_epochs=0,
             freeze_bn=False,
             preset="paper",
         )
