@@ -45,8 +45,11 @@ CONFIGS = {
     "defaults": dict(),
     # The defaults without frozen BatchNorm statistics (skiaa before freeze_bn).
     "defaults_bn_updated": dict(freeze_bn=False),
-    # The defaults after 30 epochs of the heads alone on frozen features (LP-FT).
-    "defaults_warmup30": dict(head_warmup_epochs=30),
+    # The defaults with 0, 5 or 30 epochs of the heads alone on frozen features
+    # (LP-FT) before fine-tuning ("auto" is 30 for this classifier).
+    "warmup0": dict(head_warmup_epochs=0),
+    "warmup5": dict(head_warmup_epochs=5),
+    "warmup30": dict(head_warmup_epochs=30),
     # The heads' warm-up alone, no fine-tuning: an MLP probe on the frozen features.
     "warmup_only": dict(head_warmup_epochs=30, max_epochs=0),
     "defaults_no_augment_no_validation": dict(augment=False, validation_fraction=None),

@@ -115,6 +115,15 @@ def test_untrained_regressor_predicts_the_mean_training_iaa(data):
     np.testing.assert_allclose(reg.predict(X), iaa.mean(), rtol=1e-5)
 
 
+def test_untrained_multitask_iaa_head_predicts_the_mean_training_iaa(data):
+    # The same for the multi-task model's auxiliary head (its random last layer put
+    # many of the gallery example's IAA predictions at the clamp of 1.0).
+    X, y, iaa = data
+    clf = MultiTaskDiagnosisClassifier(**fast_params(max_epochs=0, validation_fraction=None))
+    clf.fit(X, y, iaa=iaa)
+    np.testing.assert_allclose(clf.predict_iaa(X), iaa.mean(), rtol=1e-5)
+
+
 def test_same_random_state_same_model(data, fitted_reg):
     X, _, iaa = data
     again = IAARegressor(**fast_params(max_epochs=2)).fit(X, iaa)

@@ -712,11 +712,10 @@ _COMMON_PARAMETERS_TEMPLATE = """\
         recipe (``"skiaa"``: blur sigma 0.1-2 with p=0.5); ``"paper"`` the
         authors' released code (blur sigma 0.1, always).
     head_init : {"default", "kaiming"}, default="default"
-        Initialisation of the heads: PyTorch's default (the IAA output's bias
-        starts at the mean training IAA; :class:`~skiaa.IAARegressor` also
-        zeroes that layer's weights, so that its untrained network predicts
-        the mean), or the authors' Kaiming-normal weights with zero biases
-        (:class:`skiaa.nets.PaperHead`).
+        Initialisation of the heads: PyTorch's default, except that the IAA
+        output layer starts at zero weights and a bias of the mean training
+        IAA, so that the untrained network predicts the mean; or the authors'
+        Kaiming-normal weights with zero biases (:class:`skiaa.nets.PaperHead`).
     head_warmup_epochs : int or "auto", default="auto"
         Epochs the heads are trained alone on the frozen backbone's features of
         the training rows (computed once, without augmentation) before the

@@ -338,10 +338,13 @@ class MultiTaskDiagnosisClassifier(ClassifierMixin, BaseImageEstimator):
         return nets.MultiTaskNet(backbone, dim, n_classes, head_init=self.head_init)
 
     def _init_net(self, net, fit, train_idx):
-        # The IAA head's bias starts at the mean training IAA (IAARegressor also
-        # zeroes its weights); the authors' Kaiming init keeps zero biases.
+        # The IAA head's last layer starts at zero weights and the mean training
+        # IAA, as IAARegressor's does (see there why: PyTorch's random weights
+        # spread the untrained predictions wider than the IAA itself, and a few
+        # epochs cannot shrink them); the authors' Kaiming init keeps zero biases.
         if fit.alpha < 1.0 and self.head_init == "default":
             with torch.no_grad():
+                net.iaa_head[-1].weight.zero_()
                 net.iaa_head[-1].bias.fill_(float(np.nanmean(fit.targets[train_idx, 1])))
 
     def _prepare_net(self, net, fit):
