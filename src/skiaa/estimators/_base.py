@@ -338,8 +338,9 @@ class BaseImageEstimator(BaseEstimator):
 
     _parameter_constraints = dict(_COMMON_CONSTRAINTS)
     _validation_score = None
-    # What head_warmup_epochs="auto" means with pretrained weights (measured in
+    # What lr="auto" and head_warmup_epochs="auto" mean (measured in
     # benchmarks/finetune_vs_probe.py; user guide, "Pretrained backbones").
+    _auto_lr = _AUTO_LR
     _auto_head_warmup = 0
 
     # ----- the shared fit
@@ -505,7 +506,7 @@ class BaseImageEstimator(BaseEstimator):
                     f'lr="auto" needs optimizer "sgd", "adam" or "adamw"; got {opt!r}: '
                     "pass a float lr."
                 )
-            lr = _AUTO_LR[name, pretrained]
+            lr = self._auto_lr[name, pretrained]
         return opt_cls, float(lr)
 
     # ----- runtime options
@@ -721,12 +722,13 @@ _COMMON_PARAMETERS_TEMPLATE = """\
         the training rows (computed once, without augmentation) before the
         whole network is fine-tuned: linear probing, then fine-tuning (LP-FT,
         Kumar et al., ICLR 2022). Costs one forward pass over the training
-        rows. "auto": from pretrained ``weights``, 30 for the diagnosis
+        rows. "auto": from pretrained ``weights``, 5 for the diagnosis
         classifier (at a few epochs its randomly initialised head otherwise
-        spends them finding the classes) and 0 for :class:`IAARegressor`
-        (whose head then fits the noise of a hundred IAA values); 0 from
-        scratch. Measured in the user guide, "Pretrained backbones". The value
-        used is ``head_warmup_epochs_``; a ``warm_start`` fit never warms up.
+        spends them finding the classes; 30 fitted the training rows too
+        closely) and 0 for :class:`~skiaa.IAARegressor` (whose head then fits
+        the noise of a hundred IAA values); 0 from scratch. Measured in the
+        user guide, "Pretrained backbones". The value used is
+        ``head_warmup_epochs_``; a ``warm_start`` fit never warms up.
     freeze_bn : bool or "auto", default="auto"
         Keep the backbone's BatchNorm layers in eval mode while training: they
         normalise with their stored statistics instead of each batch's and do
@@ -746,7 +748,9 @@ default="auto"
     lr : float or "auto", default="auto"
         Learning rate. "auto": from scratch 0.01 with SGD (paper) and 0.001
         with Adam/AdamW; from pretrained weights 0.001 with SGD and 3e-4 with
-        Adam/AdamW. The value used is ``lr_`` after ``fit``.
+        Adam/AdamW (:class:`~skiaa.IAARegressor`: 1e-4, which keeps the
+        features nearer the pretrained ones, where the weak signal of the IAA
+        lies). The value used is ``lr_`` after ``fit``.
     momentum : float, default=0.9
         SGD momentum, Nesterov when > 0 (paper: 0.9). Ignored by other optimisers.
     weight_decay : float, default=1e-4

@@ -297,7 +297,7 @@ class MultiTaskDiagnosisClassifier(ClassifierMixin, BaseImageEstimator):
 
     # ----- hooks of BaseImageEstimator.fit
     _validation_score = ("valid_bacc", _valid_bacc, False)
-    _auto_head_warmup = 30
+    _auto_head_warmup = 5
 
     def _check_y(self, y):
         # On the labels as given: np.asarray would turn None, NaN and 1 among
