@@ -381,13 +381,6 @@ def test_cli_errors(argv, message, tmp_path, capsys):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    reason="issue 10 item 3 open: the quick preset's IAA regressor scores MAE 0.108, "
-    "0.112, 0.124 against the median baseline's 0.105, 0.114, 0.117 (seeds 0, 1, 2; "
-    "r 0.10, 0.26, 0.10); diagnosis (seed 0) 0.638 against the probe's 0.778; "
-    "diagnosis of seeds 1 and 2 not measured yet, hence not strict",
-    strict=False,
-)
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_quick_preset_learns_for_every_seed(tmp_path, seed):
     # What a new user runs first must show learning, not chance, whatever the
