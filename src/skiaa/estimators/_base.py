@@ -248,6 +248,47 @@ class BestEpoch(Callback):
         self._best_state = None  # not pickled with the estimator
 
 
+def recalibrate_batchnorm(module, dataset, rows, batch_size, device):
+    """Recompute the running statistics of ``module``'s training BatchNorm layers.
+
+    After an epoch on augmented batches, the running statistics of the
+    BatchNorm layers in training mode describe augmented images, and
+    predictions (unaugmented) are normalised with them. With the backbone's
+    statistics frozen the heads' BatchNorm gets the whole shift: it made a
+    fine-tuned classifier predict one class for every image. Here the
+    statistics are recomputed exactly (a cumulative average, "precise BN") over
+    ``rows`` of ``dataset`` without augmentation and without dropout. Layers
+    in eval mode during training (a frozen backbone's, a frozen IAA head's)
+    keep theirs. ``module`` is left in training mode.
+    """
+    layers = [
+        m
+        for m in module.modules()
+        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm) and m.training
+    ]
+    if not layers:
+        return
+    momenta = [m.momentum for m in layers]
+    module.eval()
+    for m in layers:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average over the batches
+        m.train()
+    sampler = torch.utils.data.SequentialSampler(rows)
+    loader = torch.utils.data.DataLoader(
+        torch.utils.data.Subset(dataset, list(rows)),
+        batch_sampler=TrainBatches(sampler, batch_size),
+    )
+    try:
+        with torch.no_grad():
+            for x, _ in loader:
+                module(x.to(device))
+    finally:
+        for m, momentum in zip(layers, momenta):
+            m.momentum = momentum
+        module.train()
+
+
 class _TrainingInterrupted(BaseException):
     """Carries a KeyboardInterrupt past skorch's ``partial_fit``, which swallows it."""
 
@@ -260,9 +301,16 @@ class SkiaaNet(NeuralNet):
     study step) would carry on with it. Here ``fit`` re-raises it.
     """
 
-    def __init__(self, *args, autocast=False, **kwargs):
+    def __init__(self, *args, autocast=False, after_train_epoch=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.autocast = autocast
+        self.after_train_epoch = after_train_epoch
+
+    def run_single_epoch(self, iterator, training, prefix, step_fn, **fit_params):
+        super().run_single_epoch(iterator, training, prefix, step_fn, **fit_params)
+        # Between an epoch's training and its validation (skorch has no hook there).
+        if training and getattr(self, "after_train_epoch", None) is not None:
+            self.after_train_epoch(self)
 
     def fit_loop(self, X, y=None, **fit_params):
         try:
@@ -592,6 +640,13 @@ class BaseImageEstimator(BaseEstimator):
             cb = cb[1] if isinstance(cb, tuple) else cb
             callbacks.append((name, cb))
         gen = torch.Generator().manual_seed(seed)
+        after_train_epoch = None
+        if self.augment:
+            rows = np.asarray(train_idx).tolist()
+
+            def after_train_epoch(net):
+                recalibrate_batchnorm(net.module_, dataset, rows, self.batch_size, device)
+
         net = SkiaaNet(
             module=module,
             criterion=criterion,
@@ -612,9 +667,11 @@ class BaseImageEstimator(BaseEstimator):
             device=device,
             verbose=int(bool(self.verbose)),
             autocast=amp,
+            after_train_epoch=after_train_epoch,
             **{f"optimizer__{k}": v for k, v in opt_kwargs.items()},
         )
         net.fit(dataset, y=None)
+        net.after_train_epoch = None  # a closure over the training data: not kept
         # The shuffling generator only matters during fit; torch < 2.3 cannot pickle
         # it, and a fitted model has no use for its state (every fit seeds a new one).
         net.iterator_train__generator = None
