@@ -216,3 +216,65 @@ def test_interrupted_warmup_leaves_the_estimator_unchanged(data, weights, monkey
     again = fit(MultiTaskDiagnosisClassifier, data, weights=weights, head_warmup_epochs=3)
     np.testing.assert_array_equal(rerun.predict_proba(X), again.predict_proba(X))
     np.testing.assert_array_equal(clf.fit(X, y).predict_proba(X), rerun.predict_proba(X))
+
+
+# ----- BatchNorm statistics recomputed on unaugmented training rows ("precise BN")
+
+
+def test_recalibrate_batchnorm_averages_the_statistics_of_the_rows_batches():
+    from skiaa.datasets import ImageDataset
+    from skiaa.estimators._base import recalibrate_batchnorm
+    from skiaa.estimators._transforms import ImageModel, ImagePreprocess
+
+    torch.manual_seed(0)
+    backbone = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4))
+    head = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4 * 6 * 6, 5))
+    head_bn = torch.nn.BatchNorm1d(5)
+
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.backbone, self.head, self.bn = backbone, head, head_bn
+
+        def forward(self, x):
+            return self.bn(self.head(self.backbone(x)))
+
+    pre = ImagePreprocess(None, (0.5, 0.5, 0.5), (0.25, 0.25, 0.25), augment=True)
+    module = ImageModel(pre, Net(), freeze_bn=True).train()
+    rng = np.random.default_rng(0)
+    X = rng.integers(0, 256, size=(11, 8, 8, 3), dtype=np.uint8)
+    dataset = ImageDataset(X, np.zeros(11, dtype=np.float32))
+    frozen_before = backbone[1].running_mean.clone()
+    rows = [0, 2, 3, 5, 6, 7, 9]  # 7 rows in batches of 3: the 1-row rest joins a batch
+    recalibrate_batchnorm(module, dataset, rows, 3, "cpu")
+    # What the heads' BatchNorm sees for those rows, without augmentation:
+    module.eval()
+    with torch.no_grad():
+        x = torch.from_numpy(X[rows]).permute(0, 3, 1, 2)
+        hidden = head(backbone(pre(x)))
+    # torch's cumulative average (momentum=None, as swa_utils.update_bn): the mean
+    # over the batches [0, 2, 3] and [5, 6, 7, 9] of each batch's statistics.
+    batches = (hidden[:3], hidden[3:])
+    mean = torch.stack([b.mean(0) for b in batches]).mean(0)
+    var = torch.stack([b.var(0, unbiased=True) for b in batches]).mean(0)
+    torch.testing.assert_close(head_bn.running_mean, mean, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(head_bn.running_var, var, rtol=1e-4, atol=1e-6)
+    assert head_bn.momentum == 0.1 and head_bn.num_batches_tracked == 2
+    torch.testing.assert_close(backbone[1].running_mean, frozen_before, rtol=0, atol=0)
+    module.train()
+    assert module.training and head_bn.training and not backbone[1].training
+
+
+@pytest.mark.parametrize("augment, recalibrated", [(True, True), (False, False)])
+def test_fit_recalibrates_the_heads_batchnorm_when_augmenting(data, augment, recalibrated):
+    # After fit, the IAA head's BatchNorm holds the statistics of the unaugmented
+    # training rows (with augmentation: recomputed; without: nothing to fix).
+    X, _, iaa = data
+    reg = fit(IAARegressor, data, augment=augment, max_epochs=2, freeze_bn=True)
+    module = reg.net_.module_.eval()
+    with torch.no_grad():
+        x = torch.from_numpy(X).permute(0, 3, 1, 2)
+        hidden = module.net.head[0](module.net.backbone(module.preprocess(x)).flatten(1))
+    bn = module.net.head[1]
+    exact = torch.allclose(bn.running_mean, hidden.mean(0), rtol=1e-4, atol=1e-5)
+    assert exact is recalibrated

@@ -256,8 +256,10 @@ def recalibrate_batchnorm(module, dataset, rows, batch_size, device):
     predictions (unaugmented) are normalised with them. With the backbone's
     statistics frozen the heads' BatchNorm gets the whole shift: it made a
     fine-tuned classifier predict one class for every image. Here the
-    statistics are recomputed exactly (a cumulative average, "precise BN") over
-    ``rows`` of ``dataset`` without augmentation and without dropout. Layers
+    statistics are recomputed over ``rows`` of ``dataset`` without augmentation
+    and without dropout, as the average of their batches' statistics (torch's
+    cumulative average, as in :func:`torch.optim.swa_utils.update_bn`, which
+    cannot be used here: it would augment, drop out and reset frozen layers). Layers
     in eval mode during training (a frozen backbone's, a frozen IAA head's)
     keep theirs. ``module`` is left in training mode.
     """
