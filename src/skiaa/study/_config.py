@@ -175,11 +175,11 @@ class StudyConfig:
         5-epoch warm-up of the classifier's heads, lr 1e-4 for the IAA
         regressor and 3e-4 for the classifier); 3-fold cross-validation; the
         report shows the pixel baseline and the linear probe beside the
-        networks. Measured for seeds 0, 1, 2 (2 CPU cores, about 140 s each
-        with one torch thread): IAA regression MAE 0.110, 0.101, 0.095 against
-        the median baseline's 0.115, 0.116, 0.098 (Pearson r 0.37, 0.47,
-        0.31); diagnosis balanced accuracy 0.794, 0.887, 0.690 (alpha=1) and
-        0.817, 0.846, 0.818 (alpha=0.5), against 0.56-0.61 for the pixel
+        networks. Measured for seeds 0, 1, 2 (2 CPU cores, about 150 s each
+        with one torch thread): IAA regression MAE 0.112, 0.099, 0.091 against
+        the median baseline's 0.115, 0.116, 0.098 (Pearson r 0.36, 0.49,
+        0.41); diagnosis balanced accuracy 0.824, 0.850, 0.762 (alpha=1) and
+        0.883, 0.827, 0.871 (alpha=0.5), against 0.56-0.61 for the pixel
         baseline and 0.81-0.84 for the linear probe. See the user guide, "Why
         the quick preset is what it is".
         Without the weights package Lite0 starts from random weights.
