@@ -643,7 +643,7 @@ class BaseImageEstimator(BaseEstimator):
             callbacks.append((name, cb))
         gen = torch.Generator().manual_seed(seed)
         after_train_epoch = None
-        if self.augment:
+        if self.augment and module.freeze_bn:
             rows = np.asarray(train_idx).tolist()
 
             def after_train_epoch(net):
@@ -793,9 +793,13 @@ _COMMON_PARAMETERS_TEMPLATE = """\
         normalise with their stored statistics instead of each batch's and do
         not update them (their scale and shift still train). With small
         batches of images unlike ImageNet, updating them moves every feature
-        the pretrained layers compute and the heads were fitted to. "auto":
-        frozen with ``pretrained``/``weights``, trained from scratch (the
-        paper trains them). The value used is ``freeze_bn_``.
+        the pretrained layers compute and the heads were fitted to. Frozen,
+        the heads' BatchNorm statistics are also recomputed on the unaugmented
+        training rows after every epoch (before validation): otherwise they
+        describe augmented images, and the shift could make a classifier
+        predict one class for every image. "auto": frozen with
+        ``pretrained``/``weights``, trained from scratch (the paper trains
+        them and recomputes nothing). The value used is ``freeze_bn_``.
     augment_passes : int, default=3
         Augmented passes over the training rows per epoch when ``augment`` is
         True (the paper: 3). Use 1 for a third of the training time.
