@@ -111,13 +111,13 @@ print(per_fold.round(4))
 # %%
 # Results per fold
 # ----------------
-# At this toy scale (48 pixels, six epochs, about a hundred training images
-# per fold) no network clearly beats the median baseline: Lite0 fine-tuned
-# from its ImageNet weights ends level with the baseline and with its own
-# linear probe (within the fold-to-fold spread), and the tiny networks trained
-# from random weights are worse than the baseline. What this example shows is
+# Lite0 fine-tuned from its ImageNet weights has the lowest error on every
+# fold, below its own linear probe and the median baseline (MAE about 0.10
+# against 0.12 and 0.13 here); the tiny networks trained from random weights
+# in six epochs are worse than the baseline. The margins are those of about a
+# hundred training images per fold at 48 pixels: what this example shows is
 # the mechanics (one grid search over architectures and their weights, the
-# baselines on the same folds), not the paper's ranking: that needs the
+# baselines on the same folds), not the paper's ranking, which needs the
 # paper's image size, epochs and data.
 fig, ax = plt.subplots(figsize=(7.5, 4.2), layout="constrained")
 x = np.arange(len(per_fold))

@@ -83,10 +83,13 @@ print(f"alpha=0.8 minus alpha=1: {diff.mean():+.3f} (per fold {np.round(diff, 3)
 # :meth:`~skiaa.MultiTaskDiagnosisClassifier.predict_iaa` reads the IAA head of
 # the last multi-task model (last fold). A diagnosis-only model has an
 # untrained IAA head and refuses to. At this toy scale (48 pixels, a few
-# epochs) the IAA head does not learn the agreement: its correlation with the
-# measured IAA is near zero and many predictions sit at the clamp of 1.0, and
-# the paired folds show no consistent gain from the auxiliary target either.
-# Read both panels as what this budget gives, not as the paper's result.
+# epochs) the IAA head learns little more than the diagnosis: it predicts
+# about 0.65-0.7 for malignant lesions and 0.75-0.8 for benign ones, a weak
+# correlation with the measured IAA (r about 0.3). Both settings reach a
+# balanced accuracy of about 0.94-0.98 here, and the paired folds show no
+# consistent gain from the auxiliary target (their difference changes sign
+# from fold to fold). Read both panels as what this budget gives, not as the
+# paper's result.
 iaa_pred = clf.predict_iaa(data.images[test])
 r = np.corrcoef(iaa[test], iaa_pred)[0, 1]
 print(f"IAA head, last fold: Pearson r {r:.2f} with the measured IAA")

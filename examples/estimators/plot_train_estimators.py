@@ -80,11 +80,12 @@ print(
 # training images for every image is the baseline to beat. The IAA of a
 # synthetic image has a random part no image shows (which annotators drew it,
 # and whether each included a pale halo), so even a good model leaves a wide
-# scatter. At this budget (48 pixels, eight epochs, a CPU) the regressor ends
-# level with the median baseline in MAE, with a weak positive correlation
-# (malignant lesions tend to get lower predictions): it has started to learn
-# the visible part, not more. Larger images and more epochs are needed for
-# more.
+# scatter. At this budget (48 pixels, eight epochs, a CPU) the regressor beats
+# the median baseline (test MAE about 0.115 against 0.126) and its predictions
+# correlate with the measured IAA (Pearson r about 0.5; malignant lesions get
+# lower predictions), but they stay compressed towards the mean: the images
+# with the lowest agreement are predicted about 0.7. Larger images and more
+# epochs are needed for more.
 history = reg.history_
 epochs = history[:, "epoch"]
 median_valid = np.median(iaa_train)
