@@ -65,7 +65,7 @@ def add_parser(subparsers):
     parser.add_argument(
         "--quick",
         action="store_true",
-        help="small settings that still learn (Lite0 ImageNet weights, 48 px): 1-2 minutes",
+        help="small settings that still learn (Lite0 ImageNet weights, 48 px): about 2 minutes",
     )
     parser.add_argument(
         "--preset",
