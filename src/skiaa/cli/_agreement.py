@@ -21,7 +21,7 @@ import pandas as pd
 
 from ..agreement import DEFAULT_METRICS, METRICS, RELEASE_NAMES
 from ..utils import check_output_dir, write_outputs
-from ._common import warnings_as_lines
+from ._common import add_jobs_and_quiet, warnings_as_lines
 
 PAIRWISE_FILE = "pairwise_metrics.csv"
 IMAGE_LEVEL_FILE = "image_level_metrics.csv"
@@ -114,16 +114,7 @@ def add_parser(subparsers):
         help="also pair the consensus masks (ST/MV) with the others in the pairwise "
         "file, as the release does; image-level statistics always exclude them",
     )
-    parser.add_argument(
-        "--n-jobs",
-        type=int,
-        default=1,
-        metavar="N",
-        help="images processed in parallel (-1: all cores; default: 1)",
-    )
-    parser.add_argument(
-        "-q", "--quiet", action="store_true", help="no progress bar and no summary table"
-    )
+    add_jobs_and_quiet(parser, "images processed")
     parser.set_defaults(func=run, _parser=parser)
     return parser
 

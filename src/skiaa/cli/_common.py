@@ -20,3 +20,17 @@ def warnings_as_lines(command):
         warnings.simplefilter("always")
         warnings.showwarning = show
         yield
+
+
+def add_jobs_and_quiet(parser, what):
+    """Add ``--n-jobs`` (``what`` done in parallel) and ``-q/--quiet`` to a subcommand."""
+    parser.add_argument(
+        "--n-jobs",
+        type=int,
+        default=1,
+        metavar="N",
+        help=f"{what} in parallel (-1: all cores; default: 1)",
+    )
+    parser.add_argument(
+        "-q", "--quiet", action="store_true", help="no progress bar and no summary table"
+    )

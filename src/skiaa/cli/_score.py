@@ -17,7 +17,7 @@ import functools
 from ..agreement import SCORE_METRICS
 from ..utils import check_output_dir, write_outputs
 from ._agreement import add_distance_options
-from ._common import warnings_as_lines
+from ._common import add_jobs_and_quiet, warnings_as_lines
 
 PER_IMAGE_FILE = "score_per_image.csv"
 PER_ANNOTATOR_FILE = "score_per_annotator.csv"
@@ -90,16 +90,7 @@ def add_parser(subparsers):
         action="store_true",
         help="score the images that have a prediction and list the others, instead of failing",
     )
-    parser.add_argument(
-        "--n-jobs",
-        type=int,
-        default=1,
-        metavar="N",
-        help="images scored in parallel (-1: all cores; default: 1)",
-    )
-    parser.add_argument(
-        "-q", "--quiet", action="store_true", help="no progress bar and no summary table"
-    )
+    add_jobs_and_quiet(parser, "images scored")
     parser.set_defaults(func=run, _parser=parser)
     return parser
 
