@@ -248,6 +248,15 @@ class BestEpoch(Callback):
         self._best_state = None  # not pickled with the estimator
 
 
+def rows_loader(dataset, rows, batch_size):
+    """``rows`` of ``dataset`` in order, in batches whose 1-row rest joins the previous one."""
+    rows = list(rows)
+    return torch.utils.data.DataLoader(
+        torch.utils.data.Subset(dataset, rows),
+        batch_sampler=TrainBatches(torch.utils.data.SequentialSampler(rows), batch_size),
+    )
+
+
 def recalibrate_batchnorm(module, dataset, rows, batch_size, device):
     """Recompute the running statistics of ``module``'s training BatchNorm layers.
 
@@ -276,14 +285,9 @@ def recalibrate_batchnorm(module, dataset, rows, batch_size, device):
         m.reset_running_stats()
         m.momentum = None  # cumulative average over the batches
         m.train()
-    sampler = torch.utils.data.SequentialSampler(rows)
-    loader = torch.utils.data.DataLoader(
-        torch.utils.data.Subset(dataset, list(rows)),
-        batch_sampler=TrainBatches(sampler, batch_size),
-    )
     try:
         with torch.no_grad():
-            for x, _ in loader:
+            for x, _ in rows_loader(dataset, rows, batch_size):
                 module(x.to(device))
     finally:
         for m, momentum in zip(layers, momenta):
@@ -516,13 +520,10 @@ class BaseImageEstimator(BaseEstimator):
         """
         module.to(device)
         net = module.net
-        loader = torch.utils.data.DataLoader(
-            torch.utils.data.Subset(dataset, train_idx.tolist()), batch_size=self.batch_size
-        )
         module.eval()
         feats, targets = [], []
         with torch.no_grad():
-            for x, t in loader:
+            for x, t in rows_loader(dataset, train_idx.tolist(), self.batch_size):
                 feats.append(net.backbone(module.preprocess(x.to(device))).flatten(1).float())
                 targets.append(t.to(device))
         feats, targets = torch.cat(feats), torch.cat(targets)
