@@ -284,3 +284,22 @@ def test_fit_recalibrates_the_heads_batchnorm_when_augmenting_with_frozen_bn(
     bn = module.net.head[1]
     exact = torch.allclose(bn.running_mean, hidden.mean(0), rtol=1e-4, atol=1e-5)
     assert exact is recalibrated
+
+
+@pytest.mark.parametrize(
+    "params, name",
+    [
+        ({"head_warmup_epochs": -1}, "head_warmup_epochs"),
+        ({"head_warmup_epochs": "some"}, "head_warmup_epochs"),
+        ({"head_warmup_epochs": 1.5}, "head_warmup_epochs"),
+        ({"freeze_bn": "yes"}, "freeze_bn"),
+    ],
+)
+@pytest.mark.parametrize("cls", [IAARegressor, MultiTaskDiagnosisClassifier])
+def test_bad_fine_tuning_options_are_refused_before_any_work(cls, data, params, name):
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    est = cls(model="test_resnet", image_size=32, **params)
+    with pytest.raises(InvalidParameterError, match=f"'{name}' parameter of {cls.__name__}"):
+        est.fit(*data[:2]) if cls is MultiTaskDiagnosisClassifier else est.fit(data[0], data[2])
+    assert not hasattr(est, "net_")
