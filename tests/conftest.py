@@ -17,18 +17,11 @@ settings.register_profile(
 settings.register_profile("ci-full", max_examples=500, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-
 
 def _imaplusplus_tables_dir():
     env = os.environ.get("SKIAA_IMAPLUSPLUS_DIR")
-    candidates = [Path(env)] if env else []
-    # ``shared/`` sits beside the checkout (CI, main clone); git worktrees nest one
-    # level deeper, so look a few parents up.
-    candidates += [p / "shared" / "data" / "imaplusplus" for p in REPO_ROOT.parents[:3]]
-    for path in candidates:
-        if (path / "IMAplusplus_img_metadata.csv").is_file():
-            return path
+    if env and (Path(env) / "IMAplusplus_img_metadata.csv").is_file():
+        return Path(env)
     return None
 
 
@@ -36,8 +29,7 @@ def _imaplusplus_tables_dir():
 def imaplusplus_dir():
     """Folder holding the real IMA++ tables; the test is skipped when absent.
 
-    Looked up in ``$SKIAA_IMAPLUSPLUS_DIR``, then in ``shared/data/imaplusplus``
-    beside the repository or one of its parent folders.
+    Looked up in ``$SKIAA_IMAPLUSPLUS_DIR`` only.
     """
     path = _imaplusplus_tables_dir()
     if path is None:

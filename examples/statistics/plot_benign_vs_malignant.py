@@ -8,9 +8,8 @@ the per-image IAA (mean pairwise Dice) of benign and malignant lesions with
 :func:`skiaa.stats.compare_groups`, draws the ECDFs, and breaks pairwise
 agreement down by annotator, tool and skill.
 
-The tables are looked up in ``$SKIAA_IMAPLUSPLUS_DIR`` or in a
-``shared/data/imaplusplus`` folder above the working directory; where they are
-absent (e.g. on a documentation server), a simulated stand-in with the same
+The tables are read from the folder ``$SKIAA_IMAPLUSPLUS_DIR`` names; where
+they are absent (e.g. on a documentation server), a simulated stand-in with the same
 group sizes is used, so the script always runs.
 """
 
@@ -33,14 +32,10 @@ from skiaa.stats import (
     plot_ecdf,
 )
 
-# The environment variable first, then a ``shared/data/imaplusplus`` folder in
-# the working directory or any folder above it.
-candidates = [os.environ.get("SKIAA_IMAPLUSPLUS_DIR")]
-candidates += [p / "shared" / "data" / "imaplusplus" for p in [Path.cwd(), *Path.cwd().parents]]
-root = next(
-    (Path(c) for c in candidates if c and (Path(c) / "IMAplusplus_img_metadata.csv").is_file()),
-    None,
-)
+# The folder holding the release's tables, from the environment.
+root = os.environ.get("SKIAA_IMAPLUSPLUS_DIR")
+if root is not None and not (Path(root) / "IMAplusplus_img_metadata.csv").is_file():
+    root = None
 if root is not None:
     images = load_imaplusplus(root)
     pairs = load_imaplusplus(root, table="pairs")
