@@ -7,10 +7,15 @@ Imported as ``from _helpers import ...``: pytest puts ``tests/`` on ``sys.path``
 import importlib
 import importlib.util
 import inspect
+import os
+import signal
+import subprocess
+import sys
 
 import numpy as np
 import pandas as pd
 
+import skiaa
 from skiaa.datasets import IMAPLUSPLUS_TABLES
 
 # Public modules with an ``__all__``; those not written yet are skipped by name.
@@ -184,3 +189,29 @@ def write_mask_folder(folder, n_images=4, *, size=16, seed=0):
             Image.fromarray(mask).save(path)
             paths.append(path)
     return paths
+
+
+def start_skiaa(*args, **env):
+    """Start ``python -m skiaa ARGS`` as a terminal would, for signal tests.
+
+    A non-interactive shell starts a background job (``tox -e slow &``) with
+    SIGINT ignored, a child inherits that, and a Python started with SIGINT
+    ignored never raises KeyboardInterrupt: an interrupt test would then see
+    the run finish. While the child starts, this process *catches* SIGINT,
+    which ``exec`` resets to the default action in the child, as a terminal
+    leaves it. ``env`` adds environment variables; stdout and stderr are pipes.
+    """
+    # The skiaa these tests import (a checkout's src/ or an installed package).
+    src = os.path.dirname(os.path.dirname(os.path.abspath(skiaa.__file__)))
+    env = dict(os.environ, PYTHONPATH=src, OMP_NUM_THREADS="1", **env)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        return subprocess.Popen(
+            [sys.executable, "-m", "skiaa", *map(str, args)],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+    finally:
+        signal.signal(signal.SIGINT, previous)

@@ -10,8 +10,6 @@ run.
 import os
 import signal
 import stat
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -19,13 +17,12 @@ import pandas as pd
 import pytest
 
 import skiaa.datasets
-from _helpers import write_mask_folder
+from _helpers import start_skiaa, write_mask_folder
 from skiaa.cli import main
 from skiaa.datasets import _mask_folders
 from skiaa.utils import _files
 
 PAIRWISE, IMAGES = "pairwise_metrics.csv", "image_level_metrics.csv"
-SRC = Path(skiaa.__file__).resolve().parents[1]
 
 
 @pytest.fixture
@@ -217,17 +214,6 @@ def test_interrupt_between_renames_never_mixes(masks, runs, monkeypatch, stop_at
     assert _files_in(out) == clean
 
 
-def _subprocess(masks, out, *extra):
-    env = dict(os.environ, PYTHONPATH=str(SRC), OMP_NUM_THREADS="1")
-    return subprocess.Popen(
-        [sys.executable, "-m", "skiaa", "agreement", str(masks), "--out", str(out), *extra],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT], ids=["SIGKILL", "SIGINT"])
 def test_killed_process_leaves_no_mix_and_rerun_is_exact(tmp_path, sig):
@@ -240,7 +226,7 @@ def test_killed_process_leaves_no_mix_and_rerun_is_exact(tmp_path, sig):
     assert _agreement(masks, clean, "--metrics", "dice", "jaccard") == 0
     clean = _files_in(clean)
 
-    proc = _subprocess(masks, out, *NEW)
+    proc = start_skiaa("agreement", masks, "--out", out, *NEW)
     # "Found N masks ..." is printed once the folder is read, before the pairs.
     line = proc.stderr.readline()
     assert line.startswith("Found 450 masks"), line

@@ -9,20 +9,17 @@ import json
 import os
 import shutil
 import signal
-import subprocess
-import sys
 import time
 import warnings
 from pathlib import Path
 
 import pytest
 
+from _helpers import start_skiaa
 from _study_release import TINY, numbers, write_study_release
 from skiaa.cli import main
 from skiaa.estimators import IAARegressor
 from skiaa.study import StepCacheWarning, StudyConfig, _outputs, run_study
-
-SRC = Path(__file__).resolve().parents[2] / "src"
 
 
 def _files(folder):
@@ -284,12 +281,8 @@ def test_outputs_of_another_run_are_removed(finished, tmp_path, tables):
 
 
 def _reproduce(out, *extra):
-    env = dict(os.environ, PYTHONPATH=str(SRC), OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
-    argv = [sys.executable, "-m", "skiaa", "reproduce", "--n-samples", "48", "--image-size"]
-    argv += ["32", "--models", "test_resnet", "--cv", "2", "--out", str(out), *extra]
-    return subprocess.Popen(
-        argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
+    argv = ["reproduce", "--n-samples", "48", "--image-size", "32", "--models", "test_resnet"]
+    return start_skiaa(*argv, "--cv", "2", "--out", out, *extra, PYTHONUNBUFFERED="1")
 
 
 @pytest.mark.slow
