@@ -4,6 +4,8 @@ Each test here catches a one-line bug that trains on the wrong rows or keeps the
 wrong weights while every output still looks plausible.
 """
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -148,6 +150,29 @@ def test_classifier_validation_split_is_stratified_and_rounded_up(seed):
     clf.set_params(validation_fraction=0.25).fit(X, imbalanced, iaa=iaa)
     valid = clf.net_.train_split.valid_idx
     assert np.bincount(imbalanced[valid]).tolist() == [3, 1]
+
+
+def test_validation_split_without_a_class_is_warned_once_by_name():
+    # 2 "rare" rows in 16, 2 validation rows: the stratified split holds no "rare".
+    X, _, iaa = learnable_images(16)
+    y = np.array(["common"] * 14 + ["rare"] * 2)
+    clf = MultiTaskDiagnosisClassifier(**fast_params(max_epochs=3))
+    with pytest.warns(UserWarning) as record:
+        clf.fit(X, y, iaa=iaa)
+    messages = [str(w.message) for w in record]
+    ours = [m for m in messages if "validation split" in m]
+    assert ours == [
+        "The validation split (2 of 16 rows) holds no sample of class 'rare': the best epoch "
+        "is chosen on the other classes alone. Use a larger validation_fraction, or "
+        "validation_fraction=None to keep the last epoch."
+    ]
+    assert not [m for m in messages if "single label" in m or "not in y_true" in m], messages
+    assert set(y[clf.net_.train_split.valid_idx]) == {"common"}
+    # Every class in the validation rows: no warning.
+    balanced = np.array(["common", "rare"] * 8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        clf.set_params(max_epochs=1).fit(X, balanced, iaa=iaa)
 
 
 # ----------------------------------------------------------------- best epoch, weights

@@ -412,7 +412,9 @@ class BaseImageEstimator(BaseEstimator):
         if len(fit.targets) != len(images):
             raise ValueError(f"X has {len(images)} samples but y has {len(fit.targets)}.")
         seed = self._seed()
-        train_idx, valid_idx = self._split(len(images), seed, stratify=fit.stratify)
+        encoder = getattr(fit, "encoder", None)
+        classes = None if encoder is None else encoder.classes_
+        train_idx, valid_idx = self._split(len(images), seed, fit.stratify, classes)
         passes = self.augment_passes if self.augment else 1
         if len(train_idx) * passes < 2:
             held = "" if valid_idx is None else f" ({len(valid_idx)} held out for validation)"
@@ -568,7 +570,12 @@ class BaseImageEstimator(BaseEstimator):
         cl = on_cuda if self.channels_last == "auto" else bool(self.channels_last)
         return device, amp, cl
 
-    def _split(self, n, seed, stratify=None):
+    def _split(self, n, seed, stratify=None, classes=None):
+        """Training and validation rows, stratified on ``stratify`` when given.
+
+        ``classes`` names the values of ``stratify`` (encoded labels) in the
+        warning about a validation split without some class.
+        """
         frac = self.validation_fraction
         idx = np.arange(n)
         if not frac:
@@ -579,18 +586,31 @@ class BaseImageEstimator(BaseEstimator):
                 f"validation_fraction={frac} leaves no training or validation rows for {n} "
                 "samples; use validation_fraction=None to train on all of them."
             )
-        splitter = ShuffleSplit(n_splits=1, test_size=n_valid, random_state=seed)
-        if stratify is not None:
-            try:
-                strat = StratifiedShuffleSplit(n_splits=1, test_size=n_valid, random_state=seed)
-                return next(strat.split(idx, stratify))
-            except ValueError as exc:  # a class too small to stratify (tiny CV folds)
-                warnings.warn(
-                    f"Validation split not stratified ({exc}); using a random split.",
-                    UserWarning,
-                    stacklevel=3,
-                )
-        return next(splitter.split(idx))
+        random_split = ShuffleSplit(n_splits=1, test_size=n_valid, random_state=seed)
+        if stratify is None:
+            return next(random_split.split(idx))
+        try:
+            strat = StratifiedShuffleSplit(n_splits=1, test_size=n_valid, random_state=seed)
+            train_idx, valid_idx = next(strat.split(idx, stratify))
+        except ValueError as exc:  # a class too small to stratify (tiny CV folds)
+            warnings.warn(
+                f"Validation split not stratified ({exc}); using a random split.",
+                UserWarning,
+                stacklevel=3,
+            )
+            train_idx, valid_idx = next(random_split.split(idx))
+        missing = np.setdiff1d(stratify, stratify[valid_idx])
+        if len(missing):
+            names = missing if classes is None else np.asarray(classes)[missing]
+            warnings.warn(
+                f"The validation split ({len(valid_idx)} of {n} rows) holds no sample of class "
+                f"{', '.join(repr(str(c)) for c in names)}: the best epoch is chosen on the "
+                "other classes alone. Use a larger validation_fraction, or "
+                "validation_fraction=None to keep the last epoch.",
+                UserWarning,
+                stacklevel=3,
+            )
+        return train_idx, valid_idx
 
     def _make_module(self, n_channels, channels_last, fit):
         backbone = nets.create_backbone(
@@ -832,7 +852,9 @@ default="auto"
     validation_fraction : float or None, default=0.1
         Fraction of the training rows held out (seeded by ``random_state``) to
         choose the best epoch, whose weights are restored at the end of ``fit``.
-        None or 0 trains on all rows and keeps the last epoch.
+        None or 0 trains on all rows and keeps the last epoch. The classifier
+        stratifies it on the labels and warns when it still holds no sample
+        of some class (few rows of a rare class).
     device : str or torch.device, default="auto"
         "auto" uses CUDA when available, else the CPU. A CUDA device this
         machine does not have raises a ValueError at ``fit``.

@@ -1,5 +1,6 @@
 """MultiTaskDiagnosisClassifier: diagnosis with the IAA as an auxiliary target."""
 
+import warnings
 from numbers import Real
 
 import numpy as np
@@ -23,7 +24,12 @@ from ._regressor import check_iaa
 
 def _valid_bacc(pred, true):
     logits = pred[0]
-    return balanced_accuracy_score(true[:, 0].astype(int), logits.argmax(axis=1))
+    with warnings.catch_warnings():
+        # A validation split without some class was warned of once, at the
+        # split; sklearn would repeat it every epoch.
+        warnings.filterwarnings("ignore", "A single label was found", UserWarning)
+        warnings.filterwarnings("ignore", "y_pred contains classes not in y_true", UserWarning)
+        return balanced_accuracy_score(true[:, 0].astype(int), logits.argmax(axis=1))
 
 
 @Substitution(common=COMMON_PARAMETERS_DOC)
