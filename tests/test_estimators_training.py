@@ -167,6 +167,8 @@ def test_validation_split_without_a_class_is_warned_once_by_name():
         "validation_fraction=None to keep the last epoch."
     ]
     assert not [m for m in messages if "single label" in m or "not in y_true" in m], messages
+    # Attributed to the user's line, not to skiaa's or scikit-learn's frames.
+    assert [w.filename for w in record if "validation split" in str(w.message)] == [__file__]
     assert set(y[clf.net_.train_split.valid_idx]) == {"common"}
     # Every class in the validation rows: no warning.
     balanced = np.array(["common", "rare"] * 8)

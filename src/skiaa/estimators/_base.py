@@ -11,7 +11,6 @@ training loop, callbacks, progress bar and epoch table.
 import contextlib
 import copy
 import os
-import warnings
 from numbers import Integral, Real
 
 import numpy as np
@@ -25,7 +24,7 @@ from skorch.callbacks import Callback, LRScheduler, ProgressBar
 
 from .. import nets
 from .._docstring import RANDOM_STATE_DOC, substitute
-from ..utils import draw_seed
+from ..utils import draw_seed, warn_caller
 from ._inputs import as_images
 from ._transforms import IMA_MEAN, IMA_STD, ImageModel, ImagePreprocess, default_norm_stats
 
@@ -593,22 +592,16 @@ class BaseImageEstimator(BaseEstimator):
             strat = StratifiedShuffleSplit(n_splits=1, test_size=n_valid, random_state=seed)
             train_idx, valid_idx = next(strat.split(idx, stratify))
         except ValueError as exc:  # a class too small to stratify (tiny CV folds)
-            warnings.warn(
-                f"Validation split not stratified ({exc}); using a random split.",
-                UserWarning,
-                stacklevel=3,
-            )
+            warn_caller(f"Validation split not stratified ({exc}); using a random split.")
             train_idx, valid_idx = next(random_split.split(idx))
         missing = np.setdiff1d(stratify, stratify[valid_idx])
         if len(missing):
             names = missing if classes is None else np.asarray(classes)[missing]
-            warnings.warn(
+            warn_caller(
                 f"The validation split ({len(valid_idx)} of {n} rows) holds no sample of class "
                 f"{', '.join(repr(str(c)) for c in names)}: the best epoch is chosen on the "
                 "other classes alone. Use a larger validation_fraction, or "
-                "validation_fraction=None to keep the last epoch.",
-                UserWarning,
-                stacklevel=3,
+                "validation_fraction=None to keep the last epoch."
             )
         return train_idx, valid_idx
 

@@ -1,6 +1,6 @@
 """Private helpers shared by every layer of skiaa (not part of the public API).
 
-The lowest layer: it imports numpy, scikit-learn, Pillow and tqdm only, and any skiaa
+The lowest layer: it imports numpy, scikit-learn, joblib, Pillow and tqdm only, and any skiaa
 module may import from here (``from ..utils import ...``), never from its
 private submodules.
 """
@@ -17,6 +17,7 @@ from ._labels import check_labels
 from ._progress import progress
 from ._random import as_generator, check_random_state, draw_seed
 from ._validation import check_image_size, is_path, is_path_sequence
+from ._warnings import warn_caller
 
 __all__ = [
     "ACCEPTED_LAYOUTS",
@@ -35,5 +36,6 @@ __all__ = [
     "progress",
     "temporary_file",
     "umask_mode",
+    "warn_caller",
     "write_outputs",
 ]
