@@ -411,9 +411,7 @@ class BaseImageEstimator(BaseEstimator):
         if len(fit.targets) != len(images):
             raise ValueError(f"X has {len(images)} samples but y has {len(fit.targets)}.")
         seed = self._seed()
-        encoder = getattr(fit, "encoder", None)
-        classes = None if encoder is None else encoder.classes_
-        train_idx, valid_idx = self._split(len(images), seed, fit.stratify, classes)
+        train_idx, valid_idx = self._split(len(images), seed, fit.stratify, fit.classes)
         passes = self.augment_passes if self.augment else 1
         if len(train_idx) * passes < 2:
             held = "" if valid_idx is None else f" ({len(valid_idx)} held out for validation)"
@@ -740,13 +738,17 @@ class FitTargets:
         broadcast a 1-D regression target against (n, 1) outputs).
     stratify : ndarray of shape (n_samples,) or None
         Labels the validation split is stratified on.
+    classes : array-like or None
+        The names of ``stratify``'s values when they are codes 0..k-1 (for
+        messages); None names them by value.
     **extra
         Anything the subclass's later hooks need (stored as attributes).
     """
 
-    def __init__(self, targets, stratify=None, **extra):
+    def __init__(self, targets, stratify=None, classes=None, **extra):
         self.targets = targets
         self.stratify = stratify
+        self.classes = classes
         self.__dict__.update(extra)
 
 
@@ -884,3 +886,22 @@ default="auto"
 
 #: The parameters both estimators share, for their docstrings' ``{common}`` line.
 COMMON_PARAMETERS_DOC = substitute(_COMMON_PARAMETERS_TEMPLATE, random_state=RANDOM_STATE_DOC)
+
+#: The fitted attributes both estimators share, for their ``{fitted}`` line.
+COMMON_FITTED_DOC = """\
+    n_channels_ : int
+        Number of image channels seen in ``fit``.
+    device_ : str
+        Device the network was trained on.
+    mean_, std_ : tuple of float
+        The normalisation used (``mean``/``std`` or what None resolved to).
+    lr_ : float
+        The learning rate used (``lr`` or what "auto" resolved to); the
+        optimizer class is ``net_.optimizer``.
+    head_warmup_epochs_ : int
+        Epochs the heads were warmed up on frozen features
+        (``head_warmup_epochs`` or what "auto" resolved to; 0 after a
+        ``warm_start`` fit).
+    freeze_bn_ : bool
+        Whether the backbone's BatchNorm statistics were frozen
+        (``freeze_bn`` or what "auto" resolved to)."""

@@ -17,7 +17,7 @@ from .. import nets
 from .._docstring import Substitution
 from ..losses import MultiTaskLoss
 from ..utils import check_labels
-from ._base import COMMON_PARAMETERS_DOC, BaseImageEstimator, FitTargets
+from ._base import COMMON_FITTED_DOC, COMMON_PARAMETERS_DOC, BaseImageEstimator, FitTargets
 from ._inputs import _rows
 from ._regressor import check_iaa
 
@@ -32,7 +32,7 @@ def _valid_bacc(pred, true):
         return balanced_accuracy_score(true[:, 0].astype(int), logits.argmax(axis=1))
 
 
-@Substitution(common=COMMON_PARAMETERS_DOC)
+@Substitution(common=COMMON_PARAMETERS_DOC, fitted=COMMON_FITTED_DOC)
 class MultiTaskDiagnosisClassifier(ClassifierMixin, BaseImageEstimator):
     """Diagnose lesions from images, with the IAA as an auxiliary training target.
 
@@ -85,20 +85,7 @@ class MultiTaskDiagnosisClassifier(ClassifierMixin, BaseImageEstimator):
     iaa_trained_ : bool
         Whether the IAA head was ever trained (False after diagnosis-only
         training); :meth:`predict_iaa` needs it.
-    n_channels_ : int
-    device_ : str
-    mean_, std_ : tuple of float
-        The normalisation used (``mean``/``std`` or what None resolved to).
-    lr_ : float
-        The learning rate used (``lr`` or what "auto" resolved to); the
-        optimizer class is ``net_.optimizer``.
-    head_warmup_epochs_ : int
-        Epochs the heads were warmed up on frozen features
-        (``head_warmup_epochs`` or what "auto" resolved to; 0 after a
-        ``warm_start`` fit).
-    freeze_bn_ : bool
-        Whether the backbone's BatchNorm statistics were frozen
-        (``freeze_bn`` or what "auto" resolved to).
+    {fitted}
 
     See Also
     --------
@@ -334,6 +321,7 @@ class MultiTaskDiagnosisClassifier(ClassifierMixin, BaseImageEstimator):
         return FitTargets(
             np.stack([y_enc.astype(np.float32), iaa_values], axis=1),
             stratify=y_enc,
+            classes=encoder.classes_,
             encoder=encoder,
             # A frozen IAA head is trained on the diagnosis alone.
             alpha=1.0 if self.freeze_iaa_head else self.alpha,

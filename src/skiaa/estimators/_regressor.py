@@ -7,7 +7,13 @@ from sklearn.utils.validation import column_or_1d
 
 from .. import nets
 from .._docstring import Substitution
-from ._base import _AUTO_LR, COMMON_PARAMETERS_DOC, BaseImageEstimator, FitTargets
+from ._base import (
+    _AUTO_LR,
+    COMMON_FITTED_DOC,
+    COMMON_PARAMETERS_DOC,
+    BaseImageEstimator,
+    FitTargets,
+)
 from ._inputs import _rows
 
 
@@ -32,7 +38,7 @@ def check_iaa(y, name="y"):
     return y.astype(np.float32)
 
 
-@Substitution(common=COMMON_PARAMETERS_DOC)
+@Substitution(common=COMMON_PARAMETERS_DOC, fitted=COMMON_FITTED_DOC)
 class IAARegressor(RegressorMixin, BaseImageEstimator):
     """Predict the inter-annotator agreement (IAA) of a lesion from its image.
 
@@ -56,22 +62,7 @@ class IAARegressor(RegressorMixin, BaseImageEstimator):
     best_epoch_ : int or None
         Epoch (1-based) whose weights were kept (lowest validation MAE), None
         without a validation split (the last epoch is kept).
-    n_channels_ : int
-        Number of image channels seen in ``fit``.
-    device_ : str
-        Device the network was trained on.
-    mean_, std_ : tuple of float
-        The normalisation used (``mean``/``std`` or what None resolved to).
-    lr_ : float
-        The learning rate used (``lr`` or what "auto" resolved to); the
-        optimizer class is ``net_.optimizer``.
-    head_warmup_epochs_ : int
-        Epochs the heads were warmed up on frozen features
-        (``head_warmup_epochs`` or what "auto" resolved to; 0 after a
-        ``warm_start`` fit).
-    freeze_bn_ : bool
-        Whether the backbone's BatchNorm statistics were frozen
-        (``freeze_bn`` or what "auto" resolved to).
+    {fitted}
 
     See Also
     --------
