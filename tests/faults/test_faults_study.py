@@ -14,6 +14,7 @@ import warnings
 from pathlib import Path
 
 import pytest
+from sklearn.utils._param_validation import InvalidParameterError
 
 from _helpers import start_skiaa
 from _study_release import TINY, numbers, write_study_release
@@ -170,6 +171,30 @@ def test_absent_cuda_device_fails_before_any_work(tmp_path, monkeypatch, capsys)
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "cuda:7" in err and err.startswith("skiaa reproduce: error:")
     assert not (tmp_path / "o").exists() and not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    "setting",
+    [
+        {"freeze_bn": "yes"},
+        {"head_warmup_epochs": -1},
+        {"head_init": "xavier"},
+        {"lr": -0.1},
+        {"optimizer": "rmsprop"},
+    ],
+    ids=lambda s: next(iter(s)),
+)
+def test_bad_estimator_setting_fails_before_any_work(tables_run, monkeypatch, setting):
+    # An existing run's folder: the refused run must leave its outputs as they were.
+    out, _, _ = tables_run
+    before = _files(out)
+    _no_work(monkeypatch)
+    ((name, value),) = setting.items()
+    with pytest.raises(InvalidParameterError) as info:
+        run_study(out, StudyConfig(**TINY, **setting), verbose=0)
+    message = str(info.value)
+    assert message.startswith(f"StudyConfig: The '{name}' parameter") and repr(value) in message
+    assert _files(out) == before
 
 
 # ------------------------------------------------------------------- interrupts

@@ -13,6 +13,7 @@ from ._outputs import _Outputs, check_out_dir
 from ._paper import _flat_rows, _paper_table, _step_external
 from ._report import _plot_training, _write_report
 from ._steps import (
+    _estimator_params,
     _paired_differences,
     _step_agreement,
     _step_baselines,
@@ -60,6 +61,9 @@ def run_study(out_dir, config=None, *, force=False, verbose=1):
         cannot be written); raised before any work.
     ValueError
         If ``config.device`` names a device this machine does not have.
+    sklearn.utils._param_validation.InvalidParameterError
+        If an estimator setting of ``config`` (``lr``, ``freeze_bn``, ...) is
+        one the estimators refuse (a ValueError); raised before any work.
     KeyboardInterrupt
         On Ctrl-C: the step that was running is not stored, the previous
         outputs are left unchanged, and a rerun computes the same numbers as an
@@ -81,6 +85,7 @@ def run_study(out_dir, config=None, *, force=False, verbose=1):
     # Everything that can fail without computing is checked first.
     if _trains(config):
         _check_device(config.device)
+        _check_estimator_settings(config)
         if config.torch_num_threads is None:
             # Fixed for the whole run and recorded: torch's CPU numbers depend on it.
             config = dataclasses.replace(config, torch_num_threads=_torch_threads())
@@ -192,6 +197,26 @@ def _torch_threads():
     import torch
 
     return torch.get_num_threads()
+
+
+def _check_estimator_settings(config):
+    """Refuse a setting the estimators would refuse at their first ``fit``, before any work.
+
+    The estimators' own parameter constraints decide (one place for them);
+    without this a typo in, say, ``freeze_bn`` surfaced only after the data,
+    agreement and statistics steps.
+    """
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    from ..estimators import IAARegressor, MultiTaskDiagnosisClassifier
+
+    for model in config.models:
+        params = _estimator_params(model, config)
+        for estimator in (IAARegressor(**params), MultiTaskDiagnosisClassifier(**params)):
+            try:
+                estimator._validate_params()
+            except InvalidParameterError as exc:
+                raise InvalidParameterError(f"StudyConfig: {exc}") from None
 
 
 def _check_device(device):
