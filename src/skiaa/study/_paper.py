@@ -2,12 +2,11 @@
 the recipe and the dry run (``skiaa reproduce --preset paper --dry-run``)."""
 
 import copy
-import time
 from pathlib import Path
 
 import numpy as np
 
-from ..utils import progress
+from ._fits import _FitTask, _StepPlan
 from ._steps import (
     _estimator_params,
     _fold_seeds,
@@ -140,61 +139,97 @@ def _finetune_params(ext, config):
     )
 
 
-def _step_external(agreement, data, config, store, out_dir, verbose):
-    """Train on IMA++ as the diagnosis step does, fine-tune on each external set, score."""
-    from sklearn.metrics import balanced_accuracy_score
+def _load_externals(config, out_dir, verbose):
+    """Every external dataset of ``config``, by name."""
+    return {name: _load_external(name, folder, config, out_dir, verbose)
+            for name, folder in config.external}  # fmt: skip
 
-    from ..estimators import MultiTaskDiagnosisClassifier
 
+def _plan_external(agreement, data, externals, config, store, verbose):
+    """Train on IMA++ as the diagnosis step does, fine-tune on each external set, score.
+
+    One plan per (model, alpha), one fit per fold or run: the IMA++ model of
+    that fold, then a fine-tuned copy of it per external dataset.
+    """
     iaa = agreement["iaa"].to_numpy(dtype=float)
     known = np.isin(data.diagnosis, ["benign", "malignant"]) & np.isfinite(iaa)
     rows = np.flatnonzero(known)
     y = data.diagnosis[rows]
     folds = _folds(y, config)
     seeds = _fold_seeds(config, len(folds))
-    externals = {}
-    for name, folder in config.external:
-        externals[name] = _load_external(name, folder, config, out_dir, verbose)
-    results, notes = {}, [n for e in externals.values() for n in e.notes]
-    jobs = [(m, a) for m in config.models for a in (1.0, *config.alphas)]
-    for model, alpha in progress(jobs, verbose=verbose, desc="Fine-tuning (model, alpha)"):
-        settings = {
-            **_train_settings(config),
-            "model": model,
-            "alpha": alpha,
-            "focal": config.focal,
-            "external": config.external,
-            "n_external": config.n_external,
-            "finetune": [config.finetune_epochs, config.finetune_lr, config.finetune_step],
-        }
-        name = f"external/{model}/alpha={alpha:g}"
-        inputs = _training_inputs(agreement, data, model, config)
-        for e in externals.values():
-            inputs[f"external_{e.name}"] = digest(e.images, e.y, e.split)
-        cached = store.get(name, settings, inputs)
-        if cached is None:
-            scores = {"imaplusplus": [], **{e: [] for e in externals}}
-            start = time.perf_counter()
-            for (train, test), seed in zip(folds, seeds):
-                tr, te = rows[train], rows[test]
-                params = {**_estimator_params(model, config, verbose), "random_state": seed}
-                clf = MultiTaskDiagnosisClassifier(alpha=alpha, focal=config.focal, **params)
-                clf.fit(data.images[tr], y[train], iaa=None if alpha == 1.0 else iaa[tr])
-                scores["imaplusplus"].append(
-                    balanced_accuracy_score(y[test], clf.predict(data.images[te]))
-                )
-                for ext in externals.values():
-                    fit_rows = np.flatnonzero(np.isin(ext.split, ["train", "val"]))
-                    test_rows = np.flatnonzero(ext.split == "test")
-                    tuned = copy.deepcopy(clf).set_params(**_finetune_params(ext, config))
-                    tuned.fit(ext.images[fit_rows], ext.y[fit_rows])
-                    pred = tuned.predict(ext.images[test_rows])
-                    scores[ext.name].append(balanced_accuracy_score(ext.y[test_rows], pred))
-            result = {"balanced_accuracy": scores, "seconds": time.perf_counter() - start}
-            cached = store.put(name, settings, inputs, result)
-        results.setdefault(model, {})[f"{alpha:g}"] = cached
+    ext_specs = {
+        e.name: {"y": e.y, "split": e.split, "finetune": _finetune_params(e, config)}
+        for e in externals.values()
+    }
+    plans = {}
+    for model in config.models:
+        for alpha in (1.0, *config.alphas):
+            settings = {
+                **_train_settings(config),
+                "model": model,
+                "alpha": alpha,
+                "focal": config.focal,
+                "external": config.external,
+                "n_external": config.n_external,
+                "finetune": [config.finetune_epochs, config.finetune_lr, config.finetune_step],
+            }
+            name = f"external/{model}/alpha={alpha:g}"
+            inputs = _training_inputs(agreement, data, model, config)
+            for e in externals.values():
+                inputs[f"external_{e.name}"] = digest(e.images, e.y, e.split)
+
+            def tasks(name=name, model=model, alpha=alpha, settings=settings, inputs=inputs):
+                params = {**_estimator_params(model, config, verbose), "alpha": alpha,
+                          "focal": config.focal}  # fmt: skip
+                return [
+                    _FitTask.of_step(name, f"fold={k}", _fit_external,
+                                     {"params": {**params, "random_state": seed},
+                                      "train": rows[train], "test": rows[test],
+                                      "externals": ext_specs},
+                                     settings, inputs)
+                    for k, ((train, test), seed) in enumerate(zip(folds, seeds))
+                ]  # fmt: skip
+
+            plans[(model, alpha)] = _StepPlan(
+                store, name, settings, inputs, tasks, _assemble_external
+            )
+    return plans
+
+
+def _fit_external(spec, device, arrays):
+    """One fold: the IMA++ diagnosis model, then a fine-tuned copy per external set."""
+    from sklearn.metrics import balanced_accuracy_score
+
+    from ..estimators import MultiTaskDiagnosisClassifier
+
+    images, diagnosis, iaa = arrays["images"], arrays["diagnosis"], arrays["iaa"]
+    tr, te = spec["train"], spec["test"]
+    clf = MultiTaskDiagnosisClassifier(**{**spec["params"], "device": device})
+    clf.fit(images[tr], diagnosis[tr], iaa=None if clf.alpha == 1.0 else iaa[tr])
+    scores = {"imaplusplus": balanced_accuracy_score(diagnosis[te], clf.predict(images[te]))}
+    for name, ext in spec["externals"].items():
+        ext_images = arrays[f"external_{name}"]
+        fit_rows = np.flatnonzero(np.isin(ext["split"], ["train", "val"]))
+        test_rows = np.flatnonzero(ext["split"] == "test")
+        tuned = copy.deepcopy(clf).set_params(**ext["finetune"])
+        tuned.fit(ext_images[fit_rows], ext["y"][fit_rows])
+        pred = tuned.predict(ext_images[test_rows])
+        scores[name] = balanced_accuracy_score(ext["y"][test_rows], pred)
+    return scores
+
+
+def _assemble_external(fits):
+    scores = {name: [fit[name] for fit in fits] for name in fits[0] if name != "seconds"}
+    return {"balanced_accuracy": scores, "seconds": sum(fit["seconds"] for fit in fits)}
+
+
+def _external_results(plans, externals):
+    """The external step's part of ``results.json``, from its finished plans."""
+    results = {}
+    for (model, alpha), plan in plans.items():
+        results.setdefault(model, {})[f"{alpha:g}"] = plan.result
     return {"results": results, "sources": {e.name: e.source for e in externals.values()},
-            "notes": notes}  # fmt: skip
+            "notes": [n for e in externals.values() for n in e.notes]}  # fmt: skip
 
 
 # -------------------------------------------------------------------- the table

@@ -10,14 +10,13 @@ import base64
 import functools
 import io
 import os
-import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from ..utils import progress
+from ._fits import _FitTask, _StepPlan
 from ._store import _clean, digest
 
 #: Metrics of the agreement step; the IAA of an image is its mean pairwise Dice.
@@ -354,64 +353,87 @@ def _test_fold(rows, tests):
     return fold.to_numpy()
 
 
-def _step_iaa_regression(agreement, data, config, store, verbose):
+def _plan_iaa_regression(agreement, data, config, store, verbose):
     """Cross-validated IAARegressor per architecture against the median baseline.
 
-    The baseline predicts the median IAA of each fold's training rows. The
-    result holds per-fold scores, the out-of-fold prediction of every row in
-    ``rows`` and the fold that tested it (``test_fold``), so that each number
-    can be checked from ``results.json``.
+    One plan per architecture, one fit per fold or run. The baseline predicts
+    the median IAA of each fold's training rows. The result holds per-fold
+    scores, the out-of-fold prediction of every row in ``rows`` and the fold
+    that tested it (``test_fold``), so that each number can be checked from
+    ``results.json``.
     """
-    from sklearn.metrics import mean_absolute_error
-
-    from ..estimators import IAARegressor
-
     iaa = agreement["iaa"].to_numpy(dtype=float)
     rows = np.flatnonzero(np.isfinite(iaa))
     folds = [(rows[tr], rows[te]) for tr, te in _folds(data.diagnosis[rows], config)]
-    results = {}
-    for model in progress(config.models, verbose=verbose, desc="IAA regression"):
+    seeds = _fold_seeds(config, len(folds))
+    plans = {}
+    for model in config.models:
         name = f"iaa_regression/{model}"
         settings = {**_train_settings(config), "model": model}
         inputs = _training_inputs(agreement, data, model, config)
-        cached = store.get(name, settings, inputs)
-        if cached is not None:
-            results[model] = cached
-            continue
-        start = time.perf_counter()
-        scorer = _FoldScorer()
-        reg = IAARegressor(**_estimator_params(model, config, verbose))
-        seeds = _fold_seeds(config, len(folds))
-        cv = _cross_validate(reg, data.images, iaa, folds, scoring=scorer, seeds=seeds)
-        oof = pd.Series(np.nan, index=rows)
-        per_fold, residuals = [], []
-        for k, (train, test) in enumerate(zip(cv["indices"]["train"], cv["indices"]["test"])):
-            oof[test] = scorer.predictions[k]  # "split": the last run's test predictions
-            residuals.append(np.abs(scorer.predictions[k] - iaa[test]))
-            baseline = np.full(len(test), np.median(iaa[train]))
-            best = cv["test_best_epoch"][k]
-            per_fold.append(
-                {
-                    "mae": cv["test_mae"][k],
-                    "baseline_mae": mean_absolute_error(iaa[test], baseline),
-                    "pearson_r": cv["test_pearson_r"][k],
-                    "best_epoch": None if np.isnan(best) else int(best),
-                    "n_train": len(train),
-                    "n_test": len(test),
-                }
-            )
-        result = {
-            "folds": per_fold,
-            "oof_prediction": oof.to_numpy(),
-            "rows": rows,
-            "test_fold": _test_fold(rows, cv["indices"]["test"]),
-            # The authors' "MAE ± x": mean and std of the absolute residuals pooled
-            # over the runs (or folds).
-            "pooled_abs_residual": _pooled(np.concatenate(residuals)),
-            "seconds": time.perf_counter() - start,
-        }
-        results[model] = store.put(name, settings, inputs, result)
-    return results
+
+        def tasks(name=name, model=model, settings=settings, inputs=inputs):
+            params = _estimator_params(model, config, verbose)
+            return [
+                _FitTask.of_step(name, f"fold={k}", _fit_iaa_regression,
+                                 {"params": {**params, "random_state": seed},
+                                  "train": train, "test": test},
+                                 settings, inputs)
+                for k, ((train, test), seed) in enumerate(zip(folds, seeds))
+            ]  # fmt: skip
+
+        assemble = functools.partial(_assemble_iaa_regression, iaa=iaa, rows=rows, folds=folds)
+        plans[model] = _StepPlan(store, name, settings, inputs, tasks, assemble)
+    return plans
+
+
+def _fit_iaa_regression(spec, device, arrays):
+    """One fold of the IAA regression, through :func:`_cross_validate_once`."""
+    from ..estimators import IAARegressor
+
+    scorer = _FoldScorer()
+    reg = IAARegressor(**{**spec["params"], "device": device})
+    folds = [(spec["train"], spec["test"])]
+    cv = _cross_validate_once(reg, arrays["images"], arrays["iaa"], folds, scoring=scorer)
+    best = cv["test_best_epoch"][0]
+    return {
+        "mae": cv["test_mae"][0],
+        "pearson_r": cv["test_pearson_r"][0],
+        "best_epoch": None if np.isnan(best) else int(best),
+        "prediction": scorer.predictions[0],
+    }
+
+
+def _assemble_iaa_regression(fits, *, iaa, rows, folds):
+    from sklearn.metrics import mean_absolute_error
+
+    oof = pd.Series(np.nan, index=rows)
+    per_fold, residuals = [], []
+    for (train, test), fit in zip(folds, fits):
+        pred = np.asarray(fit["prediction"], dtype=float)
+        oof[test] = pred  # "split": the last run's test predictions
+        residuals.append(np.abs(pred - iaa[test]))
+        baseline = np.full(len(test), np.median(iaa[train]))
+        per_fold.append(
+            {
+                "mae": fit["mae"],
+                "baseline_mae": mean_absolute_error(iaa[test], baseline),
+                "pearson_r": fit["pearson_r"],
+                "best_epoch": fit["best_epoch"],
+                "n_train": len(train),
+                "n_test": len(test),
+            }
+        )
+    return {
+        "folds": per_fold,
+        "oof_prediction": oof.to_numpy(),
+        "rows": rows,
+        "test_fold": _test_fold(rows, [test for _, test in folds]),
+        # The authors' "MAE ± x": mean and std of the absolute residuals pooled
+        # over the runs (or folds).
+        "pooled_abs_residual": _pooled(np.concatenate(residuals)),
+        "seconds": sum(fit["seconds"] for fit in fits),
+    }
 
 
 def _pooled(values):
@@ -423,55 +445,67 @@ def _pooled(values):
     }
 
 
-def _step_diagnosis(agreement, data, config, store, verbose):
+def _plan_diagnosis(agreement, data, config, store, verbose):
     """Cross-validated balanced accuracy per architecture and alpha (1 = diagnosis only).
 
     Every (model, alpha) is fitted on the same folds, so that the per-fold
-    differences to ``alpha=1`` are paired.
+    differences to ``alpha=1`` are paired; one plan per (model, alpha), one
+    fit per fold or run.
     """
-    from ..estimators import MultiTaskDiagnosisClassifier
-
     iaa = agreement["iaa"].to_numpy(dtype=float)
     known = np.isin(data.diagnosis, ["benign", "malignant"]) & np.isfinite(iaa)
     rows = np.flatnonzero(known)
     folds = [(rows[tr], rows[te]) for tr, te in _folds(data.diagnosis[rows], config)]
-    alphas = (1.0, *config.alphas)
-    results = {}
-    jobs = [(m, a) for m in config.models for a in alphas]
-    for model, alpha in progress(jobs, verbose=verbose, desc="Diagnosis (model, alpha)"):
-        name = f"diagnosis/{model}/alpha={alpha:g}"
-        settings = {**_train_settings(config), "model": model, "alpha": alpha}
-        settings["focal"] = config.focal
-        inputs = _training_inputs(agreement, data, model, config)
-        cached = store.get(name, settings, inputs)
-        if cached is None:
-            start = time.perf_counter()
-            clf = MultiTaskDiagnosisClassifier(
-                alpha=alpha, focal=config.focal, **_estimator_params(model, config, verbose)
-            )
-            # alpha=1 is the diagnosis-only baseline: it never sees the IAA.
-            params = {} if alpha == 1.0 else {"iaa": iaa}
-            cv = _cross_validate(
-                clf, data.images, data.diagnosis, folds, scoring="balanced_accuracy",
-                params=params, seeds=_fold_seeds(config, len(folds)),
-            )  # fmt: skip
-            cached = store.put(
-                name,
-                settings,
-                inputs,
-                {
-                    "balanced_accuracy": cv["test_score"],
-                    "n_test": [len(te) for te in cv["indices"]["test"]],
-                    "rows": rows,
-                    "test_fold": _test_fold(rows, cv["indices"]["test"]),
-                    "seconds": time.perf_counter() - start,
-                },
-            )
-        results.setdefault(model, {})[f"{alpha:g}"] = cached
-    return results
+    seeds = _fold_seeds(config, len(folds))
+    plans = {}
+    for model in config.models:
+        for alpha in (1.0, *config.alphas):
+            name = f"diagnosis/{model}/alpha={alpha:g}"
+            settings = {**_train_settings(config), "model": model, "alpha": alpha}
+            settings["focal"] = config.focal
+            inputs = _training_inputs(agreement, data, model, config)
+
+            def tasks(name=name, model=model, alpha=alpha, settings=settings, inputs=inputs):
+                params = {**_estimator_params(model, config, verbose), "alpha": alpha,
+                          "focal": config.focal}  # fmt: skip
+                return [
+                    _FitTask.of_step(name, f"fold={k}", _fit_diagnosis,
+                                     {"params": {**params, "random_state": seed},
+                                      "train": train, "test": test},
+                                     settings, inputs)
+                    for k, ((train, test), seed) in enumerate(zip(folds, seeds))
+                ]  # fmt: skip
+
+            assemble = functools.partial(_assemble_diagnosis, rows=rows, folds=folds)
+            plans[(model, alpha)] = _StepPlan(store, name, settings, inputs, tasks, assemble)
+    return plans
 
 
-def _step_baselines(agreement, data, config, store, verbose):
+def _fit_diagnosis(spec, device, arrays):
+    """One fold of a diagnosis setting, through :func:`_cross_validate_once`."""
+    from ..estimators import MultiTaskDiagnosisClassifier
+
+    clf = MultiTaskDiagnosisClassifier(**{**spec["params"], "device": device})
+    # alpha=1 is the diagnosis-only baseline: it never sees the IAA.
+    params = {} if clf.alpha == 1.0 else {"iaa": arrays["iaa"]}
+    cv = _cross_validate_once(
+        clf, arrays["images"], arrays["diagnosis"], [(spec["train"], spec["test"])],
+        scoring="balanced_accuracy", params=params,
+    )  # fmt: skip
+    return {"balanced_accuracy": cv["test_score"][0], "n_test": len(spec["test"])}
+
+
+def _assemble_diagnosis(fits, *, rows, folds):
+    return {
+        "balanced_accuracy": [fit["balanced_accuracy"] for fit in fits],
+        "n_test": [fit["n_test"] for fit in fits],
+        "rows": rows,
+        "test_fold": _test_fold(rows, [test for _, test in folds]),
+        "seconds": sum(fit["seconds"] for fit in fits),
+    }
+
+
+def _plan_baselines(agreement, data, config, store, verbose):
     """Models that fine-tune nothing, on the networks' folds: what the networks add.
 
     - pixels: PCA (20 components, fewer on folds of fewer rows) of the raw
@@ -484,84 +518,102 @@ def _step_baselines(agreement, data, config, store, verbose):
     Linear models: ridge regression (alpha by internal CV) for the IAA, logistic
     regression with balanced class weights for the diagnosis. Both are fitted on
     the training folds only; the features are computed once per image (the
-    extractor learns nothing from the data).
+    extractor learns nothing from the data). One fit per feature set.
     """
+    settings = {**_train_settings(config), "models": list(config.models), "baselines": 1}
+    inputs = {}
+    for model in config.models:
+        model_inputs = _training_inputs(agreement, data, model, config)
+        inputs.update({f"{k}/{model}": v for k, v in model_inputs.items()})
+    iaa = agreement["iaa"].to_numpy(dtype=float)
+    rows = np.flatnonzero(np.isfinite(iaa))
+    known = np.flatnonzero(np.isin(data.diagnosis, ["benign", "malignant"]) & np.isfinite(iaa))
+    spec = {
+        "rows": rows,
+        "reg_folds": _folds(data.diagnosis[rows], config),
+        "known": known,
+        "clf_folds": _folds(data.diagnosis[known], config),
+        "random_state": config.random_state,
+    }
+
+    def tasks():
+        out = [_FitTask.of_step("baselines", "pixels", _fit_baseline,
+                                {**spec, "features": "pixels"}, settings, inputs)]  # fmt: skip
+        for model in config.models:
+            weights = _weights_for(model, config)
+            if weights is None:
+                continue  # a probe on random features says nothing
+            extractor = dict(model=model, weights=weights, image_size=config.image_size,
+                             torch_num_threads=config.torch_num_threads)  # fmt: skip
+            out.append(_FitTask.of_step(
+                "baselines", f"linear probe ({model})", _fit_baseline,
+                {**spec, "features": "probe", "extractor": extractor}, settings, inputs,
+            ))  # fmt: skip
+        return out
+
+    def assemble(fits):
+        result = {"iaa_regression": {}, "diagnosis": {}}
+        for task, fit in zip(plan.tasks, fits):
+            label = task.name.removeprefix("baselines/")
+            result["iaa_regression"][label] = fit["iaa_regression"]
+            result["diagnosis"][label] = fit["diagnosis"]
+        result["seconds"] = sum(fit["seconds"] for fit in fits)
+        return result
+
+    plan = _StepPlan(store, "baselines", settings, inputs, tasks, assemble)
+    return plan
+
+
+def _fit_baseline(spec, device, arrays):
+    """The pixel baseline or one linear probe, on every fold of both tasks."""
     from sklearn.decomposition import PCA
     from sklearn.linear_model import LogisticRegression, RidgeCV
     from sklearn.metrics import balanced_accuracy_score, mean_absolute_error
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    from ..estimators import FeatureExtractor
+    images, iaa, diagnosis = arrays["images"], arrays["iaa"], arrays["diagnosis"]
+    if spec["features"] == "pixels":
+        # Pixels subsampled to about 32 x 32, in float32: at 224 px the whole set in
+        # float64 would take gigabytes for a baseline that PCA reduces to 20 numbers.
+        step = max(1, images.shape[1] // 32)
+        pixels = np.asarray(images[:, ::step, ::step], dtype=np.float32) / 255.0
+        X, n_components = pixels.reshape(len(pixels), -1), 20
+    else:
+        from ..estimators import FeatureExtractor
 
-    settings = {**_train_settings(config), "models": list(config.models), "baselines": 1}
-    inputs = {}
-    for model in config.models:
-        model_inputs = _training_inputs(agreement, data, model, config)
-        inputs.update({f"{k}/{model}": v for k, v in model_inputs.items()})
-    cached = store.get("baselines", settings, inputs)
-    if cached is not None:
-        return cached
-    start = time.perf_counter()
-    # Pixels subsampled to about 32 x 32, in float32: at 224 px the whole set in
-    # float64 would take gigabytes for a baseline that PCA reduces to 20 numbers.
-    step = max(1, data.images.shape[1] // 32)
-    pixels = np.asarray(data.images[:, ::step, ::step], dtype=np.float32) / 255.0
-    features = {"pixels": (pixels.reshape(len(pixels), -1), 20)}
-    for model in config.models:
-        weights = _weights_for(model, config)
-        if weights is None:
-            continue  # a probe on random features says nothing
-        fx = FeatureExtractor(
-            model=model,
-            weights=weights,
-            image_size=config.image_size,
-            device=config.device,
-            torch_num_threads=config.torch_num_threads,
-        )
-        features[f"linear probe ({model})"] = (fx.fit_transform(data.images), None)
+        fx = FeatureExtractor(**spec["extractor"], device=device)
+        X, n_components = fx.fit_transform(images), None
 
-    def reduce(n_components, n_rows):
+    def reduce(n_rows):
         steps = [StandardScaler()]
         if n_components:
             # Small folds (a few images with masks) have fewer rows than components.
             n = max(1, min(n_components, n_rows - 1))
-            steps.append(PCA(n, random_state=config.random_state))
+            steps.append(PCA(n, random_state=spec["random_state"]))
         return steps
 
-    iaa = agreement["iaa"].to_numpy(dtype=float)
-    result = {"iaa_regression": {}, "diagnosis": {}}
-    rows = np.flatnonzero(np.isfinite(iaa))
-    for name, (X, n_comp) in progress(features.items(), verbose=verbose, desc="Baselines"):
-        per_fold = []
-        for train, test in _folds(data.diagnosis[rows], config):
-            tr, te = rows[train], rows[test]
-            reg = make_pipeline(*reduce(n_comp, len(tr)), RidgeCV(alphas=np.logspace(-2, 4, 13)))
-            pred = np.clip(reg.fit(X[tr], iaa[tr]).predict(X[te]), 0.0, 1.0)
-            per_fold.append(
-                {
-                    "mae": mean_absolute_error(iaa[te], pred),
-                    "baseline_mae": mean_absolute_error(
-                        iaa[te], np.full(len(te), np.median(iaa[tr]))
-                    ),
-                    "pearson_r": _pearson(iaa[te], pred),
-                }
-            )
-        result["iaa_regression"][name] = {"folds": per_fold}
-    known = np.flatnonzero(np.isin(data.diagnosis, ["benign", "malignant"]) & np.isfinite(iaa))
-    y = data.diagnosis[known]
-    for name, (X, n_comp) in features.items():
-        scores = []
-        for train, test in _folds(y, config):
-            clf = make_pipeline(
-                *reduce(n_comp, len(train)),
-                LogisticRegression(C=0.1, class_weight="balanced", max_iter=5000),
-            )
-            clf.fit(X[known[train]], y[train])
-            scores.append(balanced_accuracy_score(y[test], clf.predict(X[known[test]])))
-        result["diagnosis"][name] = {"balanced_accuracy": scores}
-    result["seconds"] = time.perf_counter() - start
-    return store.put("baselines", settings, inputs, result)
+    rows, per_fold = spec["rows"], []
+    for train, test in spec["reg_folds"]:
+        tr, te = rows[train], rows[test]
+        reg = make_pipeline(*reduce(len(tr)), RidgeCV(alphas=np.logspace(-2, 4, 13)))
+        pred = np.clip(reg.fit(X[tr], iaa[tr]).predict(X[te]), 0.0, 1.0)
+        per_fold.append(
+            {
+                "mae": mean_absolute_error(iaa[te], pred),
+                "baseline_mae": mean_absolute_error(iaa[te], np.full(len(te), np.median(iaa[tr]))),
+                "pearson_r": _pearson(iaa[te], pred),
+            }
+        )
+    known, scores = spec["known"], []
+    y = diagnosis[known]
+    for train, test in spec["clf_folds"]:
+        clf = make_pipeline(
+            *reduce(len(train)), LogisticRegression(C=0.1, class_weight="balanced", max_iter=5000)
+        )
+        clf.fit(X[known[train]], y[train])
+        scores.append(balanced_accuracy_score(y[test], clf.predict(X[known[test]])))
+    return {"iaa_regression": {"folds": per_fold}, "diagnosis": {"balanced_accuracy": scores}}
 
 
 def _paired_differences(diagnosis, alphas):
