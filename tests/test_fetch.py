@@ -407,3 +407,12 @@ def test_base_urls_come_from_the_environment(server, release, tmp_path, monkeypa
     result = fetch_imaplusplus(tmp_path, timeout=5, verbose=0)
     assert result.downloaded > N_IMAGES
     assert pd.read_csv(tmp_path / IMAPLUSPLUS_TABLES["metadata"]).shape[0] == N_IMAGES
+
+
+def test_a_damaged_file_already_there_is_replaced(server, release, tmp_path):
+    served = _publish(server, release)
+    name = IMAPLUSPLUS_TABLES["pairs"]
+    tmp_path.joinpath(name).write_bytes(served[name][:-10])  # e.g. an older version
+    result = fetch_imaplusplus(tmp_path, images=False, **_urls(server))
+    assert (tmp_path / name).read_bytes() == served[name]
+    assert result.downloaded == len(served)

@@ -15,6 +15,7 @@ import json
 import os
 import re
 import shutil
+import threading
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -479,14 +480,20 @@ class _Run:
         self.state = _State(root)
         self.failures, self.missing = [], []
         self.downloaded = self.skipped = 0
+        self._lock = threading.Lock()  # image downloads run in threads
         # Failures of hosts that could not be reached but whose files were all
         # there (an offline rerun of a complete folder) are not errors.
         self.quiet_failures = []
 
     def fail(self, name, reason, *, host=None, missing=True):
-        (self.failures if missing else self.quiet_failures).append(
-            _Failure(name, reason, host=host)
-        )
+        with self._lock:
+            (self.failures if missing else self.quiet_failures).append(
+                _Failure(name, reason, host=host)
+            )
+
+    def count(self, what):
+        with self._lock:
+            setattr(self, what, getattr(self, what) + 1)
 
     def get(self, name, url, target, *, md5=None, size=None, bar=True):
         """Verify or download one file; record a failure instead of raising."""
@@ -496,8 +503,11 @@ class _Run:
             and (md5 is None or _md5(target) == md5)
         ):
             self.state.mark(target, md5)
-            self.skipped += 1
+            self.count("skipped")
             return True
+        # A file that is not the listed one (an older version, a damaged copy)
+        # is not left for a reader to take as the release.
+        target.unlink(missing_ok=True)
         show = progress(verbose=self.verbose and bar, desc=name, total=size, unit="B")
         try:
             _download(url, target, md5=md5, size=size, timeout=self.timeout, bar=show)
@@ -509,11 +519,12 @@ class _Run:
             self.fail(name, str(exc))
         else:
             self.state.mark(target, md5)
-            self.downloaded += 1
+            self.count("downloaded")
             return True
         finally:
             show.close()
-        self.missing.append(name)
+        with self._lock:
+            self.missing.append(name)
         return False
 
     def images(self, ids, folder, base, *, n_jobs):
@@ -524,7 +535,7 @@ class _Run:
         for isic_id in ids:
             seen = known.get(isic_id)
             if seen and self.state.is_verified(folder / seen["file"], size=seen.get("size")):
-                self.skipped += 1
+                self.count("skipped")
             else:
                 todo.append(isic_id)
 
@@ -547,16 +558,20 @@ class _Run:
                     if self.get(target.name, full["url"], target, size=size, bar=False):
                         known[isic_id] = dict(file=target.name, size=target.stat().st_size)
                     return
-            self.missing.append(isic_id)
+            with self._lock:
+                self.missing.append(isic_id)
 
         show = progress(verbose=self.verbose, desc="ISIC images", total=len(ids), unit="image")
         show.update(len(ids) - len(todo))
+        pool = ThreadPoolExecutor(max_workers=n_jobs)
         try:
-            with ThreadPoolExecutor(max_workers=n_jobs) as pool:
-                for future in as_completed([pool.submit(one, i) for i in todo]):
-                    future.result()
-                    show.update(1)
+            for future in as_completed([pool.submit(one, i) for i in todo]):
+                future.result()
+                show.update(1)
         finally:
+            # On Ctrl-C, images not started are dropped; those in flight keep
+            # their .part files for the next run.
+            pool.shutdown(wait=False, cancel_futures=True)
             show.close()
 
     def summary(self):
