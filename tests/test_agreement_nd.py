@@ -22,9 +22,10 @@ from skiaa.agreement import (
     hausdorff,
     hd95,
     image_agreement,
+    majority_vote,
     pairwise_agreement,
+    staple,
 )
-from skiaa.consensus import majority_vote, staple
 from skiaa.datasets import mask_folder_agreement
 from skiaa.stats import agreement_by_factor
 

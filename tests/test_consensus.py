@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from sklearn.exceptions import ConvergenceWarning
 
-from skiaa.consensus import StapleResult, majority_vote, staple
+from skiaa.agreement import StapleResult, majority_vote, staple
 
 
 def _images(masks):

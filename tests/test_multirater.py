@@ -19,8 +19,10 @@ from skiaa.agreement import (
     generalized_energy_distance,
     hd95,
     krippendorff_alpha,
+    majority_vote,
+    staple,
+    uncertainty_map,
 )
-from skiaa.consensus import majority_vote, staple, uncertainty_map
 
 krippendorff = pytest.importorskip("krippendorff", reason="reference package (the 'test' extra)")
 

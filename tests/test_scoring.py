@@ -14,13 +14,14 @@ from sklearn.model_selection import GridSearchCV, cross_validate
 from skiaa.agreement import (
     EmptyMaskWarning,
     jaccard,
+    majority_vote,
     make_segmentation_scorer,
     pairwise_agreement,
     score_segmentation,
+    staple,
     summarize_scores,
     threshold_jaccard,
 )
-from skiaa.consensus import majority_vote, staple
 
 
 def _disc(shape, centre, radius):

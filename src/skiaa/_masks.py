@@ -1,9 +1,10 @@
 """Reading and validating binary segmentation masks (shared by agreement, consensus, CLI).
 
 Masks reach skiaa as boolean arrays of any dimension (2-D images, 3-D volumes),
-as 0/1 or 0/255 integer (or float) arrays, or as files: images (PNG), NumPy
-arrays (``.npy``) or NIfTI volumes (``.nii``, ``.nii.gz``, read with nibabel,
-the ``skiaa[nifti]`` extra; their voxel size becomes the metrics' spacing).
+as 0/1 or 0/255 integer (or float) arrays, or as files: images (PNG, read for
+what they show by ``skiaa.utils.open_image``), NumPy arrays (``.npy``) or NIfTI
+volumes (``.nii``, ``.nii.gz``, read with nibabel, the ``skiaa[nifti]`` extra;
+their voxel size becomes the metrics' spacing).
 Everything is converted to boolean here, once, with a
 ``ValueError`` that names the offending image or file, so that the metric code
 below never has to guess what a value of 128 means.
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .utils import is_path
+from .utils import is_path, open_image
 
 __all__ = [
     "MASK_FILE_EXTENSIONS",
@@ -134,26 +135,20 @@ def _read_nifti(path):
 
 
 def _read_image(path):
-    from PIL import Image
-
-    try:
-        with Image.open(path) as img:
-            img.load()
-            arr = np.asarray(img)
-    except (OSError, ValueError) as exc:  # FileNotFoundError and PIL's errors are OSErrors
-        raise ValueError(f"cannot read mask file {path}: {exc}") from exc
+    # What the file shows (palette images through their palette, 16-bit and
+    # float grey with their own full scale), not Pillow's raw storage.
+    arr, full_scale = open_image(path, kind="mask")
     if arr.ndim == 3:
         if arr.shape[2] in (2, 4):  # grey + alpha (LA) or RGBA
             # Alpha must be fully opaque everywhere: a uniform 50% alpha is as
             # ambiguous as a varying one (is the mask in the colour or in the alpha?).
             alpha = arr[..., -1]
-            opaque = np.iinfo(arr.dtype).max if arr.dtype.kind in "ui" else 1.0
-            if np.any(alpha != opaque):
+            if np.any(alpha != full_scale):
                 found = np.unique(alpha)
                 shown = ", ".join(str(v) for v in found[:4]) + (", ..." if found.size > 4 else "")
                 raise ValueError(
                     f"{path}: mask with an alpha channel that is not fully opaque "
-                    f"(alpha values {{{shown}}}, expected {opaque} everywhere); save the "
+                    f"(alpha values {{{shown}}}, expected {full_scale} everywhere); save the "
                     "mask as a grey image, or with alpha opaque"
                 )
             arr = arr[..., :-1]
@@ -162,8 +157,9 @@ def _read_image(path):
         ):
             raise ValueError(f"{path}: colour mask whose channels differ; expected a grey mask")
         arr = arr[..., 0]
-    if arr.ndim != 2:
-        raise ValueError(f"{path}: a mask image must be 2-D, got shape {arr.shape}")
+    if full_scale not in (1, 255) and not np.any((arr != 0) & (arr != full_scale)):
+        # A 16-bit mask of 0 and 65535: full intensity is the lesion.
+        arr = arr != 0
     return arr
 
 
@@ -198,10 +194,12 @@ def read_mask(path):
         An image file readable by Pillow (PNG in IMA++), a NumPy ``.npy``
         array (any dimension >= 2, read without pickle) or a NIfTI volume
         (``.nii``, ``.nii.gz``; needs nibabel, the ``skiaa[nifti]`` extra).
-        Grey-level images are used as is; RGB(A) and grey-with-alpha images
-        are accepted when their colour channels are equal (a grey mask saved
-        as colour) and their alpha channel, if any, is fully opaque (255
-        everywhere for 8-bit images).
+        Images are read for what they show: palette images through their
+        palette (an inverted palette gives the same mask), 16-bit grey with
+        values 0 and 65535 as binary, like 0/1 and 0/255. RGB(A) and
+        grey-with-alpha images are accepted when their colour channels are
+        equal (a grey mask saved as colour) and their alpha channel, if any,
+        is fully opaque (255 everywhere for 8-bit images).
 
     Returns
     -------
@@ -210,9 +208,11 @@ def read_mask(path):
     Raises
     ------
     ValueError
-        If the file is missing or unreadable, is a colour image whose channels
-        differ, has an alpha channel that is not fully opaque, or holds values
-        other than 0/1 or 0/255. The message names the file.
+        If the file is missing or unreadable, is an image of a mode skiaa does
+        not understand or over Pillow's decompression-bomb limit, is a colour
+        image whose channels differ, has an alpha channel that is not fully
+        opaque, or holds values other than 0/1 or 0/255 (0/65535 in 16-bit
+        images). The message names the file.
 
     See Also
     --------

@@ -99,3 +99,58 @@ def test_transparent_mask_in_folder_fails_agreement_and_keeps_outputs(tmp_path, 
     paths[4].write_bytes(good)
     assert main(["agreement", str(folder), "--out", str(out), "-q", "--force"]) == 0
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
+# --------------------------------------------------------------------------- #
+# Mask files read for what they show
+# --------------------------------------------------------------------------- #
+def _palette_mask(path, indices, palette):
+    img = Image.fromarray(indices, mode="P")
+    img.putpalette(palette + [0] * (768 - len(palette)))
+    img.save(path)
+    return path
+
+
+def test_palette_mask_is_read_through_its_palette(tmp_path):
+    lesion = SQUARE > 0
+    black_white = [0, 0, 0, 255, 255, 255]
+    plain = _palette_mask(tmp_path / "plain.png", lesion.astype(np.uint8), black_white)
+    # The same picture stored the other way round: index 0 is white, index 1 black.
+    inverted = _palette_mask(
+        tmp_path / "inverted.png", (~lesion).astype(np.uint8), [255, 255, 255, 0, 0, 0]
+    )
+    np.testing.assert_array_equal(read_mask(plain), lesion)
+    np.testing.assert_array_equal(read_mask(inverted), lesion)
+    assert pairwise_agreement([plain, inverted])["dice"].tolist() == [1.0]
+
+
+def test_palette_mask_in_colour_is_refused(tmp_path):
+    red = _palette_mask(tmp_path / "red.png", (SQUARE > 0).astype(np.uint8), [0, 0, 0, 255, 0, 0])
+    with pytest.raises(ValueError) as exc:
+        read_mask(red)
+    assert str(exc.value) == f"{red}: colour mask whose channels differ; expected a grey mask"
+
+
+def test_sixteen_bit_mask_is_read_by_its_full_scale(tmp_path):
+    path = _save(tmp_path / "m16.png", (SQUARE > 0).astype(np.uint16) * 65535)
+    np.testing.assert_array_equal(read_mask(path), SQUARE > 0)
+    grey = (SQUARE > 0).astype(np.uint16) * 65535
+    grey[0, 0] = 300
+    with pytest.raises(ValueError) as exc:
+        read_mask(_save(tmp_path / "m16.png", grey))
+    assert str(exc.value) == (
+        f"{path}: mask values must be {{0, 1}} or {{0, 255}}, found {{0, 300, 65535}}"
+    )
+
+
+def test_mask_file_of_unknown_mode_and_over_large_mask_are_refused(tmp_path, monkeypatch):
+    path = tmp_path / "int32.tif"
+    Image.fromarray((SQUARE > 0).astype(np.int32)).save(path)
+    with pytest.raises(ValueError, match=rf"^image 0: {path}: image mode 'I' is not understood"):
+        check_mask_stack([path, path], image_index=0)
+    large = _save(tmp_path / "large.png", np.zeros((40, 50), np.uint8))
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 500)
+    with pytest.raises(ValueError) as exc:
+        read_mask(large)
+    assert str(exc.value).startswith(f"{large}: Image size (2000 pixels) exceeds limit")
+    assert "PIL.Image.MAX_IMAGE_PIXELS = <pixels>" in str(exc.value)

@@ -66,9 +66,12 @@ about 1 ms against 12-20 ms for a numpy boolean Dice
 # _naming (metric names, release columns, consensus codes, statistics),
 # _metrics (the pair metrics), _engine (validation, per-pair values and
 # summaries shared by every builder of agreement tables), _pairwise (the
-# public table builders), _multirater (Krippendorff's alpha, GED, annotator vs
-# consensus) and _scoring (a model's masks against the annotators).
+# public table builders), _consensus (majority vote, STAPLE, uncertainty map),
+# _multirater (Krippendorff's alpha, GED, annotator vs consensus), _scoring (a
+# model's masks against the annotators) and _transformer (the engine as a
+# scikit-learn transformer).
 from . import _multirater, _naming, _scoring
+from ._consensus import StapleResult, UncertaintyMap, majority_vote, staple, uncertainty_map
 from ._metrics import (
     EmptyMaskWarning,
     assd,
@@ -94,6 +97,7 @@ from ._scoring import (
     summarize_scores,
     threshold_jaccard,
 )
+from ._transformer import AgreementTransformer
 
 # The naming constants live in _naming; they are bound here with their
 # documentation so that the API reference (autodata) shows it.
@@ -113,7 +117,7 @@ RELEASE_NAMES = _naming.RELEASE_NAMES
 CONSENSUS_CODES = _naming.CONSENSUS_CODES
 
 #: Statistics of a metric over an image's pairs, accepted by :func:`image_agreement`
-#: and :class:`skiaa.AgreementTransformer` alike.
+#: and :class:`AgreementTransformer` alike.
 STATISTICS = _naming.STATISTICS
 
 #: Per-image multi-rater measures of :class:`skiaa.AgreementTransformer`
@@ -157,4 +161,11 @@ __all__ = [
     "summarize_scores",
     "threshold_jaccard",
     "make_segmentation_scorer",
+    # Consensus masks (_consensus) and the transformer (_transformer)
+    "StapleResult",
+    "UncertaintyMap",
+    "majority_vote",
+    "staple",
+    "uncertainty_map",
+    "AgreementTransformer",
 ]

@@ -37,6 +37,7 @@ __all__ = [
     "image_values",
     "check_options",
     "load_stack",
+    "map_batches",
     "warn_empty_pairs",
     "check_metrics",
     "check_spacing",
@@ -82,6 +83,31 @@ def load_stack(masks, spacing=None, *, image_index=None, min_masks=2):
         where = f"image {image_index}: " if image_index is not None else ""
         raise ValueError(f"{where}{exc} for masks of shape {stack.shape[1:]}") from None
     return stack, chosen
+
+
+def map_batches(func, items, n_jobs=None, *args):
+    """``func(batch, *args)`` over contiguous batches of ``items``, in order (a generator).
+
+    Serial (one batch) when ``n_jobs`` resolves to one worker; otherwise about
+    four batches per worker (load balance) run on joblib threads, in a
+    :func:`joblib.parallel_config` context's backend (Dask, say) when there is
+    one. Threads, not processes: the kernels (bit counts, erosions, k-d tree
+    queries, PNG decoding) release the GIL, and threads share the masks instead
+    of pickling whole stacks to other processes. Results come back in the
+    order of ``items`` whichever worker computed them, so that the caller can
+    warn in that order.
+    """
+    from joblib import Parallel, delayed, effective_n_jobs
+
+    items = list(items)
+    n_workers = effective_n_jobs(n_jobs)
+    n_batches = 1 if n_workers == 1 else min(len(items), 4 * n_workers)
+    bounds = np.linspace(0, len(items), max(n_batches, 1) + 1).round().astype(int)
+    batches = [items[a:b] for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
+    if n_workers == 1:
+        return (func(batch, *args) for batch in batches)
+    jobs = (delayed(func)(batch, *args) for batch in batches)
+    return Parallel(n_jobs=n_jobs, prefer="threads", return_as="generator")(jobs)
 
 
 class EmptyPairs(list):

@@ -13,7 +13,7 @@ from ..agreement import CONSENSUS_CODES, RELEASE_NAMES, EmptyMaskWarning, image_
 
 # The pairwise engine and metric-name validation are the agreement package's
 # shared internals (one engine for every builder of pair tables).
-from ..agreement._engine import check_options, pairs_frame
+from ..agreement._engine import check_options, map_batches, pairs_frame
 from ..agreement._naming import check_metrics
 from ..utils import progress
 from ._names import parse_mask_filename
@@ -277,20 +277,10 @@ def _release_tables(
     Images are processed in contiguous batches by threads (the kernels release
     the GIL; arrays are shared rather than pickled to other processes).
     """
-    from joblib import Parallel, delayed, effective_n_jobs
-
     items = list(items)
     multi = [it for it in items if len(it[1]) >= 2]
     options = (spacing, hd_percentile, empty)
-    n_workers = effective_n_jobs(n_jobs)
-    n_batches = 1 if n_workers == 1 else min(len(multi), 4 * n_workers)
-    bounds = np.linspace(0, len(multi), max(n_batches, 1) + 1).round().astype(int)
-    batches = [multi[a:b] for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
-    if n_workers == 1:
-        results = (_release_batch(batch, metrics, options) for batch in batches)
-    else:
-        jobs = (delayed(_release_batch)(batch, metrics, options) for batch in batches)
-        results = Parallel(n_jobs=n_jobs, prefer="threads", return_as="generator")(jobs)
+    results = map_batches(_release_batch, multi, n_jobs, metrics, options)
     tables = []
     with progress(verbose=verbose, desc="agreement", total=len(multi), unit="image") as bar:
         for batch in results:

@@ -1,43 +1,48 @@
-"""Scikit-learn transformer from masks to per-image inter-annotator agreement."""
+"""Scikit-learn transformer from masks to per-image inter-annotator agreement.
+
+The transformer is the scikit-learn face of the pairwise engine: every number
+it returns comes from the engine's per-image values (``image_values``),
+summaries (``summarise``) and the multi-rater measures (``image_measures``);
+it only lays them out as one row per image.
+"""
 
 import numbers
 import warnings
 
 import numpy as np
-from joblib import Parallel, delayed, effective_n_jobs
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from .agreement._engine import (
+from ..utils import progress
+from ._engine import (
     check_metrics,
     check_options,
     check_statistics,
     check_tolerance,
     image_values,
+    map_batches,
     summarise,
     warn_empty_pairs,
 )
-from .agreement._multirater import (
+from ._multirater import (
     IMAGE_MEASURES,
     AlphaUndefinedWarning,
     check_measures,
     image_measures,
 )
-from .agreement._naming import STATISTICS
-from .utils import progress
+from ._naming import STATISTICS
 
 __all__ = ["AgreementTransformer"]
 
 
-def _image_row(masks, index, metrics, statistics, options):
+def _image_row(masks, index, spacing, metrics, statistics, options):
     """Feature row of one image, the pairs whose distances are NaN, and whether alpha is.
 
     The row holds the statistics of each metric over the image's pairs, then the
     whole-stack measures, then k. Nothing is warned here (this runs in worker
     threads); the caller warns.
     """
-    spacing, tolerance, hd_percentile, empty, min_masks, few_masks, ddof, measures = options
-    lowest = 0 if few_masks == "nan" else min_masks
+    tolerance, hd_percentile, empty, min_masks, few_masks, ddof, measures = options
     stack, values, lonely = image_values(
         masks,
         metrics,
@@ -46,7 +51,7 @@ def _image_row(masks, index, metrics, statistics, options):
         hd_percentile=hd_percentile,
         empty=empty,
         image_index=index,
-        min_masks=lowest,
+        min_masks=0 if few_masks == "nan" else min_masks,
     )
     k = stack.shape[0]
     if k < min_masks:
@@ -57,23 +62,13 @@ def _image_row(masks, index, metrics, statistics, options):
     return np.concatenate([summary, extra, [k]]), lonely, alpha_undefined
 
 
-def _batch_rows(batch, metrics, statistics, options):
-    """Rows of a batch of ``(index, masks, spacing)`` images: one task per worker batch.
+def _batch_rows(batch, *args):
+    """Rows of a batch of ``(index, masks, spacing)`` images (one task per worker batch).
 
     Masks are read and validated inside the worker, so file paths cost nothing
     to ship and arrays are shared, not copied, by the thread backend.
     """
-    out = []
-    for index, masks, spacing in batch:
-        out.append((index, *_image_row(masks, index, metrics, statistics, (spacing, *options))))
-    return out
-
-
-def _batches(n_items, n_workers):
-    """Contiguous index ranges: about 4 per worker (load balance), 1 when serial."""
-    n_batches = 1 if n_workers == 1 else min(n_items, 4 * n_workers)
-    bounds = np.linspace(0, n_items, n_batches + 1).round().astype(int)
-    return [range(a, b) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
+    return [(index, *_image_row(masks, index, spacing, *args)) for index, masks, spacing in batch]
 
 
 class AgreementTransformer(TransformerMixin, BaseEstimator):
@@ -164,7 +159,7 @@ default=("mean",)
     Examples
     --------
     >>> import numpy as np
-    >>> from skiaa import AgreementTransformer
+    >>> from skiaa.agreement import AgreementTransformer
     >>> a = np.zeros((3, 6, 6), bool)
     >>> a[0, 1:4, 1:4] = a[1, 1:4, 1:5] = a[2, 2:4, 1:4] = True
     >>> b = np.zeros((2, 4, 5), np.uint8)
@@ -305,18 +300,7 @@ default=("mean",)
         options = (float(self.tolerance), self.hd_percentile, self.empty)
         options += (self.min_masks, self.few_masks, self.ddof, check_measures(self.measures))
         items = [(i, masks, spacings[i]) for i, masks in enumerate(images)]
-        n_workers = effective_n_jobs(self.n_jobs)
-        batches = [[items[i] for i in r] for r in _batches(len(items), n_workers)]
-        args = (metrics, statistics, options)
-        if n_workers == 1:
-            results = (_batch_rows(batch, *args) for batch in batches)
-        else:
-            # Threads, not processes: the kernels (bit counts, erosions, k-d tree
-            # queries, PNG decoding) release the GIL, and threads share the masks
-            # instead of pickling whole stacks to other processes.
-            results = Parallel(n_jobs=self.n_jobs, prefer="threads", return_as="generator")(
-                delayed(_batch_rows)(batch, *args) for batch in batches
-            )
+        results = map_batches(_batch_rows, items, self.n_jobs, metrics, statistics, options)
         n_features = len(metrics) * len(statistics) + len(check_measures(self.measures)) + 1
         out = np.empty((len(images), n_features))
         bar = progress(verbose=self.verbose, desc="agreement", total=len(images), unit="img")
