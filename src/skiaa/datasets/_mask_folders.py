@@ -347,8 +347,9 @@ def mask_folder_agreement(
         always exclude them.
     spacing : float or sequence of float, default=None
         Pixel (voxel) size along each axis, the same for every image. None
-        means the voxel size stored in each case's NIfTI files (checked equal
-        within a case), else 1.
+        means the voxel size stored in each case's NIfTI files (compared in
+        world space: brought to the first file's orientation, they must lie on
+        one voxel grid), else 1.
     hd_percentile : {"pooled", "max"}, default="pooled"
         See :func:`skiaa.agreement.hd95`; "pooled" is the release's.
     empty : {"nan", "worst"}, default="nan"
