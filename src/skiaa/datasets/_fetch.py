@@ -248,7 +248,9 @@ def _download(url, target, *, md5=None, size=None, timeout=60, bar=None):
             with open(part, "ab" if have else "wb") as handle:
                 while True:
                     try:
-                        block = response.read(_CHUNK)
+                        # read1: what has arrived, so that an interrupted
+                        # transfer keeps every byte it received.
+                        block = response.read1(_CHUNK)
                     except (TimeoutError, HTTPException, ConnectionError) as exc:
                         handle.flush()
                         got = part.stat().st_size
