@@ -36,10 +36,14 @@ def _md5(data):
 
 
 class FakeServer:
-    """Routes path -> bytes on 127.0.0.1; ``cut[path] = n`` sends n bytes, then hangs up once."""
+    """Routes path -> bytes on 127.0.0.1.
+
+    ``cut[path] = n`` sends n bytes, then hangs up, once; ``errors[path]`` is a
+    list of HTTP statuses answered, one per request, before the content.
+    """
 
     def __init__(self):
-        self.routes, self.cut, self.log = {}, {}, []
+        self.routes, self.cut, self.log, self.errors = {}, {}, [], {}
         server = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -49,6 +53,9 @@ class FakeServer:
                 path = self.path.split("?")[0]
                 server.log.append((path, self.headers.get("Range")))
                 body = server.routes.get(path)
+                if server.errors.get(path):
+                    self.send_error(server.errors[path].pop(0))
+                    return
                 if body is None:
                     self.send_error(404)
                     return
@@ -416,3 +423,20 @@ def test_a_damaged_file_already_there_is_replaced(server, release, tmp_path):
     result = fetch_imaplusplus(tmp_path, images=False, **_urls(server))
     assert (tmp_path / name).read_bytes() == served[name]
     assert result.downloaded == len(served)
+
+
+def test_a_busy_server_is_asked_again_other_errors_are_not(server, release, tmp_path, monkeypatch):
+    monkeypatch.setattr(fetch_module, "_BACKOFF", 0.0)
+    served = _publish(server, release)
+    route = "/zenodo/records/14201693/files/README.txt/content"
+    server.errors[route] = [503, 429]
+    first = sorted(release["images"].iterdir())[0].stem
+    server.errors[f"/isic/images/{first}/"] = [404]
+    with pytest.raises(FetchError) as info:
+        fetch_imaplusplus(tmp_path, **_urls(server))
+    assert (tmp_path / "README.txt").read_bytes() == served["README.txt"]
+    assert len(server.requests_for("README.txt/content")) == 3
+    # 404 is an answer: asked once, named in the one-line error.
+    assert len(server.requests_for(f"/isic/images/{first}/")) == 1
+    assert f"{first}: HTTP 404" in str(info.value) and "could not reach" not in str(info.value)
+    assert str(info.value).endswith(f"missing from {tmp_path}: {first}; rerun to continue")

@@ -16,6 +16,7 @@ import os
 import re
 import shutil
 import threading
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -79,6 +80,11 @@ _STATE = ".skiaa-fetch.json"
 _PART = ".part"
 _CHUNK = 1 << 20
 _IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+# A busy server (rate limit, overload) is asked again after 1, 2, 4 s (or its
+# Retry-After); other HTTP errors are answers, not retried.
+_RETRY_STATUS = (429, 500, 502, 503, 504)
+_RETRIES = 3
+_BACKOFF = 1.0
 # Network failures that mean "host not reachable" (no route, refused, DNS,
 # timeout) rather than a bad answer from a reachable host.
 _UNREACHABLE = (urllib.error.URLError, ConnectionError, TimeoutError)
@@ -131,11 +137,23 @@ def _request(url, headers=None):
     return urllib.request.Request(url, headers=headers)
 
 
+def _open(request, timeout):
+    """``urlopen`` that waits and retries while a server says it is busy (429, 5xx)."""
+    for attempt in range(_RETRIES + 1):
+        try:
+            return urllib.request.urlopen(request, timeout=timeout)
+        except urllib.error.HTTPError as exc:
+            if exc.code not in _RETRY_STATUS or attempt == _RETRIES:
+                raise
+            after = exc.headers.get("Retry-After", "") if exc.headers else ""
+            exc.close()
+            wait = float(after) if after.isdigit() else _BACKOFF * 2**attempt
+            time.sleep(min(wait, 60.0))
+
+
 def _get_json(url, timeout):
-    with urllib.request.urlopen(
-        _request(url, {"Accept": "application/json"}), timeout=timeout
-    ) as r:
-        return json.loads(r.read().decode("utf-8"))
+    with _open(_request(url, {"Accept": "application/json"}), timeout) as response:
+        return json.loads(response.read().decode("utf-8"))
 
 
 def _md5(path):
@@ -213,7 +231,7 @@ def _download(url, target, *, md5=None, size=None, timeout=60, bar=None):
     if not (size is not None and have == size):
         headers = {"Range": f"bytes={have}-"} if have else {}
         try:
-            response = urllib.request.urlopen(_request(url, headers), timeout=timeout)
+            response = _open(_request(url, headers), timeout)
         except urllib.error.HTTPError as exc:
             if exc.code != 416 or not have:
                 raise
@@ -508,7 +526,9 @@ class _Run:
         # A file that is not the listed one (an older version, a damaged copy)
         # is not left for a reader to take as the release.
         target.unlink(missing_ok=True)
-        show = progress(verbose=self.verbose and bar, desc=name, total=size, unit="B")
+        show = progress(
+            verbose=self.verbose and bar, desc=name, total=size, unit="B", unit_scale=True
+        )
         try:
             _download(url, target, md5=md5, size=size, timeout=self.timeout, bar=show)
         except urllib.error.HTTPError as exc:
