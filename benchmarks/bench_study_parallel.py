@@ -14,6 +14,7 @@ once, not once per process. Needs psutil.
 """
 
 import argparse
+import contextlib
 import json
 import os
 import statistics
@@ -29,10 +30,8 @@ import psutil
 def _tree_pss(proc):
     total = 0
     for p in [proc, *proc.children(recursive=True)]:
-        try:
+        with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
             total += p.memory_full_info().pss
-        except (psutil.NoSuchProcess, psutil.AccessDenied):
-            pass
     return total
 
 

@@ -11,6 +11,8 @@ import time
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from _helpers import start_skiaa
 from _study_release import TINY, numbers
@@ -264,3 +266,55 @@ def test_ctrl_c_stops_every_worker_and_exits_130(tmp_path):
     assert not alive
     assert not (out / "results.json").exists()
     assert not any(fits.glob("*.json"))  # 200 epochs: no fit had finished
+
+
+# ------------------------------------------------------------------ dry run
+@given(
+    st.lists(st.floats(0.1, 1e4), min_size=1, max_size=40),
+    st.integers(1, 16),
+)
+def test_wall_time_bounds(fits, n_workers):
+    from skiaa.study._paper import _wall_seconds
+
+    wall = _wall_seconds(fits, n_workers)
+    total, longest = sum(fits), max(fits)
+    assert max(longest, total / n_workers) <= wall * (1 + 1e-12)
+    assert wall <= total / n_workers + longest + 1e-9  # greedy list scheduling's bound
+    assert _wall_seconds(fits, 1) == pytest.approx(total)
+
+
+def test_dry_run_estimates_wall_time_for_its_devices(capsys):
+    argv = ["reproduce", "--preset", "paper", "--dry-run", "--devices", "cuda:0,cuda:1"]
+    assert main([*argv, "--n-jobs", "-1"]) == 0
+    out = capsys.readouterr().out
+    total = out.split("  total: ")[1].splitlines()[0]
+    line = out.split("  wall time on ")[1].splitlines()[0]
+    assert line.startswith("2 devices, one fit each at a time: ")
+    assert line != f"2 devices, one fit each at a time: {total}"  # shared out
+    assert main(["reproduce", "--preset", "paper", "--dry-run"]) == 0
+    assert "wall time on" not in capsys.readouterr().out  # one device: the total
+
+
+def _image_kind(spec, device, arrays):
+    images = arrays["images"]
+    return {"memmap": isinstance(images, np.memmap), "sum": int(images[:, 0, 0, 0].sum())}
+
+
+def test_local_workers_share_the_images_through_a_memory_map(tmp_path):
+    images = np.random.RandomState(0).randint(0, 255, (64, 64, 64, 3), dtype=np.uint8)  # 786 kB
+    images = np.concatenate([images] * 3)  # 2.4 MB: above joblib's 1 MB memmapping limit
+    store = _fits._FitStore(tmp_path, force=False)
+    done = {}
+
+    def tasks():
+        return [
+            _fits._FitTask.of_step("fake", f"fit={k}", _image_kind, {}, {}, {}) for k in range(4)
+        ]
+
+    plan = _fits._StepPlan(store, "fake", {}, {}, tasks, lambda f: done.setdefault("f", f))
+    spread = _spread(n_jobs=2)
+    _fits._run_fits([plan], {"images": images}, store, spread, StudyConfig(**TINY), verbose=0)
+    expected = int(images[:, 0, 0, 0].sum())
+    assert done["f"] == [
+        {"memmap": True, "sum": expected, "seconds": f["seconds"]} for f in done["f"]
+    ]

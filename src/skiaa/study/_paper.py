@@ -385,7 +385,8 @@ def estimate_gpu_time(config, *, gpu_tflops=40.0, images_per_second=3000.0):
     -------
     estimate : dict
         ``seconds`` (total), ``per_model`` (seconds per architecture),
-        ``images`` (training images processed per architecture), ``assumptions``.
+        ``images`` (training images processed per architecture), ``fits``
+        (seconds of each of the study's fit tasks), ``assumptions``.
 
     Notes
     -----
@@ -424,16 +425,25 @@ def estimate_gpu_time(config, *, gpu_tflops=40.0, images_per_second=3000.0):
     n_tunes = n_fits * n_diag if config.external else 0
     trained = n_ima_fits * fit[0] + n_tunes * tune[0]
     evaluated = n_ima_fits * fit[1] + n_tunes * tune[1]
-    per_model, images = {}, {}
+    per_model, images, fits = {}, {}, []
     for model in config.models:
         gflops = _forward_gflops(model, _image_size(model, config))
+
+        def seconds(trained, evaluated, gflops=gflops):
+            arithmetic = (3 * trained + evaluated) * gflops / (gpu_tflops * 1e3)
+            return max(arithmetic, (trained + evaluated) / images_per_second)
+
         images[model] = int(trained + evaluated)
-        arithmetic = (3 * trained + evaluated) * gflops / (gpu_tflops * 1e3)
-        per_model[model] = max(arithmetic, (trained + evaluated) / images_per_second)
+        per_model[model] = seconds(trained, evaluated)
+        # The study's tasks: per run, one regression and n_diag diagnosis fits, and
+        # with external sets n_diag more that retrain on IMA++ and then fine-tune.
+        ima, tuned = seconds(*fit), seconds(*fit) + seconds(*tune)
+        fits += [ima] * (n_fits * (1 + n_diag)) + [tuned] * n_tunes
     return {
         "seconds": float(sum(per_model.values())),
         "per_model": per_model,
         "images": images,
+        "fits": fits,
         "assumptions": f"{gpu_tflops:g} T multiply-adds/s sustained, at most "
         f"{images_per_second:g} images/s; training image = 3 forward passes; multiply-adds "
         "per forward from torchvision's documentation (paper backbones) or counted (others)",
@@ -478,9 +488,49 @@ def describe_study(config, *, gpu_tflops=40.0, images_per_second=3000.0):
         lines.append(f"  {model}: {_hours(seconds)} ({est['images'][model]:,} images trained "
                      "or evaluated)")  # fmt: skip
     lines.append(f"  total: {_hours(est['seconds'])}")
+    for n_workers, how in _workers(config):
+        wall = _hours(_wall_seconds(est["fits"], n_workers))
+        lines.append(f"  wall time on {n_workers} {how}, one fit each at a time: {wall}")
     lines.append(f"  how: {est['assumptions']}; each architecture takes the larger of its "
                  "arithmetic and image-rate times. Assumptions, not a measurement.")  # fmt: skip
     return "\n".join(lines)
+
+
+def _workers(config):
+    """(count, what) of the devices or workers the run spreads its fits over."""
+    if config.devices:
+        n = len(config.devices) if config.n_jobs == -1 else min(config.n_jobs, len(config.devices))
+        return [(n, "devices")]
+    if config.n_jobs > 1:
+        return [(config.n_jobs, "Dask workers" if config.scheduler else "workers")]
+    if config.scheduler or config.n_jobs == -1:
+        what = "Dask workers" if config.scheduler else "devices or workers"
+        return [(n, what) for n in (2, 4, 8)]  # the count is the cluster's or machine's
+    return []
+
+
+def _wall_seconds(fit_seconds, n_workers):
+    """Wall time of fits of the given durations on ``n_workers``, longest first.
+
+    Each worker takes the next fit as soon as it is free (what joblib does), so
+    the time is that of the most loaded worker: never less than the longest fit
+    or than the total shared out evenly.
+
+    Parameters
+    ----------
+    fit_seconds : sequence of float
+        Duration of each fit.
+    n_workers : int
+        Workers (devices) running one fit each at a time.
+
+    Returns
+    -------
+    seconds : float
+    """
+    load = [0.0] * max(1, int(n_workers))
+    for seconds in sorted(fit_seconds, reverse=True):
+        load[load.index(min(load))] += seconds
+    return max(load)
 
 
 def _hours(seconds):
