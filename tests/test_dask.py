@@ -271,6 +271,6 @@ def test_study_on_cluster_equals_local_run(client, tmp_path, monkeypatch):
         if isinstance(data, (list, tuple))
     ]
     image_sets = [shapes for shapes in image_sets if shapes]
-    assert len(image_sets) == 1 and len(image_sets[0]) == 2  # IMA++ and the external set
+    assert len(image_sets) == 1 and len(image_sets[0]) == 2, scattered  # IMA++, external
     assert image_sets[0][0] == (48, 32, 32, 3)
     assert not [data for data in scattered if getattr(data, "ndim", 0) == 4]

@@ -141,6 +141,7 @@ def _resolve_spread(config, *, n_cpus, n_cuda, default_threads):
 # ------------------------------------------------------------------ the workers
 def _execute(task, device, pool, threads, **arrays):
     """Run one fit in a worker (or this process) on ``device`` or one leased from ``pool``."""
+    import joblib
     from threadpoolctl import threadpool_limits
 
     if pool is not None:
@@ -149,7 +150,10 @@ def _execute(task, device, pool, threads, **arrays):
     try:
         # BLAS and OpenMP sums depend on their thread count too (the baselines' PCA):
         # the same limit in every worker and in this process keeps the numbers equal.
-        with threadpool_limits(limits=threads):
+        # A fit is one task: joblib calls inside it (cross_validate's) stay in this
+        # process; on a Dask worker they would otherwise become tasks of their own,
+        # copying the fold scorer that keeps the predictions.
+        with threadpool_limits(limits=threads), joblib.parallel_config(backend="sequential"):
             result = dict(task.func(task.spec, device, arrays))
     finally:
         if pool is not None:
@@ -218,10 +222,9 @@ def _backend(spread, arrays):
             f"scheduler={spread.scheduler!r} needs dask's distributed package: "
             "pip install 'skiaa[dask]'"
         ) from None
-    big = [a for a in arrays.values() if getattr(a, "nbytes", 0) > 1 << 20]
     with Client(spread.scheduler, set_as_default=True) as client:
-        # The images go to the cluster once, not with every task.
-        with joblib.parallel_config(backend="dask", scatter=big or None):
+        # The images (and targets) go to every worker once, not with every task.
+        with joblib.parallel_config(backend="dask", scatter=list(arrays.values())):
             yield -1
         del client
 
