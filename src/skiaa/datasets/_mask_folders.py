@@ -350,7 +350,7 @@ def mask_folder_agreement(
         means the voxel size stored in each case's NIfTI files (compared in
         world space: brought to the first file's orientation, they must lie on
         one voxel grid), else 1.
-    hd_percentile : {"pooled", "max"}, default="pooled"
+    hd_percentile : {"pooled", "max", "area_weighted"}, default="pooled"
         See :func:`skiaa.agreement.hd95`; "pooled" is the release's.
     empty : {"nan", "worst"}, default="nan"
         Distances of a pair with exactly one empty mask: NaN, or the image
@@ -535,7 +535,7 @@ def lesions_agreement(
         ``annotators``, ``tools``, ``skills``).
     metrics : str or list of str, default=None
         As in :func:`mask_folder_agreement`; Dice is added when missing.
-    hd_percentile : {"pooled", "max"}, default="pooled"
+    hd_percentile : {"pooled", "max", "area_weighted"}, default="pooled"
         As in :func:`mask_folder_agreement`.
     empty : {"nan", "worst"}, default="nan"
         As in :func:`mask_folder_agreement`.
