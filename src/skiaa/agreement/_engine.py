@@ -73,7 +73,12 @@ def load_stack(masks, spacing=None, *, image_index=None, min_masks=2):
     the masks' NIfTI files, if any; otherwise None (1 per axis). The spacing
     is checked against the masks' dimension, naming the image.
     """
-    stack, stored = load_mask_stack(masks, image_index=image_index, min_masks=min_masks)
+    # A spacing with one value per axis says how many axes are spatial: a
+    # trailing axis of 1, 3 or 4 entries is then not read as colour channels.
+    spatial_ndim = None if spacing is None or np.ndim(spacing) == 0 else len(spacing)
+    stack, stored = load_mask_stack(
+        masks, image_index=image_index, min_masks=min_masks, spatial_ndim=spatial_ndim
+    )
     if stack.shape[0] == 0:  # no mask (few_masks="nan"): no shape to check a spacing against
         return stack, None
     chosen = stored if spacing is None else spacing
