@@ -228,7 +228,8 @@ def krippendorff_alpha(masks, *, pooled=False):
     ------
     ValueError
         If a value is not binary (or NaN, in a float array), masks of an image
-        differ in shape, or an image has no mask.
+        differ in shape, an image has no mask, or there is a single annotator
+        (one mask; with ``pooled=True``, one mask in every image).
 
     See Also
     --------
@@ -268,6 +269,13 @@ def krippendorff_alpha(masks, *, pooled=False):
     """
     if not pooled:
         values, missing = _check_stack(masks, min_masks=1, allow_missing=True)
+        if values.shape[0] < 2:
+            # No value can be paired: alpha would be 0/0, a NaN whose warning
+            # blames the data's values rather than the number of annotators.
+            raise ValueError(
+                "Krippendorff's alpha needs the masks of at least two annotators (it "
+                f"measures their agreement); got {values.shape[0]} mask"
+            )
         return _alpha_from_sums(*_alpha_sums(values, missing))
     if isinstance(masks, np.ndarray) and masks.dtype != object:
         images = list(masks)
@@ -281,11 +289,19 @@ def krippendorff_alpha(masks, *, pooled=False):
     if not images:
         raise ValueError("with pooled=True, masks must hold at least one image's stack")
     total = np.zeros(3)
+    most = 0
     for index, stack in enumerate(images):
         values, missing = _check_stack(
             stack, what=f"image {index}", min_masks=1, allow_missing=True
         )
+        most = max(most, values.shape[0])
         total += _alpha_sums(values, missing)
+    if most < 2:
+        raise ValueError(
+            "Krippendorff's alpha needs the masks of at least two annotators (it measures "
+            f"their agreement); with pooled=True, each of the {len(images)} image(s) has "
+            "one mask"
+        )
     return _alpha_from_sums(*total)
 
 
