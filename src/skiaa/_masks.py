@@ -20,6 +20,7 @@ from .utils import is_path, open_image
 __all__ = [
     "MASK_FILE_EXTENSIONS",
     "as_binary_mask",
+    "as_label_map",
     "check_mask_stack",
     "load_mask_stack",
     "read_mask",
@@ -137,6 +138,61 @@ def drop_channels(mask, what, spatial_ndim=None):
     )
 
 
+def as_label_map(mask, *, what=None):
+    """Convert one label map (one class value per pixel) to a non-negative integer array.
+
+    Parameters
+    ----------
+    mask : array-like
+        Integer (or boolean, or float holding whole numbers) class values,
+        non-negative; 0 is usually the background.
+    what : str, default=None
+        Name of the map used in error messages.
+
+    Returns
+    -------
+    labels : ndarray of int, C-contiguous
+        The values, as an unsigned or signed integer array (booleans become 0/1).
+
+    Raises
+    ------
+    ValueError
+        If a value is negative, NaN or not a whole number, or the array is
+        0-dimensional or not numeric.
+
+    Examples
+    --------
+    >>> from skiaa._masks import as_label_map
+    >>> as_label_map([[0, 2], [1.0, 0]])
+    array([[0, 2],
+           [1, 0]])
+    """
+    prefix = _where(what=what)
+    try:
+        arr = np.asarray(mask)
+    except ValueError as exc:
+        raise ValueError(
+            f"{prefix}a label map must be a rectangular array (rows of equal length), got "
+            f"nested sequences of unequal lengths ({exc})"
+        ) from None
+    if arr.ndim == 0:
+        raise ValueError(f"{prefix}a label map must be an array, got a scalar")
+    if arr.dtype == bool:
+        return np.ascontiguousarray(arr, dtype=np.uint8)
+    if arr.dtype.kind not in "uif":
+        raise ValueError(f"{prefix}a label map must be numeric, got dtype {arr.dtype}")
+    if arr.size and arr.dtype.kind == "f":
+        if not np.all(np.isfinite(arr)) or np.any(arr != np.round(arr)):
+            bad = arr[~np.isfinite(arr) | (arr != np.round(arr))][:3]
+            raise ValueError(
+                f"{prefix}label values must be whole numbers, found {', '.join(map(str, bad))}"
+            )
+        arr = arr.astype(np.int64)
+    if arr.size and arr.dtype.kind == "i" and arr.min() < 0:
+        raise ValueError(f"{prefix}label values must be non-negative, found {arr.min()}")
+    return np.ascontiguousarray(arr)
+
+
 def _suffix(path):
     name = Path(path).name.lower()
     return ".nii.gz" if name.endswith(".nii.gz") else Path(name).suffix
@@ -240,10 +296,11 @@ def _grid_difference(shape, affine, ref_shape, ref_affine):
     return "; ".join(found) or None
 
 
-def _read_image(path):
+def _read_image(path, labels=False):
     # What the file shows (palette images through their palette, 16-bit and
-    # float grey with their own full scale), not Pillow's raw storage.
-    arr, full_scale = open_image(path, kind="mask")
+    # float grey with their own full scale), not Pillow's raw storage; a label
+    # map's palette only colours its classes: its indices are the labels.
+    arr, full_scale = open_image(path, kind="mask", palette_indices=labels)
     if arr.ndim == 3:
         if arr.shape[2] in (2, 4):  # grey + alpha (LA) or RGBA
             # Alpha must be fully opaque everywhere: a uniform 50% alpha is as
@@ -263,14 +320,15 @@ def _read_image(path):
         ):
             raise ValueError(f"{path}: colour mask whose channels differ; expected a grey mask")
         arr = arr[..., 0]
-    if full_scale not in (1, 255) and not np.any((arr != 0) & (arr != full_scale)):
+    if not labels and full_scale not in (1, 255) and not np.any((arr != 0) & (arr != full_scale)):
         # A 16-bit mask of 0 and 65535: full intensity is the lesion.
         arr = arr != 0
     return arr
 
 
-def _read_mask_file(path, spatial_ndim=None):
-    """A mask file as bool and its NIfTI affine (None for PNG, .npy and degenerate headers)."""
+def _read_mask_file(path, labels=False, spatial_ndim=None):
+    """A mask file as bool (a label map with ``labels``) and its NIfTI affine (None for PNG,
+    .npy and degenerate headers)."""
     path = Path(path)
     kind = _suffix(path)
     affine = None
@@ -281,20 +339,22 @@ def _read_mask_file(path, spatial_ndim=None):
             raise ValueError(f"cannot read mask file {path}: no such file")
         arr, affine = _read_nifti(path)
     else:
-        arr = _read_image(path)
+        arr = _read_image(path, labels)
     if arr.ndim < 2:
         raise ValueError(f"{path}: a mask must be 2-D or more, got shape {arr.shape}")
-    return as_binary_mask(arr, what=path), affine
+    convert = as_label_map if labels else as_binary_mask
+    return convert(arr, what=path), affine
 
 
-def read_mask_and_spacing(path):
+def read_mask_and_spacing(path, *, labels=False):
     """Read a binary mask file and the voxel size it stores (NIfTI), or None.
 
     See :func:`read_mask`; the spacing is the NIfTI file's voxel size (the
     lengths of its affine's axes, one number per axis of the mask, in the
-    array's axis order), None for PNG and ``.npy`` files.
+    array's axis order), None for PNG and ``.npy`` files. With
+    ``labels=True`` the file is a label map, checked by :func:`as_label_map`.
     """
-    mask, affine = _read_mask_file(path)
+    mask, affine = _read_mask_file(path, labels=labels)
     return mask, _spacing(affine, min(mask.ndim, 3))
 
 
@@ -344,14 +404,15 @@ def read_mask(path):
     return read_mask_and_spacing(path)[0]
 
 
-def load_mask_stack(masks, *, image_index=None, min_masks=2, spatial_ndim=None):
+def load_mask_stack(masks, *, image_index=None, min_masks=2, labels=False, spatial_ndim=None):
     """Validate the masks of one image, stack them, and give the spacing their files store.
 
     The engine behind :func:`check_mask_stack`. Returns ``(stack, spacing)``:
     ``spacing`` is the voxel size of the grid the NIfTI files among ``masks``
     share once brought to the first one's orientation (in its axis order), or
-    None when no mask carries one. ``spatial_ndim`` as in
-    :func:`check_mask_stack`.
+    None when no mask carries one. With ``labels=True`` the masks are label
+    maps (:func:`as_label_map`) and the stack is an integer array.
+    ``spatial_ndim`` as in :func:`check_mask_stack`.
     """
     prefix = _where(image_index)
     if is_path(masks):
@@ -379,7 +440,13 @@ def load_mask_stack(masks, *, image_index=None, min_masks=2, spatial_ndim=None):
     for j, item in enumerate(items):
         try:
             if is_path(item):
-                mask, affine = _read_mask_file(item, spatial_ndim)
+                mask, affine = _read_mask_file(item, labels=labels, spatial_ndim=spatial_ndim)
+            elif labels:
+                what = f"mask {j}"
+                mask, affine = (
+                    as_label_map(drop_channels(item, what, spatial_ndim), what=what),
+                    None,
+                )
             else:
                 what = f"mask {j}"
                 item = drop_channels(item, what, spatial_ndim)
@@ -408,7 +475,7 @@ def load_mask_stack(masks, *, image_index=None, min_masks=2, spatial_ndim=None):
         out.append(mask)
     spacing = None if reference is None else _spacing(reference[2], min(out[0].ndim, 3))
     if not out:
-        return np.zeros((0, 0, 0), dtype=bool), None
+        return np.zeros((0, 0, 0), dtype=np.uint8 if labels else bool), None
     return np.stack(out), spacing
 
 

@@ -25,6 +25,11 @@ The definitions are medpy's (``medpy.metric.binary`` 0.5: ``dc``, ``jc``,
   mean of both directed sets concatenated (medpy >= 0.5; medpy < 0.5
   averaged the two directed means instead).
 
+With ``labels=[...]`` (or ``"all"``) every metric takes *label maps*, one
+integer class per pixel, and returns one value per class: the metric of the
+binary masks ``map == class``, with the rules below for a class absent from one
+or both maps; :func:`generalized_dice` pools the classes (Sudre et al. 2017).
+
 Masks may have any number of dimensions (2-D images, 3-D volumes): a stack
 of an image's masks is ``(k, H, W)`` or ``(k, D, H, W)``, and ``spacing``
 gives one voxel size per axis, in the array's axis order.
@@ -77,6 +82,7 @@ from ._metrics import (
     assd,
     boundary_f1,
     dice,
+    generalized_dice,
     hausdorff,
     hd95,
     jaccard,
@@ -146,6 +152,7 @@ __all__ = [
     "assd",
     "surface_dice",
     "boundary_f1",
+    "generalized_dice",
     "pairwise_agreement",
     "image_agreement",
     # Multi-rater measures (_multirater) and a model against its annotators (_scoring)
