@@ -306,3 +306,13 @@ def test_spacing_per_axis_says_that_a_thin_last_axis_is_spatial(tmp_path):
     np.save(tmp_path / "b.npy", thin[1])
     files = pairwise_agreement([tmp_path / "a.npy", tmp_path / "b.npy"], METRICS, spacing=spacing)
     pd.testing.assert_frame_equal(files, got)
+
+
+def test_palette_label_map_is_read_by_its_indices(tmp_path):
+    from skiaa._masks import read_mask_and_spacing
+
+    classes = np.zeros((6, 6), np.uint8)
+    classes[1:3, 1:4], classes[4:, 2:] = 1, 2
+    # PASCAL VOC's convention: the palette colours the classes, the indices are them.
+    path = _palette_mask(tmp_path / "labels.png", classes, [0, 0, 0, 128, 0, 0, 0, 128, 0])
+    np.testing.assert_array_equal(read_mask_and_spacing(path, labels=True)[0], classes)
