@@ -164,6 +164,9 @@ def test_alpha_of_one_annotator_is_a_value_error_saying_so():
     # Pooled, an image by one annotator adds nothing but does not stop the others.
     two = np.concatenate([one, one])
     assert krippendorff_alpha([one, two], pooled=True) == 1.0
+    # Label maps too.
+    with pytest.raises(ValueError, match=r"at least two annotators .*; got 1 mask$"):
+        krippendorff_alpha(one.astype(np.uint8) * 2, labels="all")
 
 
 def test_alpha_pixels_with_one_value_do_not_count():

@@ -107,7 +107,7 @@ def as_binary_mask(mask, *, what=None):
 CHANNEL_LENGTHS = (1, 3, 4)
 
 
-def drop_channels(mask, what, spatial_ndim=None):
+def drop_channels(mask, what, spatial_ndim=None, labels=False):
     """A mask array without its trailing channel axis, whose channels must agree.
 
     An array of 3 or more dimensions whose last axis has 1, 3 or 4 entries is
@@ -117,13 +117,15 @@ def drop_channels(mask, what, spatial_ndim=None):
     (a grey mask saved as colour), as for image files; otherwise it is
     refused, naming the mask. The caller says that the last axis is spatial
     (a volume that thin) with ``spatial_ndim``, the number of spatial axes:
-    the metrics take it from a spacing with one value per axis.
+    the metrics take it from a spacing with one value per axis. A label map
+    (``labels``) holds classes, not colours: only a last axis of 1 is dropped.
     """
     try:
         arr = mask if isinstance(mask, np.ndarray) else np.asarray(mask)
     except ValueError:  # ragged nested lists: as_binary_mask names them
         return mask
-    if arr.ndim < 3 or arr.shape[-1] not in CHANNEL_LENGTHS or arr.dtype == object:
+    lengths = (1,) if labels else CHANNEL_LENGTHS
+    if arr.ndim < 3 or arr.shape[-1] not in lengths or arr.dtype == object:
         return mask
     if spatial_ndim is not None and arr.ndim <= spatial_ndim:
         return mask
@@ -333,7 +335,7 @@ def _read_mask_file(path, labels=False, spatial_ndim=None):
     kind = _suffix(path)
     affine = None
     if kind == ".npy":
-        arr = drop_channels(_read_npy(path), path, spatial_ndim)
+        arr = drop_channels(_read_npy(path), path, spatial_ndim, labels)
     elif kind in (".nii", ".nii.gz"):
         if not path.is_file():
             raise ValueError(f"cannot read mask file {path}: no such file")
@@ -444,7 +446,7 @@ def load_mask_stack(masks, *, image_index=None, min_masks=2, labels=False, spati
             elif labels:
                 what = f"mask {j}"
                 mask, affine = (
-                    as_label_map(drop_channels(item, what, spatial_ndim), what=what),
+                    as_label_map(drop_channels(item, what, spatial_ndim, True), what=what),
                     None,
                 )
             else:
@@ -502,6 +504,8 @@ def check_mask_stack(masks, *, image_index=None, min_masks=2, spatial_ndim=None)
         channels, which must be equal, and reduced to one of them, unless it
         has no more than ``spatial_ndim`` dimensions: then that axis is spatial
         (a volume 1, 3 or 4 voxels thin). None: every such axis is channels.
+        Label maps hold classes, not colours: only a last axis of 1 is
+        dropped from them.
 
     Returns
     -------
