@@ -26,6 +26,7 @@ PUBLIC_MODULES = [
     "skiaa.transformers",
     "skiaa.datasets",
     "skiaa.stats",
+    "skiaa.page",
     "skiaa.nets",
     "skiaa.losses",
     "skiaa.estimators",

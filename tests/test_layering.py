@@ -34,6 +34,7 @@ LAYERS = {
     "transformers": "transformers",
     "datasets": "datasets",
     "stats": "stats",
+    "page": "page",
     "nets": "nets",
     "_tv_backbones": "nets",  # the paper's torchvision backbones, re-exported by skiaa.nets
     "losses": "losses",
@@ -44,7 +45,7 @@ LAYERS = {
     "__main__": "package",
 }
 
-_NUMPY_LAYERS = {"core", "agreement", "consensus", "transformers", "datasets", "stats"}
+_NUMPY_LAYERS = {"core", "agreement", "consensus", "transformers", "datasets", "stats", "page"}
 _EVERYTHING = set(LAYERS.values())
 
 # Which layers each layer may import (itself included). Lower never imports
@@ -59,6 +60,9 @@ ALLOWED = {
     "transformers": {"core", "agreement", "consensus", "transformers"},
     "datasets": {"core", "agreement", "consensus", "datasets"},
     "stats": {"core", "agreement", "datasets", "stats"},
+    # The disagreement page lays out what the agreement layers compute, on the
+    # masks and images the datasets layer reads.
+    "page": {"core", "agreement", "consensus", "datasets", "page"},
     "nets": {"core", "nets"},
     "losses": {"core", "losses"},
     "estimators": _NUMPY_LAYERS | {"nets", "losses", "estimators"},
