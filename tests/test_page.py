@@ -275,3 +275,28 @@ def test_cli_html_writes_page_and_tables(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["agreement", str(masks), "--images", str(images), "--out", str(out)])
     assert "--images is only used by --html" in capsys.readouterr().err
+
+
+def test_consensus_masks_are_paired_in_the_table_but_never_drawn(tmp_path):
+    masks, images = _write_folder(tmp_path, [(30, 40)])
+    Image.fromarray(_blob((30, 40), (15, 20), 7).astype(np.uint8) * 255).save(
+        masks / "ISIC_0000000_ST_ST_ST_ST.png"
+    )
+    result = mask_folder_page(masks, tmp_path / "out", image_dir=images, include_consensus=True)
+    assert (result.pairs["annotator2"] == "ST").sum() == 3  # the tables keep them
+    assert "ST" not in set(result.annotators["annotator"])
+    text = result.path.read_text(encoding="utf-8")
+    card = text[text.index("<article") : text.index("</article>")]
+    assert "ST" not in re.sub(r"<[^>]+>", " ", card).split()  # not in the legend nor the pairs
+    assert card.count("<tr><td>") == 3  # the three annotator pairs
+
+
+def test_card_pairs_table_shows_the_pairs_values(demo_page):
+    out, _, result = demo_page
+    text = (out / PAGE_FILE).read_text(encoding="utf-8")
+    for image_id, group in result.pairs.groupby("img_id"):
+        card = text[text.index(f'data-id="{image_id}"') :]
+        card = card[: card.index("</article>")]
+        for row in group.itertuples():
+            cells = f"<td>{row.annotator1} – {row.annotator2}</td><td>{row.dice_score:.3f}</td>"
+            assert cells in card

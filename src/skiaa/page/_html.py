@@ -93,18 +93,22 @@ var orders={
  id:function(a,b){return a.dataset.id<b.dataset.id?-1:a.dataset.id>b.dataset.id?1:0;},
  masks:function(a,b){return (+b.dataset.k)-(+a.dataset.k)||(+a.dataset.rank)-(+b.dataset.rank);}
 };
+var order='worst',marked='';
 function apply(user){
  var a=sel.annotator.value,t=sel.tool.value,q=sel.q.value.trim().toLowerCase(),n=0;
- cards.sort(orders[sel.sort.value]||orders.worst);
- var frag=document.createDocumentFragment();
+ var o=orders[sel.sort.value]?sel.sort.value:'worst';
+ // The cards come worst first: moving 2,000 of them is only done for another order.
+ if(o!==order){cards.sort(orders[o]);var frag=document.createDocumentFragment();
+  cards.forEach(function(c){frag.appendChild(c);});grid.appendChild(frag);order=o;}
  cards.forEach(function(c){
   var ok=(!a||has(c.dataset.a,a))&&(!t||has(c.dataset.t,t))&&
    (!q||c.dataset.id.toLowerCase().indexOf(q)>=0);
-  c.hidden=!ok;if(ok){n++;}
-  c.querySelectorAll('.legend li').forEach(function(li){
-   li.classList.toggle('on',!!a&&li.dataset.a===a);});
-  frag.appendChild(c);});
- grid.appendChild(frag);
+  if(c.hidden===ok){c.hidden=!ok;}if(ok){n++;}});
+ if(a!==marked){
+  document.querySelectorAll('.legend li.on').forEach(function(li){li.classList.remove('on');});
+  if(a){document.querySelectorAll('.legend li[data-a="'+a+'"]').forEach(function(li){
+   li.classList.add('on');});}
+  marked=a;}
  count.textContent='showing '+n+' of '+cards.length+' images';
  var h=[];['annotator','tool','sort','q'].forEach(function(k){
   var el=sel[k],v=el.value;if(v&&!(k==='sort'&&v==='worst')){
