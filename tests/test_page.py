@@ -300,3 +300,28 @@ def test_card_pairs_table_shows_the_pairs_values(demo_page):
         for row in group.itertuples():
             cells = f"<td>{row.annotator1} – {row.annotator2}</td><td>{row.dice_score:.3f}</td>"
             assert cells in card
+
+
+def test_nifti_image_is_read_in_its_masks_orientation(tmp_path):
+    nibabel = pytest.importorskip("nibabel")
+    case = tmp_path / "masks" / "case1"
+    case.mkdir(parents=True)
+    blob = np.zeros((8, 16, 16), np.uint8)
+    blob[2:6, 2:6, 4:12] = 1
+    other = blob.copy()
+    other[2:6, 2:7, 4:12] = 1
+    for name, mask in (("r1", blob), ("r2", other)):
+        nibabel.save(nibabel.Nifti1Image(mask, np.eye(4)), case / f"{name}.nii.gz")
+    # The image stores its second axis reversed, and its affine says so.
+    flip = np.diag([1.0, -1.0, 1.0, 1.0])
+    flip[1, 3] = 15.0
+    volume = blob.astype(np.float32) * 1000
+    images = tmp_path / "images"
+    images.mkdir()
+    nibabel.save(nibabel.Nifti1Image(volume[:, ::-1].copy(), flip), images / "case1.nii.gz")
+    result = mask_folder_page(tmp_path / "masks", tmp_path / "out", image_dir=images)
+    with Image.open(tmp_path / "out" / FILES_DIR / "00001-outlines.jpg") as img:
+        grey = np.asarray(img.convert("L"), dtype=float)
+    # The bright lesion of the image lies inside the masks, not mirrored away from them.
+    assert grey[3:5, 6:10].mean() > 200 > 50 > grey[10:14, 6:10].mean()
+    assert "slice 4 (counted from 0) of 8" in result.path.read_text(encoding="utf-8")

@@ -118,6 +118,16 @@ def add_parser(subparsers):
     )
     add_distance_options(parser)
     parser.add_argument(
+        "--labels",
+        nargs="+",
+        type=int,
+        default=None,
+        metavar="V",
+        help="the masks are label maps (one integer class per pixel): measure these "
+        "class values, each metric giving the mean over the classes and one column "
+        "per class (dice_score_label2...)",
+    )
+    parser.add_argument(
         "--html",
         action="store_true",
         help="also write the disagreement page OUT/disagreement.html (see below)",
@@ -312,7 +322,9 @@ def _run_folder(args, verbose):
                 **options,
             )
         else:
-            result = mask_folder_agreement(args.mask_dir, args.metrics, **options)
+            result = mask_folder_agreement(
+                args.mask_dir, args.metrics, labels=args.labels, **options
+            )
     pairs, summary = result.pairs, result.images
     if not args.html:
         _write_tables(pairs, summary, out_paths)
@@ -337,6 +349,13 @@ def run(args):
         args._parser.error("--images is only used by --html (the disagreement page)")
     if args.images is not None and args.demo is not None:
         args._parser.error("--images goes with MASK_DIR; the demo draws its own images")
+    if args.demo is not None and args.labels is not None:
+        args._parser.error("--labels needs a MASK_DIR of label maps; the demo's masks are binary")
+    if args.html and args.labels is not None:
+        args._parser.error(
+            "--html draws binary masks; the page of label maps (with a class filter) "
+            "is not written yet: leave out --labels for the page"
+        )
     verbose = 0 if args.quiet else 1
     if args.demo is not None:
         return _run_demo(args, verbose)

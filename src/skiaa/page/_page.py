@@ -5,7 +5,7 @@ tables come from :func:`skiaa.datasets.mask_folder_agreement` (or
 :func:`~skiaa.datasets.lesions_agreement` for masks in memory), each annotator
 against the others' consensus from
 :func:`skiaa.agreement.annotator_vs_consensus`, the disagreement map from
-:func:`skiaa.consensus.uncertainty_map`. This module lays them out.
+:func:`skiaa.agreement.uncertainty_map`. This module lays them out.
 """
 
 import os
@@ -17,9 +17,16 @@ from PIL import Image
 from sklearn.utils import Bunch
 
 from .._docstring import Substitution
-from .._masks import _read_nifti, check_mask_stack
-from ..agreement import CONSENSUS_CODES, RELEASE_NAMES, annotator_vs_consensus
-from ..consensus import uncertainty_map
+
+# The masks' own NIfTI reader and reorientation: an image volume must be read
+# exactly as its masks are, or the outlines would fall on other voxels.
+from .._masks import _grid_difference, _read_nifti, _reorient, check_mask_stack
+from ..agreement import (
+    CONSENSUS_CODES,
+    RELEASE_NAMES,
+    annotator_vs_consensus,
+    uncertainty_map,
+)
 from ..datasets import lesions_agreement, load_images, mask_folder_agreement
 from ..utils import check_output_dir, progress, write_outputs
 from . import _figures, _html
@@ -153,8 +160,41 @@ def find_images(image_dir, image_ids):
     return found, missing
 
 
-def _read_image(path, mask_shape, image_id):
-    """The image at ``path`` as an array whose leading axes are ``mask_shape``."""
+def _mask_affine(masks):
+    """Voxel-to-world affine of the first NIfTI file among ``masks`` (None if none).
+
+    The mask reader brings every mask of an image to that file's orientation.
+    """
+    for item in masks if not isinstance(masks, np.ndarray) else ():
+        if isinstance(item, (str, os.PathLike)) and _image_suffix(Path(item)) in (
+            ".nii",
+            ".nii.gz",
+        ):
+            return _read_nifti(Path(item))[1]
+    return None
+
+
+def _read_nifti_image(path, mask_shape, reference, image_id):
+    """A NIfTI image volume in the orientation and on the grid of its masks."""
+    image, affine = _read_nifti(path)
+    if image.ndim != len(mask_shape) or affine is None or reference is None:
+        return image  # checked against the masks' shape by the caller
+    image, affine = _reorient(image, affine, reference)
+    differs = _grid_difference(image.shape, affine, tuple(mask_shape), reference)
+    if differs is not None:
+        raise ValueError(
+            f"image {image_id}: {path.name} does not lie on its masks' voxel grid "
+            f"(they differ in {differs}); the outlines would fall on other voxels"
+        )
+    return image
+
+
+def _read_image(path, mask_shape, image_id, reference=None):
+    """The image at ``path`` as an array whose leading axes are ``mask_shape``.
+
+    ``reference`` is the affine of the masks' NIfTI files, to which a NIfTI
+    image is reoriented as the masks are.
+    """
     path = Path(path)
     suffix = _image_suffix(path)
     if suffix == ".npy":
@@ -163,8 +203,7 @@ def _read_image(path, mask_shape, image_id):
         except (OSError, ValueError) as exc:
             raise ValueError(f"image {image_id}: cannot read {path}: {exc}") from exc
     elif suffix in (".nii", ".nii.gz"):
-        # The masks' NIfTI reader, so that an image volume and its masks are read alike.
-        image = _read_nifti(path)[0]
+        image = _read_nifti_image(path, mask_shape, reference, image_id)
     else:
         try:
             with Image.open(path) as img:
@@ -229,7 +268,7 @@ def _render_case(case, number, folder, colours, sizes, consensus, lut):
     image = case["image"]
     if image is not None:
         image = (
-            _read_image(image, stack.shape[1:], image_id)
+            _read_image(image, stack.shape[1:], image_id, _mask_affine(case["masks"]))
             if isinstance(image, (str, os.PathLike))
             else _check_image_array(image, stack.shape[1:], image_id)
         )
@@ -549,7 +588,7 @@ def disagreement_page(
     ``out/disagreement_files/``, referenced relatively): the images sorted
     by agreement, worst first, each with every annotator's outline over the
     image in the annotator's colour, the disagreement map (the pixel entropy
-    of :func:`skiaa.consensus.uncertainty_map`), its pairwise table and each
+    of :func:`skiaa.agreement.uncertainty_map`), its pairwise table and each
     annotator's Dice with the consensus of the others; filters by annotator
     and tool; and summary figures (agreement per image, each annotator
     against the others, pairwise Dice by tools) with a table of who agrees
@@ -609,7 +648,7 @@ def disagreement_page(
     See Also
     --------
     mask_folder_page : The same page for a folder of mask files.
-    skiaa.consensus.uncertainty_map : The disagreement map.
+    skiaa.agreement.uncertainty_map : The disagreement map.
 
     Examples
     --------
