@@ -477,3 +477,21 @@ def test_ctrl_c_keeps_the_partial_file_and_a_rerun_resumes_it(server, release, t
     fetch_imaplusplus(root, images=False, **_urls(server))
     assert (root / "segs.zip").read_bytes() == served["segs.zip"]
     assert server.requests_for(route)[-1] == (route, "bytes=1500-")
+
+
+def test_invenio_rdm_listing_downloads_the_content_links(server, release, tmp_path):
+    # The InvenioRDM layout: files.entries by name, "self" is the entry's
+    # metadata and "content" its bytes.
+    served = _publish(server, release)
+    record = json.loads(server.routes[f"/zenodo/records/{RECORD}"])
+    entries = {}
+    for entry in record["files"]:
+        content = entry["links"]["self"]
+        meta = content.removesuffix("/content")
+        server.routes[meta.removeprefix(server.url)] = json.dumps(entry).encode()
+        entries[entry["key"]] = {**entry, "links": {"self": meta, "content": content}}
+    record["files"] = {"enabled": True, "entries": entries}
+    server.routes[f"/zenodo/records/{RECORD}"] = json.dumps(record).encode()
+    fetch_imaplusplus(tmp_path, images=False, **_urls(server))
+    for name, body in served.items():
+        assert (tmp_path / name).read_bytes() == body

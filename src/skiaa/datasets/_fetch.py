@@ -34,9 +34,9 @@ from ._imaplusplus import IMAPLUSPLUS_FOLDERS, IMAPLUSPLUS_TABLES, load_imaplusp
 #: Zenodo record of the IMA++ release (DOI 10.5281/zenodo.14201692).
 IMAPLUSPLUS_RECORD = "14201692"
 
-#: Default base URLs of the three hosts, each overridable by an environment
-#: variable (and by a parameter of :func:`fetch_imaplusplus`).
-FETCH_URLS = {
+# Default base URLs of the three hosts, each overridable by an environment
+# variable (and by a parameter of fetch_imaplusplus).
+_URLS = {
     "zenodo": ("SKIAA_ZENODO_API", "https://zenodo.org/api"),
     "isic": ("SKIAA_ISIC_API", "https://api.isic-archive.com/api/v2"),
     "github": ("SKIAA_GITHUB_RAW", "https://raw.githubusercontent.com"),
@@ -115,7 +115,7 @@ class _Failure(Exception):
 
 
 def _base_url(key, given):
-    env, default = FETCH_URLS[key]
+    env, default = _URLS[key]
     return (given or os.environ.get(env) or default).rstrip("/")
 
 
@@ -220,8 +220,9 @@ def _download(url, target, *, md5=None, size=None, timeout=60, bar=None):
     """Download ``url`` to ``target`` through ``target.part``, continuing a partial one.
 
     The finished file is checked against ``md5`` and/or ``size``; on a
-    mismatch the bad bytes are deleted and :class:`FetchError` names the file.
-    A transfer cut short keeps its ``.part`` file for the next call.
+    mismatch the bad bytes are deleted and ``_Mismatch`` says how they
+    differ. A transfer cut short raises ``_Interrupted`` and keeps its
+    ``.part`` file for the next call.
     """
     part = target.with_name(target.name + _PART)
     have = part.stat().st_size if part.exists() else 0
@@ -270,8 +271,8 @@ def _download(url, target, *, md5=None, size=None, timeout=60, bar=None):
     problem = None
     if size is not None and got != size:
         problem = f"{got} bytes where the listing says {size}"
-    elif md5 is not None and _md5(part) != md5:
-        problem = f"MD5 {_md5(part)} differs from the listed {md5}"
+    elif md5 is not None and (found := _md5(part)) != md5:
+        problem = f"MD5 {found} differs from the listed {md5}"
     if problem:
         part.unlink()
         raise _Mismatch(f"{problem}; the file was deleted")
@@ -290,9 +291,11 @@ def _zenodo_files(record_json, what):
     for entry in files:
         name = _safe_name(entry.get("key", entry.get("filename")), what)
         links = entry.get("links") or {}
-        url = links.get("self") or links.get("content") or links.get("download")
+        # "content" is the bytes where a listing also has a metadata "self"
+        # (InvenioRDM); the legacy listing's "self" is the bytes.
+        url = links.get("content") or links.get("download") or links.get("self")
         checksum = str(entry.get("checksum") or "")
-        algo, _, value = checksum.partition(":")
+        algo, _, value = checksum.lower().partition(":")
         if algo != "md5" or not re.fullmatch(r"[0-9a-f]{32}", value):
             raise FetchError(f"{what}: {name} has no MD5 checksum in the listing ({checksum!r})")
         size = entry.get("size", entry.get("filesize"))
