@@ -200,6 +200,43 @@ def test_ph2(ph2):
     assert load_images(df["image_path"].tolist(), 3).shape == (3, 3, 3, 3)
 
 
+def test_ph2_case_without_its_image_folder_is_named(ph2):
+    import shutil
+
+    shutil.rmtree(ph2 / "PH2 Dataset images" / "IMD009")
+    expected = ph2 / "PH2 Dataset images" / "IMD009" / "IMD009_Dermoscopic_Image" / "IMD009.bmp"
+    with pytest.raises(FileNotFoundError) as exc:
+        load_ph2(ph2)
+    assert str(exc.value) == (
+        f"PH2: 1 image(s) listed but not found: ['IMD009']; looked for {expected} "
+        "(pass on_missing='flag' to keep them)"
+    )
+    flagged = load_ph2(ph2, on_missing="flag")
+    assert flagged["image_id"].tolist() == ["IMD003", "IMD009", "IMD058"]  # none dropped
+    assert flagged["image_exists"].tolist() == [True, False, True]
+
+
+@pytest.mark.parametrize(
+    ("row", "shown"),
+    [
+        ("|| imd009 ||  ||  1  ||  0  ||", "|| imd009 ||  ||  1  ||  0  ||"),
+        ("|| IMD 009 ||  ||  1  ||  0  ||", "|| IMD 009 ||  ||  1  ||  0  ||"),
+        ("|| IMD009 ||", "|| IMD009 ||"),
+    ],
+    ids=["lower-case", "spaced", "truncated"],
+)
+def test_ph2_case_row_that_cannot_be_read_is_not_dropped(ph2, row, shown):
+    lines = _PH2_TXT.splitlines()
+    lines[2] = row
+    (ph2 / "PH2_dataset.txt").write_text("\n".join(lines) + "\n")
+    with pytest.raises(ValueError) as exc:
+        load_ph2(ph2)
+    assert str(exc.value) == (
+        f"PH2_dataset.txt line 3: case row {shown!r} is not "
+        "'|| IMDxxx || histology || 0/1/2 || ...'"
+    )
+
+
 def test_ph2_errors(ph2, tmp_path):
     (ph2 / "PH2_dataset.txt").write_text(_PH2_TXT.replace("||         1  ", "||         7  "))
     with pytest.raises(ValueError, match="'7' of IMD009"):

@@ -103,9 +103,12 @@ def _finish(frame, on_missing, what):
     if not frame["image_exists"].all():
         missing = frame.loc[~frame["image_exists"], "image_id"].tolist()
         if on_missing == "raise":
+            first = frame.loc[~frame["image_exists"], "image_path"].iloc[0]
+            looked = f"; looked for {first}" if isinstance(first, str) else ""
             raise FileNotFoundError(
                 f"{what}: {len(missing)} image(s) listed but not found: {missing[:5]}"
-                f"{' ...' if len(missing) > 5 else ''} (pass on_missing='flag' to keep them)"
+                f"{' ...' if len(missing) > 5 else ''}{looked} "
+                "(pass on_missing='flag' to keep them)"
             )
         frame.loc[~frame["image_exists"], "image_path"] = None
     frame["label"] = frame["label"].astype(np.int64)
@@ -376,8 +379,14 @@ def _parse_ph2_txt(path):
         if "||" not in line:
             continue
         fields = [f.strip() for f in line.split("||")]
-        if len(fields) < 4 or not re.fullmatch(r"IMD\d+", fields[1]):
+        if len(fields) < 2 or not re.match(r"(?i)imd\s*\d", fields[1]):
             continue  # header and legend lines
+        # A case row that cannot be read is an error, never a row left out.
+        if not re.fullmatch(r"IMD\d+", fields[1]) or len(fields) < 4:
+            raise ValueError(
+                f"{path.name} line {lineno}: case row {line.strip()!r} is not "
+                "'|| IMDxxx || histology || 0/1/2 || ...'"
+            )
         code = fields[3]
         if code not in _PH2_DIAGNOSIS:
             raise ValueError(
@@ -416,9 +425,12 @@ def load_ph2(root, *, on_missing="raise"):
     Raises
     ------
     FileNotFoundError
-        If ``PH2_dataset.txt`` or (``on_missing="raise"``) an image is missing.
+        If ``PH2_dataset.txt`` or (``on_missing="raise"``) an image is missing;
+        the message names the ids and the path looked for.
     ValueError
-        If the text file holds no case rows or an unknown diagnosis code.
+        If the text file holds no case rows, a case row that cannot be read
+        (``IMD 058``, ``imd058``, a truncated row; named with its line), or an
+        unknown diagnosis code.
 
     See Also
     --------
