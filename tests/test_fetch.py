@@ -495,3 +495,16 @@ def test_invenio_rdm_listing_downloads_the_content_links(server, release, tmp_pa
     fetch_imaplusplus(tmp_path, images=False, **_urls(server))
     for name, body in served.items():
         assert (tmp_path / name).read_bytes() == body
+
+
+@pytest.mark.parametrize("n_jobs", [0, -2, 1.5, True])
+def test_bad_n_jobs_is_refused_before_any_request(server, tmp_path, n_jobs):
+    with pytest.raises(ValueError, match="n_jobs must be a positive int or -1"):
+        fetch_imaplusplus(tmp_path / "ima", n_jobs=n_jobs, **_urls(server))
+    assert server.log == [] and not (tmp_path / "ima").exists()
+
+
+def test_n_jobs_minus_one_uses_every_core(server, release, tmp_path):
+    _publish(server, release)
+    result = fetch_imaplusplus(tmp_path, n_jobs=-1, **_urls(server))
+    assert result.images is not None and len(list(result.images.iterdir())) == N_IMAGES

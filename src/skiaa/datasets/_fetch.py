@@ -391,7 +391,7 @@ def fetch_imaplusplus(
         pinned commit, checked against a pinned MD5. None means
         ``SKIAA_GITHUB_RAW`` or ``https://raw.githubusercontent.com``.
     n_jobs : int, default=4
-        Images downloaded at once.
+        Images downloaded at once (-1: one per CPU core).
     timeout : float, default=60.0
         Seconds to wait for a server before giving up on a request.
     verbose : int, default=1
@@ -423,8 +423,10 @@ def fetch_imaplusplus(
     listing saved by the previous run is used to check the files already
     there, so a complete folder verifies offline.
     """
-    if int(n_jobs) < 1:
-        raise ValueError(f"n_jobs must be at least 1, got {n_jobs}")
+    if isinstance(n_jobs, bool) or not isinstance(n_jobs, int) or n_jobs == 0 or n_jobs < -1:
+        raise ValueError(f"n_jobs must be a positive int or -1, got {n_jobs!r}")
+    if n_jobs == -1:
+        n_jobs = os.cpu_count() or 1
     root = Path(directory)
     root.mkdir(parents=True, exist_ok=True)
     bases = {
@@ -477,7 +479,7 @@ def fetch_imaplusplus(
         if images:
             if all((root / n).is_file() for n in IMAPLUSPLUS_TABLES.values()):
                 ids = list(load_imaplusplus(root)["image_id"])
-                run.images(ids, image_root, bases["isic"], n_jobs=int(n_jobs))
+                run.images(ids, image_root, bases["isic"], n_jobs=n_jobs)
             else:
                 run.missing.append("the images (their ids come from the tables)")
     finally:
