@@ -477,3 +477,34 @@ def test_ctrl_c_keeps_the_partial_file_and_a_rerun_resumes_it(server, release, t
     fetch_imaplusplus(root, images=False, **_urls(server))
     assert (root / "segs.zip").read_bytes() == served["segs.zip"]
     assert server.requests_for(route)[-1] == (route, "bytes=1500-")
+
+
+def test_invenio_rdm_listing_downloads_the_content_links(server, release, tmp_path):
+    # The InvenioRDM layout: files.entries by name, "self" is the entry's
+    # metadata and "content" its bytes.
+    served = _publish(server, release)
+    record = json.loads(server.routes[f"/zenodo/records/{RECORD}"])
+    entries = {}
+    for entry in record["files"]:
+        content = entry["links"]["self"]
+        meta = content.removesuffix("/content")
+        server.routes[meta.removeprefix(server.url)] = json.dumps(entry).encode()
+        entries[entry["key"]] = {**entry, "links": {"self": meta, "content": content}}
+    record["files"] = {"enabled": True, "entries": entries}
+    server.routes[f"/zenodo/records/{RECORD}"] = json.dumps(record).encode()
+    fetch_imaplusplus(tmp_path, images=False, **_urls(server))
+    for name, body in served.items():
+        assert (tmp_path / name).read_bytes() == body
+
+
+@pytest.mark.parametrize("n_jobs", [0, -2, 1.5, True])
+def test_bad_n_jobs_is_refused_before_any_request(server, tmp_path, n_jobs):
+    with pytest.raises(ValueError, match="n_jobs must be a positive int or -1"):
+        fetch_imaplusplus(tmp_path / "ima", n_jobs=n_jobs, **_urls(server))
+    assert server.log == [] and not (tmp_path / "ima").exists()
+
+
+def test_n_jobs_minus_one_uses_every_core(server, release, tmp_path):
+    _publish(server, release)
+    result = fetch_imaplusplus(tmp_path, n_jobs=-1, **_urls(server))
+    assert result.images is not None and len(list(result.images.iterdir())) == N_IMAGES

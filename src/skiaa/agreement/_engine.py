@@ -23,6 +23,7 @@ from ._metrics import (
     check_tolerance,
     image_diagonal,
     label_pair_values,
+    needs_surfels,
     one_empty,
     pair_values,
     resolve_labels,
@@ -80,8 +81,15 @@ def load_stack(masks, spacing=None, *, image_index=None, min_masks=2, labels=Fal
     is checked against the masks' dimension, naming the image. With
     ``labels`` the masks are label maps and the stack holds integers.
     """
+    # A spacing with one value per axis says how many axes are spatial: a
+    # trailing axis of 1, 3 or 4 entries is then not read as colour channels.
+    spatial_ndim = None if spacing is None or np.ndim(spacing) == 0 else len(spacing)
     stack, stored = load_mask_stack(
-        masks, image_index=image_index, min_masks=min_masks, labels=labels
+        masks,
+        image_index=image_index,
+        min_masks=min_masks,
+        labels=labels,
+        spatial_ndim=spatial_ndim,
     )
     if stack.shape[0] == 0:  # no mask (few_masks="nan"): no shape to check a spacing against
         return stack, None
@@ -158,10 +166,11 @@ def pairwise_values(
     out = np.empty((len(pairs), len(label_columns(metrics, labels))), dtype=np.float64)
     lonely = EmptyPairs()
     options = dict(hd_percentile=hd_percentile, empty=empty)
+    surfels = needs_surfels(metrics, hd_percentile)
     if labels is None:
-        stats = [MaskStats(mask, spacing, need_surface) for mask in stack]
+        stats = [MaskStats(mask, spacing, need_surface, surfels) for mask in stack]
     else:
-        stats = [LabelStats(mask, labels, spacing, need_surface) for mask in stack]
+        stats = [LabelStats(mask, labels, spacing, need_surface, surfels) for mask in stack]
     for p, (i, j) in enumerate(pairs):
         if labels is None:
             row = pair_values(stats[i], stats[j], metrics, tolerance, diagonal, **options)

@@ -35,6 +35,7 @@ from ._metrics import (
     check_options,
     image_diagonal,
     label_pair_values,
+    needs_surfels,
     pair_values,
     resolve_labels,
 )
@@ -142,7 +143,8 @@ class _Masks:
         spacing = check_spacing(spacing, masks[0].ndim)
         self.options = {"hd_percentile": hd_percentile, "empty": empty}
         need_surface = any(m not in OVERLAP_METRICS for m in metrics)
-        self.stats = [MaskStats(mask, spacing, need_surface) for mask in masks]
+        surfels = needs_surfels(metrics, hd_percentile)
+        self.stats = [MaskStats(mask, spacing, need_surface, surfels) for mask in masks]
         self.diagonal = image_diagonal(masks[0].shape, spacing)
         self.metrics = list(metrics)
         self.tolerance = tolerance
@@ -270,9 +272,29 @@ def _label_stack(masks, what=None):
         raise ValueError(f"{what}: {exc}" if what else str(exc)) from exc
 
 
+def _need_two_annotators(counts, pooled):
+    """Refuse alpha when no image has two masks (``counts``: masks per image).
+
+    No value could then be paired: alpha would be 0/0, a NaN whose warning
+    blames the data's values rather than the number of annotators.
+    """
+    if max(counts, default=0) >= 2:
+        return
+    found = (
+        f"with pooled=True, each of the {len(counts)} image(s) has one mask"
+        if pooled
+        else f"got {counts[0]} mask"
+    )
+    raise ValueError(
+        "Krippendorff's alpha needs the masks of at least two annotators (it measures "
+        f"their agreement); {found}"
+    )
+
+
 def _label_alpha(masks, labels, pooled):
     stacks = [(None, masks)] if not pooled else list(_images(masks))
     stacks = [_label_stack(m, None if i is None else f"image {i}") for i, m in stacks]
+    _need_two_annotators([len(stack) for stack in stacks], pooled)
     labels = resolve_labels(labels, [m for stack in stacks for m in stack])
     if isinstance(labels, np.ndarray) and labels.size == 0:  # "all" on maps of zeros only
         labels = np.array([0], dtype=np.int64)
@@ -321,7 +343,8 @@ def krippendorff_alpha(masks, *, pooled=False, labels=None):
     ------
     ValueError
         If a value is not binary (or NaN, in a float array), masks of an image
-        differ in shape, or an image has no mask.
+        differ in shape, an image has no mask, or there is a single annotator
+        (one mask; with ``pooled=True``, one mask in every image).
 
     See Also
     --------
@@ -364,13 +387,17 @@ def krippendorff_alpha(masks, *, pooled=False, labels=None):
         return _label_alpha(masks, labels, pooled)
     if not pooled:
         values, missing = _check_stack(masks, min_masks=1, allow_missing=True)
+        _need_two_annotators([values.shape[0]], pooled)
         return _alpha_from_sums(*_alpha_sums(values, missing))
     total = np.zeros(3)
+    counts = []
     for index, stack in _images(masks):
         values, missing = _check_stack(
             stack, what=f"image {index}", min_masks=1, allow_missing=True
         )
+        counts.append(values.shape[0])
         total += _alpha_sums(values, missing)
+    _need_two_annotators(counts, pooled)
     return _alpha_from_sums(*total)
 
 
@@ -584,7 +611,7 @@ def annotator_vs_consensus(
         Pixel size along each axis; distances are then physical.
     tolerance : float, default=2.0
         Tolerance of ``surface_dice`` and ``boundary_f1``.
-    hd_percentile : {"pooled", "max"}, default="pooled"
+    hd_percentile : {"pooled", "max", "area_weighted"}, default="pooled"
         HD95 over both directed distance sets pooled (medpy, the IMA++ release)
         or the larger of the two directed 95th percentiles; see
         :func:`skiaa.agreement.hd95`.
