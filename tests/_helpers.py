@@ -22,10 +22,9 @@ from skiaa.datasets import IMAPLUSPLUS_TABLES
 PUBLIC_MODULES = [
     "skiaa",
     "skiaa.agreement",
-    "skiaa.consensus",
-    "skiaa.transformers",
     "skiaa.datasets",
     "skiaa.stats",
+    "skiaa.page",
     "skiaa.nets",
     "skiaa.losses",
     "skiaa.estimators",

@@ -6,12 +6,16 @@ Examples of use::
     skiaa agreement --demo 500 --seed 1
     skiaa agreement MASK_DIR --out results/ --n-jobs 4
     skiaa agreement MASK_DIR --out results/ --metrics dice jaccard hd95 --force
+    skiaa agreement MASK_DIR --images IMG_DIR --html --out review/
+    skiaa agreement --demo 30 --html --out review/
 
 For a folder, two CSV files are written in the IMA++ release's column layout:
 ``pairwise_metrics.csv`` (one row per pair of masks of an image: ``img_id,
 mask1, mask2, annotator1, annotator2, dice_score, ..., tool1, skill_level1,
 tool2, skill_level2``) and ``image_level_metrics.csv`` (one row per image:
-``img_id, dice_score_mean, dice_score_std, ..., n_pairs``).
+``img_id, dice_score_mean, dice_score_std, ..., n_pairs``). With ``--html``
+the disagreement page (``disagreement.html`` and its pictures) is written
+beside them, in the same set of files.
 """
 
 import argparse
@@ -20,6 +24,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..agreement import DEFAULT_METRICS, METRICS, RELEASE_NAMES
+from ..page import FILES_DIR, PAGE_FILE, disagreement_page, mask_folder_page
 from ..utils import check_output_dir, write_outputs
 from ._common import add_jobs_and_quiet, warnings_as_lines
 
@@ -53,6 +58,11 @@ def add_parser(subparsers):
             "IMA++ release's column layout (img_id without a file extension). Images\n"
             "with fewer than two annotator masks are listed on stderr and get NaN\n"
             "statistics and n_pairs = 0, like AgreementTransformer(few_masks='nan').\n"
+            "With --html, OUT/disagreement.html shows every image's outlines over the\n"
+            "image (--images IMG_DIR: files named <image id>.jpg/.png/...), worst\n"
+            "agreement first, and opens from the file system without a network; its\n"
+            "pictures are in OUT/disagreement_files/. With --labels, one more page\n"
+            "per class, OUT/disagreement_label<V>.html, linked from it.\n"
             "Existing outputs are never overwritten without --force."
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -109,6 +119,27 @@ def add_parser(subparsers):
     )
     add_distance_options(parser)
     parser.add_argument(
+        "--labels",
+        nargs="+",
+        type=int,
+        default=None,
+        metavar="V",
+        help="the masks are label maps (one integer class per pixel): measure these "
+        "class values, each metric giving the mean over the classes and one column "
+        "per class (dice_score_label2...)",
+    )
+    parser.add_argument(
+        "--html",
+        action="store_true",
+        help="also write the disagreement page OUT/disagreement.html (see below)",
+    )
+    parser.add_argument(
+        "--images",
+        metavar="IMG_DIR",
+        default=None,
+        help="with --html: folder of the images, drawn under the outlines",
+    )
+    parser.add_argument(
         "--include-consensus",
         action="store_true",
         help="also pair the consensus masks (ST/MV) with the others in the pairwise "
@@ -123,10 +154,11 @@ def add_distance_options(parser, what="a pair with exactly one empty mask"):
     """Add ``--hd-percentile`` and ``--empty`` (shared with ``skiaa score``)."""
     parser.add_argument(
         "--hd-percentile",
-        choices=("pooled", "max"),
+        choices=("pooled", "max", "area_weighted"),
         default="pooled",
         help="HD95 over both directed distance sets pooled (medpy, the IMA++ release; "
-        "default) or the larger directed 95th percentile (MONAI)",
+        "default), the larger directed 95th percentile (MONAI), or over area-weighted "
+        "surface elements (DeepMind's surface-distance)",
     )
     parser.add_argument(
         "--empty",
@@ -140,9 +172,10 @@ def add_distance_options(parser, what="a pair with exactly one empty mask"):
 # --------------------------------------------------------------------------- #
 # Output
 # --------------------------------------------------------------------------- #
-def _check_outputs(out_dir, force):
+def _check_outputs(out_dir, force, html=False):
     # Before any work: a bad --out must not cost the computation.
-    out_dir = check_output_dir(out_dir, [PAIRWISE_FILE, IMAGE_LEVEL_FILE], force=force)
+    names = [PAIRWISE_FILE, IMAGE_LEVEL_FILE] + ([PAGE_FILE, FILES_DIR] if html else [])
+    out_dir = check_output_dir(out_dir, names, force=force)
     return [out_dir / PAIRWISE_FILE, out_dir / IMAGE_LEVEL_FILE]
 
 
@@ -193,18 +226,38 @@ def _run_demo(args, verbose):
 
     if args.demo < 1:
         raise ValueError(f"--demo N needs a positive number of images, got {args.demo}")
-    out_paths = _check_outputs(Path(args.out), args.force) if args.out else None
+    out = args.out or ("." if args.html else None)
+    out_paths = _check_outputs(Path(out), args.force, args.html) if out else None
     data = make_lesions(args.demo, image_size=args.image_size, random_state=args.seed)
-    result = lesions_agreement(
-        data,
-        args.metrics,
-        hd_percentile=args.hd_percentile,
-        empty=args.empty,
-        n_jobs=args.n_jobs,
-        verbose=verbose,
-    )
+    if args.html:
+        result = disagreement_page(
+            out,
+            data.masks,
+            data.images,
+            image_ids=data.image_ids,
+            annotators=data.annotators,
+            tools=data.tools,
+            skills=data.skills,
+            metrics=args.metrics,
+            hd_percentile=args.hd_percentile,
+            empty=args.empty,
+            title=f"skiaa agreement --demo {args.demo}: synthetic lesions",
+            tables=(PAIRWISE_FILE, IMAGE_LEVEL_FILE),
+            force=args.force,
+            n_jobs=args.n_jobs,
+            verbose=verbose,
+        )
+    else:
+        result = lesions_agreement(
+            data,
+            args.metrics,
+            hd_percentile=args.hd_percentile,
+            empty=args.empty,
+            n_jobs=args.n_jobs,
+            verbose=verbose,
+        )
     pairs, summary = result.pairs, result.images
-    if out_paths:
+    if out_paths and not args.html:
         _write_tables(pairs, summary, out_paths)
     if args.quiet:
         return 0
@@ -234,6 +287,8 @@ def _run_demo(args, verbose):
         )
     if out_paths:
         print(f"\nWrote {out_paths[0]} ({len(pairs)} pairs) and {out_paths[1]}.")
+    if args.html:
+        print(f"Wrote the disagreement page {result.path}.")
     print("\nYour own masks: skiaa agreement MASK_DIR --out RESULTS_DIR  (skiaa agreement -h)")
     return 0
 
@@ -247,26 +302,41 @@ def _spacing(values):
 def _run_folder(args, verbose):
     from ..datasets import mask_folder_agreement
 
-    out_paths = _check_outputs(Path(args.out or "."), args.force)
+    out_paths = _check_outputs(Path(args.out or "."), args.force, args.html)
+    options = dict(
+        include_consensus=args.include_consensus,
+        spacing=_spacing(args.spacing),
+        hd_percentile=args.hd_percentile,
+        empty=args.empty,
+        n_jobs=args.n_jobs,
+        verbose=verbose,
+        labels=args.labels,
+    )
     with warnings_as_lines("agreement"):
-        result = mask_folder_agreement(
-            args.mask_dir,
-            args.metrics,
-            include_consensus=args.include_consensus,
-            spacing=_spacing(args.spacing),
-            hd_percentile=args.hd_percentile,
-            empty=args.empty,
-            n_jobs=args.n_jobs,
-            verbose=verbose,
-        )
+        if args.html:
+            # The page writes the two tables with it, as one set of files.
+            result = mask_folder_page(
+                args.mask_dir,
+                out_paths[0].parent,
+                image_dir=args.images,
+                metrics=args.metrics,
+                tables=(PAIRWISE_FILE, IMAGE_LEVEL_FILE),
+                force=args.force,
+                **options,
+            )
+        else:
+            result = mask_folder_agreement(args.mask_dir, args.metrics, **options)
     pairs, summary = result.pairs, result.images
-    _write_tables(pairs, summary, out_paths)
+    if not args.html:
+        _write_tables(pairs, summary, out_paths)
     if args.quiet:
         return 0
     print(_summary_table(summary[summary["n_pairs"] > 0]))
     print(
         f"\nWrote {out_paths[0]} ({len(pairs)} pairs) and {out_paths[1]} ({len(summary)} images)."
     )
+    if args.html:
+        print(f"Wrote the disagreement page {result.path}.")
     return 0
 
 
@@ -276,6 +346,12 @@ def run(args):
         args._parser.error("give either MASK_DIR or --demo [N]")
     if args.n_jobs == 0:
         args._parser.error("--n-jobs must not be 0")
+    if args.images is not None and not args.html:
+        args._parser.error("--images is only used by --html (the disagreement page)")
+    if args.images is not None and args.demo is not None:
+        args._parser.error("--images goes with MASK_DIR; the demo draws its own images")
+    if args.demo is not None and args.labels is not None:
+        args._parser.error("--labels needs a MASK_DIR of label maps; the demo's masks are binary")
     verbose = 0 if args.quiet else 1
     if args.demo is not None:
         return _run_demo(args, verbose)

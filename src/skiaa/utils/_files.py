@@ -13,6 +13,7 @@ Three promises every command that writes files keeps:
 """
 
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -21,12 +22,16 @@ from pathlib import Path
 _TMP_MARKER = ".skiaa-tmp-"
 
 
-def umask_mode():
-    """Permission bits of a new file under the current umask (``0o666 & ~umask``)."""
+def _umask():
     # os.umask can only be read by setting it; set it straight back.
     mask = os.umask(0o022)
     os.umask(mask)
-    return 0o666 & ~mask
+    return mask
+
+
+def umask_mode():
+    """Permission bits of a new file under the current umask (``0o666 & ~umask``)."""
+    return 0o666 & ~_umask()
 
 
 def temporary_file(target):
@@ -89,6 +94,24 @@ def check_output_dir(out, names=(), *, force=False, option="--out"):
     return out
 
 
+def _remove(path):
+    """Remove a file or a folder of files (a folder output), if it exists."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    else:
+        path.unlink(missing_ok=True)
+
+
+def _stage(target, folder):
+    """A hidden temporary beside ``target``: an empty file, or an empty folder."""
+    if not folder:
+        return temporary_file(target)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}{_TMP_MARKER}", dir=target.parent))
+    # mkdtemp creates 0700 folders; give the mode a plain mkdir would.
+    os.chmod(tmp, 0o777 & ~_umask())
+    return tmp
+
+
 def write_outputs(out, writers):
     """Write a run's files into ``out`` so that they replace the old set as a whole.
 
@@ -99,39 +122,49 @@ def write_outputs(out, writers):
     next call removes such leftovers); an interruption during the renames
     leaves some of the new files and none of the old ones. Never a mix.
 
+    A name ending with ``/`` is a folder output (the thumbnails of a page):
+    its writer fills an empty hidden temporary folder, which replaces the old
+    folder as a whole, so that no file of an earlier run stays in it.
+
     Parameters
     ----------
     out : str or path-like
         Output folder, created if needed.
     writers : dict of str to callable
         File name -> function writing that file at the path it is given (a
-        temporary path with the same suffix).
+        temporary path with the same suffix); folder name ending with ``/``
+        -> function writing its files into the (temporary) folder it is given.
 
     Returns
     -------
     paths : list of pathlib.Path
-        The files written, in the order of ``writers``.
+        The files (and folders) written, in the order of ``writers``.
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    for name in writers:
-        target = out / name
-        for stale in out.glob(f".{target.stem}{_TMP_MARKER}*{target.suffix}"):
-            stale.unlink(missing_ok=True)
+    targets = {name: out / name.rstrip("/") for name in writers}
+    for name, target in targets.items():
+        pattern = (
+            f".{target.name}{_TMP_MARKER}*"
+            if name.endswith("/")
+            else f".{target.stem}{_TMP_MARKER}*{target.suffix}"
+        )
+        for stale in out.glob(pattern):
+            _remove(stale)
     staged = {}
     try:
         for name, write in writers.items():
-            tmp = temporary_file(out / name)
+            tmp = _stage(targets[name], name.endswith("/"))
             staged[name] = tmp
             write(tmp)
         # Old files first, all of them: from here on no old file is left
         # beside a new one.
-        for name in writers:
-            (out / name).unlink(missing_ok=True)
+        for target in targets.values():
+            _remove(target)
         for name, tmp in staged.items():
-            os.replace(tmp, out / name)
+            os.replace(tmp, targets[name])
     except BaseException:
         for tmp in staged.values():
-            tmp.unlink(missing_ok=True)
+            _remove(tmp)
         raise
-    return [out / name for name in writers]
+    return list(targets.values())
