@@ -138,9 +138,7 @@ def test_pretrained_loads_torchvision_checkpoint_from_the_hub_cache(name, tmp_pa
         torch.testing.assert_close(backbone(x), features.eval()(x), rtol=1e-4, atol=1e-4)
 
 
-def test_pretrained_offline_without_the_file_names_file_folder_and_weights(
-    tmp_path, monkeypatch
-):
+def test_pretrained_offline_without_the_file_names_file_folder_and_weights(tmp_path, monkeypatch):
     from skiaa import nets
 
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
