@@ -15,16 +15,14 @@ tool2, skill_level2``) and ``image_level_metrics.csv`` (one row per image:
 """
 
 import argparse
-from pathlib import Path
 
 import pandas as pd
 
 from ..agreement import DEFAULT_METRICS, METRICS, RELEASE_NAMES
-from ..utils import check_output_dir, write_outputs
-from ._common import add_jobs_and_quiet, warnings_as_lines
+from ..utils import OUTPUT_NAMES
+from ._common import add_jobs_and_quiet, add_wait, output_folder, warnings_as_lines
 
-PAIRWISE_FILE = "pairwise_metrics.csv"
-IMAGE_LEVEL_FILE = "image_level_metrics.csv"
+PAIRWISE_FILE, IMAGE_LEVEL_FILE = OUTPUT_NAMES["agreement"]
 DEFAULT_DEMO_SIZE = 200
 _IAA = "dice_score_mean"  # the paper's IAA: mean pairwise Dice of an image
 
@@ -87,6 +85,7 @@ def add_parser(subparsers):
         "nothing unless --out is given)",
     )
     parser.add_argument("--force", action="store_true", help="overwrite existing output files")
+    add_wait(parser)
     parser.add_argument(
         "--metrics",
         nargs="+",
@@ -140,22 +139,14 @@ def add_distance_options(parser, what="a pair with exactly one empty mask"):
 # --------------------------------------------------------------------------- #
 # Output
 # --------------------------------------------------------------------------- #
-def _check_outputs(out_dir, force):
-    # Before any work: a bad --out must not cost the computation.
-    out_dir = check_output_dir(out_dir, [PAIRWISE_FILE, IMAGE_LEVEL_FILE], force=force)
-    return [out_dir / PAIRWISE_FILE, out_dir / IMAGE_LEVEL_FILE]
-
-
-def _write_tables(pairs, summary, out_paths):
+def _write_tables(folder, pairs, summary):
     # Both tables replace the old pair together: never a new pairwise table
-    # beside an old image-level one (see skiaa.utils._files.write_outputs).
-    out_dir = out_paths[0].parent
-    write_outputs(
-        out_dir,
+    # beside an old image-level one (skiaa.utils.OutputFolder).
+    return folder.commit(
         {
             PAIRWISE_FILE: lambda path: pairs.to_csv(path, index=False),
             IMAGE_LEVEL_FILE: lambda path: summary.to_csv(path, index=False),
-        },
+        }
     )
 
 
@@ -189,11 +180,17 @@ def _summary_table(summary, groups=None):
 # The two modes
 # --------------------------------------------------------------------------- #
 def _run_demo(args, verbose):
-    from ..datasets import lesions_agreement, make_lesions
-
     if args.demo < 1:
         raise ValueError(f"--demo N needs a positive number of images, got {args.demo}")
-    out_paths = _check_outputs(Path(args.out), args.force) if args.out else None
+    if not args.out:  # the demo writes nothing unless --out is given
+        return _demo(args, verbose, None)
+    with output_folder(args, "agreement") as folder:
+        return _demo(args, verbose, folder)
+
+
+def _demo(args, verbose, folder):
+    from ..datasets import lesions_agreement, make_lesions
+
     data = make_lesions(args.demo, image_size=args.image_size, random_state=args.seed)
     result = lesions_agreement(
         data,
@@ -204,8 +201,7 @@ def _run_demo(args, verbose):
         verbose=verbose,
     )
     pairs, summary = result.pairs, result.images
-    if out_paths:
-        _write_tables(pairs, summary, out_paths)
+    out_paths = _write_tables(folder, pairs, summary) if folder else None
     if args.quiet:
         return 0
 
@@ -245,9 +241,13 @@ def _spacing(values):
 
 
 def _run_folder(args, verbose):
+    with output_folder(args, "agreement", default=".") as folder:
+        return _folder(args, verbose, folder)
+
+
+def _folder(args, verbose, folder):
     from ..datasets import mask_folder_agreement
 
-    out_paths = _check_outputs(Path(args.out or "."), args.force)
     with warnings_as_lines("agreement"):
         result = mask_folder_agreement(
             args.mask_dir,
@@ -260,7 +260,7 @@ def _run_folder(args, verbose):
             verbose=verbose,
         )
     pairs, summary = result.pairs, result.images
-    _write_tables(pairs, summary, out_paths)
+    out_paths = _write_tables(folder, pairs, summary)
     if args.quiet:
         return 0
     print(_summary_table(summary[summary["n_pairs"] > 0]))
