@@ -121,7 +121,9 @@ def test_out_below_a_file_fails_before_any_work(tmp_path, monkeypatch, capsys):
     _no_work(monkeypatch)
     blocker = tmp_path / "file.txt"
     blocker.write_text("not a folder")
-    with pytest.raises(OutputFolderError, match=r"out_dir .*out: .*file\.txt is a file, not a"):
+    with pytest.raises(
+        OutputFolderError, match=r"output folder .*out: .*file\.txt is a file, not a"
+    ):
         run_study(blocker / "out", StudyConfig(**TINY), verbose=0)
     assert main(["reproduce", "--quick", "--out", str(blocker / "out")]) == 1
     err = capsys.readouterr().err

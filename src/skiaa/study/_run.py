@@ -104,7 +104,7 @@ def run_study(out_dir, config=None, *, force=False, wait=False, verbose=1):
     # the staged outputs are dropped and the previous ones stay as they were.
     say = print if verbose else None
     with OutputFolder(
-        out_dir, OUTPUT_FILES, force=True, wait=wait, option="out_dir", on_wait=say
+        out_dir, OUTPUT_FILES, force=True, wait=wait, option="output folder", on_wait=say
     ) as outputs:
         results = _run(outputs, config, force, verbose)
         outputs.commit()

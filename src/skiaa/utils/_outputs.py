@@ -97,6 +97,13 @@ class OutputFolderError(OSError):
     ``errno`` is that of the underlying error where there is one
     (``errno.ENOSPC`` for a full disk, ``errno.EEXIST``, ``errno.EACCES``,
     ``errno.EBUSY`` for a folder in use...).
+
+    Parameters
+    ----------
+    message : str
+        What went wrong, naming the folder (and the file).
+    code : int, default=None
+        The ``errno`` value.
     """
 
     def __init__(self, message, code=None):
@@ -335,6 +342,11 @@ class OutputFolder:
         while True:
             try:
                 fd = os.open(lock, flags, umask_mode())
+            except FileNotFoundError:
+                # A run we waited for removed the folder it had created.
+                self.path.mkdir(parents=True)
+                self._created.append(self.path)
+                continue
             except OSError as exc:
                 if exc.errno == errno.ELOOP:
                     raise OutputFolderError(
@@ -350,7 +362,7 @@ class OutputFolder:
                         hint = (
                             "--wait"
                             if self.option.startswith("--")
-                            else "wait=True (skiaa reproduce --wait)"
+                            else "wait=True (--wait on the command line)"
                         )
                         raise OutputFolderError(
                             f"{self.option} {self.path} is in use by {holder}; wait for it to "
@@ -370,18 +382,18 @@ class OutputFolder:
                 if now is None or (now.st_dev, now.st_ino) != (mine.st_dev, mine.st_ino):
                     os.close(fd)
                     continue
-                info = {
-                    "pid": os.getpid(),
-                    "host": socket.gethostname(),
-                    "started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
-                    "command": _command_line(),
-                }
-                os.ftruncate(fd, 0)
-                os.pwrite(fd, json.dumps(info).encode(), 0)
+                self._lock = fd  # from here on _release unlinks the file
             except BaseException:
                 os.close(fd)
                 raise
-            self._lock = fd
+            info = {
+                "pid": os.getpid(),
+                "host": socket.gethostname(),
+                "started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
+                "command": _command_line(),
+            }
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, json.dumps(info).encode(), 0)
             return
 
     def _release(self):
