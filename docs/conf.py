@@ -130,8 +130,6 @@ def _write_cli_help(app):
 # documented name so that every spelling links.
 _DOCUMENTED_MODULES = (
     "skiaa.agreement",
-    "skiaa.consensus",
-    "skiaa.transformers",
     "skiaa.stats",
     "skiaa.datasets",
     "skiaa.estimators",

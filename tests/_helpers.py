@@ -22,8 +22,6 @@ from skiaa.datasets import IMAPLUSPLUS_TABLES
 PUBLIC_MODULES = [
     "skiaa",
     "skiaa.agreement",
-    "skiaa.consensus",
-    "skiaa.transformers",
     "skiaa.datasets",
     "skiaa.stats",
     "skiaa.nets",

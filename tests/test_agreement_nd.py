@@ -22,9 +22,10 @@ from skiaa.agreement import (
     hausdorff,
     hd95,
     image_agreement,
+    majority_vote,
     pairwise_agreement,
+    staple,
 )
-from skiaa.consensus import majority_vote, staple
 from skiaa.datasets import mask_folder_agreement
 from skiaa.stats import agreement_by_factor
 
@@ -274,7 +275,9 @@ def test_nifti_spacing_comes_from_the_header(tmp_path):
     pd.testing.assert_frame_equal(unit, pairwise_agreement(stack, ND_METRICS))
     # Masks of one case stored with different voxel sizes are refused, naming both files.
     _save_nifti(tmp_path / "odd.nii", stack[0], (0.8, 0.8, 3.0))
-    with pytest.raises(ValueError, match=r"image c7: .*voxel sizes.*r0.nii.gz.*odd.nii"):
+    with pytest.raises(
+        ValueError, match=r"image c7: .*r0.nii.gz and .*odd.nii differ in voxel size"
+    ):
         pairwise_agreement([paths[0], tmp_path / "odd.nii"], image_id="c7")
 
 

@@ -85,18 +85,32 @@ def test_merged_remainder_batches():
 
 
 @pytest.mark.parametrize(
-    ("n", "params"),
+    ("n", "params", "rows_per_epoch"),
     [
-        (13, dict(batch_size=32, augment_passes=3, validation_fraction=0.1)),  # 11 * 3 = 33
-        (13, dict(batch_size=4, augment_passes=1, validation_fraction=None)),  # 13 = 3 * 4 + 1
-        (9, dict(batch_size=8, augment=False, validation_fraction=None)),
+        (13, dict(batch_size=32, augment_passes=3, validation_fraction=0.1), 33),  # 11 * 3
+        (13, dict(batch_size=4, augment_passes=1, validation_fraction=None), 13),  # 3 * 4 + 1
+        (9, dict(batch_size=8, augment=False, validation_fraction=None), 9),  # 8 + 1
     ],
 )
-def test_fits_whose_last_batch_would_hold_one_row(n, params):
+def test_fits_whose_last_batch_would_hold_one_row(n, params, rows_per_epoch):
+    # Each size leaves a remainder of one row: it must join the previous batch,
+    # neither crash the heads' BatchNorm nor be dropped from the epoch.
     X, y, iaa = make_images(n + n % 2)
     X, y, iaa = X[:n], y[:n], iaa[:n]
-    IAARegressor(**fast_params(**params)).fit(X, iaa)
-    MultiTaskDiagnosisClassifier(**fast_params(**params)).fit(X, y, iaa=iaa)
+    for estimator, fit_params in (
+        (IAARegressor, {}),
+        (MultiTaskDiagnosisClassifier, {"iaa": iaa}),
+    ):
+        callback, batches = recorder(f"one-row-{estimator.__name__}-{n}")
+        est = estimator(**fast_params(**params, callbacks=[callback]))
+        est.fit(X, iaa if estimator is IAARegressor else y, **fit_params)
+        sizes = [len(b) for b in batches]
+        assert min(sizes) >= 2, sizes
+        assert sum(sizes) == rows_per_epoch, sizes
+        pred = est.predict(X)
+        assert len(pred) == n
+        if estimator is IAARegressor:
+            assert np.isfinite(pred).all()
 
 
 def test_issue_reproduction_13_images_default_passes():

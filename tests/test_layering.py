@@ -30,8 +30,6 @@ LAYERS = {
     "_masks": "core",
     "utils": "core",
     "agreement": "agreement",
-    "consensus": "consensus",
-    "transformers": "transformers",
     "datasets": "datasets",
     "stats": "stats",
     "nets": "nets",
@@ -44,7 +42,7 @@ LAYERS = {
     "__main__": "package",
 }
 
-_NUMPY_LAYERS = {"core", "agreement", "consensus", "transformers", "datasets", "stats"}
+_NUMPY_LAYERS = {"core", "agreement", "datasets", "stats"}
 _EVERYTHING = set(LAYERS.values())
 
 # Which layers each layer may import (itself included). Lower never imports
@@ -52,12 +50,9 @@ _EVERYTHING = set(LAYERS.values())
 # the numpy layers never import the torch layers, the study or the CLI.
 ALLOWED = {
     "core": {"core"},
-    # The multi-rater measures (annotator vs consensus, model scoring) use STAPLE
-    # and the majority vote, so consensus sits below agreement and imports only core.
-    "agreement": {"core", "consensus", "agreement"},
-    "consensus": {"core", "consensus"},
-    "transformers": {"core", "agreement", "consensus", "transformers"},
-    "datasets": {"core", "agreement", "consensus", "datasets"},
+    # Consensus masks and AgreementTransformer live inside the agreement package.
+    "agreement": {"core", "agreement"},
+    "datasets": {"core", "agreement", "datasets"},
     "stats": {"core", "agreement", "datasets", "stats"},
     "nets": {"core", "nets"},
     "losses": {"core", "losses"},
@@ -79,10 +74,6 @@ ARGPARSE_ALLOWED = {"cli"}
 # A layer uses another layer through its public names only; the exceptions,
 # each with its reason (importing layer, private module prefix):
 PRIVATE_ALLOWED = {
-    ("transformers", "skiaa.agreement._"): (
-        "AgreementTransformer is the agreement engine's scikit-learn face: it runs "
-        "the engine's validation and per-pair loop"
-    ),
     ("datasets", "skiaa.agreement._naming"): (
         "metric-name validation (check_metrics) is not public in skiaa.agreement yet"
     ),

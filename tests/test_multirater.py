@@ -19,8 +19,10 @@ from skiaa.agreement import (
     generalized_energy_distance,
     hd95,
     krippendorff_alpha,
+    majority_vote,
+    staple,
+    uncertainty_map,
 )
-from skiaa.consensus import majority_vote, staple, uncertainty_map
 
 krippendorff = pytest.importorskip("krippendorff", reason="reference package (the 'test' extra)")
 
@@ -345,13 +347,26 @@ def test_release_naming_and_empty_mask_warning():
 
 
 def test_annotator_tables_concatenate_over_images():
-    tables = [
-        annotator_vs_consensus(_lesions(3, seed=s), ["A", "B", "C"], image_id=f"i{s}")
-        for s in range(3)
-    ]
+    from scipy.ndimage import binary_erosion
+
+    # Annotator "A" outlines every lesion 3 pixels inside its border: over the
+    # images, their mean Dice to the others' consensus ranks them last, although
+    # they come first in alphabetical order and second in each stack.
+    names = ["E", "A", "D", "B", "C"]
+    tables = []
+    for s in range(3):
+        masks = _lesions(5, seed=s)
+        masks[1] = binary_erosion(masks[1], iterations=3)
+        tables.append(annotator_vs_consensus(masks, names, image_id=f"i{s}"))
     table = pd.concat(tables, ignore_index=True)
-    ranking = table.groupby("annotator")["dice"].mean()
-    assert len(table) == 9 and list(ranking.index) == ["A", "B", "C"]
+    assert table["image_id"].tolist() == ["i0"] * 5 + ["i1"] * 5 + ["i2"] * 5
+    assert table["annotator"].tolist() == names * 3
+    ranking = table.groupby("annotator")["dice"].mean().sort_values(ascending=False)
+    assert ranking.index[-1] == "A"
+    assert ranking["A"] < ranking.drop("A").min() - 0.1
+    for s, part in enumerate(tables):
+        rows = table[table["image_id"] == f"i{s}"].reset_index(drop=True)
+        pd.testing.assert_frame_equal(rows, part.reset_index(drop=True))
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no spurious warning on ordinary masks
         annotator_vs_consensus(_lesions(3), method="majority")

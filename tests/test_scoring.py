@@ -14,13 +14,14 @@ from sklearn.model_selection import GridSearchCV, cross_validate
 from skiaa.agreement import (
     EmptyMaskWarning,
     jaccard,
+    majority_vote,
     make_segmentation_scorer,
     pairwise_agreement,
     score_segmentation,
+    staple,
     summarize_scores,
     threshold_jaccard,
 )
-from skiaa.consensus import majority_vote, staple
 
 
 def _disc(shape, centre, radius):
@@ -62,6 +63,25 @@ def test_threshold_jaccard_at_the_challenge_threshold():
     for bad in (-0.1, 1.5, "0.6", True):
         with pytest.raises(ValueError, match="threshold"):
             threshold_jaccard(a, b, bad)
+
+
+def test_threshold_jaccard_keeps_a_value_exactly_at_the_threshold():
+    # The challenge counts J >= 0.65: 13 of 20 pixels shared is J = 13/20, the
+    # same double as 0.65, and must keep its value, not score 0.
+    a = np.ones((4, 5), bool)
+    b = a.copy()
+    b.flat[13:] = False
+    assert jaccard(a, b) == 0.65
+    assert threshold_jaccard(a, b) == 0.65
+    assert threshold_jaccard(a, b, threshold=0.5) == 0.65
+    half = a.copy()
+    half.flat[10:] = False  # J = 10/20, at threshold 0.5 exactly
+    assert threshold_jaccard(a, half, threshold=0.5) == 0.5
+    # The scorer's per-annotator and summary values go through the same rule.
+    result = score_segmentation(b, np.stack([a, a]), ["threshold_jaccard"], consensus="majority")
+    np.testing.assert_array_equal(result.annotators["threshold_jaccard"], [0.65, 0.65])
+    row = result.summary.set_index("metric").loc["threshold_jaccard"]
+    assert row["model_mean"] == 0.65 and row["model_consensus"] == 0.65
 
 
 # --------------------------------------------------------------------------- #

@@ -58,10 +58,57 @@ def test_ties_and_pvalue_bounds():
     assert res.pvalue_xy == pytest.approx(0.01)
 
 
+def _sups(x, y):
+    """``sup(F_x - F_y)`` and ``sup(F_y - F_x)``, from the ECDFs as defined."""
+    grid = np.concatenate([x, y])
+    fx = (x[None, :] <= grid[:, None]).mean(axis=1)
+    fy = (y[None, :] <= grid[:, None]).mean(axis=1)
+    return max((fx - fy).max(), 0.0), max((fy - fx).max(), 0.0)
+
+
+def test_both_pvalues_from_the_same_draws_with_unequal_sizes():
+    # Each p-value must count its own direction's bootstrap statistics. With
+    # unequal sizes the two directions' distributions differ, so taking one
+    # direction's p-value from the other's draws changes it. The draws are
+    # redone here as documented: the pooled sample sorted, then per resample
+    # n indices for x and m for y from the generator seeded by random_state.
+    rng = np.random.default_rng(7)
+    x, y = rng.normal(0.0, 1.0, 23), np.round(rng.normal(0.1, 1.0, 61), 1)
+    n_resamples = 299
+    res = stochastic_dominance_test(x, y, n_resamples=n_resamples, random_state=11)
+    pooled = np.sort(np.concatenate([x, y]))
+    draws = np.random.default_rng(11)
+    ix = draws.integers(0, len(pooled), size=(n_resamples, len(x)))
+    iy = draws.integers(0, len(pooled), size=(n_resamples, len(y)))
+    boot = np.array([_sups(pooled[a], pooled[b]) for a, b in zip(ix, iy)])
+    sup_xy, sup_yx = _sups(x, y)
+    expected_xy = (1 + np.sum(boot[:, 0] >= sup_xy - 1e-12)) / (1 + n_resamples)
+    expected_yx = (1 + np.sum(boot[:, 1] >= sup_yx - 1e-12)) / (1 + n_resamples)
+    assert 0.01 < expected_xy < 0.99 and 0.01 < expected_yx < 0.99  # both informative
+    assert res.pvalue_xy == expected_xy
+    assert res.pvalue_yx == expected_yx
+    # Counted from the other direction's draws, the answers would differ.
+    assert np.sum(boot[:, 0] >= sup_yx - 1e-12) != np.sum(boot[:, 1] >= sup_yx - 1e-12)
+
+
 def test_swapped_and_errors():
     rng = np.random.default_rng(3)
-    res = stochastic_dominance_test(rng.normal(size=20), rng.normal(size=20), n_resamples=9)
-    assert res.swapped().swapped() == res
+    x, y = rng.normal(size=40), rng.normal(0.8, size=25)
+    res = stochastic_dominance_test(x, y, n_resamples=199, random_state=0)
+    assert res.conclusion == "y dominates x" and res.statistic_xy != res.statistic_yx
+    swapped = res.swapped()
+    assert swapped.conclusion == "x dominates y"
+    assert (swapped.statistic_xy, swapped.statistic_yx) == (res.statistic_yx, res.statistic_xy)
+    assert (swapped.pvalue_xy, swapped.pvalue_yx) == (res.pvalue_yx, res.pvalue_xy)
+    assert (swapped.ks_pvalue_xy, swapped.ks_pvalue_yx) == (res.ks_pvalue_yx, res.ks_pvalue_xy)
+    assert (swapped.alpha, swapped.n_resamples) == (res.alpha, res.n_resamples)
+    # It is the test run the other way round, up to the bootstrap draws.
+    direct = stochastic_dominance_test(y, x, n_resamples=199, random_state=0)
+    assert direct.conclusion == swapped.conclusion
+    assert direct.statistic_xy == pytest.approx(swapped.statistic_xy)
+    assert direct.statistic_yx == pytest.approx(swapped.statistic_yx)
+    assert direct.ks_pvalue_xy == pytest.approx(swapped.ks_pvalue_xy)
+    assert swapped.swapped() == res
     with pytest.raises(ValueError, match="'y' is empty"):
         stochastic_dominance_test([1, 2], [])
     with pytest.raises(ValueError, match="alpha"):

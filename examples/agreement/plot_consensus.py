@@ -5,7 +5,7 @@ Consensus masks: majority vote and STAPLE
 When several annotators outline the same lesion, a single reference mask is
 often wanted: for training a segmentation model, or to compare a new
 annotation against. The IMA++ release ships two such consensus masks per image,
-made with SimpleITK; :mod:`skiaa.consensus` computes the same masks without
+made with SimpleITK; :mod:`skiaa.agreement` computes the same masks without
 SimpleITK:
 
 - :func:`skiaa.majority_vote`: a pixel is lesion when at least half of the
@@ -34,7 +34,7 @@ print(data.images.shape, "masks per image:", {len(m) for m in data.masks})
 # %%
 # One malignant lesion, its five masks and the two consensus masks
 # ----------------------------------------------------------------
-# ``staple`` returns a :class:`~skiaa.consensus.StapleResult`: the posterior
+# ``staple`` returns a :class:`~skiaa.agreement.StapleResult`: the posterior
 # probability of each pixel being lesion, the thresholded mask (at 0.5, as in
 # the release) and the estimated quality of every annotator.
 i = int(np.flatnonzero(data.diagnosis == "malignant")[0])

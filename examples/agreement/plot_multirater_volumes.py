@@ -11,7 +11,7 @@ at the boundary, then measures their agreement beyond the mean pairwise Dice:
 
 - Krippendorff's alpha (:func:`skiaa.agreement.krippendorff_alpha`),
   chance-corrected agreement of all annotators at once;
-- the pixel-wise uncertainty map (:func:`skiaa.consensus.uncertainty_map`);
+- the pixel-wise uncertainty map (:func:`skiaa.agreement.uncertainty_map`);
 - each annotator against the consensus of the others
   (:func:`skiaa.agreement.annotator_vs_consensus`), to rank the annotators;
 - the generalized energy distance (:func:`skiaa.agreement.generalized_energy_distance`)
@@ -34,8 +34,9 @@ from skiaa.agreement import (
     generalized_energy_distance,
     krippendorff_alpha,
     pairwise_agreement,
+    staple,
+    uncertainty_map,
 )
-from skiaa.consensus import staple, uncertainty_map
 
 SPACING = (2.5, 1.0, 1.0)  # mm per voxel along (slices, rows, columns)
 SHAPE = (16, 48, 48)

@@ -19,7 +19,9 @@ import importlib
 
 from ._version import __version__
 from .agreement import (
+    AgreementTransformer,
     EmptyMaskWarning,
+    StapleResult,
     assd,
     boundary_f1,
     dice,
@@ -27,10 +29,11 @@ from .agreement import (
     hd95,
     image_agreement,
     jaccard,
+    majority_vote,
     pairwise_agreement,
+    staple,
     surface_dice,
 )
-from .consensus import StapleResult, majority_vote, staple
 from .datasets import (
     find_mask_sets,
     load_derm7pt,
@@ -49,7 +52,6 @@ from .stats import (
     plot_ecdf,
     stochastic_dominance_test,
 )
-from .transformers import AgreementTransformer
 
 # Public names that live in torch-based modules, imported on first access
 # (PEP 562) so that ``import skiaa`` and ``import skiaa.agreement`` stay torch-free.
@@ -75,11 +77,9 @@ __all__ = [
     "jaccard",
     "pairwise_agreement",
     "surface_dice",
-    # skiaa.consensus
     "StapleResult",
     "majority_vote",
     "staple",
-    # skiaa.transformers
     "AgreementTransformer",
     # skiaa.datasets
     "find_mask_sets",

@@ -135,3 +135,101 @@ def test_cache_files_follow_the_umask(images, tmp_path, umask):
     assert {p.suffix for p in files} == {".npy", ".json"}
     for path in files:
         assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask, path.name
+
+
+# --------------------------------------------------------------------------- #
+# Files read for what they show, whatever way they store it
+# --------------------------------------------------------------------------- #
+def _palette_image(indices, palette):
+    img = Image.fromarray(indices, mode="P")
+    img.putpalette(palette)
+    return img
+
+
+def test_palette_image_is_read_through_its_palette(tmp_path):
+    indices = np.zeros((6, 8), np.uint8)
+    indices[2:4, 3:6] = 1
+    # Index 0 is white and index 1 black: the colours, not the indices, are the image.
+    inverted = [255, 255, 255, 0, 0, 0] + [0] * 762
+    path = tmp_path / "palette.png"
+    _palette_image(indices, inverted).save(path)
+    (decoded,) = load_images([path], (6, 8))
+    expected = np.where(indices == 1, 0, 255).astype(np.uint8)
+    np.testing.assert_array_equal(decoded, np.repeat(expected[..., None], 3, axis=2))
+
+
+def test_sixteen_bit_grey_png_is_scaled_not_saturated(tmp_path):
+    grey = np.array([[0, 257, 32896], [65535, 1000, 60000]], dtype=np.uint16)
+    path = tmp_path / "grey16.png"
+    Image.fromarray(grey).save(path)
+    assert Image.open(path).mode.startswith("I")
+    (decoded,) = load_images([path], (2, 3))
+    expected = np.rint(grey / 65535 * 255).astype(np.uint8)
+    np.testing.assert_array_equal(decoded, np.repeat(expected[..., None], 3, axis=2))
+    assert decoded.max() == 255 and decoded[0, 1, 0] == 1  # not every value >= 255 -> 255
+
+
+def test_float_tiff_in_unit_range_is_scaled(tmp_path):
+    grey = np.array([[0.0, 0.25, 0.5], [0.75, 1.0, 0.1]], dtype=np.float32)
+    path = tmp_path / "float.tif"
+    Image.fromarray(grey).save(path)
+    assert Image.open(path).mode == "F"
+    (decoded,) = load_images([path], (2, 3))
+    expected = np.rint(grey.astype(np.float64) * 255).astype(np.uint8)
+    np.testing.assert_array_equal(decoded[..., 0], expected)
+
+
+def test_float_tiff_outside_unit_range_is_refused(tmp_path):
+    path = tmp_path / "float255.tif"
+    Image.fromarray(np.array([[0.0, 200.0]], dtype=np.float32)).save(path)
+    with pytest.raises(ValueError) as exc:
+        load_images([path], 4)
+    assert str(exc.value) == (
+        f"{path}: float (mode 'F') image with values in [0, 200]; "
+        "float images must hold intensities in [0, 1]"
+    )
+
+
+def test_image_mode_not_understood_is_refused_naming_it(tmp_path):
+    path = tmp_path / "int32.tif"
+    Image.fromarray(np.array([[0, 70000]], dtype=np.int32)).save(path)
+    with pytest.raises(ValueError) as exc:
+        load_images([path], 4)
+    message = str(exc.value)
+    assert message.startswith(f"{path}: image mode 'I' is not understood; skiaa reads ")
+    assert message.endswith("Convert the file to 8-bit grey or RGB.")
+
+
+def test_over_large_image_is_a_value_error_naming_the_file(tmp_path, monkeypatch):
+    path = tmp_path / "large.png"
+    Image.fromarray(np.zeros((40, 50, 3), np.uint8)).save(path)
+    # Pillow raises DecompressionBombError (not a ValueError) over twice the limit.
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 500)
+    for n_jobs in (1, 2):  # the caller's limit reaches worker processes too
+        with pytest.raises(ValueError) as exc:
+            load_images([path, path], 4, n_jobs=n_jobs)
+        message = str(exc.value)
+        assert message.startswith(f"{path}: Image size (2000 pixels) exceeds limit")
+        assert "PIL.Image.MAX_IMAGE_PIXELS = <pixels> (now 500; None removes the check)" in message
+    # Raising the limit, as the message says, reads it (in worker processes as well).
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 4000)
+    assert load_images([path, path], 4, n_jobs=2).shape == (2, 4, 4, 3)
+
+
+def test_dataset_of_sixteen_bit_pil_images_is_scaled():
+    from torch.utils.data import Dataset
+
+    from skiaa.datasets import ImageDataset
+
+    grey = np.array([[0, 257], [32896, 65535]], dtype=np.uint16)
+
+    class Items(Dataset):
+        def __len__(self):
+            return 1
+
+        def __getitem__(self, i):
+            return Image.fromarray(grey), 0
+
+    image, _ = ImageDataset(Items())[0]
+    expected = np.rint(grey / 65535 * 255).astype(np.uint8)
+    np.testing.assert_array_equal(image.numpy(), np.repeat(expected[None], 3, axis=0))

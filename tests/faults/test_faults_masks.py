@@ -1,12 +1,14 @@
 """Fault injection, masks: bad mask files and arrays are refused naming the item.
 
-Covers the alpha channel (issue 8, item 10: a partly transparent RGBA mask was
+Covers palette, 16-bit and NIfTI files (read for what they show, NIfTI masks in
+world space), the alpha channel (issue 8, item 10: a partly transparent RGBA mask was
 accepted although alpha must be opaque), ragged nested lists (item 9: numpy's
 "inhomogeneous shape"), and a bad mask inside a folder given to ``skiaa
 agreement``, which must leave earlier outputs unchanged.
 """
 
 import numpy as np
+import pandas as pd
 import pytest
 from PIL import Image
 
@@ -99,3 +101,159 @@ def test_transparent_mask_in_folder_fails_agreement_and_keeps_outputs(tmp_path, 
     paths[4].write_bytes(good)
     assert main(["agreement", str(folder), "--out", str(out), "-q", "--force"]) == 0
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
+# --------------------------------------------------------------------------- #
+# Mask files read for what they show
+# --------------------------------------------------------------------------- #
+def _palette_mask(path, indices, palette):
+    img = Image.fromarray(indices, mode="P")
+    img.putpalette(palette + [0] * (768 - len(palette)))
+    img.save(path)
+    return path
+
+
+def test_palette_mask_is_read_through_its_palette(tmp_path):
+    lesion = SQUARE > 0
+    black_white = [0, 0, 0, 255, 255, 255]
+    plain = _palette_mask(tmp_path / "plain.png", lesion.astype(np.uint8), black_white)
+    # The same picture stored the other way round: index 0 is white, index 1 black.
+    inverted = _palette_mask(
+        tmp_path / "inverted.png", (~lesion).astype(np.uint8), [255, 255, 255, 0, 0, 0]
+    )
+    np.testing.assert_array_equal(read_mask(plain), lesion)
+    np.testing.assert_array_equal(read_mask(inverted), lesion)
+    assert pairwise_agreement([plain, inverted])["dice"].tolist() == [1.0]
+
+
+def test_palette_mask_in_colour_is_refused(tmp_path):
+    red = _palette_mask(tmp_path / "red.png", (SQUARE > 0).astype(np.uint8), [0, 0, 0, 255, 0, 0])
+    with pytest.raises(ValueError) as exc:
+        read_mask(red)
+    assert str(exc.value) == f"{red}: colour mask whose channels differ; expected a grey mask"
+
+
+def test_sixteen_bit_mask_is_read_by_its_full_scale(tmp_path):
+    path = _save(tmp_path / "m16.png", (SQUARE > 0).astype(np.uint16) * 65535)
+    np.testing.assert_array_equal(read_mask(path), SQUARE > 0)
+    grey = (SQUARE > 0).astype(np.uint16) * 65535
+    grey[0, 0] = 300
+    with pytest.raises(ValueError) as exc:
+        read_mask(_save(tmp_path / "m16.png", grey))
+    assert str(exc.value) == (
+        f"{path}: mask values must be {{0, 1}} or {{0, 255}}, found {{0, 300, 65535}}"
+    )
+
+
+def test_mask_file_of_unknown_mode_and_over_large_mask_are_refused(tmp_path, monkeypatch):
+    path = tmp_path / "int32.tif"
+    Image.fromarray((SQUARE > 0).astype(np.int32)).save(path)
+    with pytest.raises(ValueError, match=rf"^image 0: {path}: image mode 'I' is not understood"):
+        check_mask_stack([path, path], image_index=0)
+    large = _save(tmp_path / "large.png", np.zeros((40, 50), np.uint8))
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 500)
+    with pytest.raises(ValueError) as exc:
+        read_mask(large)
+    assert str(exc.value).startswith(f"{large}: Image size (2000 pixels) exceeds limit")
+    assert "PIL.Image.MAX_IMAGE_PIXELS = <pixels>" in str(exc.value)
+
+
+# --------------------------------------------------------------------------- #
+# NIfTI masks compared in world space
+# --------------------------------------------------------------------------- #
+def _nifti(path, mask, affine):
+    nibabel = pytest.importorskip("nibabel")
+    nibabel.save(nibabel.Nifti1Image(mask.astype(np.uint8), affine), path)
+    return path
+
+
+def _volumes():
+    """Two raters' masks of one lesion on a (6, 7, 8) grid, different in shape and place."""
+    a = np.zeros((6, 7, 8), bool)
+    a[1:4, 2:6, 1:5] = True
+    b = np.zeros_like(a)
+    b[2:5, 1:5, 2:7] = True
+    return a, b
+
+
+# Voxel size (0.5, 0.8, 2.0) mm, origin (-10, 4, 30) mm, axes along +x, +y, +z.
+AFFINE = np.array(
+    [[0.5, 0, 0, -10.0], [0, 0.8, 0, 4.0], [0, 0, 2.0, 30.0], [0, 0, 0, 1]], dtype=float
+)
+METRICS = ["dice", "hausdorff", "hd95", "assd"]
+
+
+def _flipped_x(mask, affine):
+    """The same mask stored with its first axis reversed, and the affine that says so."""
+    flip = np.eye(4)
+    flip[0, 0], flip[0, 3] = -1, mask.shape[0] - 1
+    return mask[::-1], affine @ flip
+
+
+def _transposed(mask, affine):
+    """The same mask stored with axes (z, x, y), and the affine that says so."""
+    swap = np.zeros((4, 4))
+    swap[[0, 1, 2], [1, 2, 0]] = 1  # stored voxel (p, q, r) is voxel (q, r, p)
+    swap[3, 3] = 1
+    return mask.transpose(2, 0, 1), affine @ swap
+
+
+def test_nifti_mask_stored_flipped_is_compared_in_world_space(tmp_path):
+    a, _ = _volumes()
+    flipped, affine = _flipped_x(a, AFFINE)
+    assert not np.array_equal(flipped, a)  # voxel by voxel they would disagree
+    paths = [
+        _nifti(tmp_path / "r1.nii.gz", a, AFFINE),
+        _nifti(tmp_path / "r2.nii", flipped, affine),
+    ]
+    row = pairwise_agreement(paths, METRICS).iloc[0]
+    assert row["dice"] == 1.0 and row["hausdorff"] == 0.0 and row["assd"] == 0.0
+
+
+@pytest.mark.parametrize("store", [_flipped_x, _transposed], ids=["flipped", "transposed"])
+def test_reoriented_nifti_masks_give_the_arrays_values_with_their_spacing(tmp_path, store):
+    a, b = _volumes()
+    expected = pairwise_agreement([a, b], METRICS, spacing=(0.5, 0.8, 2.0))
+    stored, affine = store(b, AFFINE)
+    first = _nifti(tmp_path / "a.nii.gz", a, AFFINE)
+    second = _nifti(tmp_path / "b.nii.gz", stored, affine)
+    got = pairwise_agreement([first, second], METRICS)
+    pd.testing.assert_frame_equal(got, expected)
+    # With the reoriented file first, its orientation is the reference and the
+    # spacing comes from its own axes: the distances are the same.
+    back = pairwise_agreement([second, first], METRICS)
+    np.testing.assert_allclose(back[METRICS].to_numpy(), expected[METRICS].to_numpy())
+
+
+def _refusal(paths):
+    with pytest.raises(ValueError) as exc:
+        pairwise_agreement(paths, METRICS, image_id="case1")
+    return str(exc.value)
+
+
+def test_nifti_masks_on_different_grids_are_refused_naming_both(tmp_path):
+    a, _ = _volumes()
+    first = _nifti(tmp_path / "r1.nii.gz", a, AFFINE)
+    moved = AFFINE.copy()
+    moved[0, 3] += 50.0  # the same voxels, 50 mm to the side
+    shifted = _nifti(tmp_path / "r2.nii.gz", a, moved)
+    assert _refusal([first, shifted]) == (
+        f"image case1: the masks' files do not lie on one voxel grid, so their voxels cannot "
+        f"be compared: {first} and {shifted} differ in origin (-10.0, 4.0, 30.0) and "
+        "(40.0, 4.0, 30.0) (50 apart); resample one onto the other's grid first"
+    )
+    finer = AFFINE.copy()
+    finer[2, 2] = 1.0
+    fine = _nifti(tmp_path / "fine.nii.gz", a, finer)
+    assert (
+        f"{first} and {fine} differ in voxel size (0.5, 0.8, 2.0) and (0.5, 0.8, 1.0)"
+        in _refusal([first, fine])
+    )
+    smaller = _nifti(tmp_path / "small.nii.gz", a[:, :, :6], AFFINE)
+    assert f"{first} and {smaller} differ in shape (6, 7, 8) and (6, 7, 6)" in _refusal(
+        [first, smaller]
+    )
+    turn = np.eye(4)
+    turn[:2, :2] = [[np.cos(0.1), -np.sin(0.1)], [np.sin(0.1), np.cos(0.1)]]
+    tilted = _nifti(tmp_path / "tilted.nii.gz", a, turn @ AFFINE)
+    assert "differ in axis directions (cosines differ by up to" in _refusal([first, tilted])

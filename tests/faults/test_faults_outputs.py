@@ -475,14 +475,14 @@ def test_full_disk_while_caching_images_is_an_error_naming_the_file(images, tmp_
 
 
 def test_leftover_cache_file_of_a_killed_writer_is_removed(images, tmp_path):
-    from skiaa.utils import temporary_file
+    from skiaa.utils import locked_temporary_file
 
     cache = tmp_path / "cache"
     cache.mkdir()
     dead = cache / ".images_16x16_6_abc.skiaa-tmp-x1y2.npy"
     dead.write_bytes(b"\x93NUMPY half a cache")
     # A writer still at work (its file is locked) keeps its file.
-    live, fd = temporary_file(cache / "images_16x16_9_def.npy")
+    live, fd = locked_temporary_file(cache / "images_16x16_9_def.npy")
     try:
         load_images(images, 16, cache_dir=cache)
         assert not dead.exists() and live.exists()

@@ -25,6 +25,11 @@ The definitions are medpy's (``medpy.metric.binary`` 0.5: ``dc``, ``jc``,
   mean of both directed sets concatenated (medpy >= 0.5; medpy < 0.5
   averaged the two directed means instead).
 
+With ``labels=[...]`` (or ``"all"``) every metric takes *label maps*, one
+integer class per pixel, and returns one value per class: the metric of the
+binary masks ``map == class``, with the rules below for a class absent from one
+or both maps; :func:`generalized_dice` pools the classes (Sudre et al. 2017).
+
 Masks may have any number of dimensions (2-D images, 3-D volumes): a stack
 of an image's masks is ``(k, H, W)`` or ``(k, D, H, W)``, and ``spacing``
 gives one voxel size per axis, in the array's axis order.
@@ -66,14 +71,18 @@ about 1 ms against 12-20 ms for a numpy boolean Dice
 # _naming (metric names, release columns, consensus codes, statistics),
 # _metrics (the pair metrics), _engine (validation, per-pair values and
 # summaries shared by every builder of agreement tables), _pairwise (the
-# public table builders), _multirater (Krippendorff's alpha, GED, annotator vs
-# consensus) and _scoring (a model's masks against the annotators).
+# public table builders), _consensus (majority vote, STAPLE, uncertainty map),
+# _multirater (Krippendorff's alpha, GED, annotator vs consensus), _scoring (a
+# model's masks against the annotators) and _transformer (the engine as a
+# scikit-learn transformer).
 from . import _multirater, _naming, _scoring
+from ._consensus import StapleResult, UncertaintyMap, majority_vote, staple, uncertainty_map
 from ._metrics import (
     EmptyMaskWarning,
     assd,
     boundary_f1,
     dice,
+    generalized_dice,
     hausdorff,
     hd95,
     jaccard,
@@ -94,6 +103,7 @@ from ._scoring import (
     summarize_scores,
     threshold_jaccard,
 )
+from ._transformer import AgreementTransformer
 
 # The naming constants live in _naming; they are bound here with their
 # documentation so that the API reference (autodata) shows it.
@@ -113,7 +123,7 @@ RELEASE_NAMES = _naming.RELEASE_NAMES
 CONSENSUS_CODES = _naming.CONSENSUS_CODES
 
 #: Statistics of a metric over an image's pairs, accepted by :func:`image_agreement`
-#: and :class:`skiaa.AgreementTransformer` alike.
+#: and :class:`AgreementTransformer` alike.
 STATISTICS = _naming.STATISTICS
 
 #: Per-image multi-rater measures of :class:`skiaa.AgreementTransformer`
@@ -142,6 +152,7 @@ __all__ = [
     "assd",
     "surface_dice",
     "boundary_f1",
+    "generalized_dice",
     "pairwise_agreement",
     "image_agreement",
     # Multi-rater measures (_multirater) and a model against its annotators (_scoring)
@@ -157,4 +168,11 @@ __all__ = [
     "summarize_scores",
     "threshold_jaccard",
     "make_segmentation_scorer",
+    # Consensus masks (_consensus) and the transformer (_transformer)
+    "StapleResult",
+    "UncertaintyMap",
+    "majority_vote",
+    "staple",
+    "uncertainty_map",
+    "AgreementTransformer",
 ]

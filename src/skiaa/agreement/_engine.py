@@ -15,13 +15,17 @@ import pandas as pd
 from .._masks import load_mask_stack
 from ._metrics import (
     EmptyMaskWarning,
+    LabelStats,
     MaskStats,
+    check_labels_option,
     check_options,
     check_spacing,
     check_tolerance,
     image_diagonal,
+    label_pair_values,
     one_empty,
     pair_values,
+    resolve_labels,
 )
 from ._naming import (
     DISTANCE_METRICS,
@@ -29,14 +33,17 @@ from ._naming import (
     RELEASE_NAMES,
     check_metrics,
     check_statistics,
+    label_columns,
 )
 
 __all__ = [
     "EmptyPairs",
     "check_labels",
+    "check_labels_option",
     "image_values",
     "check_options",
     "load_stack",
+    "map_batches",
     "warn_empty_pairs",
     "check_metrics",
     "check_spacing",
@@ -65,14 +72,17 @@ def pair_indices(k):
     return list(itertools.combinations(range(k), 2))
 
 
-def load_stack(masks, spacing=None, *, image_index=None, min_masks=2):
+def load_stack(masks, spacing=None, *, image_index=None, min_masks=2, labels=False):
     """Validated bool stack (k, ...) of one image and the spacing to measure it with.
 
     ``spacing`` given by the caller wins; otherwise the voxel size stored in
     the masks' NIfTI files, if any; otherwise None (1 per axis). The spacing
-    is checked against the masks' dimension, naming the image.
+    is checked against the masks' dimension, naming the image. With
+    ``labels`` the masks are label maps and the stack holds integers.
     """
-    stack, stored = load_mask_stack(masks, image_index=image_index, min_masks=min_masks)
+    stack, stored = load_mask_stack(
+        masks, image_index=image_index, min_masks=min_masks, labels=labels
+    )
     if stack.shape[0] == 0:  # no mask (few_masks="nan"): no shape to check a spacing against
         return stack, None
     chosen = stored if spacing is None else spacing
@@ -84,8 +94,37 @@ def load_stack(masks, spacing=None, *, image_index=None, min_masks=2):
     return stack, chosen
 
 
+def map_batches(func, items, n_jobs=None, *args):
+    """``func(batch, *args)`` over contiguous batches of ``items``, in order (a generator).
+
+    Serial (one batch) when ``n_jobs`` resolves to one worker; otherwise about
+    four batches per worker (load balance) run on joblib threads, in a
+    :func:`joblib.parallel_config` context's backend (Dask, say) when there is
+    one. Threads, not processes: the kernels (bit counts, erosions, k-d tree
+    queries, PNG decoding) release the GIL, and threads share the masks instead
+    of pickling whole stacks to other processes. Results come back in the
+    order of ``items`` whichever worker computed them, so that the caller can
+    warn in that order.
+    """
+    from joblib import Parallel, delayed, effective_n_jobs
+
+    items = list(items)
+    n_workers = effective_n_jobs(n_jobs)
+    n_batches = 1 if n_workers == 1 else min(len(items), 4 * n_workers)
+    bounds = np.linspace(0, len(items), max(n_batches, 1) + 1).round().astype(int)
+    batches = [items[a:b] for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
+    if n_workers == 1:
+        return (func(batch, *args) for batch in batches)
+    jobs = (delayed(func)(batch, *args) for batch in batches)
+    return Parallel(n_jobs=n_jobs, prefer="threads", return_as="generator")(jobs)
+
+
 class EmptyPairs(list):
-    """Pairs ``(i, j)`` whose boundary distances are NaN because exactly one mask is empty."""
+    """Pairs ``(i, j)`` whose boundary distances are NaN because exactly one mask is empty.
+
+    For label maps the entries are ``(i, j, label)``: the class present in one
+    mask of the pair only.
+    """
 
 
 def pairwise_values(
@@ -96,36 +135,53 @@ def pairwise_values(
     tolerance=2.0,
     hd_percentile="pooled",
     empty="nan",
+    labels=None,
 ):
-    """Metric values of a validated bool stack (k, ...), pairs i < j in combinations order.
+    """Metric values of a validated stack (k, ...), pairs i < j in combinations order.
 
-    Returns ``(values, empty_pairs)``: ``values`` of shape (n_pairs, n_metrics)
+    Returns ``(values, empty_pairs)``: ``values`` of shape (n_pairs, n_columns)
     and the :class:`EmptyPairs` whose distances are NaN (for the caller to
     report: warnings are not issued here, so that the engine can run in
     threads, where recording warnings is not safe). Each mask is bit-packed
     and its border found once, then reused by its ``k - 1`` pairs.
     ``metrics`` must already be validated skiaa names, ``spacing`` checked.
+
+    With ``labels`` (class values, resolved) the stack holds label maps and the
+    columns are :func:`label_columns`: per metric the mean over classes, then
+    each class; each map's classes and their borders come from one pass over
+    it (:class:`LabelStats`).
     """
     need_surface = any(m not in OVERLAP_METRICS for m in metrics)
     wants_distance = any(m.removesuffix("_normalized") in DISTANCE_METRICS for m in metrics)
-    stats = [MaskStats(mask, spacing, need_surface) for mask in stack]
     diagonal = image_diagonal(stack.shape[1:], spacing)
     pairs = pair_indices(stack.shape[0])
-    out = np.empty((len(pairs), len(metrics)), dtype=np.float64)
+    out = np.empty((len(pairs), len(label_columns(metrics, labels))), dtype=np.float64)
     lonely = EmptyPairs()
+    options = dict(hd_percentile=hd_percentile, empty=empty)
+    if labels is None:
+        stats = [MaskStats(mask, spacing, need_surface) for mask in stack]
+    else:
+        stats = [LabelStats(mask, labels, spacing, need_surface) for mask in stack]
     for p, (i, j) in enumerate(pairs):
-        row = pair_values(
-            stats[i],
-            stats[j],
-            metrics,
-            tolerance,
-            diagonal,
-            hd_percentile=hd_percentile,
-            empty=empty,
+        if labels is None:
+            row = pair_values(stats[i], stats[j], metrics, tolerance, diagonal, **options)
+            out[p] = [row[m] for m in metrics]
+            if wants_distance and empty == "nan" and one_empty(stats[i], stats[j]):
+                lonely.append((i, j))
+            continue
+        row, absent = label_pair_values(
+            stats[i], stats[j], metrics, tolerance, diagonal, **options
         )
-        out[p] = [row[m] for m in metrics]
-        if wants_distance and empty == "nan" and one_empty(stats[i], stats[j]):
-            lonely.append((i, j))
+        parts = []
+        for m in metrics:
+            if m == "generalized_dice":
+                parts.append([row[m]])
+            else:
+                # NaN propagates into the mean over classes, as into every summary.
+                parts.append([row[m].mean(), *row[m]])
+        out[p] = np.concatenate(parts)
+        if wants_distance and empty == "nan":
+            lonely.extend((i, j, int(labels[c])) for c in absent)
     return out, lonely
 
 
@@ -139,13 +195,17 @@ def image_values(
     empty="nan",
     image_index=None,
     min_masks=2,
+    labels=None,
 ):
     """Read one image's masks and compute every pair: ``(stack, values, empty_pairs)``.
 
     :func:`load_stack` then :func:`pairwise_values`; ``metrics`` and the
-    options must already be validated.
+    options must already be validated, ``labels`` by ``check_labels_option``
+    (``"all"`` is resolved here, on this image's maps).
     """
-    stack, spacing = load_stack(masks, spacing, image_index=image_index, min_masks=min_masks)
+    stack, spacing = load_stack(
+        masks, spacing, image_index=image_index, min_masks=min_masks, labels=labels is not None
+    )
     values, lonely = pairwise_values(
         stack,
         metrics,
@@ -153,15 +213,21 @@ def image_values(
         tolerance=tolerance,
         hd_percentile=hd_percentile,
         empty=empty,
+        labels=resolve_labels(labels, stack),
     )
     return stack, values, lonely
 
 
 def warn_empty_pairs(empty_pairs, where="", stacklevel=3):
     """One :class:`EmptyMaskWarning` per pair of ``empty_pairs`` (NaN distances)."""
-    for i, j in empty_pairs:
+    for i, j, *label in empty_pairs:
+        what = (
+            f"label {label[0]} is in one mask only"
+            if label
+            else "one mask is empty and the other is not"
+        )
         warnings.warn(
-            f"{where}masks {i} and {j}: one mask is empty and the other is not: boundary "
+            f"{where}masks {i} and {j}: {what}: boundary "
             "distances are undefined and returned as NaN",
             EmptyMaskWarning,
             stacklevel=stacklevel,
@@ -180,6 +246,7 @@ def pairs_frame(
     hd_percentile="pooled",
     empty="nan",
     naming="skiaa",
+    labels=None,
 ):
     """The pairs table of one image and its :class:`EmptyPairs`, without warning.
 
@@ -191,6 +258,7 @@ def pairs_frame(
     metrics = check_metrics(metrics)
     tolerance = check_tolerance(tolerance)
     check_options(hd_percentile, empty)
+    labels = check_labels_option(labels)
     stack, values, lonely = image_values(
         masks,
         metrics,
@@ -199,6 +267,7 @@ def pairs_frame(
         hd_percentile=hd_percentile,
         empty=empty,
         image_index=image_id,
+        labels=labels,
     )
     k = stack.shape[0]
     names = check_labels(names, k, "names")
@@ -209,17 +278,26 @@ def pairs_frame(
         columns["image_id"] = [image_id] * len(index)
     columns["index1"], columns["index2"] = index[:, 0], index[:, 1]
     if names is not None:
-        labels = np.asarray(names, dtype=object)
-        columns["mask1"], columns["mask2"] = labels[index[:, 0]], labels[index[:, 1]]
+        given = np.asarray(names, dtype=object)
+        columns["mask1"], columns["mask2"] = given[index[:, 0]], given[index[:, 1]]
     if annotators is not None:
-        labels = np.asarray(annotators, dtype=object)
-        columns["annotator1"], columns["annotator2"] = labels[index[:, 0]], labels[index[:, 1]]
-    for m, metric in enumerate(metrics):
-        columns[metric] = values[:, m]
+        given = np.asarray(annotators, dtype=object)
+        columns["annotator1"], columns["annotator2"] = given[index[:, 0]], given[index[:, 1]]
+    names_out = label_columns(metrics, resolve_labels(labels, stack))
+    for m, column in enumerate(names_out):
+        columns[column] = values[:, m]
     pairs = pd.DataFrame(columns)
     if naming == "release":
-        pairs = pairs.rename(columns=RELEASE_NAMES)
+        pairs = pairs.rename(columns=release_name)
     return pairs, lonely
+
+
+def release_name(column):
+    """The IMA++ release's name of a pairs-table column, per-class columns included."""
+    head, sep, tail = column.rpartition("_label")
+    if sep and tail.isdigit() and head in RELEASE_NAMES:
+        return f"{RELEASE_NAMES[head]}_label{tail}"
+    return RELEASE_NAMES.get(column, column)
 
 
 def summarise(values, statistics, ddof=1):

@@ -24,6 +24,7 @@ import pandas as pd
 
 from .._masks import check_mask_stack
 from ..utils import is_path
+from ._consensus import majority_vote, staple, uncertainty_map
 from ._engine import check_labels, check_metrics, check_spacing, check_tolerance
 from ._metrics import MaskStats, _popcount, check_options, image_diagonal, pair_values
 from ._naming import CONSENSUS_CODES, OVERLAP_METRICS, RELEASE_NAMES
@@ -417,8 +418,6 @@ _CONSENSUS_METHODS = ("staple", "majority")
 
 
 def _consensus_mask(stack, method):
-    from ..consensus import majority_vote, staple
-
     if method == "majority":
         return majority_vote(stack)
     return staple(stack).mask
@@ -455,8 +454,8 @@ def annotator_vs_consensus(
         annotator's: leaving one out leaves out all of that annotator's masks.
         None treats every mask as a different annotator.
     method : {"staple", "majority"}, default="staple"
-        The consensus: :func:`skiaa.consensus.staple` (thresholded at 0.5) or
-        :func:`skiaa.consensus.majority_vote` (ties to the lesion), the two
+        The consensus: :func:`skiaa.agreement.staple` (thresholded at 0.5) or
+        :func:`skiaa.agreement.majority_vote` (ties to the lesion), the two
         consensus masks of the IMA++ release.
     leave_one_out : bool, default=True
         Compare each mask with the consensus of the other annotators' masks.
@@ -508,7 +507,7 @@ def annotator_vs_consensus(
 
     See Also
     --------
-    skiaa.consensus.staple : the consensus, and each annotator's sensitivity.
+    skiaa.agreement.staple : the consensus, and each annotator's sensitivity.
     pairwise_agreement : every pair of masks.
 
     Examples
@@ -583,7 +582,7 @@ def annotator_vs_consensus(
 #: ``krippendorff_alpha`` (:func:`krippendorff_alpha` of the image),
 #: ``annotator_diversity`` (the ``annotator_diversity`` of
 #: :func:`generalized_energy_distance`, mask with itself included) and
-#: ``union_entropy`` (the mean of :func:`skiaa.consensus.uncertainty_map`'s
+#: ``union_entropy`` (the mean of :func:`skiaa.agreement.uncertainty_map`'s
 #: entropy, in bits, over the pixels some annotator marked; 0 when all masks
 #: agree, NaN when all are empty).
 IMAGE_MEASURES = ("krippendorff_alpha", "annotator_diversity", "union_entropy")
@@ -611,8 +610,6 @@ def image_measures(stack, measures):
     Returns ``(values, alpha_undefined)``; nothing is warned (this runs in
     worker threads), the caller warns when alpha is undefined.
     """
-    from ..consensus import uncertainty_map
-
     out = np.empty(len(measures))
     alpha_undefined = False
     for i, name in enumerate(measures):

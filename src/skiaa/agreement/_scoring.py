@@ -190,8 +190,8 @@ def score_segmentation(
     annotators : sequence of str, default=None
         One annotator code per mask, written in the ``annotators`` table.
     consensus : {"staple", "majority"}, default="staple"
-        The consensus mask: :func:`skiaa.consensus.staple` (at 0.5) or
-        :func:`skiaa.consensus.majority_vote`.
+        The consensus mask: :func:`skiaa.agreement.staple` (at 0.5) or
+        :func:`skiaa.agreement.majority_vote`.
     image_id : str, default=None
         Written in an ``image_id`` column of both tables.
     spacing : float or sequence of float, default=None

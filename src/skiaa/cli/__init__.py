@@ -13,7 +13,7 @@ import sys
 from .._version import __version__
 
 # Modules defining sub-commands, in the order ``skiaa --help`` lists them.
-_COMMAND_MODULES = ("_agreement", "_compare", "_score", "_reproduce")
+_COMMAND_MODULES = ("_agreement", "_compare", "_score", "_reproduce", "_fetch")
 
 
 def build_parser():

@@ -108,6 +108,16 @@ def add_parser(subparsers):
     )
     add_distance_options(parser)
     parser.add_argument(
+        "--labels",
+        nargs="+",
+        type=int,
+        default=None,
+        metavar="V",
+        help="the masks are label maps (one integer class per pixel): measure these "
+        "class values, each metric giving the mean over the classes and one column "
+        "per class (dice_score_label2...)",
+    )
+    parser.add_argument(
         "--include-consensus",
         action="store_true",
         help="also pair the consensus masks (ST/MV) with the others in the pairwise "
@@ -258,6 +268,7 @@ def _folder(args, verbose, folder):
             empty=args.empty,
             n_jobs=args.n_jobs,
             verbose=verbose,
+            labels=args.labels,
         )
     pairs, summary = result.pairs, result.images
     out_paths = _write_tables(folder, pairs, summary)
@@ -276,6 +287,8 @@ def run(args):
         args._parser.error("give either MASK_DIR or --demo [N]")
     if args.n_jobs == 0:
         args._parser.error("--n-jobs must not be 0")
+    if args.demo is not None and args.labels is not None:
+        args._parser.error("--labels needs a MASK_DIR of label maps; the demo's masks are binary")
     verbose = 0 if args.quiet else 1
     if args.demo is not None:
         return _run_demo(args, verbose)

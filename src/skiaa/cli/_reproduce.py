@@ -52,7 +52,12 @@ def add_parser(subparsers):
         default=None,
         help="data source (default: synthetic, or imaplusplus when --imaplusplus is given)",
     )
-    parser.add_argument("--imaplusplus", metavar="DIR", help="folder of the IMA++ tables")
+    parser.add_argument(
+        "--imaplusplus",
+        metavar="DIR",
+        help="folder of the IMA++ tables; its images/ and masks/ sub-folders (as written by "
+        "skiaa fetch imaplusplus) are used unless --images/--masks say otherwise",
+    )
     parser.add_argument("--images", metavar="DIR", help="folder of the IMA++ images")
     parser.add_argument("--masks", metavar="DIR", help="folder of the IMA++ mask PNGs")
     parser.add_argument(
@@ -148,6 +153,15 @@ def run(args):
             if not Path(value).is_dir():
                 raise FileNotFoundError(f"--{name}: no folder {value}")
             overrides[name] = str(Path(value).resolve())
+    if args.imaplusplus:
+        from ..datasets import IMAPLUSPLUS_FOLDERS
+
+        # A folder filled by ``skiaa fetch imaplusplus`` holds the images and
+        # masks beside the tables; an explicit --images/--masks still wins.
+        for name, sub in IMAPLUSPLUS_FOLDERS.items():
+            found = Path(overrides["imaplusplus"]) / sub
+            if name not in overrides and found.is_dir():
+                overrides[name] = str(found)
     if args.models:
         from ..nets import PAPER_BACKBONES
 

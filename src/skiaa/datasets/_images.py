@@ -14,19 +14,22 @@ from pathlib import Path
 
 import numpy as np
 from joblib import Parallel, delayed
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from ..utils import (
     check_image_size,
+    image_to_uint8,
     is_path,
+    locked_temporary_file,
+    open_image,
     progress,
     remove_stale_temporaries,
-    temporary_file,
     writing,
 )
 
-# Bumped when the decoding recipe changes, so that old cache files are not reused.
-_CACHE_VERSION = 1
+# Bumped when the decoding recipe changes, so that old cache files are not reused
+# (2: 16-bit and float images scaled by their type instead of saturated).
+_CACHE_VERSION = 2
 # Images decoded per joblib task: large enough to amortise the dispatch cost,
 # small enough for a smooth progress bar.
 _CHUNK = 32
@@ -53,22 +56,23 @@ def _stat_paths(paths):
 
 
 def _decode(path, size):
-    """Decode one image file to an RGB uint8 array of shape ``(H, W, 3)``."""
+    """Decode one image file to an RGB uint8 array of shape ``(H, W, 3)``.
+
+    :func:`skiaa.utils.open_image` reads what the file shows (palette images
+    through their palette, 16-bit and float grey scaled by their type); grey
+    is repeated to three channels and alpha dropped.
+    """
     height, width = size
-    try:
-        with Image.open(path) as img:
-            # convert("RGB") drops alpha and expands grey/palette/CMYK images,
-            # so that every image has three channels.
-            img = img.convert("RGB")
-            if img.size != (width, height):
-                img = img.resize((width, height), Image.Resampling.BICUBIC)
-            return np.asarray(img, dtype=np.uint8)
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        # PIL reports truncated or corrupt files with OSError/SyntaxError.
-        raise ValueError(f"cannot decode image file {path!r}: {exc}") from exc
+    array = image_to_uint8(*open_image(path))
+    if array.shape[:2] != (height, width):
+        img = Image.fromarray(array).resize((width, height), Image.Resampling.BICUBIC)
+        array = np.asarray(img, dtype=np.uint8)
+    return array
 
 
-def _decode_chunk(paths, size):
+def _decode_chunk(paths, size, max_pixels):
+    # A worker process starts with Pillow's default limit: the caller's applies.
+    Image.MAX_IMAGE_PIXELS = max_pixels
     return np.stack([_decode(p, size) for p in paths]) if paths else None
 
 
@@ -77,7 +81,8 @@ def _decode_into(out, paths, size, n_jobs, verbose, rows=None):
     rows = np.arange(len(paths)) if rows is None else np.asarray(rows)
     chunks = [paths[i : i + _CHUNK] for i in range(0, len(paths), _CHUNK)]
     parallel = Parallel(n_jobs=n_jobs, return_as="generator")
-    results = parallel(delayed(_decode_chunk)(chunk, size) for chunk in chunks)
+    max_pixels = Image.MAX_IMAGE_PIXELS
+    results = parallel(delayed(_decode_chunk)(chunk, size, max_pixels) for chunk in chunks)
     bar = progress(None, verbose=verbose, desc="Decoding images", total=len(paths), unit="img")
     start = 0
     try:
@@ -247,7 +252,10 @@ def load_images(paths, image_size, *, cache_dir=None, n_jobs=None, verbose=0):
     Parameters
     ----------
     paths : sequence of str or path-like
-        Image files (anything Pillow reads: JPEG, PNG, BMP, TIFF, ...).
+        Image files (anything Pillow reads: JPEG, PNG, BMP, TIFF, ...), read
+        for what they show: palette images through their palette, 16-bit grey
+        scaled by 65535 and float grey (values in [0, 1]) by 1 to 0-255, grey
+        repeated to RGB, alpha dropped.
     image_size : int or (int, int)
         Output size: ``image_size`` x ``image_size``, or ``(height, width)``. The paper
         resizes to 224 x 224 with bicubic interpolation; images
@@ -279,8 +287,12 @@ def load_images(paths, image_size, *, cache_dir=None, n_jobs=None, verbose=0):
     FileNotFoundError
         If an image file does not exist (the message names it).
     ValueError
-        If a file cannot be decoded as an image (the message names it),
-        ``paths`` is a single path, or ``image_size`` is invalid.
+        If a file cannot be decoded as an image, its mode is not understood
+        (a 32-bit integer TIFF, a float image outside [0, 1]...), or it is over
+        Pillow's decompression-bomb limit (``PIL.Image.MAX_IMAGE_PIXELS``,
+        whose value in the calling process applies to the decoding workers);
+        the message names the file. Also if ``paths`` is a single path or
+        ``image_size`` is invalid.
 
     See Also
     --------
@@ -367,7 +379,7 @@ def _build_cache(target, resolved, keys, size, n_jobs, verbose):
     cache_dir = target.parent
     shape = (len(resolved), *size, 3)
     # Locked while written: remove_stale_temporaries leaves it alone.
-    tmp, fd = temporary_file(target)  # mode from the umask, as a directly written file
+    tmp, fd = locked_temporary_file(target)  # mode from the umask, as a directly written file
     index_tmp = index_fd = None
     try:
         with writing(f"the image cache file {target.name}", cache_dir):
@@ -380,7 +392,7 @@ def _build_cache(target, resolved, keys, size, n_jobs, verbose):
             _decode_into(rows, [resolved[i] for i in todo], size, n_jobs, verbose, rows=todo)
             os.replace(tmp, target)
             # The index goes last: an array without one is valid, merely not reused.
-            index_tmp, index_fd = temporary_file(target.with_suffix(".json"))
+            index_tmp, index_fd = locked_temporary_file(target.with_suffix(".json"))
             with os.fdopen(os.dup(index_fd), "w", encoding="utf-8") as f:
                 f.write(json.dumps({"size": list(size), "keys": keys}))
             os.replace(index_tmp, target.with_suffix(".json"))

@@ -19,6 +19,11 @@ IMAPLUSPLUS_TABLES = {
     "image_metrics": "IMAplusplus_multiannotator_subset_image_level_metrics.csv",
 }
 
+#: Sub-folders of the images and masks in a folder filled by
+#: :func:`fetch_imaplusplus`; ``skiaa reproduce --imaplusplus DIR`` uses them
+#: when present.
+IMAPLUSPLUS_FOLDERS = {"images": "images", "masks": "masks"}
+
 # Columns each table must have for the joins below.
 _REQUIRED = {
     "metadata": ["isic_id", "benign_malignant"],

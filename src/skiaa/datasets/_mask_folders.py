@@ -13,7 +13,7 @@ from ..agreement import CONSENSUS_CODES, RELEASE_NAMES, EmptyMaskWarning, image_
 
 # The pairwise engine and metric-name validation are the agreement package's
 # shared internals (one engine for every builder of pair tables).
-from ..agreement._engine import check_options, pairs_frame
+from ..agreement._engine import check_labels_option, check_options, map_batches, pairs_frame
 from ..agreement._naming import check_metrics
 from ..utils import progress
 from ._names import parse_mask_filename
@@ -242,7 +242,7 @@ def _release_metrics(metrics):
 
 def _release_pairs(image_id, masks, names, annotators, tools, skills, metrics, options):
     """Release-layout pairs of one image and its pairs with NaN distances."""
-    spacing, hd_percentile, empty = options
+    spacing, hd_percentile, empty, labels = options
     pairs, lonely = pairs_frame(
         masks,
         metrics,
@@ -253,6 +253,7 @@ def _release_pairs(image_id, masks, names, annotators, tools, skills, metrics, o
         hd_percentile=hd_percentile,
         empty=empty,
         naming="release",
+        labels=labels,
     )
     i, j = pairs.pop("index1").to_numpy(), pairs.pop("index2").to_numpy()
     tools, skills = np.asarray(tools, dtype=object), np.asarray(skills, dtype=object)
@@ -267,7 +268,15 @@ def _release_batch(batch, metrics, options):
 
 
 def _release_tables(
-    items, metrics, *, spacing=None, hd_percentile="pooled", empty="nan", n_jobs=None, verbose=0
+    items,
+    metrics,
+    *,
+    spacing=None,
+    hd_percentile="pooled",
+    empty="nan",
+    n_jobs=None,
+    verbose=0,
+    labels=None,
 ):
     """Pairwise and image-level tables of ``items`` in the release's layout.
 
@@ -277,20 +286,10 @@ def _release_tables(
     Images are processed in contiguous batches by threads (the kernels release
     the GIL; arrays are shared rather than pickled to other processes).
     """
-    from joblib import Parallel, delayed, effective_n_jobs
-
     items = list(items)
     multi = [it for it in items if len(it[1]) >= 2]
-    options = (spacing, hd_percentile, empty)
-    n_workers = effective_n_jobs(n_jobs)
-    n_batches = 1 if n_workers == 1 else min(len(multi), 4 * n_workers)
-    bounds = np.linspace(0, len(multi), max(n_batches, 1) + 1).round().astype(int)
-    batches = [multi[a:b] for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
-    if n_workers == 1:
-        results = (_release_batch(batch, metrics, options) for batch in batches)
-    else:
-        jobs = (delayed(_release_batch)(batch, metrics, options) for batch in batches)
-        results = Parallel(n_jobs=n_jobs, prefer="threads", return_as="generator")(jobs)
+    options = (spacing, hd_percentile, empty, labels)
+    results = map_batches(_release_batch, multi, n_jobs, metrics, options)
     tables = []
     with progress(verbose=verbose, desc="agreement", total=len(multi), unit="image") as bar:
         for batch in results:
@@ -319,6 +318,7 @@ def mask_folder_agreement(
     empty="nan",
     n_jobs=None,
     verbose=0,
+    labels=None,
 ):
     """Agreement between the annotators' masks of every image in a folder.
 
@@ -347,8 +347,9 @@ def mask_folder_agreement(
         always exclude them.
     spacing : float or sequence of float, default=None
         Pixel (voxel) size along each axis, the same for every image. None
-        means the voxel size stored in each case's NIfTI files (checked equal
-        within a case), else 1.
+        means the voxel size stored in each case's NIfTI files (compared in
+        world space: brought to the first file's orientation, they must lie on
+        one voxel grid), else 1.
     hd_percentile : {"pooled", "max"}, default="pooled"
         See :func:`skiaa.agreement.hd95`; "pooled" is the release's.
     empty : {"nan", "worst"}, default="nan"
@@ -360,6 +361,13 @@ def mask_folder_agreement(
     verbose : int, default=0
         0: silent; 1 or more: a line on stderr saying what was found, and a
         progress bar over the images.
+    labels : sequence of int, default=None
+        The masks are label maps and these are the class values to measure:
+        every metric column (``dice_score``: the mean over the classes) is
+        followed by one column per class (``dice_score_label2``), as in
+        :func:`~skiaa.agreement.pairwise_agreement`. The classes are named,
+        not found (``"all"`` is refused), so that every image has the same
+        columns. None: binary masks.
 
     Returns
     -------
@@ -437,6 +445,12 @@ def mask_folder_agreement(
     # A misspelt metric or option fails here, before the folder is read.
     metrics = _release_metrics(metrics)
     check_options(hd_percentile, empty)
+    if isinstance(labels, str):
+        raise ValueError(
+            f"labels must name the class values (every image gets the same columns), got "
+            f"{labels!r}"
+        )
+    labels = check_labels_option(labels)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         found = find_mask_sets(
@@ -489,6 +503,7 @@ def mask_folder_agreement(
         empty=empty,
         n_jobs=n_jobs,
         verbose=verbose,
+        labels=labels,
     )
     metric_cols = [c for c in pairs.columns if c in RELEASE_NAMES.values()]
     n_nan = int(pairs[metric_cols].isna().any(axis=1).sum())

@@ -25,10 +25,10 @@ _IMAGE_SUFFIX = re.compile(r"\.(jpe?g|png)$", flags=re.IGNORECASE)
 
 # Agreement metrics by range: overlaps (and distances normalised by the image
 # diagonal) lie in [0, 1]; raw boundary distances in [0, inf).
-_UNIT = ("dice", "jaccard", "surface_dice", "boundary_f1", "iaa")
+_UNIT = ("dice", "jaccard", "generalized_dice", "surface_dice", "boundary_f1", "iaa")
 _DISTANCE = ("hd", "hd95", "hausdorff", "assd")
 _METRIC_NAME = re.compile(
-    r"^(?P<base>[a-z0-9_]+?)(?P<score>_score)?(?P<norm>_normalized)?"
+    r"^(?P<base>[a-z0-9_]+?)(?P<score>_score)?(?P<norm>_normalized)?(?:_label\d+)?"
     r"(?:_(?P<stat>mean|std|min|max|median))?$"
 )
 

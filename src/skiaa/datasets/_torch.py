@@ -13,7 +13,9 @@ from torch.utils.data import Dataset
 from ..utils import (
     ACCEPTED_LAYOUTS,
     check_float_range,
+    image_to_uint8,
     is_path_sequence,
+    pil_image_array,
     resize_uint8,
     rgb_uint8,
 )
@@ -243,7 +245,8 @@ class _ItemImages:
         if isinstance(item, (tuple, list)):
             item = item[0]
         if isinstance(item, Image.Image):
-            item = np.asarray(item.convert("RGB"))
+            # Read for what it shows: palette colours, 16-bit and float grey scaled.
+            item = image_to_uint8(*pil_image_array(item, f"dataset item {i}"))
         if torch.is_tensor(item) and item.dtype != torch.uint8:
             x = item.float()
         elif isinstance(item, np.ndarray) and item.dtype.kind == "f":

@@ -40,7 +40,7 @@ def _step_agreement(data, config, store, verbose):
         table = pd.DataFrame(cached["table"])
         method = cached["method"]
     elif data.masks is not None:
-        from ..transformers import AgreementTransformer
+        from ..agreement import AgreementTransformer
 
         transformer = AgreementTransformer(
             metrics=AGREEMENT_METRICS,

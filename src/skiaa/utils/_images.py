@@ -1,7 +1,17 @@
-"""Checks and conversions of image arrays shared by the datasets and the estimators."""
+"""Checks and conversions of image arrays shared by the datasets and the estimators.
+
+:func:`open_image` is the one place where an image file (a dermoscopic image or
+a mask) becomes an array: it reads what the file *means*, whatever way it is
+stored. Pillow's own array of a file is not always that: a palette ("P") image
+gives palette indices, not colours; a 16-bit greyscale PNG saturates at 255
+under ``convert("RGB")``; a float TIFF in [0, 1] converts to zeros and ones;
+and an image over ``PIL.Image.MAX_IMAGE_PIXELS`` raises
+``DecompressionBombError``, which is not a ``ValueError`` and does not name the
+file.
+"""
 
 import numpy as np
-from PIL import Image
+from PIL import Image, TiffImagePlugin
 
 ACCEPTED_LAYOUTS = (
     "Accepted layouts: uint8 (n, H, W, C) with C in 1, 3, 4 (0-255), float (n, C, H, W) "
@@ -66,3 +76,127 @@ def resize_uint8(img, size):
     if size is None or img.shape[:2] == (size, size):
         return img
     return np.asarray(Image.fromarray(img).resize((size, size), Image.BICUBIC))
+
+
+#: Modes whose values are 8-bit intensities, read as they are.
+_EIGHT_BIT_MODES = ("L", "LA", "RGB", "RGBA")
+#: Modes converted by Pillow to RGB (colour spaces, not values, differ).
+_RGB_MODES = ("CMYK", "YCbCr", "RGBX")
+#: Pillow's 16-bit greyscale modes (unsigned; the suffix is the byte order).
+_SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N")
+_UNDERSTOOD = (
+    '"1", "L", "LA", "P", "PA", "RGB", "RGBA", "CMYK", "YCbCr", "RGBX", '
+    '16-bit grey ("I;16", or "I" from a 16-bit PNG or TIFF), float grey ("F") in [0, 1]'
+)
+
+
+def _bits_of_int_image(img):
+    """Bits per sample of a mode "I" image: 16 for PNG, the TIFF tag, else None."""
+    if img.format == "PNG":
+        return 16  # PNG stores at most 16 bits per sample; Pillow widens them to "I"
+    tags = getattr(img, "tag_v2", None)
+    if isinstance(tags, TiffImagePlugin.ImageFileDirectory_v2):
+        bits = tags.get(258)  # BitsPerSample
+        signed = tags.get(339, (1,))[0] == 2  # SampleFormat 2: signed integer
+        if bits is not None and tuple(bits)[0] == 16 and not signed:
+            return 16
+    return None
+
+
+def open_image(path, *, kind="image"):
+    """Decode one image file to an array of what it shows, and its full-scale value.
+
+    Parameters
+    ----------
+    path : str or path-like
+        Any file Pillow reads.
+    kind : str, default="image"
+        What the file is ("image", "mask"), as named in error messages.
+
+    Returns
+    -------
+    array : ndarray of shape (H, W) or (H, W, C)
+        Grey (H, W), grey with alpha (H, W, 2), RGB (H, W, 3) or RGBA
+        (H, W, 4): uint8 for 8-bit files and palette images (converted through
+        their palette, so the array holds colours, not indices), uint16 for
+        16-bit grey, float32 in [0, 1] for float grey.
+    full_scale : int or float
+        The value of full intensity in ``array``: 255, 65535 or 1.0.
+
+    Raises
+    ------
+    ValueError
+        If the file cannot be read, its mode is not understood (a 32-bit
+        integer TIFF, a premultiplied-alpha image...; the message names the
+        mode), a float image holds NaN or values outside [0, 1], or the image
+        is over Pillow's decompression-bomb limit (the message says how to
+        raise it). Every message names the file.
+    """
+    try:
+        with Image.open(path) as img:
+            img.load()
+            return pil_image_array(img, path)
+    except Image.DecompressionBombError as exc:
+        raise ValueError(
+            f"{path}: {exc} If the file is trusted, raise Pillow's limit before reading it: "
+            f"PIL.Image.MAX_IMAGE_PIXELS = <pixels> (now {Image.MAX_IMAGE_PIXELS}; "
+            "None removes the check)."
+        ) from None
+    except (OSError, SyntaxError) as exc:
+        # FileNotFoundError and PIL's UnidentifiedImageError are OSErrors; PIL
+        # reports truncated or corrupt files with OSError or SyntaxError.
+        raise ValueError(f"cannot read {kind} file {path}: {exc}") from exc
+
+
+def pil_image_array(img, what):
+    """The array and full-scale value of an open PIL image (see :func:`open_image`).
+
+    ``what`` names the image in error messages.
+    """
+    mode = img.mode
+    if mode == "1":
+        img, mode = img.convert("L"), "L"
+    elif mode in ("P", "PA"):
+        # Through the palette: what matters is the colour, not the index
+        # (an inverted palette must not invert the image).
+        mode = "RGBA" if mode == "PA" or "transparency" in img.info else "RGB"
+        img = img.convert(mode)
+    elif mode in _RGB_MODES:
+        img, mode = img.convert("RGB"), "RGB"
+    if mode in _EIGHT_BIT_MODES:
+        return np.asarray(img, dtype=np.uint8), 255
+    if mode in _SIXTEEN_BIT_MODES or (mode == "I" and _bits_of_int_image(img) == 16):
+        return np.asarray(img).astype(np.uint16), 65535
+    if mode == "F":
+        array = np.asarray(img, dtype=np.float32)
+        finite = np.isfinite(array)
+        clean = array[finite]
+        if not finite.all() or clean.min(initial=0) < 0 or clean.max(initial=0) > 1:
+            found = f"[{clean.min():g}, {clean.max():g}]" if clean.size else "no finite value"
+            nan = " and NaN or infinite values" if not finite.all() else ""
+            raise ValueError(
+                f"{what}: float (mode 'F') image with values in {found}{nan}; "
+                "float images must hold intensities in [0, 1]"
+            )
+        return array, 1.0
+    raise ValueError(
+        f"{what}: image mode {mode!r} is not understood; skiaa reads {_UNDERSTOOD}. "
+        "Convert the file to 8-bit grey or RGB."
+    )
+
+
+def image_to_uint8(array, full_scale):
+    """An array of :func:`open_image` as uint8 RGB (H, W, 3).
+
+    Scaled from its full-scale value to 255, grey repeated, alpha dropped.
+    """
+    if full_scale != 255:
+        array = np.rint(np.asarray(array, dtype=np.float64) * (255.0 / full_scale))
+        array = array.astype(np.uint8)
+    if array.ndim == 3 and array.shape[2] in (2, 4):
+        array = array[..., :-1]
+    if array.ndim == 2:
+        array = array[:, :, None]
+    if array.shape[2] == 1:
+        array = np.repeat(array, 3, axis=2)
+    return np.ascontiguousarray(array)

@@ -143,11 +143,20 @@ def writing(what, folder):
 
 # ------------------------------------------------------------ temporary files
 def temporary_file(target):
-    """Create an empty hidden temporary file beside ``target``, locked; return ``(path, fd)``.
+    """Create an empty hidden temporary file beside ``target``; return its path.
 
     The file has :func:`umask_mode` permissions, so that renaming it onto
-    ``target`` gives the same mode as writing ``target`` directly. It is
-    ``flock``-ed through the returned descriptor until the caller closes it:
+    ``target`` gives the same mode as writing ``target`` directly.
+    """
+    path, fd = locked_temporary_file(target)
+    os.close(fd)
+    return path
+
+
+def locked_temporary_file(target):
+    """As :func:`temporary_file`, but ``flock``-ed: return ``(path, fd)``.
+
+    The file stays locked through ``fd`` until the caller closes it, so that
     :func:`remove_stale_temporaries` removes only files whose writer is gone.
     """
     target = Path(target)
@@ -167,7 +176,7 @@ def temporary_file(target):
 def remove_stale_temporaries(folder, pattern="*"):
     """Remove the temporary files of killed writers in ``folder``; return their names.
 
-    A temporary file of :func:`temporary_file` stays locked while its writer
+    A file of :func:`locked_temporary_file` stays locked while its writer
     lives (the kernel drops the lock of a killed process), so a file that can
     be locked here is a leftover: SIGKILL, or SIGBUS on a full disk before
     skiaa wrote with ordinary I/O.

@@ -1,43 +1,49 @@
-"""Scikit-learn transformer from masks to per-image inter-annotator agreement."""
+"""Scikit-learn transformer from masks to per-image inter-annotator agreement.
+
+The transformer is the scikit-learn face of the pairwise engine: every number
+it returns comes from the engine's per-image values (``image_values``),
+summaries (``summarise``) and the multi-rater measures (``image_measures``);
+it only lays them out as one row per image.
+"""
 
 import numbers
 import warnings
 
 import numpy as np
-from joblib import Parallel, delayed, effective_n_jobs
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from .agreement._engine import (
+from ..utils import progress
+from ._engine import (
     check_metrics,
     check_options,
     check_statistics,
     check_tolerance,
     image_values,
+    map_batches,
     summarise,
     warn_empty_pairs,
 )
-from .agreement._multirater import (
+from ._metrics import check_labels_option
+from ._multirater import (
     IMAGE_MEASURES,
     AlphaUndefinedWarning,
     check_measures,
     image_measures,
 )
-from .agreement._naming import STATISTICS
-from .utils import progress
+from ._naming import STATISTICS, label_columns
 
 __all__ = ["AgreementTransformer"]
 
 
-def _image_row(masks, index, metrics, statistics, options):
+def _image_row(masks, index, spacing, metrics, statistics, options):
     """Feature row of one image, the pairs whose distances are NaN, and whether alpha is.
 
     The row holds the statistics of each metric over the image's pairs, then the
     whole-stack measures, then k. Nothing is warned here (this runs in worker
     threads); the caller warns.
     """
-    spacing, tolerance, hd_percentile, empty, min_masks, few_masks, ddof, measures = options
-    lowest = 0 if few_masks == "nan" else min_masks
+    tolerance, hd_percentile, empty, min_masks, few_masks, ddof, measures, labels = options
     stack, values, lonely = image_values(
         masks,
         metrics,
@@ -46,34 +52,25 @@ def _image_row(masks, index, metrics, statistics, options):
         hd_percentile=hd_percentile,
         empty=empty,
         image_index=index,
-        min_masks=lowest,
+        min_masks=0 if few_masks == "nan" else min_masks,
+        labels=labels,
     )
     k = stack.shape[0]
     if k < min_masks:
-        n_features = len(metrics) * len(statistics) + len(measures)
+        n_features = len(label_columns(metrics, labels)) * len(statistics) + len(measures)
         return np.concatenate([np.full(n_features, np.nan), [k]]), [], False
-    extra, alpha_undefined = image_measures(stack, measures)
+    extra, alpha_undefined = image_measures(stack if labels is None else stack != 0, measures)
     summary = summarise(values, statistics, ddof).reshape(-1)
     return np.concatenate([summary, extra, [k]]), lonely, alpha_undefined
 
 
-def _batch_rows(batch, metrics, statistics, options):
-    """Rows of a batch of ``(index, masks, spacing)`` images: one task per worker batch.
+def _batch_rows(batch, *args):
+    """Rows of a batch of ``(index, masks, spacing)`` images (one task per worker batch).
 
     Masks are read and validated inside the worker, so file paths cost nothing
     to ship and arrays are shared, not copied, by the thread backend.
     """
-    out = []
-    for index, masks, spacing in batch:
-        out.append((index, *_image_row(masks, index, metrics, statistics, (spacing, *options))))
-    return out
-
-
-def _batches(n_items, n_workers):
-    """Contiguous index ranges: about 4 per worker (load balance), 1 when serial."""
-    n_batches = 1 if n_workers == 1 else min(n_items, 4 * n_workers)
-    bounds = np.linspace(0, n_items, n_batches + 1).round().astype(int)
-    return [range(a, b) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
+    return [(index, *_image_row(masks, index, spacing, *args)) for index, masks, spacing in batch]
 
 
 class AgreementTransformer(TransformerMixin, BaseEstimator):
@@ -140,6 +137,15 @@ default=("mean",)
         not depend on ``n_jobs``.
     verbose : int, default=0
         Show a progress bar over images when > 0.
+    labels : sequence of int, default=None
+        The masks are label maps (one integer class per pixel) and these are
+        the class values to measure: each metric then gives the mean over the
+        classes, then one column per class (``dice_mean``,
+        ``dice_label1_mean``...), as in
+        :func:`~skiaa.agreement.pairwise_agreement`. The classes are named,
+        not found (``"all"`` is refused), so that every image has the same
+        columns. The whole-stack ``measures`` stay binary (any class against
+        the background). None: binary masks.
 
     Attributes
     ----------
@@ -164,7 +170,7 @@ default=("mean",)
     Examples
     --------
     >>> import numpy as np
-    >>> from skiaa import AgreementTransformer
+    >>> from skiaa.agreement import AgreementTransformer
     >>> a = np.zeros((3, 6, 6), bool)
     >>> a[0, 1:4, 1:4] = a[1, 1:4, 1:5] = a[2, 2:4, 1:4] = True
     >>> b = np.zeros((2, 4, 5), np.uint8)
@@ -197,6 +203,7 @@ default=("mean",)
         "ddof": [Interval(numbers.Integral, 0, None, closed="left")],
         "n_jobs": [None, numbers.Integral],
         "verbose": ["verbose"],
+        "labels": [None, list, tuple, np.ndarray],
     }
 
     def __init__(
@@ -214,6 +221,7 @@ default=("mean",)
         ddof=1,
         n_jobs=None,
         verbose=0,
+        labels=None,
     ):
         self.metrics = metrics
         self.statistics = statistics
@@ -227,10 +235,12 @@ default=("mean",)
         self.ddof = ddof
         self.n_jobs = n_jobs
         self.verbose = verbose
+        self.labels = labels
 
     def _checked_params(self):
         """Validate the parameters; return (metrics, statistics) as lists."""
         self._validate_params()
+        check_labels_option(self.labels)
         metrics = check_metrics(self.metrics)
         statistics = check_statistics(self.statistics)
         check_measures(self.measures)
@@ -304,20 +314,10 @@ default=("mean",)
         spacings = self._per_image_spacing(len(images))
         options = (float(self.tolerance), self.hd_percentile, self.empty)
         options += (self.min_masks, self.few_masks, self.ddof, check_measures(self.measures))
+        options += (check_labels_option(self.labels),)
         items = [(i, masks, spacings[i]) for i, masks in enumerate(images)]
-        n_workers = effective_n_jobs(self.n_jobs)
-        batches = [[items[i] for i in r] for r in _batches(len(items), n_workers)]
-        args = (metrics, statistics, options)
-        if n_workers == 1:
-            results = (_batch_rows(batch, *args) for batch in batches)
-        else:
-            # Threads, not processes: the kernels (bit counts, erosions, k-d tree
-            # queries, PNG decoding) release the GIL, and threads share the masks
-            # instead of pickling whole stacks to other processes.
-            results = Parallel(n_jobs=self.n_jobs, prefer="threads", return_as="generator")(
-                delayed(_batch_rows)(batch, *args) for batch in batches
-            )
-        n_features = len(metrics) * len(statistics) + len(check_measures(self.measures)) + 1
+        results = map_batches(_batch_rows, items, self.n_jobs, metrics, statistics, options)
+        n_features = len(self.get_feature_names_out())
         out = np.empty((len(images), n_features))
         bar = progress(verbose=self.verbose, desc="agreement", total=len(images), unit="img")
         with bar:
@@ -393,11 +393,13 @@ default=("mean",)
         Returns
         -------
         feature_names_out : ndarray of str objects
-            ``<metric>_<statistic>`` for each metric and statistic (metric-major),
-            then ``n_masks``.
+            ``<metric>_<statistic>`` for each metric and statistic (metric-major;
+            with ``labels``, ``<metric>_label<value>_<statistic>`` after each
+            metric's mean over classes), then the measures, then ``n_masks``.
         """
         metrics, statistics = self._checked_params()
-        names = [f"{m}_{s}" for m in metrics for s in statistics]
+        columns = label_columns(metrics, check_labels_option(self.labels))
+        names = [f"{c}_{s}" for c in columns for s in statistics]
         names += check_measures(self.measures) + ["n_masks"]
         return np.asarray(names, dtype=object)
 

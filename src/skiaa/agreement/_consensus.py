@@ -12,7 +12,7 @@ from typing import NamedTuple
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
-from ._masks import check_mask_stack
+from .._masks import check_mask_stack
 
 __all__ = ["StapleResult", "UncertaintyMap", "majority_vote", "staple", "uncertainty_map"]
 
@@ -49,7 +49,7 @@ def majority_vote(masks, *, ties="foreground"):
     Examples
     --------
     >>> import numpy as np
-    >>> from skiaa.consensus import majority_vote
+    >>> from skiaa.agreement import majority_vote
     >>> masks = np.array([[[1, 1, 0, 0]], [[1, 0, 1, 0]]])
     >>> majority_vote(masks).astype(int)
     array([[1, 1, 1, 0]])
@@ -176,7 +176,7 @@ def staple(masks, *, confidence_weight=1.0, max_iter=100_000, tol=1e-7, threshol
     Examples
     --------
     >>> import numpy as np
-    >>> from skiaa.consensus import staple
+    >>> from skiaa.agreement import staple
     >>> masks = np.zeros((3, 4, 6), bool)
     >>> masks[:, 1:3, 1:4] = True
     >>> masks[2, 1:3, 4] = True  # the third annotator draws one column wider
@@ -312,7 +312,7 @@ def uncertainty_map(masks, *, base=2.0):
     Examples
     --------
     >>> import numpy as np
-    >>> from skiaa.consensus import uncertainty_map
+    >>> from skiaa.agreement import uncertainty_map
     >>> masks = np.array([[[1, 1, 0, 0]], [[1, 0, 1, 0]]])
     >>> result = uncertainty_map(masks)
     >>> result.mean
