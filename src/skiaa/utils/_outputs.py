@@ -119,7 +119,7 @@ def umask_mode():
     return 0o666 & ~mask
 
 
-def write_error(what, folder, exc):
+def write_error(what, folder, exc, outcome="earlier outputs are unchanged"):
     """The :class:`OutputFolderError` for ``exc`` raised while writing ``what`` in ``folder``."""
     if isinstance(exc, OutputFolderError):
         return exc
@@ -127,18 +127,18 @@ def write_error(what, folder, exc):
     if exc.errno in DISK_FULL:
         reason = f"{reason} (the disk is full)" if exc.errno != errno.ENOSPC else reason
     return OutputFolderError(
-        f"cannot write {what} in {str(folder)!r}: {reason}; earlier outputs are unchanged",
+        f"cannot write {what} in {str(folder)!r}: {reason}; {outcome}",
         exc.errno,
     )
 
 
 @contextlib.contextmanager
-def writing(what, folder):
+def writing(what, folder, outcome="earlier outputs are unchanged"):
     """Turn an ``OSError`` inside the block into an :class:`OutputFolderError` naming both."""
     try:
         yield
     except OSError as exc:
-        raise write_error(what, folder, exc) from exc
+        raise write_error(what, folder, exc, outcome) from exc
 
 
 # ------------------------------------------------------------ temporary files
@@ -463,6 +463,9 @@ class OutputFolder:
                 tmp.unlink(missing_ok=True)
                 raise
             self._journaled = True
+        # A failure from here on leaves the journal: the next run completes it.
+        outcome = "the next skiaa run in this folder completes the commit"
+        with writing("its outputs", self.path, outcome):
             _roll_forward(self.path, plan)
         return [self.path / name for name in plan["move"]]
 
