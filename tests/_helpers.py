@@ -24,6 +24,7 @@ PUBLIC_MODULES = [
     "skiaa.agreement",
     "skiaa.datasets",
     "skiaa.stats",
+    "skiaa.page",
     "skiaa.nets",
     "skiaa.losses",
     "skiaa.estimators",

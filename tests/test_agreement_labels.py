@@ -12,16 +12,21 @@ from scipy import ndimage
 
 from skiaa.agreement import (
     AgreementTransformer,
+    AlphaUndefinedWarning,
     EmptyMaskWarning,
     assd,
     boundary_f1,
     dice,
     generalized_dice,
+    generalized_energy_distance,
     hausdorff,
     hd95,
     image_agreement,
     jaccard,
+    krippendorff_alpha,
+    majority_vote,
     pairwise_agreement,
+    staple,
     surface_dice,
 )
 from skiaa.agreement._metrics import _border_points, _class_border_points, _class_index
@@ -359,3 +364,118 @@ def test_folder_labels_refuses_all_and_binary_reader_refuses_label_maps(tmp_path
         mask_folder_agreement(tmp_path / "maps")
     with pytest.raises(SystemExit):
         main(["agreement", "--demo", "3", "--labels", "1"])
+
+
+# --------------------------------------------------------------------------- #
+# Consensus and multi-rater measures of label maps
+# --------------------------------------------------------------------------- #
+@st.composite
+def rater_maps(draw, ndim=2):
+    """k raters' label maps of one image: a shared blob map, each rater relabelling
+    some pixels at random (so that votes tie and confusion matrices differ)."""
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    k = draw(st.integers(2, 5))
+    n_classes = draw(st.integers(1, 3))
+    sides = (4, 10) if ndim == 3 else (6, 30)
+    shape = tuple(draw(st.integers(*sides)) for _ in range(ndim))
+    base = _blobs(rng, shape, n_classes, fraction=0.2)
+    noise = draw(st.sampled_from([0.0, 0.05, 0.3]))
+    maps = [
+        np.where(rng.random(shape) < noise, rng.integers(0, n_classes + 1, shape), base)
+        for _ in range(k)
+    ]
+    return np.stack(maps).astype(np.uint8), list(range(1, n_classes + 1))
+
+
+@pytest.mark.parametrize("ndim", [2, 3])
+@settings(max_examples=25, deadline=None)
+@given(data=st.data())
+def test_multilabel_staple_and_voting_equal_simpleitk(ndim, data):
+    sitk = pytest.importorskip("SimpleITK")
+    maps, labels = data.draw(rater_maps(ndim=ndim))
+    images = [sitk.GetImageFromArray(m) for m in maps]
+    result = staple(maps, labels=labels)
+    np.testing.assert_array_equal(
+        result.mask, sitk.GetArrayFromImage(sitk.MultiLabelSTAPLE(images))
+    )
+    np.testing.assert_array_equal(
+        majority_vote(maps, labels=labels), sitk.GetArrayFromImage(sitk.LabelVoting(images))
+    )
+    n = len(labels) + 1
+    assert result.probabilities.shape == (n, *maps.shape[1:])
+    np.testing.assert_allclose(result.confusion.sum(axis=1)[result.confusion.sum(axis=1) > 0], 1)
+
+
+def test_label_consensus_undecided_value_and_background_of_unnamed_values():
+    maps = np.array([[[1, 2, 5]], [[1, 3, 5]]])
+    # A 2-2 tie between 2 and 3 is undecided; 5 is not named, so it is background.
+    np.testing.assert_array_equal(majority_vote(maps, labels=[1, 2, 3]), [[1, 4, 0]])
+    np.testing.assert_array_equal(
+        majority_vote(maps, labels=[1, 2, 3], undecided=255), [[1, 255, 0]]
+    )
+    with pytest.raises(ValueError, match="apply to binary masks"):
+        staple(maps, labels=[1, 2], threshold=0.4)
+    with pytest.raises(ValueError, match="undecided must be an integer"):
+        majority_vote(maps, labels=[1], undecided="x")
+
+
+@settings(max_examples=25, deadline=None)
+@given(data=rater_maps())
+def test_alpha_over_labels_equals_krippendorff_package(data):
+    krippendorff = pytest.importorskip("krippendorff")
+    maps, labels = data
+    reliability = maps.reshape(len(maps), -1).astype(float)
+    if len(np.unique(reliability)) < 2:
+        with pytest.warns(AlphaUndefinedWarning):
+            assert np.isnan(krippendorff_alpha(maps, labels="all"))
+        return
+    want = krippendorff.alpha(reliability_data=reliability, level_of_measurement="nominal")
+    assert krippendorff_alpha(maps, labels="all") == pytest.approx(want, abs=1e-12)
+    # Naming every value present is the same classes.
+    assert krippendorff_alpha(maps, labels=labels) == pytest.approx(want, abs=1e-12)
+
+
+def test_pooled_alpha_over_labels_equals_krippendorff_on_all_units():
+    krippendorff = pytest.importorskip("krippendorff")
+    rng = np.random.default_rng(3)
+    images = [rng.integers(0, 3, (3, 5, 6)), rng.integers(0, 3, (2, 4, 4))]
+    images[0][:, :2] = images[0][0, :2]
+    # The second image has two raters: the third gives no value there.
+    data = np.full((3, 30 + 16), np.nan)
+    data[:, :30] = images[0].reshape(3, -1)
+    data[:2, 30:] = images[1].reshape(2, -1)
+    want = krippendorff.alpha(reliability_data=data, level_of_measurement="nominal")
+    assert krippendorff_alpha(images, pooled=True, labels="all") == pytest.approx(want, abs=1e-12)
+    # Binary label maps give the binary alpha.
+    binary = rng.random((3, 6, 6)) > 0.5
+    assert krippendorff_alpha(binary.astype(np.uint8), labels=[1]) == pytest.approx(
+        krippendorff_alpha(binary), abs=1e-12
+    )
+
+
+def _ged_by_definition(samples, annotators, labels):
+    """PHiSeg's multi-class GED, written out: d = 1 - mean over classes of IoU."""
+
+    def d(x, y):
+        ious = []
+        for c in labels:
+            a, b = x == c, y == c
+            if not a.any() and not b.any():
+                ious.append(1.0)
+            else:
+                ious.append((a & b).sum() / (a | b).sum())
+        return 1.0 - np.mean(ious)
+
+    def mean(xs, ys):
+        return np.mean([[d(x, y) for y in ys] for x in xs])
+
+    return 2 * mean(samples, annotators) - mean(samples, samples) - mean(annotators, annotators)
+
+
+@settings(max_examples=25, deadline=None)
+@given(data=rater_maps(), n_samples=st.integers(1, 4))
+def test_ged_over_labels_equals_the_per_class_iou_distance(data, n_samples):
+    maps, labels = data
+    samples = np.roll(maps, 1, axis=-1)[:n_samples]
+    got = generalized_energy_distance(samples, maps, labels=labels)
+    assert got.ged == pytest.approx(_ged_by_definition(samples, maps, labels), abs=1e-12)

@@ -10,14 +10,17 @@ import hashlib
 import http.server
 import io
 import json
+import signal
 import socket
 import threading
+import time
 import zipfile
 
 import pandas as pd
 import pytest
 
 import skiaa.datasets._fetch as fetch_module
+from _helpers import start_skiaa
 from _study_release import write_study_release
 from skiaa.cli import main
 from skiaa.datasets import (
@@ -38,12 +41,15 @@ def _md5(data):
 class FakeServer:
     """Routes path -> bytes on 127.0.0.1.
 
-    ``cut[path] = n`` sends n bytes, then hangs up, once; ``errors[path]`` is a
-    list of HTTP statuses answered, one per request, before the content.
+    ``cut[path] = n`` sends n bytes, then hangs up, once; ``stall[path] = n``
+    sends n bytes, then waits for ``resume`` before the rest, once;
+    ``errors[path]`` is a list of HTTP statuses answered, one per request,
+    before the content.
     """
 
     def __init__(self):
         self.routes, self.cut, self.log, self.errors = {}, {}, [], {}
+        self.stall, self.resume = {}, threading.Event()
         server = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -72,6 +78,12 @@ class FakeServer:
                 if status == 206:
                     self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
                 self.end_headers()
+                stall = server.stall.pop(path, None)
+                if stall is not None:  # part of the body, then wait (10 s at most)
+                    self.wfile.write(body[start : start + stall])
+                    self.wfile.flush()
+                    server.resume.wait(10)
+                    start += stall
                 cut = server.cut.pop(path, None)
                 if cut is not None:
                     self.wfile.write(body[start : start + cut])
@@ -91,6 +103,7 @@ class FakeServer:
         self.thread.start()
 
     def close(self):
+        self.resume.set()
         self.httpd.shutdown()
         self.httpd.server_close()
         self.thread.join(5)
@@ -440,3 +453,58 @@ def test_a_busy_server_is_asked_again_other_errors_are_not(server, release, tmp_
     assert len(server.requests_for(f"/isic/images/{first}/")) == 1
     assert f"{first}: HTTP 404" in str(info.value) and "could not reach" not in str(info.value)
     assert str(info.value).endswith(f"missing from {tmp_path}: {first}; rerun to continue")
+
+
+@pytest.mark.slow
+def test_ctrl_c_keeps_the_partial_file_and_a_rerun_resumes_it(server, release, tmp_path):
+    served = _publish(server, release)
+    route = "/zenodo/records/14201693/files/segs.zip/content"
+    server.stall[route] = 1500
+    root = tmp_path / "ima"
+    proc = start_skiaa("fetch", "imaplusplus", root, "--no-images", "-q", *_cli_urls(server))
+    part = root / "segs.zip.part"
+    for _ in range(400):  # 20 s at most for the first bytes to land
+        if part.exists() and part.stat().st_size == 1500:
+            break
+        time.sleep(0.05)
+    assert part.stat().st_size == 1500
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    assert err.strip().splitlines() == ["skiaa fetch: interrupted"]
+    assert part.stat().st_size == 1500 and not (root / "segs.zip").exists()
+    server.resume.set()
+    fetch_imaplusplus(root, images=False, **_urls(server))
+    assert (root / "segs.zip").read_bytes() == served["segs.zip"]
+    assert server.requests_for(route)[-1] == (route, "bytes=1500-")
+
+
+def test_invenio_rdm_listing_downloads_the_content_links(server, release, tmp_path):
+    # The InvenioRDM layout: files.entries by name, "self" is the entry's
+    # metadata and "content" its bytes.
+    served = _publish(server, release)
+    record = json.loads(server.routes[f"/zenodo/records/{RECORD}"])
+    entries = {}
+    for entry in record["files"]:
+        content = entry["links"]["self"]
+        meta = content.removesuffix("/content")
+        server.routes[meta.removeprefix(server.url)] = json.dumps(entry).encode()
+        entries[entry["key"]] = {**entry, "links": {"self": meta, "content": content}}
+    record["files"] = {"enabled": True, "entries": entries}
+    server.routes[f"/zenodo/records/{RECORD}"] = json.dumps(record).encode()
+    fetch_imaplusplus(tmp_path, images=False, **_urls(server))
+    for name, body in served.items():
+        assert (tmp_path / name).read_bytes() == body
+
+
+@pytest.mark.parametrize("n_jobs", [0, -2, 1.5, True])
+def test_bad_n_jobs_is_refused_before_any_request(server, tmp_path, n_jobs):
+    with pytest.raises(ValueError, match="n_jobs must be a positive int or -1"):
+        fetch_imaplusplus(tmp_path / "ima", n_jobs=n_jobs, **_urls(server))
+    assert server.log == [] and not (tmp_path / "ima").exists()
+
+
+def test_n_jobs_minus_one_uses_every_core(server, release, tmp_path):
+    _publish(server, release)
+    result = fetch_imaplusplus(tmp_path, n_jobs=-1, **_urls(server))
+    assert result.images is not None and len(list(result.images.iterdir())) == N_IMAGES

@@ -103,6 +103,43 @@ def as_binary_mask(mask, *, what=None):
     return nonzero
 
 
+#: Lengths of a last axis read as colour channels rather than as a spatial axis.
+CHANNEL_LENGTHS = (1, 3, 4)
+
+
+def drop_channels(mask, what, spatial_ndim=None, labels=False):
+    """A mask array without its trailing channel axis, whose channels must agree.
+
+    An array of 3 or more dimensions whose last axis has 1, 3 or 4 entries is
+    a grey, RGB or RGBA picture of a mask (``(H, W, 3)``, or ``(k, H, W, 1)``
+    as a stack), not a volume 1, 3 or 4 voxels wide: taking it as one would
+    compute 3-D surfaces where the masks are 2-D. Its channels must be equal
+    (a grey mask saved as colour), as for image files; otherwise it is
+    refused, naming the mask. The caller says that the last axis is spatial
+    (a volume that thin) with ``spatial_ndim``, the number of spatial axes:
+    the metrics take it from a spacing with one value per axis. A label map
+    (``labels``) holds classes, not colours: only a last axis of 1 is dropped.
+    """
+    try:
+        arr = mask if isinstance(mask, np.ndarray) else np.asarray(mask)
+    except ValueError:  # ragged nested lists: as_binary_mask names them
+        return mask
+    lengths = (1,) if labels else CHANNEL_LENGTHS
+    if arr.ndim < 3 or arr.shape[-1] not in lengths or arr.dtype == object:
+        return mask
+    if spatial_ndim is not None and arr.ndim <= spatial_ndim:
+        return mask
+    first = arr[..., 0]
+    if all(np.array_equal(first, arr[..., c]) for c in range(1, arr.shape[-1])):
+        return first
+    raise ValueError(
+        f"{what}: shape {arr.shape} ends in an axis of {arr.shape[-1]}, read as colour "
+        "channels, and its channels differ; pass one channel (mask[..., 0]) or, if that "
+        "axis is spatial (a volume that thin), give a spacing with one value per axis, "
+        "e.g. spacing=(1, 1, 1), or move the axis first (np.moveaxis(mask, -1, 0))"
+    )
+
+
 def as_label_map(mask, *, what=None):
     """Convert one label map (one class value per pixel) to a non-negative integer array.
 
@@ -261,10 +298,11 @@ def _grid_difference(shape, affine, ref_shape, ref_affine):
     return "; ".join(found) or None
 
 
-def _read_image(path):
+def _read_image(path, labels=False):
     # What the file shows (palette images through their palette, 16-bit and
-    # float grey with their own full scale), not Pillow's raw storage.
-    arr, full_scale = open_image(path, kind="mask")
+    # float grey with their own full scale), not Pillow's raw storage; a label
+    # map's palette only colours its classes: its indices are the labels.
+    arr, full_scale = open_image(path, kind="mask", palette_indices=labels)
     if arr.ndim == 3:
         if arr.shape[2] in (2, 4):  # grey + alpha (LA) or RGBA
             # Alpha must be fully opaque everywhere: a uniform 50% alpha is as
@@ -284,26 +322,26 @@ def _read_image(path):
         ):
             raise ValueError(f"{path}: colour mask whose channels differ; expected a grey mask")
         arr = arr[..., 0]
-    if full_scale not in (1, 255) and not np.any((arr != 0) & (arr != full_scale)):
+    if not labels and full_scale not in (1, 255) and not np.any((arr != 0) & (arr != full_scale)):
         # A 16-bit mask of 0 and 65535: full intensity is the lesion.
         arr = arr != 0
     return arr
 
 
-def _read_mask_file(path, labels=False):
+def _read_mask_file(path, labels=False, spatial_ndim=None):
     """A mask file as bool (a label map with ``labels``) and its NIfTI affine (None for PNG,
     .npy and degenerate headers)."""
     path = Path(path)
     kind = _suffix(path)
     affine = None
     if kind == ".npy":
-        arr = _read_npy(path)
+        arr = drop_channels(_read_npy(path), path, spatial_ndim, labels)
     elif kind in (".nii", ".nii.gz"):
         if not path.is_file():
             raise ValueError(f"cannot read mask file {path}: no such file")
         arr, affine = _read_nifti(path)
     else:
-        arr = _read_image(path)
+        arr = _read_image(path, labels)
     if arr.ndim < 2:
         raise ValueError(f"{path}: a mask must be 2-D or more, got shape {arr.shape}")
     convert = as_label_map if labels else as_binary_mask
@@ -368,7 +406,7 @@ def read_mask(path):
     return read_mask_and_spacing(path)[0]
 
 
-def load_mask_stack(masks, *, image_index=None, min_masks=2, labels=False):
+def load_mask_stack(masks, *, image_index=None, min_masks=2, labels=False, spatial_ndim=None):
     """Validate the masks of one image, stack them, and give the spacing their files store.
 
     The engine behind :func:`check_mask_stack`. Returns ``(stack, spacing)``:
@@ -376,6 +414,7 @@ def load_mask_stack(masks, *, image_index=None, min_masks=2, labels=False):
     share once brought to the first one's orientation (in its axis order), or
     None when no mask carries one. With ``labels=True`` the masks are label
     maps (:func:`as_label_map`) and the stack is an integer array.
+    ``spatial_ndim`` as in :func:`check_mask_stack`.
     """
     prefix = _where(image_index)
     if is_path(masks):
@@ -403,11 +442,17 @@ def load_mask_stack(masks, *, image_index=None, min_masks=2, labels=False):
     for j, item in enumerate(items):
         try:
             if is_path(item):
-                mask, affine = _read_mask_file(item, labels=labels)
+                mask, affine = _read_mask_file(item, labels=labels, spatial_ndim=spatial_ndim)
             elif labels:
-                mask, affine = as_label_map(item, what=f"mask {j}"), None
+                what = f"mask {j}"
+                mask, affine = (
+                    as_label_map(drop_channels(item, what, spatial_ndim, True), what=what),
+                    None,
+                )
             else:
-                mask, affine = as_binary_mask(item, what=f"mask {j}"), None
+                what = f"mask {j}"
+                item = drop_channels(item, what, spatial_ndim)
+                mask, affine = as_binary_mask(item, what=what), None
         except ValueError as exc:
             raise ValueError(f"{prefix}{exc}") from exc
         if mask.ndim < 2:
@@ -436,7 +481,7 @@ def load_mask_stack(masks, *, image_index=None, min_masks=2, labels=False):
     return np.stack(out), spacing
 
 
-def check_mask_stack(masks, *, image_index=None, min_masks=2):
+def check_mask_stack(masks, *, image_index=None, min_masks=2, spatial_ndim=None):
     """Validate the masks of one image and stack them as booleans.
 
     Parameters
@@ -452,6 +497,15 @@ def check_mask_stack(masks, *, image_index=None, min_masks=2):
         Position (or id) of the image, named in every error message.
     min_masks : int, default=2
         Fewest masks accepted.
+    spatial_ndim : int, default=None
+        Number of spatial axes of each mask. A mask array of 3 or more
+        dimensions whose last axis has 1, 3 or 4 entries (``(H, W, 3)``, or
+        ``(k, H, W, 1)`` as a stack) is read as a picture with colour
+        channels, which must be equal, and reduced to one of them, unless it
+        has no more than ``spatial_ndim`` dimensions: then that axis is spatial
+        (a volume 1, 3 or 4 voxels thin). None: every such axis is channels.
+        Label maps hold classes, not colours: only a last axis of 1 is
+        dropped from them.
 
     Returns
     -------
@@ -461,7 +515,8 @@ def check_mask_stack(masks, *, image_index=None, min_masks=2):
     ------
     ValueError
         If there are fewer than ``min_masks`` masks, a mask has fewer than 2
-        dimensions, the masks differ in shape, a value is not binary, a file
+        dimensions, a trailing channel axis has channels that differ, the
+        masks differ in shape, a value is not binary, a file
         cannot be read, or two NIfTI files do not lie on one voxel grid after
         reorientation (another shape, voxel size, axis direction or origin:
         the message names both files and how they differ). The message names
@@ -484,4 +539,6 @@ def check_mask_stack(masks, *, image_index=None, min_masks=2):
         ...
     ValueError: image 7: all masks of an image must have the same shape, got (2, 2) and (3, 3)
     """
-    return load_mask_stack(masks, image_index=image_index, min_masks=min_masks)[0]
+    return load_mask_stack(
+        masks, image_index=image_index, min_masks=min_masks, spatial_ndim=spatial_ndim
+    )[0]

@@ -257,3 +257,62 @@ def test_nifti_masks_on_different_grids_are_refused_naming_both(tmp_path):
     turn[:2, :2] = [[np.cos(0.1), -np.sin(0.1)], [np.sin(0.1), np.cos(0.1)]]
     tilted = _nifti(tmp_path / "tilted.nii.gz", a, turn @ AFFINE)
     assert "differ in axis directions (cosines differ by up to" in _refusal([first, tilted])
+
+
+# --------------------------------------------------------------------------- #
+# Mask arrays with a trailing channel axis
+# --------------------------------------------------------------------------- #
+def _two_masks():
+    a = np.zeros((9, 10), bool)
+    a[2:6, 3:8] = True
+    b = np.zeros_like(a)
+    b[3:7, 2:7] = True
+    return np.stack([a, b])
+
+
+@pytest.mark.parametrize("channels", [1, 3, 4])
+def test_trailing_channel_axis_is_reduced_when_its_channels_agree(channels):
+    stack = _two_masks()
+    expected = pairwise_agreement(stack, METRICS)
+    pictures = np.repeat(stack[..., None].astype(np.uint8) * 255, channels, axis=-1)
+    pd.testing.assert_frame_equal(pairwise_agreement(pictures, METRICS), expected)
+    # A list of (H, W, C) arrays too, and the consensus keeps the 2-D shape.
+    pd.testing.assert_frame_equal(pairwise_agreement(list(pictures), METRICS), expected)
+    assert check_mask_stack(pictures).shape == stack.shape
+
+
+def test_trailing_channel_axis_whose_channels_differ_is_refused():
+    pictures = np.repeat(_two_masks()[..., None], 3, axis=-1)
+    pictures[1, 0, 0, 2] = True  # the blue channel of mask 1 differs
+    with pytest.raises(ValueError) as exc:
+        pairwise_agreement(pictures, METRICS, image_id="ISIC_1")
+    assert str(exc.value) == (
+        "image ISIC_1: mask 1: shape (9, 10, 3) ends in an axis of 3, read as colour "
+        "channels, and its channels differ; pass one channel (mask[..., 0]) or, if that axis "
+        "is spatial (a volume that thin), give a spacing with one value per axis, e.g. "
+        "spacing=(1, 1, 1), or move the axis first (np.moveaxis(mask, -1, 0))"
+    )
+
+
+def test_spacing_per_axis_says_that_a_thin_last_axis_is_spatial(tmp_path):
+    a, b = _volumes()
+    thin = np.stack([a[:, :, 2:5], b[:, :, 2:5]])  # volumes 3 voxels thin
+    spacing = (0.5, 0.8, 2.0)
+    got = pairwise_agreement(thin, METRICS, spacing=spacing)
+    # The same volumes with the thin axis first: the metrics ignore the axis order.
+    moved = pairwise_agreement(np.moveaxis(thin, -1, 1), METRICS, spacing=(2.0, 0.5, 0.8))
+    pd.testing.assert_frame_equal(got, moved)
+    np.save(tmp_path / "a.npy", thin[0])
+    np.save(tmp_path / "b.npy", thin[1])
+    files = pairwise_agreement([tmp_path / "a.npy", tmp_path / "b.npy"], METRICS, spacing=spacing)
+    pd.testing.assert_frame_equal(files, got)
+
+
+def test_palette_label_map_is_read_by_its_indices(tmp_path):
+    from skiaa._masks import read_mask_and_spacing
+
+    classes = np.zeros((6, 6), np.uint8)
+    classes[1:3, 1:4], classes[4:, 2:] = 1, 2
+    # PASCAL VOC's convention: the palette colours the classes, the indices are them.
+    path = _palette_mask(tmp_path / "labels.png", classes, [0, 0, 0, 128, 0, 0, 0, 128, 0])
+    np.testing.assert_array_equal(read_mask_and_spacing(path, labels=True)[0], classes)

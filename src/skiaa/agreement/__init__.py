@@ -76,7 +76,14 @@ about 1 ms against 12-20 ms for a numpy boolean Dice
 # model's masks against the annotators) and _transformer (the engine as a
 # scikit-learn transformer).
 from . import _multirater, _naming, _scoring
-from ._consensus import StapleResult, UncertaintyMap, majority_vote, staple, uncertainty_map
+from ._consensus import (
+    MultiLabelStapleResult,
+    StapleResult,
+    UncertaintyMap,
+    majority_vote,
+    staple,
+    uncertainty_map,
+)
 from ._metrics import (
     EmptyMaskWarning,
     assd,
@@ -170,6 +177,7 @@ __all__ = [
     "make_segmentation_scorer",
     # Consensus masks (_consensus) and the transformer (_transformer)
     "StapleResult",
+    "MultiLabelStapleResult",
     "UncertaintyMap",
     "majority_vote",
     "staple",

@@ -80,8 +80,15 @@ def load_stack(masks, spacing=None, *, image_index=None, min_masks=2, labels=Fal
     is checked against the masks' dimension, naming the image. With
     ``labels`` the masks are label maps and the stack holds integers.
     """
+    # A spacing with one value per axis says how many axes are spatial: a
+    # trailing axis of 1, 3 or 4 entries is then not read as colour channels.
+    spatial_ndim = None if spacing is None or np.ndim(spacing) == 0 else len(spacing)
     stack, stored = load_mask_stack(
-        masks, image_index=image_index, min_masks=min_masks, labels=labels
+        masks,
+        image_index=image_index,
+        min_masks=min_masks,
+        labels=labels,
+        spatial_ndim=spatial_ndim,
     )
     if stack.shape[0] == 0:  # no mask (few_masks="nan"): no shape to check a spacing against
         return stack, None

@@ -52,7 +52,10 @@ def pairwise_agreement(
         Pixel (voxel) size along each axis, in the array's axis order;
         distances and the diagonal are then physical. None means the voxel
         size stored in the masks' NIfTI files when they are read from such
-        files (they must agree), else 1 per axis.
+        files (they must agree), else 1 per axis. A mask array whose last
+        axis has 1, 3 or 4 entries is read as a picture with colour channels
+        (which must agree) unless ``spacing`` gives one value per axis, that
+        axis included: then it is a spatial axis (a volume that thin).
     tolerance : float, default=2.0
         Tolerance of ``surface_dice`` and ``boundary_f1``, in pixels or
         ``spacing`` units.

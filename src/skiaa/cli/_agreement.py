@@ -6,19 +6,25 @@ Examples of use::
     skiaa agreement --demo 500 --seed 1
     skiaa agreement MASK_DIR --out results/ --n-jobs 4
     skiaa agreement MASK_DIR --out results/ --metrics dice jaccard hd95 --force
+    skiaa agreement MASK_DIR --images IMG_DIR --html --out review/
+    skiaa agreement --demo 30 --html --out review/
 
 For a folder, two CSV files are written in the IMA++ release's column layout:
 ``pairwise_metrics.csv`` (one row per pair of masks of an image: ``img_id,
 mask1, mask2, annotator1, annotator2, dice_score, ..., tool1, skill_level1,
 tool2, skill_level2``) and ``image_level_metrics.csv`` (one row per image:
-``img_id, dice_score_mean, dice_score_std, ..., n_pairs``).
+``img_id, dice_score_mean, dice_score_std, ..., n_pairs``). With ``--html``
+the disagreement page (``disagreement.html`` and its pictures) is written
+beside them, in the same set of files.
 """
 
 import argparse
+from pathlib import Path
 
 import pandas as pd
 
 from ..agreement import DEFAULT_METRICS, METRICS, RELEASE_NAMES
+from ..page import disagreement_page, mask_folder_page
 from ..utils import OUTPUT_NAMES
 from ._common import add_jobs_and_quiet, add_wait, output_folder, warnings_as_lines
 
@@ -51,6 +57,10 @@ def add_parser(subparsers):
             "IMA++ release's column layout (img_id without a file extension). Images\n"
             "with fewer than two annotator masks are listed on stderr and get NaN\n"
             "statistics and n_pairs = 0, like AgreementTransformer(few_masks='nan').\n"
+            "With --html, OUT/disagreement.html shows every image's outlines over the\n"
+            "image (--images IMG_DIR: files named <image id>.jpg/.png/...), worst\n"
+            "agreement first, and opens from the file system without a network; its\n"
+            "pictures are in OUT/disagreement_files/.\n"
             "Existing outputs are never overwritten without --force."
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -118,6 +128,17 @@ def add_parser(subparsers):
         "per class (dice_score_label2...)",
     )
     parser.add_argument(
+        "--html",
+        action="store_true",
+        help="also write the disagreement page OUT/disagreement.html (see below)",
+    )
+    parser.add_argument(
+        "--images",
+        metavar="IMG_DIR",
+        default=None,
+        help="with --html: folder of the images, drawn under the outlines",
+    )
+    parser.add_argument(
         "--include-consensus",
         action="store_true",
         help="also pair the consensus masks (ST/MV) with the others in the pairwise "
@@ -160,6 +181,12 @@ def _write_tables(folder, pairs, summary):
     )
 
 
+def _page_paths(out):
+    # The page functions write the two tables with the page, as one set of
+    # files, in their own locked output folder.
+    return [Path(out) / PAIRWISE_FILE, Path(out) / IMAGE_LEVEL_FILE]
+
+
 def _summary_table(summary, groups=None):
     """IAA statistics per group (or overall) as a formatted string."""
     iaa = summary[_IAA]
@@ -192,7 +219,7 @@ def _summary_table(summary, groups=None):
 def _run_demo(args, verbose):
     if args.demo < 1:
         raise ValueError(f"--demo N needs a positive number of images, got {args.demo}")
-    if not args.out:  # the demo writes nothing unless --out is given
+    if args.html or not args.out:  # the demo writes nothing unless --out or --html
         return _demo(args, verbose, None)
     with output_folder(args, "agreement") as folder:
         return _demo(args, verbose, folder)
@@ -201,17 +228,41 @@ def _run_demo(args, verbose):
 def _demo(args, verbose, folder):
     from ..datasets import lesions_agreement, make_lesions
 
+    out = args.out or "."
     data = make_lesions(args.demo, image_size=args.image_size, random_state=args.seed)
-    result = lesions_agreement(
-        data,
-        args.metrics,
-        hd_percentile=args.hd_percentile,
-        empty=args.empty,
-        n_jobs=args.n_jobs,
-        verbose=verbose,
-    )
+    if args.html:
+        result = disagreement_page(
+            out,
+            data.masks,
+            data.images,
+            image_ids=data.image_ids,
+            annotators=data.annotators,
+            tools=data.tools,
+            skills=data.skills,
+            metrics=args.metrics,
+            hd_percentile=args.hd_percentile,
+            empty=args.empty,
+            title=f"skiaa agreement --demo {args.demo}: synthetic lesions",
+            tables=(PAIRWISE_FILE, IMAGE_LEVEL_FILE),
+            force=args.force,
+            wait=args.wait,
+            n_jobs=args.n_jobs,
+            verbose=verbose,
+        )
+    else:
+        result = lesions_agreement(
+            data,
+            args.metrics,
+            hd_percentile=args.hd_percentile,
+            empty=args.empty,
+            n_jobs=args.n_jobs,
+            verbose=verbose,
+        )
     pairs, summary = result.pairs, result.images
-    out_paths = _write_tables(folder, pairs, summary) if folder else None
+    if args.html:
+        out_paths = _page_paths(out)
+    else:
+        out_paths = _write_tables(folder, pairs, summary) if folder else None
     if args.quiet:
         return 0
 
@@ -240,6 +291,8 @@ def _demo(args, verbose, folder):
         )
     if out_paths:
         print(f"\nWrote {out_paths[0]} ({len(pairs)} pairs) and {out_paths[1]}.")
+    if args.html:
+        print(f"Wrote the disagreement page {result.path}.")
     print("\nYour own masks: skiaa agreement MASK_DIR --out RESULTS_DIR  (skiaa agreement -h)")
     return 0
 
@@ -251,6 +304,8 @@ def _spacing(values):
 
 
 def _run_folder(args, verbose):
+    if args.html:
+        return _folder(args, verbose, None)
     with output_folder(args, "agreement", default=".") as folder:
         return _folder(args, verbose, folder)
 
@@ -258,26 +313,44 @@ def _run_folder(args, verbose):
 def _folder(args, verbose, folder):
     from ..datasets import mask_folder_agreement
 
+    options = dict(
+        include_consensus=args.include_consensus,
+        spacing=_spacing(args.spacing),
+        hd_percentile=args.hd_percentile,
+        empty=args.empty,
+        n_jobs=args.n_jobs,
+        verbose=verbose,
+    )
     with warnings_as_lines("agreement"):
-        result = mask_folder_agreement(
-            args.mask_dir,
-            args.metrics,
-            include_consensus=args.include_consensus,
-            spacing=_spacing(args.spacing),
-            hd_percentile=args.hd_percentile,
-            empty=args.empty,
-            n_jobs=args.n_jobs,
-            verbose=verbose,
-            labels=args.labels,
-        )
+        if args.html:
+            # The page writes the two tables with it, as one set of files.
+            result = mask_folder_page(
+                args.mask_dir,
+                args.out or ".",
+                image_dir=args.images,
+                metrics=args.metrics,
+                tables=(PAIRWISE_FILE, IMAGE_LEVEL_FILE),
+                force=args.force,
+                wait=args.wait,
+                **options,
+            )
+        else:
+            result = mask_folder_agreement(
+                args.mask_dir, args.metrics, labels=args.labels, **options
+            )
     pairs, summary = result.pairs, result.images
-    out_paths = _write_tables(folder, pairs, summary)
+    if args.html:
+        out_paths = _page_paths(args.out or ".")
+    else:
+        out_paths = _write_tables(folder, pairs, summary)
     if args.quiet:
         return 0
     print(_summary_table(summary[summary["n_pairs"] > 0]))
     print(
         f"\nWrote {out_paths[0]} ({len(pairs)} pairs) and {out_paths[1]} ({len(summary)} images)."
     )
+    if args.html:
+        print(f"Wrote the disagreement page {result.path}.")
     return 0
 
 
@@ -287,8 +360,17 @@ def run(args):
         args._parser.error("give either MASK_DIR or --demo [N]")
     if args.n_jobs == 0:
         args._parser.error("--n-jobs must not be 0")
+    if args.images is not None and not args.html:
+        args._parser.error("--images is only used by --html (the disagreement page)")
+    if args.images is not None and args.demo is not None:
+        args._parser.error("--images goes with MASK_DIR; the demo draws its own images")
     if args.demo is not None and args.labels is not None:
         args._parser.error("--labels needs a MASK_DIR of label maps; the demo's masks are binary")
+    if args.html and args.labels is not None:
+        args._parser.error(
+            "--html draws binary masks; the page of label maps (with a class filter) "
+            "is not written yet: leave out --labels for the page"
+        )
     verbose = 0 if args.quiet else 1
     if args.demo is not None:
         return _run_demo(args, verbose)

@@ -37,7 +37,11 @@ def add_parser(subparsers):
         "--github-url", metavar="URL", help="raw GitHub base for tables (env SKIAA_GITHUB_RAW)"
     )
     parser.add_argument(
-        "--n-jobs", type=int, default=4, metavar="N", help="images downloaded at once (default 4)"
+        "--n-jobs",
+        type=int,
+        default=4,
+        metavar="N",
+        help="images downloaded at once (-1: one per core; default: 4)",
     )
     parser.add_argument(
         "--timeout",

@@ -34,9 +34,9 @@ from ._imaplusplus import IMAPLUSPLUS_FOLDERS, IMAPLUSPLUS_TABLES, load_imaplusp
 #: Zenodo record of the IMA++ release (DOI 10.5281/zenodo.14201692).
 IMAPLUSPLUS_RECORD = "14201692"
 
-#: Default base URLs of the three hosts, each overridable by an environment
-#: variable (and by a parameter of :func:`fetch_imaplusplus`).
-FETCH_URLS = {
+# Default base URLs of the three hosts, each overridable by an environment
+# variable (and by a parameter of fetch_imaplusplus).
+_URLS = {
     "zenodo": ("SKIAA_ZENODO_API", "https://zenodo.org/api"),
     "isic": ("SKIAA_ISIC_API", "https://api.isic-archive.com/api/v2"),
     "github": ("SKIAA_GITHUB_RAW", "https://raw.githubusercontent.com"),
@@ -115,7 +115,7 @@ class _Failure(Exception):
 
 
 def _base_url(key, given):
-    env, default = FETCH_URLS[key]
+    env, default = _URLS[key]
     return (given or os.environ.get(env) or default).rstrip("/")
 
 
@@ -220,8 +220,9 @@ def _download(url, target, *, md5=None, size=None, timeout=60, bar=None):
     """Download ``url`` to ``target`` through ``target.part``, continuing a partial one.
 
     The finished file is checked against ``md5`` and/or ``size``; on a
-    mismatch the bad bytes are deleted and :class:`FetchError` names the file.
-    A transfer cut short keeps its ``.part`` file for the next call.
+    mismatch the bad bytes are deleted and ``_Mismatch`` says how they
+    differ. A transfer cut short raises ``_Interrupted`` and keeps its
+    ``.part`` file for the next call.
     """
     part = target.with_name(target.name + _PART)
     have = part.stat().st_size if part.exists() else 0
@@ -248,7 +249,9 @@ def _download(url, target, *, md5=None, size=None, timeout=60, bar=None):
             with open(part, "ab" if have else "wb") as handle:
                 while True:
                     try:
-                        block = response.read(_CHUNK)
+                        # read1: what has arrived, so that an interrupted
+                        # transfer keeps every byte it received.
+                        block = response.read1(_CHUNK)
                     except (TimeoutError, HTTPException, ConnectionError) as exc:
                         handle.flush()
                         got = part.stat().st_size
@@ -268,8 +271,8 @@ def _download(url, target, *, md5=None, size=None, timeout=60, bar=None):
     problem = None
     if size is not None and got != size:
         problem = f"{got} bytes where the listing says {size}"
-    elif md5 is not None and _md5(part) != md5:
-        problem = f"MD5 {_md5(part)} differs from the listed {md5}"
+    elif md5 is not None and (found := _md5(part)) != md5:
+        problem = f"MD5 {found} differs from the listed {md5}"
     if problem:
         part.unlink()
         raise _Mismatch(f"{problem}; the file was deleted")
@@ -288,9 +291,11 @@ def _zenodo_files(record_json, what):
     for entry in files:
         name = _safe_name(entry.get("key", entry.get("filename")), what)
         links = entry.get("links") or {}
-        url = links.get("self") or links.get("content") or links.get("download")
+        # "content" is the bytes where a listing also has a metadata "self"
+        # (InvenioRDM); the legacy listing's "self" is the bytes.
+        url = links.get("content") or links.get("download") or links.get("self")
         checksum = str(entry.get("checksum") or "")
-        algo, _, value = checksum.partition(":")
+        algo, _, value = checksum.lower().partition(":")
         if algo != "md5" or not re.fullmatch(r"[0-9a-f]{32}", value):
             raise FetchError(f"{what}: {name} has no MD5 checksum in the listing ({checksum!r})")
         size = entry.get("size", entry.get("filesize"))
@@ -386,7 +391,7 @@ def fetch_imaplusplus(
         pinned commit, checked against a pinned MD5. None means
         ``SKIAA_GITHUB_RAW`` or ``https://raw.githubusercontent.com``.
     n_jobs : int, default=4
-        Images downloaded at once.
+        Images downloaded at once (-1: one per CPU core).
     timeout : float, default=60.0
         Seconds to wait for a server before giving up on a request.
     verbose : int, default=1
@@ -418,8 +423,10 @@ def fetch_imaplusplus(
     listing saved by the previous run is used to check the files already
     there, so a complete folder verifies offline.
     """
-    if int(n_jobs) < 1:
-        raise ValueError(f"n_jobs must be at least 1, got {n_jobs}")
+    if isinstance(n_jobs, bool) or not isinstance(n_jobs, int) or n_jobs == 0 or n_jobs < -1:
+        raise ValueError(f"n_jobs must be a positive int or -1, got {n_jobs!r}")
+    if n_jobs == -1:
+        n_jobs = os.cpu_count() or 1
     root = Path(directory)
     root.mkdir(parents=True, exist_ok=True)
     bases = {
@@ -472,7 +479,7 @@ def fetch_imaplusplus(
         if images:
             if all((root / n).is_file() for n in IMAPLUSPLUS_TABLES.values()):
                 ids = list(load_imaplusplus(root)["image_id"])
-                run.images(ids, image_root, bases["isic"], n_jobs=int(n_jobs))
+                run.images(ids, image_root, bases["isic"], n_jobs=n_jobs)
             else:
                 run.missing.append("the images (their ids come from the tables)")
     finally:

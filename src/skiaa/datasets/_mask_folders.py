@@ -519,7 +519,14 @@ def mask_folder_agreement(
 
 
 def lesions_agreement(
-    data, metrics=None, *, hd_percentile="pooled", empty="nan", n_jobs=None, verbose=0
+    data,
+    metrics=None,
+    *,
+    spacing=None,
+    hd_percentile="pooled",
+    empty="nan",
+    n_jobs=None,
+    verbose=0,
 ):
     """Agreement between the synthetic annotators' masks of :func:`make_lesions`.
 
@@ -535,6 +542,9 @@ def lesions_agreement(
         ``annotators``, ``tools``, ``skills``).
     metrics : str or list of str, default=None
         As in :func:`mask_folder_agreement`; Dice is added when missing.
+    spacing : float or sequence of float, default=None
+        Pixel (voxel) size along each axis, the same for every image; None
+        means 1.
     hd_percentile : {"pooled", "max"}, default="pooled"
         As in :func:`mask_folder_agreement`.
     empty : {"nan", "worst"}, default="nan"
@@ -585,6 +595,12 @@ def lesions_agreement(
         ]
         items.append((str(image_id), masks, names, list(ann), list(tools), list(skills)))
     pairs, images = _release_tables(
-        items, metrics, hd_percentile=hd_percentile, empty=empty, n_jobs=n_jobs, verbose=verbose
+        items,
+        metrics,
+        spacing=spacing,
+        hd_percentile=hd_percentile,
+        empty=empty,
+        n_jobs=n_jobs,
+        verbose=verbose,
     )
     return Bunch(pairs=pairs, images=images)

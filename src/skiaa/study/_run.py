@@ -64,7 +64,7 @@ def run_study(out_dir, config=None, *, force=False, wait=False, verbose=1):
 
     Raises
     ------
-    skiaa.study.OutputFolderError
+    skiaa.OutputFolderError
         Before any work, if ``out_dir`` cannot be used (it is a file, lies
         below a file, cannot be written, or another run is writing to it and
         not ``wait``); during the run, if a file cannot be written (a full

@@ -46,9 +46,9 @@ except ImportError:  # pragma: no cover - Windows
     fcntl = None
     import msvcrt
 
-#: skiaa's own output files, per command. A journal may only name these; a name
-#: a command writes must be listed here (``OutputFolder`` refuses others), so
-#: that a later run in the folder can complete or clean up its commit.
+#: skiaa's own outputs, per command (a name ending with "/" is a folder of
+#: files). A journal may only name these, or the outputs the run reading it
+#: declares itself (the page's table names are the caller's choice).
 OUTPUT_NAMES = {
     "agreement": ("pairwise_metrics.csv", "image_level_metrics.csv"),
     "compare": ("comparison.json", "comparison.txt", "ecdf.png"),
@@ -58,6 +58,7 @@ OUTPUT_NAMES = {
         "score_summary.csv",
         "score_figure.png",
     ),
+    "page": ("disagreement_files/", "disagreement.html"),
     # results.json last: whoever reads it finds every other file of the run.
     "reproduce": (
         "report.md",
@@ -258,8 +259,9 @@ def check_output_dir(out, names=(), *, force=False, option="--out"):
     existing = [str(out / name) for name in names if (out / name).exists()]
     if existing and not force:
         verb = "exists" if len(existing) == 1 else "exist"
+        hint = "--force" if option.startswith("--") else "force=True"
         raise OutputFolderError(
-            f"{' and '.join(existing)} already {verb}; use --force to overwrite", errno.EEXIST
+            f"{' and '.join(existing)} already {verb}; use {hint} to overwrite", errno.EEXIST
         )
     return out
 
@@ -295,11 +297,11 @@ class OutputFolder:
     """
 
     def __init__(self, path, names, *, force=False, wait=False, option="--out", on_wait=None):
-        unknown = sorted(set(names) - _ALL_NAMES)
-        if unknown:  # a new output must be listed to be cleaned up by later runs
-            raise RuntimeError(f"outputs {unknown} are not in OUTPUT_NAMES")
+        for name in names:
+            _check_name(name)
         self.path = Path(path)
         self.names = tuple(names)
+        self._plain = [name.rstrip("/") for name in names]
         self.force = force
         self.wait = wait
         self.option = option
@@ -318,7 +320,7 @@ class OutputFolder:
                 folder.mkdir()
                 self._created.append(folder)
             self._acquire()
-            recover(self.path)
+            recover(self.path, self.names)
             if not self.force:  # an earlier run may have committed meanwhile
                 check_output_dir(self.path, self.names, option=self.option)
             _clean_leftovers(self.path)
@@ -428,9 +430,18 @@ class OutputFolder:
         return writing(what, self.path)
 
     def write(self, name, writer):
-        """Write output ``name`` with ``writer(path)`` into :attr:`staging`."""
-        with self.writing(name):
-            writer(self.staging / name)
+        """Write output ``name`` with ``writer(path)`` into :attr:`staging`.
+
+        For a folder output (``name`` ends with ``/``) ``writer`` fills an
+        empty folder, which replaces the old folder as a whole at commit.
+        """
+        if name not in self.names:
+            raise ValueError(f"{name!r} is not among this run's outputs {self.names}")
+        path = self.staging / name.rstrip("/")
+        with self.writing(name.rstrip("/")):
+            if name.endswith("/"):
+                path.mkdir()
+            writer(path)
 
     def commit(self, writers=None):
         """Write ``writers`` (name -> function of a path), then replace the old outputs.
@@ -443,13 +454,13 @@ class OutputFolder:
         for name, writer in (writers or {}).items():
             self.write(name, writer)
         staged = {p.name for p in self.staging.iterdir()}
-        unknown = sorted(staged - set(self.names))
-        if unknown:  # a new output must be listed to be cleaned up by later runs
-            raise RuntimeError(f"outputs {unknown} are not among {self.names}")
+        unknown = sorted(staged - set(self._plain))
+        if unknown:  # every output is declared, for later runs to clean it up
+            raise ValueError(f"outputs {unknown} are not among {self.names}")
         plan = {
             "staging": self.staging.name,
-            "move": [n for n in self.names if n in staged],
-            "delete": [n for n in self.names if n not in staged],
+            "move": [n for n in self._plain if n in staged],
+            "delete": [n for n in self._plain if n not in staged],
         }
         tmp = self.path / (_JOURNAL + ".tmp")
         with writing("its commit journal", self.path):
@@ -466,18 +477,20 @@ class OutputFolder:
         # A failure from here on leaves the journal: the next run completes it.
         outcome = "the next skiaa run in this folder completes the commit"
         with writing("its outputs", self.path, outcome):
-            _roll_forward(self.path, plan)
+            _roll_forward(self.path, plan, _folders(self.names))
         return [self.path / name for name in plan["move"]]
 
 
 # --------------------------------------------------------------- the journal
-def recover(out_dir):
+def recover(out_dir, names=()):
     """Complete a commit that a killed run left in ``out_dir``; return whether there was one.
 
     Parameters
     ----------
     out_dir : path-like
         The output folder (whose lock the caller holds).
+    names : sequence of str, default=()
+        The outputs of the caller's run, trusted besides :data:`OUTPUT_NAMES`.
 
     Returns
     -------
@@ -493,12 +506,32 @@ def recover(out_dir):
     journal = out_dir / _JOURNAL
     if not os.path.lexists(journal):
         return False
-    plan = _read_journal(journal)
-    _roll_forward(out_dir, plan)
+    trusted = _ALL_NAMES | set(names)
+    plan = _read_journal(journal, {n.rstrip("/") for n in trusted}, _folders(trusted))
+    _roll_forward(out_dir, plan, _folders(trusted))
     return True
 
 
-def _read_journal(journal):
+def _check_name(name):
+    """Refuse an output name that is not a plain name in the folder."""
+    plain = name.rstrip("/") if isinstance(name, str) else None
+    if (
+        not plain
+        or plain in (".", "..")
+        or plain.startswith(".")
+        or "/" in plain
+        or os.sep in plain
+        or (os.altsep and os.altsep in plain)
+    ):
+        raise ValueError(f"output name {name!r} is not a plain, visible file or folder name")
+
+
+def _folders(names):
+    """The folder outputs among ``names`` (those ending with "/"), without the slash."""
+    return {name.rstrip("/") for name in names if name.endswith("/")}
+
+
+def _read_journal(journal, trusted, folders):
     """The plan of ``journal``, checked name by name before anything is moved."""
 
     def refuse(why):
@@ -525,7 +558,7 @@ def _read_journal(journal):
         if not isinstance(entries, list):
             raise refuse(f"has a {key!r} entry that is not a list")
         for name in entries:
-            if not isinstance(name, str) or name not in _ALL_NAMES:
+            if not isinstance(name, str) or name not in trusted:
                 raise refuse(f"names {name!r}, which is not one of skiaa's output files")
         plan[key] = entries
     folder = journal.parent / staging
@@ -533,26 +566,38 @@ def _read_journal(journal):
         raise refuse(f"names the staging folder {staging!r}, which is not a folder")
     for name in plan["move"]:
         source = folder / name
-        if os.path.lexists(source) and (source.is_symlink() or not source.is_file()):
-            raise refuse(f"would move {str(source)!r}, which is not a regular file")
+        kind = "folder" if name in folders else "regular file"
+        is_kind = source.is_dir() if name in folders else source.is_file()
+        if os.path.lexists(source) and (source.is_symlink() or not is_kind):
+            raise refuse(f"would move {str(source)!r}, which is not a {kind}")
     for name in plan["move"] + plan["delete"]:
         target = journal.parent / name
-        if target.is_dir() and not target.is_symlink():
+        if name not in folders and target.is_dir() and not target.is_symlink():
             raise refuse(f"would replace the folder {str(target)!r}")
     return plan
 
 
-def _roll_forward(out_dir, plan):
+def _remove(path, folder):
+    """Remove an old output: a file (or link), or a folder output as a whole."""
+    if folder and path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    else:
+        path.unlink(missing_ok=True)
+
+
+def _roll_forward(out_dir, plan, folders):
     """Carry out ``plan``; idempotent, so that a second pass after a kill is safe.
 
-    Old files go first, all of them, then the new ones are renamed in: from the
-    first deletion on no old file is left beside a new one. A staged file still
-    present has not been moved yet, so the output of that name is an old one.
+    Old outputs go first, all of them, then the new ones are renamed in: from
+    the first deletion on no old file is left beside a new one. A staged
+    output still present has not been moved yet, so the output of that name
+    is an old one. (``os.replace`` cannot rename a folder onto a folder that
+    holds files: the old folder output is removed before, as a file is.)
     """
     staging = out_dir / plan["staging"]
     pending = [n for n in plan["move"] if os.path.lexists(staging / n)]
     for name in plan["delete"] + pending:
-        (out_dir / name).unlink(missing_ok=True)
+        _remove(out_dir / name, name in folders)
     for name in pending:
         os.replace(staging / name, out_dir / name)
     (out_dir / _JOURNAL).unlink(missing_ok=True)
