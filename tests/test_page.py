@@ -207,7 +207,9 @@ def test_existing_page_is_kept_without_force(tmp_path, demo_page):
     _, data, _ = demo_page
     disagreement_page(tmp_path, data.masks[:2], metrics=["dice"])
     before = (tmp_path / PAGE_FILE).read_bytes()
-    with pytest.raises(OutputFolderError, match=r"disagreement\.html already exist; use force=True"):
+    with pytest.raises(
+        OutputFolderError, match=r"disagreement\.html already exist; use force=True"
+    ):
         disagreement_page(tmp_path, data.masks[:3], metrics=["dice"])
     assert (tmp_path / PAGE_FILE).read_bytes() == before
     disagreement_page(tmp_path, data.masks[:1], metrics=["dice"], force=True)

@@ -15,11 +15,10 @@ import stat
 import time
 from pathlib import Path
 
-import pandas as pd
 import pytest
 
 import skiaa.datasets
-from _helpers import start_skiaa, write_mask_folder
+from _helpers import start_skiaa, write_compare_tables, write_mask_folder
 from skiaa.cli import main
 from skiaa.datasets import _mask_folders
 from skiaa.utils import OutputFolderError, _outputs
@@ -279,14 +278,7 @@ def test_rerun_after_kill_also_removes_leftover_temporary_files(masks, runs):
 def test_compare_outputs_replace_as_a_set(tmp_path, monkeypatch):
     # skiaa compare writes three files: interrupted at the second rename, none
     # of the old ones is left beside a new one.
-    ids = [f"ISIC_{i:07d}" for i in range(12)]
-    iaa, meta = tmp_path / "iaa.csv", tmp_path / "meta.csv"
-    pd.DataFrame({"img_id": ids, "dice_score_mean": [0.5 + i / 40 for i in range(12)]}).to_csv(
-        iaa, index=False
-    )
-    pd.DataFrame({"isic_id": ids, "benign_malignant": ["benign", "malignant"] * 6}).to_csv(
-        meta, index=False
-    )
+    iaa, meta = write_compare_tables(tmp_path)
     out = tmp_path / "out"
     args = ["compare", "--iaa", str(iaa), "--metadata", str(meta), "--out", str(out)]
     assert main([*args, "--n-resamples", "30"]) == 0

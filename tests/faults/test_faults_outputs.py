@@ -21,12 +21,11 @@ import textwrap
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 from PIL import Image
 
 import skiaa
-from _helpers import write_mask_folder
+from _helpers import write_compare_tables, write_mask_folder
 from _study_release import numbers, write_study_release
 from skiaa.cli import _common, main
 from skiaa.datasets import load_images
@@ -45,14 +44,7 @@ def inputs(tmp_path_factory):
     preds.mkdir()
     for k in range(5):  # the first annotator's mask as the prediction
         shutil.copy(paths[3 * k], preds / f"ISIC_{k + 1:07d}.png")
-    ids = [f"ISIC_{i:07d}" for i in range(12)]
-    iaa, meta = root / "iaa.csv", root / "meta.csv"
-    pd.DataFrame({"img_id": ids, "dice_score_mean": [0.5 + i / 40 for i in range(12)]}).to_csv(
-        iaa, index=False
-    )
-    pd.DataFrame({"isic_id": ids, "benign_malignant": ["benign", "malignant"] * 6}).to_csv(
-        meta, index=False
-    )
+    iaa, meta = write_compare_tables(root)
     tables = write_study_release(root / "release", n_images=12)["tables"]
     return {"masks": masks, "preds": preds, "iaa": iaa, "meta": meta, "tables": tables}
 
@@ -376,9 +368,9 @@ def test_a_run_completes_its_own_outputs_journal_but_no_other(tmp_path):
     (staging / "pairs.csv").write_text("new")
     journal = {"staging": staging.name, "move": ["pairs.csv"], "delete": []}
     (out / ".skiaa-commit.json").write_text(json.dumps(journal))
-    with pytest.raises(OutputFolderError, match="'pairs.csv', which is not one of skiaa's"):
-        with OutputFolder(out, OUTPUT_NAMES["compare"], force=True):
-            pass
+    refused = pytest.raises(OutputFolderError, match="'pairs.csv', which is not one of skiaa's")
+    with refused, OutputFolder(out, OUTPUT_NAMES["compare"], force=True):
+        pass
     assert (out / "pairs.csv").read_text() == "old"
     with OutputFolder(out, ["pairs.csv"], force=True):
         assert (out / "pairs.csv").read_text() == "new"
@@ -614,3 +606,35 @@ def test_every_command_with_out_offers_wait():
     assert with_out == sorted(set(OUTPUT_NAMES) - {"page"})  # the page: --html
     for name in with_out:
         assert "--wait" in commands[name]._option_string_actions, name
+
+
+@pytest.mark.slow
+def test_two_concurrent_processes_never_mix_their_outputs(tmp_path):
+    # Two real runs on one --out, started together: the second stops at once
+    # naming the first, or (started after it ended) replaces its set whole.
+    from _helpers import start_skiaa
+
+    masks = tmp_path / "many"
+    write_mask_folder(masks, n_images=120, size=48)
+    clean = {}
+    for metrics in (("dice",), ("dice", "jaccard")):
+        folder = tmp_path / "-".join(metrics)
+        assert main(["agreement", str(masks), "--metrics", *metrics, "--out", str(folder)]) == 0
+        clean[metrics] = _outputs_of(folder, "agreement")
+    out = tmp_path / "out"
+    procs = {
+        metrics: start_skiaa(
+            "agreement", masks, "--metrics", *metrics, "--out", out, "--force", "-q"
+        )
+        for metrics in clean
+    }
+    results = {m: (p, *p.communicate(timeout=300)) for m, p in procs.items()}
+    winners = [m for m, (p, _, _) in results.items() if p.returncode == 0]
+    assert winners, results
+    for metrics, (proc, _, err) in results.items():
+        if proc.returncode != 0:
+            (other,) = [p.pid for m, (p, _, _) in results.items() if m != metrics]
+            assert proc.returncode == 1 and len(err.strip().splitlines()) == 1, err
+            assert f"is in use by another skiaa run (pid {other} on " in err
+    now = _outputs_of(out, "agreement")
+    assert now in [clean[m] for m in winners] and _hidden(out) == []
