@@ -154,10 +154,11 @@ def add_distance_options(parser, what="a pair with exactly one empty mask"):
     """Add ``--hd-percentile`` and ``--empty`` (shared with ``skiaa score``)."""
     parser.add_argument(
         "--hd-percentile",
-        choices=("pooled", "max"),
+        choices=("pooled", "max", "area_weighted"),
         default="pooled",
         help="HD95 over both directed distance sets pooled (medpy, the IMA++ release; "
-        "default) or the larger directed 95th percentile (MONAI)",
+        "default), the larger directed 95th percentile (MONAI), or over area-weighted "
+        "surface elements (DeepMind's surface-distance)",
     )
     parser.add_argument(
         "--empty",

@@ -360,7 +360,7 @@ def mask_folder_agreement(
         means the voxel size stored in each case's NIfTI files (compared in
         world space: brought to the first file's orientation, they must lie on
         one voxel grid), else 1.
-    hd_percentile : {"pooled", "max"}, default="pooled"
+    hd_percentile : {"pooled", "max", "area_weighted"}, default="pooled"
         See :func:`skiaa.agreement.hd95`; "pooled" is the release's.
     empty : {"nan", "worst"}, default="nan"
         Distances of a pair with exactly one empty mask: NaN, or the image
@@ -551,7 +551,7 @@ def lesions_agreement(
     spacing : float or sequence of float, default=None
         Pixel (voxel) size along each axis, the same for every image; None
         means 1.
-    hd_percentile : {"pooled", "max"}, default="pooled"
+    hd_percentile : {"pooled", "max", "area_weighted"}, default="pooled"
         As in :func:`mask_folder_agreement`.
     empty : {"nan", "worst"}, default="nan"
         As in :func:`mask_folder_agreement`.
