@@ -68,6 +68,18 @@ def test_isic2018(isic2018):
     assert load_isic2018(isic2018, splits=["val"])["split"].unique().tolist() == ["val"]
 
 
+def test_isic2018_two_files_for_one_image_are_named(isic2018):
+    folder = isic2018 / "ISIC2018_Task3_Training_Input"
+    _image(folder / "ISIC_0000002.png")  # a converted copy beside the .jpg
+    with pytest.raises(ValueError) as exc:
+        load_isic2018(isic2018)
+    assert str(exc.value) == (
+        f"ISIC 2018: image 'ISIC_0000002' has more than one file: "
+        f"{folder / 'ISIC_0000002.jpg'} and {folder / 'ISIC_0000002.png'}; "
+        "keep one file per image"
+    )
+
+
 def test_isic2018_errors(isic2018):
     (isic2018 / "ISIC2018_Task3_Training_Input" / "ISIC_0000002.jpg").unlink()
     with pytest.raises(FileNotFoundError, match="ISIC_0000002"):
@@ -151,6 +163,24 @@ def test_derm7pt(derm7pt):
     assert df["split"].tolist() == ["train", "test", "train", "test", "val"]
     assert df["image_path"].str.endswith(".jpg").all() and df["image_exists"].all()
     assert "/d0.jpg" in df.loc[0, "image_path"]  # the dermoscopic, not the clinical image
+
+
+def test_derm7pt_case_without_its_image_is_named(derm7pt):
+    missing = derm7pt / "images" / "A" / "d3.jpg"
+    missing.unlink()
+    with pytest.raises(FileNotFoundError) as exc:
+        load_derm7pt(derm7pt)
+    assert str(exc.value) == (
+        f"derm7pt: 1 image(s) listed but not found: ['4']; looked for {missing} "
+        "(pass on_missing='flag' to keep them)"
+    )
+    assert load_derm7pt(derm7pt, on_missing="flag")["image_exists"].tolist() == [
+        True,
+        True,
+        True,
+        False,
+        True,
+    ]
 
 
 def test_derm7pt_errors(derm7pt):

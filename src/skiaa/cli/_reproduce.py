@@ -219,18 +219,22 @@ def _print_summary(results):
         mae = sum(f["mae"] for f in folds) / len(folds)
         base = sum(f["baseline_mae"] for f in folds) / len(folds)
         print(f"IAA regression {model}: MAE {mae:.3f} vs median baseline {base:.3f}")
+        authors = res.get("authors")
+        if authors and authors["std_signed_residual"] is not None:
+            print(
+                f"  the authors' way (pooled test predictions): MAE {authors['mae']:.3f} ± "
+                f"{authors['std_signed_residual']:.3f} (sample std of signed residuals)"
+            )
     external = (results.get("external") or {}).get("table")
     if external:
         for alpha, g in external["gain"].items():
-            std = "n/a" if g["std"] is None else f"{g['std']:.3f}"
+            std = "n/a" if g["std_pp"] is None else f"{g['std_pp']:.1f}"
             print(
-                f"Paper's table, alpha={alpha}: mean gain {g['mean']:+.3f} (std {std} over "
-                f"{g['n_cells']} dataset x architecture cells)"
+                f"Paper's table, alpha={alpha}: mean gain {g['mean_pp']:+.1f} percentage points "
+                f"(std {std} over {g['n_cells']} dataset x architecture cells)"
             )
-    gain = results.get("overall_gain")
-    if gain:
+    for alpha, g in (results.get("gain") or {}).items():
         print(
-            f"Multi-task gain in balanced accuracy over alpha=1: {gain['mean']:+.3f} "
-            f"(std {'n/a' if gain['std'] is None else format(gain['std'], '.3f')} "
-            f"over {gain['n']} paired folds or runs)"
+            f"IMA++ gain over alpha=1, alpha={alpha}: {g['mean_pp']:+.1f} percentage points "
+            f"(mean over {g['n_models']} architectures)"
         )

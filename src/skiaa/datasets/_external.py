@@ -120,13 +120,25 @@ def _finish(frame, on_missing, what):
     return frame[cols + [c for c in frame.columns if c not in cols]].reset_index(drop=True)
 
 
-def _image_in(folder, image_id):
-    """Path of ``image_id`` with any usual image extension in ``folder`` (or None)."""
+def _image_in(folder, image_id, what):
+    """Path of ``image_id`` with any usual image extension in ``folder`` (or None).
+
+    Two files for one image (a ``.png`` converted from the ``.jpg`` beside it)
+    are an error naming both: their pixels may differ, and taking one would be
+    a silent choice.
+    """
+    found = {}
     for ext in _IMAGE_EXT:
         for candidate in (folder / f"{image_id}{ext}", folder / f"{image_id}{ext.upper()}"):
             if candidate.is_file():
-                return str(candidate)
-    return None
+                info = candidate.stat()  # one file under two spellings on a case-insensitive disk
+                found.setdefault((info.st_dev, info.st_ino), str(candidate))
+    if len(found) > 1:
+        raise ValueError(
+            f"{what}: image {image_id!r} has more than one file: "
+            f"{' and '.join(sorted(found.values()))}; keep one file per image"
+        )
+    return next(iter(found.values()), None)
 
 
 def _read_one_hot(root, path, classes, split, input_folder, what):
@@ -151,7 +163,7 @@ def _read_one_hot(root, path, classes, split, input_folder, what):
     return pd.DataFrame(
         {
             "image_id": table["image"].astype(str),
-            "image_path": [_image_in(folder, i) for i in table["image"].astype(str)],
+            "image_path": [_image_in(folder, i, what) for i in table["image"].astype(str)],
             "label": (diagnosis == "MEL").astype(int),
             "diagnosis": diagnosis,
             "split": split,

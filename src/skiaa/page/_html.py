@@ -129,6 +129,8 @@ function fromHash(){
 function byUser(){apply(true);}
 ['annotator','tool','sort'].forEach(function(k){sel[k].addEventListener('change',byUser);});
 sel.q.addEventListener('input',byUser);
+var cls=document.getElementById('f-class');
+if(cls){cls.addEventListener('change',function(){location.href=cls.value+location.hash;});}
 fromHash();apply(false);
 var dlg=document.getElementById('viewer');
 grid.addEventListener('click',function(e){
@@ -172,6 +174,18 @@ def _options(label, key, values, index):
         for v in values
     )
     return f'<label>{label} <select id="f-{key}">' + "".join(rows) + "</select></label>"
+
+
+def _class_control(navigation, current):
+    """The class control of a label-map study: a link to each class's page."""
+    if not navigation:
+        return ""
+    options = "".join(
+        f'<option value="{escape(file)}"{" selected" if file == current else ""}>'
+        f"{escape(label)}</option>"
+        for label, file in navigation
+    )
+    return f'<label>class <select id="f-class">{options}</select></label>'
 
 
 def _pairs_table(group, metric_columns, metric_names):
@@ -298,8 +312,14 @@ def page(
     colours,
     consensus,
     table_files,
+    navigation=None,
+    current=None,
 ):
-    """The whole page as a string."""
+    """The whole page as a string.
+
+    ``navigation`` lists ``(label, file)`` of the pages of a label-map study
+    (every class, then one per class); the class control moves between them.
+    """
     annotator_values = sorted(colours, key=str)
     tool_values = sorted(
         {m["tool"] for c in cards for m in c["masks"] if m["tool"] is not None}, key=str
@@ -339,6 +359,7 @@ def page(
     controls = (
         _options("annotator", "annotator", annotator_values, indexes["annotator"])
         + _options("tool", "tool", tool_values, indexes["tool"])
+        + _class_control(navigation, current)
         + '<label>sort <select id="f-sort"><option value="worst">worst agreement first</option>'
         '<option value="best">best agreement first</option><option value="id">image id</option>'
         '<option value="masks">most masks first</option></select></label>'
