@@ -92,7 +92,8 @@ def add_parser(subparsers):
         action="append",
         metavar="MODEL=PATH",
         help="local weights for a model (for the paper's tv_* backbones a torchvision state "
-        "dict); repeatable",
+        "dict; by default theirs from torch's hub cache), or MODEL=random for random "
+        "initialisation; repeatable",
     )
     parser.add_argument(
         "--protocol",
@@ -171,7 +172,7 @@ def run(args):
             _pair(text, "--weights", "MODEL=PATH") for text in args.weights
         )
         for model, path in overrides["weights"].items():
-            if not Path(path).is_file():
+            if path != "random" and not Path(path).is_file():
                 raise FileNotFoundError(f"--weights {model}: no file {path}")
     if args.alphas:
         overrides["alphas"] = _csv(args.alphas, float)
