@@ -479,3 +479,71 @@ def test_ged_over_labels_equals_the_per_class_iou_distance(data, n_samples):
     samples = np.roll(maps, 1, axis=-1)[:n_samples]
     got = generalized_energy_distance(samples, maps, labels=labels)
     assert got.ged == pytest.approx(_ged_by_definition(samples, maps, labels), abs=1e-12)
+
+
+# --------------------------------------------------------------------------- #
+# DeepMind's surface elements: hd_percentile="area_weighted", surface="area_weighted"
+# --------------------------------------------------------------------------- #
+def _deepmind():
+    sd = pytest.importorskip("surface_distance", reason="DeepMind's surface-distance")
+    return sd
+
+
+@pytest.mark.parametrize("ndim", [2, 3])
+@settings(max_examples=20, deadline=None)
+@given(data=st.data())
+def test_area_weighted_hd95_and_surface_dice_equal_deepmind(ndim, data):
+    sd = _deepmind()
+    a, b, spacing = data.draw(map_pairs(ndim=ndim))
+    a, b = a == 1, b == 2
+    if not (a.any() and b.any()):  # the PyPI release crashes on empty masks under numpy 2
+        return
+    distances = sd.compute_surface_distances(a, b, spacing)
+    assert hd95(a, b, spacing=spacing, hd_percentile="area_weighted") == pytest.approx(
+        sd.compute_robust_hausdorff(distances, 95), abs=1e-9
+    )
+    assert surface_dice(a, b, 1.5, spacing=spacing, surface="area_weighted") == pytest.approx(
+        sd.compute_surface_dice_at_tolerance(distances, 1.5), abs=1e-12
+    )
+
+
+def test_area_weighted_surface_dice_equals_monai_subvoxels():
+    metrics = pytest.importorskip("monai.metrics", reason="MONAI reference (the 'test' extra)")
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(7)
+    for shape, spacing in (((40, 50), (0.8, 1.3)), ((12, 16, 14), (2.5, 1.0, 0.7))):
+        a, b = _blobs(rng, shape, 1) == 1, _blobs(rng, shape, 1) == 1
+        pred, ref = (torch.from_numpy(m[None, None].astype(np.float32)) for m in (a, b))
+        want = metrics.compute_surface_dice(
+            pred, ref, [1.5], include_background=True, spacing=list(spacing), use_subvoxels=True
+        )
+        got = surface_dice(a, b, 1.5, spacing=spacing, surface="area_weighted")
+        assert got == pytest.approx(float(want), abs=1e-5)
+
+
+def test_area_weighted_options_per_class_and_in_tables():
+    maps = _three_raters(4)
+    labels = [1, 2]
+    per_class = hd95(maps[0], maps[1], labels=labels, hd_percentile="area_weighted")
+    want = [hd95(maps[0] == c, maps[1] == c, hd_percentile="area_weighted") for c in labels]
+    np.testing.assert_allclose(per_class, want)
+    pairs = pairwise_agreement(maps[:2], ["hd95"], labels=labels, hd_percentile="area_weighted")
+    np.testing.assert_allclose(pairs[["hd95_label1", "hd95_label2"]].to_numpy()[0], want)
+    with pytest.raises(ValueError, match="defined for 2-D and 3-D masks, got 4-D"):
+        hd95(np.ones((2, 2, 2, 2)), np.ones((2, 2, 2, 2)), hd_percentile="area_weighted")
+    with pytest.raises(ValueError, match="surface must be 'pixels' or 'area_weighted'"):
+        surface_dice(maps[0] == 1, maps[1] == 1, surface="area")
+
+
+def test_stored_surfel_table_equals_deepmind_table():
+    lookup = pytest.importorskip("surface_distance.lookup_tables")
+    from skiaa.agreement._surfels import _areas_3d, _lengths_2d
+
+    for spacing in ((1.0, 1.0, 1.0), (2.5, 0.9, 0.7)):
+        np.testing.assert_array_equal(
+            _areas_3d(spacing), lookup.create_table_neighbour_code_to_surface_area(spacing)
+        )
+    for spacing in ((1.0, 1.0), (0.7, 1.3)):
+        np.testing.assert_array_equal(
+            _lengths_2d(spacing), lookup.create_table_neighbour_code_to_contour_length(spacing)
+        )

@@ -207,7 +207,9 @@ def test_empty_nan_warns_once_per_pair_and_names_it():
     assert pairs["dice"].item() == 0.0 and np.isnan(pairs["hd95"].item())
     with pytest.raises(ValueError, match="empty must be 'nan' or 'worst'"):
         pairwise_agreement([a, b], empty="zero")
-    with pytest.raises(ValueError, match="hd_percentile must be 'pooled' or 'max'"):
+    with pytest.raises(
+        ValueError, match="hd_percentile must be 'pooled', 'max' or 'area_weighted'"
+    ):
         hd95(a, b, hd_percentile="mean")
 
 

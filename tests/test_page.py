@@ -35,6 +35,7 @@ class _Cards(HTMLParser):
         for key in ("src", "href", "data-large"):
             if attrs.get(key):
                 self.urls.append(attrs[key])
+        self.urls.extend(re.findall(r"url\('([^']*)'\)", attrs.get("style") or ""))
         self._in_script = tag == "script"
 
     def handle_data(self, data):
@@ -123,8 +124,11 @@ def test_page_needs_no_network_and_every_picture_exists(demo_page):
     assert sorted(p.name for p in (out / FILES_DIR).iterdir()) == sorted(
         u.split("/")[1] for u in pictures
     )
-    # Thumbnails load lazily, with their size known before they load.
-    assert text.count('loading="lazy"') == len(pictures)
+    # Thumbnails are CSS backgrounds (fetched only for cards drawn) whose box
+    # has the picture's shape before it loads; no <img> but the viewer's two.
+    assert text.count('class="pic"') == 2 * len(_parse(out / PAGE_FILE).cards)
+    assert text.count("aspect-ratio:") == text.count('class="pic"')
+    assert text.count("<img") == 2 + text.count('src="data:image/png')
 
 
 def test_leave_one_out_column_is_annotator_vs_consensus(demo_page):
@@ -140,7 +144,7 @@ def test_leave_one_out_column_is_annotator_vs_consensus(demo_page):
 def test_outline_colours_fall_on_each_masks_border():
     shape = (40, 60)
     a, b = _blob(shape, (20, 20), 10), _blob(shape, (20, 40), 8)
-    picture = outline_picture(None, np.stack([a, b]), PALETTE[:2], shape)
+    picture = outline_picture(None, [np.stack([a, b])], PALETTE[:2], shape)
     for mask, colour in ((a, PALETTE[0]), (b, PALETTE[1])):
         painted = np.all(picture == hex_rgb(colour), axis=2)
         border = mask & ~np.pad(
@@ -180,11 +184,11 @@ def test_folder_page_with_images_and_tables(tmp_path):
     cards = _parse(result.path).cards
     assert len(cards) == 3 and all(c["data-a"] == "a0 a1 a2" for c in cards)
     assert {c["data-t"] for c in cards} == {"t0 t1"}
-    # Pictures are numbered worst first: the 24 x 24 image disagrees most.
+    # The 24 x 24 image disagrees most; pictures are numbered in the input's order.
     assert cards[0]["data-id"] == "ISIC_0000002"
-    with Image.open(tmp_path / "out" / FILES_DIR / "00001-outlines.jpg") as img:
+    with Image.open(tmp_path / "out" / FILES_DIR / "00003-outlines.jpg") as img:
         assert img.size == (24, 24)
-    with Image.open(tmp_path / "out" / FILES_DIR / "00002-map.jpg") as img:
+    with Image.open(tmp_path / "out" / FILES_DIR / "00001-map.jpg") as img:
         assert img.size == (40, 30)
 
 
@@ -331,3 +335,52 @@ def test_nifti_image_is_read_in_its_masks_orientation(tmp_path):
     # The bright lesion of the image lies inside the masks, not mirrored away from them.
     assert grey[3:5, 6:10].mean() > 200 > 50 > grey[10:14, 6:10].mean()
     assert "slice 4 (counted from 0) of 8" in result.path.read_text(encoding="utf-8")
+
+
+def test_label_maps_get_a_page_per_class_with_that_class_numbers(tmp_path):
+    rng = np.random.default_rng(1)
+    maps = []
+    for _ in range(3):
+        stack = np.zeros((3, 30, 40), np.uint8)
+        for j in range(3):
+            stack[j][_blob((30, 40), (15, 20), 11 + rng.integers(-2, 3))] = 2
+            stack[j][_blob((30, 40), (15, 20), 4 + rng.integers(-1, 2))] = 5
+        maps.append(stack)
+    result = disagreement_page(tmp_path, maps, labels=[2, 5], metrics=["dice"])
+    assert sorted(p.name for p in tmp_path.glob("*.html")) == [
+        "disagreement.html",
+        "disagreement_label2.html",
+        "disagreement_label5.html",
+    ]
+    images = result.images.set_index("img_id")
+    for page, column in (
+        ("disagreement.html", "dice_score_mean"),  # the mean over the classes
+        ("disagreement_label5.html", "dice_score_label5_mean"),
+    ):
+        cards = _parse(tmp_path / page).cards
+        iaa = [float(c["data-iaa"]) for c in cards]
+        assert iaa == sorted(iaa)  # each page worst first by its own class
+        for card in cards:
+            assert float(card["data-iaa"]) == pytest.approx(images.loc[card["data-id"], column])
+        assert 'id="f-class"' in (tmp_path / page).read_text(encoding="utf-8")
+    # Class 5 alone: its Dice with the leave-one-out consensus of class 5.
+    expected = annotator_vs_consensus(maps[0] == 5, ["R1", "R2", "R3"], metrics=["dice"])
+    got = result.annotators[result.annotators["image_id"] == "0"]["dice_vs_others_label5"]
+    np.testing.assert_allclose(got.to_numpy(), expected["dice"].to_numpy())
+    both = result.annotators[["dice_vs_others_label2", "dice_vs_others_label5"]].mean(axis=1)
+    np.testing.assert_allclose(result.annotators["dice_vs_others"], both)
+
+
+def test_cli_html_with_labels(tmp_path):
+    folder = tmp_path / "masks" / "case"
+    folder.mkdir(parents=True)
+    for j, radius in enumerate((8, 9, 10)):
+        label_map = np.zeros((24, 24), np.uint8)
+        label_map[_blob((24, 24), (12, 12), radius)] = 1
+        label_map[_blob((24, 24), (12, 12), radius // 2)] = 2
+        Image.fromarray(label_map).save(folder / f"rater{j}.png")
+    out = tmp_path / "out"
+    args = ["agreement", str(tmp_path / "masks"), "--labels", "1", "2", "--html"]
+    assert main([*args, "--out", str(out), "-q"]) == 0
+    assert (out / "disagreement_label2.html").is_file()
+    assert "dice_score_label2" in (out / "pairwise_metrics.csv").read_text().splitlines()[0]

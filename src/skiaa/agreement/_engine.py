@@ -23,6 +23,7 @@ from ._metrics import (
     check_tolerance,
     image_diagonal,
     label_pair_values,
+    needs_surfels,
     one_empty,
     pair_values,
     resolve_labels,
@@ -165,10 +166,11 @@ def pairwise_values(
     out = np.empty((len(pairs), len(label_columns(metrics, labels))), dtype=np.float64)
     lonely = EmptyPairs()
     options = dict(hd_percentile=hd_percentile, empty=empty)
+    surfels = needs_surfels(metrics, hd_percentile)
     if labels is None:
-        stats = [MaskStats(mask, spacing, need_surface) for mask in stack]
+        stats = [MaskStats(mask, spacing, need_surface, surfels) for mask in stack]
     else:
-        stats = [LabelStats(mask, labels, spacing, need_surface) for mask in stack]
+        stats = [LabelStats(mask, labels, spacing, need_surface, surfels) for mask in stack]
     for p, (i, j) in enumerate(pairs):
         if labels is None:
             row = pair_values(stats[i], stats[j], metrics, tolerance, diagonal, **options)

@@ -15,6 +15,7 @@ from scipy.spatial import cKDTree
 from .._docstring import Substitution
 from .._masks import as_binary_mask, as_label_map
 from ._naming import DISTANCE_METRICS, OVERLAP_METRICS, TOLERANCE_METRICS
+from ._surfels import surface_elements
 
 __all__ = [
     "EmptyMaskWarning",
@@ -175,6 +176,41 @@ class _Surface:
         return dist
 
 
+class _Surfels(_Surface):
+    """A mask's surface elements (DeepMind's): vertex indices, areas and a lazy k-d tree."""
+
+    def __init__(self, index, areas, spacing):
+        super().__init__(index, spacing)
+        self.index = index
+        self.areas = areas
+        self.spacing = np.ones(index.shape[1]) if spacing is None else spacing
+
+    def distances_to(self, other):
+        """Distances to the nearest surfel of ``other``, computed as scipy's distance
+        transform computes them (``sqrt(sum((index step * spacing) ** 2))``), so that
+        a distance equal to a tolerance compares as it does in surface-distance."""
+        _, nearest = other.tree.query(self.points, k=1)
+        steps = (other.index[nearest] - self.index).astype(np.float64) * self.spacing
+        return np.sqrt(np.add.reduce(steps * steps, axis=1))
+
+
+def needs_surfels(metrics, hd_percentile="pooled", surface="pixels"):
+    """Whether ``metrics`` under these options use surface elements rather than borders."""
+    bases = {m.removesuffix("_normalized") for m in metrics}
+    return (hd_percentile == "area_weighted" and "hd95" in bases) or (
+        surface == "area_weighted" and "surface_dice" in bases
+    )
+
+
+def _weighted_percentile(distances, areas, q):
+    """DeepMind's percentile: the first distance, in increasing order, at which the
+    cumulative share of surface area reaches ``q`` percent (no interpolation)."""
+    order = np.lexsort((areas, distances))
+    share = np.cumsum(areas[order]) / np.sum(areas)
+    idx = np.searchsorted(share, q / 100.0)
+    return distances[order][min(idx, len(distances) - 1)]
+
+
 def check_spacing(spacing, ndim):
     if spacing is None:
         return None
@@ -224,7 +260,7 @@ class MaskStats:
     masks find their borders on the boolean array.
     """
 
-    def __init__(self, mask, spacing, need_surface):
+    def __init__(self, mask, spacing, need_surface, need_surfels=False):
         if mask.ndim == 2 and need_surface:
             rows = np.packbits(mask, axis=1)
             self.packed = _words(rows)
@@ -234,6 +270,9 @@ class MaskStats:
             points = _border_points(mask) if need_surface else None
         self.count = _popcount(self.packed)
         self.surface = _Surface(points, spacing) if need_surface else None
+        self.surfels = (
+            _Surfels(*surface_elements(mask, spacing), spacing) if need_surfels else None
+        )
 
 
 def _overlap(s1, s2, metric, inter=None):
@@ -248,14 +287,17 @@ def _overlap(s1, s2, metric, inter=None):
     return 2.0 * inter / total
 
 
-HD_PERCENTILES = ("pooled", "max")
+HD_PERCENTILES = ("pooled", "max", "area_weighted")
+SURFACES = ("pixels", "area_weighted")
 EMPTY_RULES = ("nan", "worst")
 
 
 def check_options(hd_percentile="pooled", empty="nan"):
     """Validate the ``hd_percentile`` and ``empty`` options; return them."""
     if hd_percentile not in HD_PERCENTILES:
-        raise ValueError(f"hd_percentile must be 'pooled' or 'max', got {hd_percentile!r}")
+        raise ValueError(
+            f"hd_percentile must be 'pooled', 'max' or 'area_weighted', got {hd_percentile!r}"
+        )
     if empty not in EMPTY_RULES:
         raise ValueError(f"empty must be 'nan' or 'worst', got {empty!r}")
     return hd_percentile, empty
@@ -277,6 +319,7 @@ def pair_values(
     empty="nan",
     warn_where=None,
     inter=None,
+    surface="pixels",
 ):
     """Values of ``metrics`` for one pair of masks, as a dict in order.
 
@@ -287,6 +330,9 @@ def pair_values(
     ``warn_where`` (a message prefix) issues an :class:`EmptyMaskWarning`
     for NaN distances; None leaves warning to the caller. ``inter``: the
     overlap count when the caller has it (one class of two label maps).
+    ``hd_percentile="area_weighted"`` and ``surface="area_weighted"`` (for
+    ``surface_dice``) measure on the masks' surface elements, which the two
+    :class:`MaskStats` must then hold (``need_surfels``).
     """
     out = {}
     for metric in metrics:
@@ -320,13 +366,24 @@ def pair_values(
             else:
                 out[metric] = math.nan
         return out
-    d12 = s1.surface.distances_to(s2.surface)
-    d21 = s2.surface.distances_to(s1.surface)
+    d12 = s1.surface.distances_to(s2.surface) if s1.surface is not None else None
+    d21 = s2.surface.distances_to(s1.surface) if s1.surface is not None else None
+    if s1.surfels is not None:
+        e12 = s1.surfels.distances_to(s2.surfels)
+        e21 = s2.surfels.distances_to(s1.surfels)
+        a1, a2 = s1.surfels.areas, s2.surfels.areas
     raw = {}
     for metric in surface_metrics:
         base = metric.removesuffix("_normalized")
         if base not in raw:
-            if base == "hausdorff":
+            if base == "hd95" and hd_percentile == "area_weighted":
+                raw[base] = float(
+                    max(_weighted_percentile(e12, a1, 95), _weighted_percentile(e21, a2, 95))
+                )
+            elif base == "surface_dice" and surface == "area_weighted":
+                hits = a1[e12 <= tolerance].sum() + a2[e21 <= tolerance].sum()
+                raw[base] = float(hits / (a1.sum() + a2.sum()))
+            elif base == "hausdorff":
                 raw[base] = float(max(d12.max(), d21.max()))
             elif base == "hd95":
                 if hd_percentile == "pooled":
@@ -454,9 +511,10 @@ class _ClassStats:
 
     packed = None
 
-    def __init__(self, count, surface):
+    def __init__(self, count, surface, surfels=None):
         self.count = int(count)
         self.surface = surface
+        self.surfels = surfels
 
 
 class LabelStats:
@@ -467,7 +525,7 @@ class LabelStats:
     map (:func:`_class_border_points`), so that k classes cost one pass, not k.
     """
 
-    def __init__(self, labelmap, labels, spacing, need_surface):
+    def __init__(self, labelmap, labels, spacing, need_surface, need_surfels=False):
         n = len(labels)
         self.index = _class_index(labelmap, labels)
         self.counts = np.bincount(self.index.reshape(-1), minlength=n + 1)[:n]
@@ -476,7 +534,14 @@ class LabelStats:
             surfaces = [_Surface(points, spacing) for points in borders]
         else:
             surfaces = [None] * n
-        self.classes = [_ClassStats(c, s) for c, s in zip(self.counts, surfaces)]
+        # Surface elements (area-weighted options only) are found class by class.
+        surfels = [
+            _Surfels(*surface_elements(self.index == c, spacing), spacing)
+            if need_surfels
+            else None
+            for c in range(n)
+        ]
+        self.classes = [_ClassStats(*parts) for parts in zip(self.counts, surfaces, surfels)]
 
 
 GD_WEIGHTS = ("square", "simple", "uniform")
@@ -510,7 +575,16 @@ def _generalized_dice(count1, count2, inter, weight="square"):
 
 
 def label_pair_values(
-    s1, s2, metrics, tolerance, diagonal, *, hd_percentile="pooled", empty="nan", weight="square"
+    s1,
+    s2,
+    metrics,
+    tolerance,
+    diagonal,
+    *,
+    hd_percentile="pooled",
+    empty="nan",
+    weight="square",
+    surface="pixels",
 ):
     """Values of ``metrics`` for one pair of label maps (two :class:`LabelStats`).
 
@@ -537,6 +611,7 @@ def label_pair_values(
             hd_percentile=hd_percentile,
             empty=empty,
             inter=None if inter is None else int(inter[c]),
+            surface=surface,
         )
         for c, (c1, c2) in enumerate(zip(s1.classes, s2.classes))
     ]
@@ -570,6 +645,7 @@ def _one_metric(
     hd_percentile="pooled",
     empty="nan",
     weight="square",
+    surface="pixels",
 ):
     """One metric of one pair: a float for binary masks, one value per class with labels."""
     labels = check_labels_option(labels)
@@ -578,24 +654,18 @@ def _one_metric(
     check_options(hd_percentile, empty)
     name = f"{metric}_normalized" if normalize else metric
     need_surface = metric not in OVERLAP_METRICS
+    need_surfels = needs_surfels([metric], hd_percentile, surface)
     diagonal = image_diagonal(a.shape, spacing)
+    options = dict(hd_percentile=hd_percentile, empty=empty, surface=surface)
     if labels is None:
-        s1 = MaskStats(a, spacing, need_surface)
-        s2 = MaskStats(b, spacing, need_surface)
-        options = dict(hd_percentile=hd_percentile, empty=empty, warn_where="")
-        return pair_values(s1, s2, [name], tolerance, diagonal, **options)[name]
+        s1 = MaskStats(a, spacing, need_surface, need_surfels)
+        s2 = MaskStats(b, spacing, need_surface, need_surfels)
+        return pair_values(s1, s2, [name], tolerance, diagonal, warn_where="", **options)[name]
     labels = resolve_labels(labels, [a, b])
-    s1 = LabelStats(a, labels, spacing, need_surface)
-    s2 = LabelStats(b, labels, spacing, need_surface)
+    s1 = LabelStats(a, labels, spacing, need_surface, need_surfels)
+    s2 = LabelStats(b, labels, spacing, need_surface, need_surfels)
     values, lonely = label_pair_values(
-        s1,
-        s2,
-        [name],
-        tolerance,
-        diagonal,
-        hd_percentile=hd_percentile,
-        empty=empty,
-        weight=weight,
+        s1, s2, [name], tolerance, diagonal, weight=weight, **options
     )
     if metric in DISTANCE_METRICS and empty == "nan":
         for c in lonely:
@@ -794,11 +864,15 @@ def hd95(
     Parameters
     ----------
     {params}
-    hd_percentile : {"pooled", "max"}, default="pooled"
-        ``"pooled"``: the 95th percentile of both directed distance sets
-        concatenated (medpy, the IMA++ release); ``"max"``: the larger of the
-        two directed 95th percentiles (MONAI, seg-metrics, the Metrics Reloaded
-        definition).
+    hd_percentile : {"pooled", "max", "area_weighted"}, default="pooled"
+        ``"pooled"``: the 95th percentile of both directed distance sets of
+        border pixels concatenated (medpy, seg-metrics, the IMA++ release);
+        ``"max"``: the larger of the two directed 95th percentiles (MONAI, the
+        Metrics Reloaded definition); ``"area_weighted"``: DeepMind's
+        surface-distance, the larger directed percentile over surface
+        elements weighted by their length (area in 3-D), without
+        interpolation (2-D and 3-D masks). The user guide's table of peers is
+        written by ``benchmarks/peer_definitions.py``, which runs them.
 
     {returns}
 
@@ -810,8 +884,12 @@ def hd95(
     -----
     With ``hd_percentile="pooled"`` equals ``medpy.metric.binary.hd95``:
     ``np.percentile`` (linear interpolation) at 95 of both directed distance
-    sets concatenated. The two choices differ when one border is much longer
-    than the other; "max" is never smaller.
+    sets concatenated. "pooled" and "max" differ when one border is much
+    longer than the other, or when a small part of one mask lies far from the
+    other; "max" is never smaller. With ``"area_weighted"`` equals
+    ``surface_distance.compute_robust_hausdorff(..., 95)``: surface elements
+    sit between pixel centres and weigh their length, so values differ from
+    "max" by up to several pixels.
 
     Examples
     --------
@@ -888,7 +966,7 @@ _TOLERANCE_PARAMS = (
 
 
 @Substitution(params=_TOLERANCE_PARAMS)
-def surface_dice(mask1, mask2, tolerance=2.0, *, spacing=None, labels=None):
+def surface_dice(mask1, mask2, tolerance=2.0, *, spacing=None, labels=None, surface="pixels"):
     """Normalised surface Dice at a tolerance (Nikolov et al., 2021).
 
     The fraction of both borders' pixels lying within ``tolerance`` of the
@@ -897,6 +975,12 @@ def surface_dice(mask1, mask2, tolerance=2.0, *, spacing=None, labels=None):
     Parameters
     ----------
     {params}
+    surface : {"pixels", "area_weighted"}, default="pixels"
+        ``"pixels"``: medpy's border pixels, each counting once;
+        ``"area_weighted"``: DeepMind's surface elements weighted by their
+        length (area in 3-D), as ``surface_distance``'s
+        ``compute_surface_dice_at_tolerance`` and MONAI's
+        ``compute_surface_dice(use_subvoxels=True)`` (2-D and 3-D masks).
 
     Returns
     -------
@@ -930,8 +1014,16 @@ def surface_dice(mask1, mask2, tolerance=2.0, *, spacing=None, labels=None):
     (0.5, 1.0)
     """
     tolerance = check_tolerance(tolerance)
+    if surface not in SURFACES:
+        raise ValueError(f"surface must be 'pixels' or 'area_weighted', got {surface!r}")
     return _one_metric(
-        "surface_dice", mask1, mask2, tolerance=tolerance, spacing=spacing, labels=labels
+        "surface_dice",
+        mask1,
+        mask2,
+        tolerance=tolerance,
+        spacing=spacing,
+        labels=labels,
+        surface=surface,
     )
 
 

@@ -35,6 +35,7 @@ from ._metrics import (
     check_options,
     image_diagonal,
     label_pair_values,
+    needs_surfels,
     pair_values,
     resolve_labels,
 )
@@ -142,7 +143,8 @@ class _Masks:
         spacing = check_spacing(spacing, masks[0].ndim)
         self.options = {"hd_percentile": hd_percentile, "empty": empty}
         need_surface = any(m not in OVERLAP_METRICS for m in metrics)
-        self.stats = [MaskStats(mask, spacing, need_surface) for mask in masks]
+        surfels = needs_surfels(metrics, hd_percentile)
+        self.stats = [MaskStats(mask, spacing, need_surface, surfels) for mask in masks]
         self.diagonal = image_diagonal(masks[0].shape, spacing)
         self.metrics = list(metrics)
         self.tolerance = tolerance
@@ -609,7 +611,7 @@ def annotator_vs_consensus(
         Pixel size along each axis; distances are then physical.
     tolerance : float, default=2.0
         Tolerance of ``surface_dice`` and ``boundary_f1``.
-    hd_percentile : {"pooled", "max"}, default="pooled"
+    hd_percentile : {"pooled", "max", "area_weighted"}, default="pooled"
         HD95 over both directed distance sets pooled (medpy, the IMA++ release)
         or the larger of the two directed 95th percentiles; see
         :func:`skiaa.agreement.hd95`.

@@ -59,10 +59,11 @@ def pairwise_agreement(
     tolerance : float, default=2.0
         Tolerance of ``surface_dice`` and ``boundary_f1``, in pixels or
         ``spacing`` units.
-    hd_percentile : {"pooled", "max"}, default="pooled"
-        HD95 over both directed distance sets pooled (medpy, the IMA++
-        release) or the larger of the two directed 95th percentiles (MONAI,
-        DeepMind's surface-distance). See :func:`hd95`.
+    hd_percentile : {"pooled", "max", "area_weighted"}, default="pooled"
+        HD95 over both directed distance sets pooled (medpy, seg-metrics, the
+        IMA++ release), the larger of the two directed 95th percentiles
+        (MONAI), or DeepMind's surface-distance (area-weighted surface
+        elements). See :func:`hd95`.
     empty : {"nan", "worst"}, default="nan"
         Boundary distances of a pair where exactly one mask is empty: NaN (with
         an :class:`EmptyMaskWarning`) or the worst case, the image diagonal

@@ -109,9 +109,10 @@ default=("mean",)
         number for every axis, one per axis for every image, or one row per
         image (scans of different resolutions). None means the voxel size
         stored in the masks' NIfTI files when they are files, else 1.
-    hd_percentile : {"pooled", "max"}, default="pooled"
+    hd_percentile : {"pooled", "max", "area_weighted"}, default="pooled"
         HD95 over both directed distance sets pooled (medpy, the IMA++
-        release) or the larger directed 95th percentile; see
+        release), the larger directed 95th percentile (MONAI), or over
+        area-weighted surface elements (DeepMind's); see
         :func:`skiaa.agreement.hd95`.
     empty : {"nan", "worst"}, default="nan"
         Boundary distances of a pair with exactly one empty mask: NaN (with an
@@ -196,7 +197,7 @@ default=("mean",)
             tuple,
             np.ndarray,
         ],
-        "hd_percentile": [StrOptions({"pooled", "max"})],
+        "hd_percentile": [StrOptions({"pooled", "max", "area_weighted"})],
         "empty": [StrOptions({"nan", "worst"})],
         "min_masks": [Interval(numbers.Integral, 2, None, closed="left")],
         "few_masks": [StrOptions({"raise", "nan"})],

@@ -60,7 +60,8 @@ def add_parser(subparsers):
             "With --html, OUT/disagreement.html shows every image's outlines over the\n"
             "image (--images IMG_DIR: files named <image id>.jpg/.png/...), worst\n"
             "agreement first, and opens from the file system without a network; its\n"
-            "pictures are in OUT/disagreement_files/.\n"
+            "pictures are in OUT/disagreement_files/. With --labels, one more page\n"
+            "per class, OUT/disagreement_label<V>.html, linked from it.\n"
             "Existing outputs are never overwritten without --force."
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -153,10 +154,11 @@ def add_distance_options(parser, what="a pair with exactly one empty mask"):
     """Add ``--hd-percentile`` and ``--empty`` (shared with ``skiaa score``)."""
     parser.add_argument(
         "--hd-percentile",
-        choices=("pooled", "max"),
+        choices=("pooled", "max", "area_weighted"),
         default="pooled",
         help="HD95 over both directed distance sets pooled (medpy, the IMA++ release; "
-        "default) or the larger directed 95th percentile (MONAI)",
+        "default), the larger directed 95th percentile (MONAI), or over area-weighted "
+        "surface elements (DeepMind's surface-distance)",
     )
     parser.add_argument(
         "--empty",
@@ -320,6 +322,7 @@ def _folder(args, verbose, folder):
         empty=args.empty,
         n_jobs=args.n_jobs,
         verbose=verbose,
+        labels=args.labels,
     )
     with warnings_as_lines("agreement"):
         if args.html:
@@ -335,9 +338,7 @@ def _folder(args, verbose, folder):
                 **options,
             )
         else:
-            result = mask_folder_agreement(
-                args.mask_dir, args.metrics, labels=args.labels, **options
-            )
+            result = mask_folder_agreement(args.mask_dir, args.metrics, **options)
     pairs, summary = result.pairs, result.images
     if args.html:
         out_paths = _page_paths(args.out or ".")
@@ -366,11 +367,6 @@ def run(args):
         args._parser.error("--images goes with MASK_DIR; the demo draws its own images")
     if args.demo is not None and args.labels is not None:
         args._parser.error("--labels needs a MASK_DIR of label maps; the demo's masks are binary")
-    if args.html and args.labels is not None:
-        args._parser.error(
-            "--html draws binary masks; the page of label maps (with a class filter) "
-            "is not written yet: leave out --labels for the page"
-        )
     verbose = 0 if args.quiet else 1
     if args.demo is not None:
         return _run_demo(args, verbose)

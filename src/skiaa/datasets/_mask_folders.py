@@ -240,6 +240,16 @@ def _release_metrics(metrics):
     return metrics if "dice" in metrics else ["dice", *metrics]
 
 
+def _class_values(labels):
+    """Validated class values of label maps, or None; every image gets the same columns."""
+    if isinstance(labels, str):
+        raise ValueError(
+            f"labels must name the class values (every image gets the same columns), got "
+            f"{labels!r}"
+        )
+    return check_labels_option(labels)
+
+
 def _release_pairs(image_id, masks, names, annotators, tools, skills, metrics, options):
     """Release-layout pairs of one image and its pairs with NaN distances."""
     spacing, hd_percentile, empty, labels = options
@@ -350,7 +360,7 @@ def mask_folder_agreement(
         means the voxel size stored in each case's NIfTI files (compared in
         world space: brought to the first file's orientation, they must lie on
         one voxel grid), else 1.
-    hd_percentile : {"pooled", "max"}, default="pooled"
+    hd_percentile : {"pooled", "max", "area_weighted"}, default="pooled"
         See :func:`skiaa.agreement.hd95`; "pooled" is the release's.
     empty : {"nan", "worst"}, default="nan"
         Distances of a pair with exactly one empty mask: NaN, or the image
@@ -445,12 +455,7 @@ def mask_folder_agreement(
     # A misspelt metric or option fails here, before the folder is read.
     metrics = _release_metrics(metrics)
     check_options(hd_percentile, empty)
-    if isinstance(labels, str):
-        raise ValueError(
-            f"labels must name the class values (every image gets the same columns), got "
-            f"{labels!r}"
-        )
-    labels = check_labels_option(labels)
+    labels = _class_values(labels)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         found = find_mask_sets(
@@ -527,6 +532,7 @@ def lesions_agreement(
     empty="nan",
     n_jobs=None,
     verbose=0,
+    labels=None,
 ):
     """Agreement between the synthetic annotators' masks of :func:`make_lesions`.
 
@@ -545,7 +551,7 @@ def lesions_agreement(
     spacing : float or sequence of float, default=None
         Pixel (voxel) size along each axis, the same for every image; None
         means 1.
-    hd_percentile : {"pooled", "max"}, default="pooled"
+    hd_percentile : {"pooled", "max", "area_weighted"}, default="pooled"
         As in :func:`mask_folder_agreement`.
     empty : {"nan", "worst"}, default="nan"
         As in :func:`mask_folder_agreement`.
@@ -553,6 +559,9 @@ def lesions_agreement(
         Worker threads processing batches of images.
     verbose : int, default=0
         A progress bar over the images when > 0.
+    labels : sequence of int, default=None
+        The masks are label maps and these are the class values to measure,
+        as in :func:`mask_folder_agreement`. None: binary masks.
 
     Returns
     -------
@@ -602,5 +611,6 @@ def lesions_agreement(
         empty=empty,
         n_jobs=n_jobs,
         verbose=verbose,
+        labels=_class_values(labels),
     )
     return Bunch(pairs=pairs, images=images)

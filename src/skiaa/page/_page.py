@@ -20,7 +20,13 @@ from .._docstring import Substitution
 
 # The masks' own NIfTI reader and reorientation: an image volume must be read
 # exactly as its masks are, or the outlines would fall on other voxels.
-from .._masks import _grid_difference, _read_nifti, _reorient, check_mask_stack
+from .._masks import (
+    _grid_difference,
+    _read_nifti,
+    _reorient,
+    check_mask_stack,
+    load_mask_stack,
+)
 from ..agreement import (
     CONSENSUS_CODES,
     RELEASE_NAMES,
@@ -77,8 +83,18 @@ def _check_page_options(consensus, thumbnail_size, detail_size):
     return thumbnail_size, detail_size
 
 
-def _output_names(tables):
-    names = [f"{FILES_DIR}/", PAGE_FILE]
+def _check_labels(labels):
+    if labels is None:
+        return None
+    if isinstance(labels, str) or not all(
+        isinstance(c, (int, np.integer)) and not isinstance(c, bool) for c in labels
+    ):
+        raise ValueError(f"labels must be None or a list of int class values, got {labels!r}")
+    return [int(c) for c in labels]
+
+
+def _output_names(tables, labels=None):
+    names = [f"{FILES_DIR}/"] + [page_name(tag) for tag, _ in _views(labels)]
     if tables is not None:
         tables = tuple(tables)
         if len(tables) != 2 or not all(isinstance(t, str) and t for t in tables):
@@ -253,15 +269,65 @@ def _leave_one_out(stack, annotators, consensus, image_id):
     return table["dice"].to_numpy(dtype=float)
 
 
-def _render_case(case, number, folder, colours, sizes, consensus, lut):
-    """Write one image's pictures into ``folder``; return what its card shows."""
+def _views(labels):
+    """``(tag, classes)`` of each page: one for binary masks (classes None); for
+    label maps every class together (tag ``""``) then each class alone."""
+    if labels is None:
+        return [("", None)]
+    return [("", tuple(labels))] + [(f"_label{c}", (c,)) for c in labels]
+
+
+def _read_stack(case, labels):
     image_id = case["image_id"]
-    stack = check_mask_stack(case["masks"], image_index=image_id, min_masks=1)
+    if labels is None:
+        stack = check_mask_stack(case["masks"], image_index=image_id, min_masks=1)
+    else:
+        stack = load_mask_stack(case["masks"], image_index=image_id, min_masks=1, labels=True)[0]
     if stack.ndim > 4:
         raise ValueError(
             f"image {image_id}: the page shows 2-D images and 3-D volumes, "
             f"got masks of shape {stack.shape[1:]}"
         )
+    return stack
+
+
+def _render_view(stacks, image, annotators, number, tag, folder, colours, sizes, lut):
+    """The pictures of one view of an image; ``stacks`` one bool stack per class."""
+    union = np.any(stacks, axis=0)
+    plane = None
+    if union.ndim == 4:  # a volume: the slice through the centre of the structure
+        plane = centre_slice(union)
+        depth = union.shape[1]
+        stacks = [stack[:, plane] for stack in stacks]
+        image = None if image is None else image[plane]
+    image = None if image is None else as_rgb(image)
+    shape2d = union.shape[-2:]
+    # Where the annotators disagree on any class: the largest entropy over the classes.
+    entropy = np.zeros(shape2d)
+    for stack in stacks:
+        if len(stack):
+            entropy = np.maximum(entropy, uncertainty_map(stack).entropy)
+    outline_colours = [colours[a] for a in annotators]
+    files = {}
+    shapes = {size_tag: fit_size(shape2d, size) for size_tag, size in sizes.items() if size}
+    for size_tag, shape in shapes.items():
+        if size_tag and shape == shapes[""]:
+            continue  # a small image: the thumbnail is already its full size
+        for kind, picture in (
+            ("outlines", outline_picture(image, stacks, outline_colours, shape)),
+            ("map", map_picture(image, entropy, shape, lut)),
+        ):
+            name = f"{number:05d}{tag}-{kind}{size_tag}.jpg"
+            (Path(folder) / name).write_bytes(jpeg_bytes(picture))
+            files[kind + size_tag] = (f"{FILES_DIR}/{name}", shape)
+    return files, None if plane is None else (plane, depth)
+
+
+def _render_case(case, number, folder, colours, sizes, consensus, lut, views):
+    """Write one image's pictures into ``folder``; return its card in each view."""
+    image_id = case["image_id"]
+    labels = views[0][1]
+    stack = _read_stack(case, labels)
     keep = [j for j, a in enumerate(case["annotators"]) if a not in CONSENSUS_CODES]
     stack = stack[keep]
     annotators = [case["annotators"][j] for j in keep]
@@ -272,45 +338,41 @@ def _render_case(case, number, folder, colours, sizes, consensus, lut):
             if isinstance(image, (str, os.PathLike))
             else _check_image_array(image, stack.shape[1:], image_id)
         )
-    loo = _leave_one_out(stack, annotators, consensus, image_id)
-    plane = None
-    if stack.ndim == 4:  # a volume: the slice through the centre of the structure
-        plane = centre_slice(stack)
-        depth = stack.shape[1]
-        stack = stack[:, plane]
-        image = None if image is None else image[plane]
-    image = None if image is None else as_rgb(image)
-    entropy = uncertainty_map(stack).entropy if len(stack) else np.zeros(stack.shape[1:])
-    outline_colours = [colours[a] for a in annotators]
-    files = {}
-    shapes = {tag: fit_size(stack.shape[1:], size) for tag, size in sizes.items() if size}
-    for tag, shape in shapes.items():
-        if tag and shape == shapes[""]:
-            continue  # a small image: the thumbnail is already its full size
-        for kind, picture in (
-            ("outlines", outline_picture(image, stack, outline_colours, shape)),
-            ("map", map_picture(image, entropy, shape, lut)),
-        ):
-            name = f"{number:05d}-{kind}{tag}.jpg"
-            (Path(folder) / name).write_bytes(jpeg_bytes(picture))
-            files[kind + tag] = (f"{FILES_DIR}/{name}", shape)
-    masks = [
-        {
-            "name": case["names"][j],
-            "annotator": case["annotators"][j],
-            "tool": case["tools"][j],
-            "skill": case["skills"][j],
-            "loo": float(value),
-        }
-        for j, value in zip(keep, loo)
-    ]
-    return {
-        "number": number,
-        "image_id": image_id,
-        "files": files,
-        "masks": masks,
-        "slice": None if plane is None else (plane, depth),
+    per_class = {} if labels is None else {c: stack == c for c in labels}
+    loo_of = {
+        c: _leave_one_out(binary, annotators, consensus, image_id)
+        for c, binary in per_class.items()
     }
+    cards = {}
+    for tag, classes in views:
+        if classes is None:
+            stacks = [stack]
+            loo = _leave_one_out(stack, annotators, consensus, image_id)
+        else:
+            stacks = [per_class[c] for c in classes]
+            # Over several classes, the mean of the classes' values, as the tables'
+            # mean columns (NaN when a class has none).
+            loo = np.mean([loo_of[c] for c in classes], axis=0)
+        files, where = _render_view(
+            stacks, image, annotators, number, tag, folder, colours, sizes, lut
+        )
+        cards[tag] = {
+            "number": number,
+            "image_id": image_id,
+            "files": files,
+            "masks": [
+                {
+                    "name": case["names"][j],
+                    "annotator": case["annotators"][j],
+                    "tool": case["tools"][j],
+                    "skill": case["skills"][j],
+                    "loo": float(value),
+                }
+                for j, value in zip(keep, loo)
+            ],
+            "slice": where,
+        }
+    return cards
 
 
 # --------------------------------------------------------------------------- #
@@ -397,11 +459,40 @@ def _matrix(pairs):
     return {key: (float(np.mean(values)), len(values)) for key, values in cells.items()}
 
 
+def page_name(tag):
+    """File name of a view's page: the page itself, or one class's (``_label2``)."""
+    return PAGE_FILE if not tag else PAGE_FILE.replace(".html", f"{tag}.html")
+
+
+def _view_table(table, tag):
+    """``table`` with one class's columns (``dice_score_label2``) under the plain names."""
+    if not tag:
+        return table
+    table = table.copy()
+    for column in list(table.columns):
+        if tag + "_" in column or column.endswith(tag):
+            table[column.replace(tag, "", 1)] = table[column]
+    return table
+
+
+def _worst_first(cards, images):
+    """Cards by agreement, worst first; images without agreement (no pair) last."""
+    iaa = dict(zip(images["img_id"], images["dice_score_mean"]))
+
+    def key(card):
+        value = iaa.get(card["image_id"], np.nan)
+        known = bool(np.isfinite(value))
+        return (not known, value if known else 0.0, str(card["image_id"]))
+
+    return sorted(cards, key=key)
+
+
 def _build(
     folder,
     cases,
     tables,
     *,
+    labels,
     table_files,
     consensus,
     thumbnail_size,
@@ -409,92 +500,90 @@ def _build(
     title,
     verbose,
 ):
-    """Render every case and write the page (and the tables) as one set of files."""
-    pairs, images = tables.pairs, tables.images
-    # Consensus masks (when the pairs table includes them) are not annotators.
-    codes = list(CONSENSUS_CODES)
-    is_annotator_pair = ~(pairs["annotator1"].isin(codes) | pairs["annotator2"].isin(codes))
-    annotator_pairs = pairs[is_annotator_pair]
+    """Render every case and write the pages (and the tables) as one set of files."""
+    views = _views(labels)
     colours = _annotator_colours(cases)
     lut = colour_table()
     sizes = {"": thumbnail_size, "-large": detail_size}
-    metric_columns = _metric_columns(pairs)
-    pairs_by_image = {key: group for key, group in annotator_pairs.groupby("img_id", sort=False)}
-    stats = images.set_index("img_id")
     cards = []
 
     def write_pictures(folder):
         for number, case in enumerate(
             progress(cases, verbose=verbose, desc="page", unit="image"), start=1
         ):
-            cards.append(_render_case(case, number, folder, colours, sizes, consensus, lut))
+            cards.append(_render_case(case, number, folder, colours, sizes, consensus, lut, views))
 
-    def write_page(path):
-        figures, annotator_rows = _summary(cards, annotator_pairs, images, colours)
-        codes = [r["annotator"] for r in annotator_rows]
-        page = _html.page(
-            title=title,
-            cards=cards,
-            stats=stats,
-            pairs_by_image=pairs_by_image,
-            metric_columns=metric_columns,
-            metric_names=_FROM_RELEASE,
-            figures=figures,
-            annotators=annotator_rows,
-            # Beyond 40 annotators the table is wider than any screen.
-            matrix=_matrix(annotator_pairs) if len(codes) <= 40 else None,
-            colours=colours,
-            consensus=consensus,
-            table_files=table_files,
-        )
-        Path(path).write_text(page, encoding="utf-8")
+    navigation = (
+        None
+        if labels is None
+        else [("every class", page_name(""))]
+        + [(f"class {c}", page_name(tag)) for tag, (c,) in views[1:]]
+    )
 
-    writers = {f"{FILES_DIR}/": write_pictures, PAGE_FILE: write_page}
+    def page_writer(tag):
+        def write_page(path):
+            pairs = _view_table(tables.pairs, tag)
+            images = _view_table(tables.images, tag)
+            # Consensus masks (when the pairs table includes them) are not annotators.
+            codes = list(CONSENSUS_CODES)
+            is_annotator = ~(pairs["annotator1"].isin(codes) | pairs["annotator2"].isin(codes))
+            annotator_pairs = pairs[is_annotator]
+            view_cards = _worst_first([card[tag] for card in cards], images)
+            figures, annotator_rows = _summary(view_cards, annotator_pairs, images, colours)
+            page = _html.page(
+                title=title if not tag else f"{title}, class {tag.removeprefix('_label')}",
+                cards=view_cards,
+                stats=images.set_index("img_id"),
+                pairs_by_image=dict(list(annotator_pairs.groupby("img_id", sort=False))),
+                metric_columns=_metric_columns(pairs),
+                metric_names=_FROM_RELEASE,
+                figures=figures,
+                annotators=annotator_rows,
+                # Beyond 40 annotators the table is wider than any screen.
+                matrix=_matrix(annotator_pairs) if len(annotator_rows) <= 40 else None,
+                colours=colours,
+                consensus=consensus,
+                table_files=table_files,
+                navigation=navigation,
+                current=page_name(tag),
+            )
+            Path(path).write_text(page, encoding="utf-8")
+
+        return write_page
+
+    writers = {f"{FILES_DIR}/": write_pictures}
+    writers.update({page_name(tag): page_writer(tag) for tag, _ in views})
     if table_files is not None:
-        writers[table_files[0]] = lambda path: pairs.to_csv(path, index=False)
-        writers[table_files[1]] = lambda path: images.to_csv(path, index=False)
+        writers[table_files[0]] = lambda path: tables.pairs.to_csv(path, index=False)
+        writers[table_files[1]] = lambda path: tables.images.to_csv(path, index=False)
     folder.commit(writers)
     return Bunch(
         path=folder.path / PAGE_FILE,
-        pairs=pairs,
-        images=images,
-        annotators=_annotators_frame(cards),
+        pairs=tables.pairs,
+        images=tables.images,
+        annotators=_annotators_frame(cards, views),
     )
 
 
-def _annotators_frame(cards):
+def _annotators_frame(cards, views):
     import pandas as pd
 
-    rows = [
-        {
-            "image_id": card["image_id"],
-            "mask": m["name"],
-            "annotator": m["annotator"],
-            "tool": m["tool"],
-            "skill": m["skill"],
-            "dice_vs_others": m["loo"],
-        }
-        for card in cards
-        for m in card["masks"]
-    ]
-    return pd.DataFrame(
-        rows, columns=["image_id", "mask", "annotator", "tool", "skill", "dice_vs_others"]
-    )
-
-
-def _sorted_cases(cases, images):
-    """Cases by agreement, worst first; images without agreement (no pair) last."""
-    iaa = dict(zip(images["img_id"], images["dice_score_mean"]))
-
-    def key(case):
-        value = iaa.get(case["image_id"], np.nan)
-        return (
-            not np.isfinite(value),
-            value if np.isfinite(value) else 0.0,
-            str(case["image_id"]),
-        )
-
-    return sorted(cases, key=key)
+    rows = []
+    for card in cards:
+        for j, mask in enumerate(card[""]["masks"]):
+            row = {
+                "image_id": card[""]["image_id"],
+                "mask": mask["name"],
+                "annotator": mask["annotator"],
+                "tool": mask["tool"],
+                "skill": mask["skill"],
+                "dice_vs_others": mask["loo"],
+            }
+            for tag, _ in views[1:]:
+                row[f"dice_vs_others{tag}"] = card[tag]["masks"][j]["loo"]
+            rows.append(row)
+    columns = ["image_id", "mask", "annotator", "tool", "skill", "dice_vs_others"]
+    return pd.DataFrame(rows, columns=columns + [f"dice_vs_others{t}" for t, _ in views[1:]])
 
 
 _PAGE_PARAMETERS = """consensus : {"staple", "majority"}, default="staple"
@@ -575,6 +664,7 @@ def disagreement_page(
     spacing=None,
     hd_percentile="pooled",
     empty="nan",
+    labels=None,
     consensus="staple",
     thumbnail_size=256,
     detail_size=768,
@@ -631,6 +721,13 @@ def disagreement_page(
         See :func:`skiaa.agreement.hd95`.
     empty : {"nan", "worst"}, default="nan"
         See :func:`skiaa.agreement.pairwise_agreement`.
+    labels : list of int, default=None
+        The masks are label maps and these are their class values (as in
+        :func:`skiaa.datasets.mask_folder_agreement`): the page shows every
+        class together (outlines of each class, agreement the mean over the
+        classes) and links one page per class, ``disagreement_label<c>.html``,
+        with that class's outlines, map, agreement and tables, and the slice
+        of a volume through that class's centre. None: binary masks.
     {page_parameters}
 
     Returns
@@ -668,7 +765,8 @@ def disagreement_page(
     ('disagreement.html', 4)
     """
     thumbnail_size, detail_size = _check_page_options(consensus, thumbnail_size, detail_size)
-    names, tables = _output_names(tables)
+    labels = _check_labels(labels)
+    names, tables = _output_names(tables, labels)
     with OutputFolder(out, names, force=force, wait=wait, option="out") as folder:
         n = len(masks)
         image_ids = [str(i) for i in _per_image(image_ids, n, "image_ids", str)]
@@ -709,6 +807,7 @@ def disagreement_page(
         result = lesions_agreement(
             data,
             metrics,
+            labels=labels,
             spacing=spacing,
             hd_percentile=hd_percentile,
             empty=empty,
@@ -717,8 +816,9 @@ def disagreement_page(
         )
         return _build(
             folder,
-            _sorted_cases(cases, result.images),
+            cases,
             result,
+            labels=labels,
             table_files=tables,
             consensus=consensus,
             thumbnail_size=thumbnail_size,
@@ -739,6 +839,7 @@ def mask_folder_page(
     spacing=None,
     hd_percentile="pooled",
     empty="nan",
+    labels=None,
     consensus="staple",
     thumbnail_size=256,
     detail_size=768,
@@ -780,6 +881,13 @@ def mask_folder_page(
         See :func:`skiaa.agreement.hd95`.
     empty : {"nan", "worst"}, default="nan"
         See :func:`skiaa.agreement.pairwise_agreement`.
+    labels : list of int, default=None
+        The masks are label maps and these are their class values (as in
+        :func:`skiaa.datasets.mask_folder_agreement`): the page shows every
+        class together (outlines of each class, agreement the mean over the
+        classes) and links one page per class, ``disagreement_label<c>.html``,
+        with that class's outlines, map, agreement and tables, and the slice
+        of a volume through that class's centre. None: binary masks.
     {page_parameters}
 
     Returns
@@ -829,13 +937,15 @@ def mask_folder_page(
     1       A02        0.888889
     """
     thumbnail_size, detail_size = _check_page_options(consensus, thumbnail_size, detail_size)
-    names, tables = _output_names(tables)
+    labels = _check_labels(labels)
+    names, tables = _output_names(tables, labels)
     with OutputFolder(out, names, force=force, wait=wait, option="out") as folder:
         if image_dir is not None and not Path(image_dir).is_dir():
             raise FileNotFoundError(f"image folder {image_dir} does not exist or is not a folder")
         result = mask_folder_agreement(
             mask_dir,
             metrics,
+            labels=labels,
             include_consensus=include_consensus,
             spacing=spacing,
             hd_percentile=hd_percentile,
@@ -871,8 +981,9 @@ def mask_folder_page(
         ]
         return _build(
             folder,
-            _sorted_cases(cases, result.images),
+            cases,
             result,
+            labels=labels,
             table_files=tables,
             consensus=consensus,
             thumbnail_size=thumbnail_size,

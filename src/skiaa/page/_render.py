@@ -127,16 +127,19 @@ def _outline(mask, width):
     return mask & ~eroded
 
 
-def outline_picture(image, stack, colours, shape):
+def outline_picture(image, stacks, colours, shape):
     """Every mask's outline in its colour over the image, at ``shape``; uint8 RGB.
 
+    ``stacks`` holds one bool stack ``(k, H, W)`` per class drawn (one for
+    binary masks): the outline of mask ``j`` of every class gets colour ``j``.
     Later masks are drawn over earlier ones where outlines cross.
     """
     picture = _background(image, shape)
     width = 1 if max(shape) < 200 else 2
-    for mask, colour in zip(stack, colours):
-        small = shrink(mask, shape) >= 0.5
-        picture[_outline(small, width)] = hex_rgb(colour)
+    for stack in stacks:
+        for mask, colour in zip(stack, colours):
+            small = shrink(mask, shape) >= 0.5
+            picture[_outline(small, width)] = hex_rgb(colour)
     return picture.round().astype(np.uint8)
 
 

@@ -72,6 +72,8 @@ OUTPUT_NAMES = {
     ),
 }
 _ALL_NAMES = frozenset(name for names in OUTPUT_NAMES.values() for name in names)
+# Outputs whose names vary with the run: the page of each class of label maps.
+_NAME_PATTERNS = (re.compile(r"disagreement_label-?\d+\.html"),)
 
 _LOCK = ".skiaa-lock"
 _JOURNAL = ".skiaa-commit.json"
@@ -558,7 +560,10 @@ def _read_journal(journal, trusted, folders):
         if not isinstance(entries, list):
             raise refuse(f"has a {key!r} entry that is not a list")
         for name in entries:
-            if not isinstance(name, str) or name not in trusted:
+            known = isinstance(name, str) and (
+                name in trusted or any(p.fullmatch(name) for p in _NAME_PATTERNS)
+            )
+            if not known:
                 raise refuse(f"names {name!r}, which is not one of skiaa's output files")
         plan[key] = entries
     folder = journal.parent / staging
