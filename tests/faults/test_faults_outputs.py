@@ -638,3 +638,23 @@ def test_two_concurrent_processes_never_mix_their_outputs(tmp_path):
             assert f"is in use by another skiaa run (pid {other} on " in err
     now = _outputs_of(out, "agreement")
     assert now in [clean[m] for m in winners] and _hidden(out) == []
+
+
+def test_journal_of_a_per_class_page_is_completed_by_any_run(tmp_path):
+    # The pages of each class of label maps are named by the run's classes;
+    # their names are still skiaa's own, whichever run finds the journal.
+    out = tmp_path / "out"
+    staging = out / ".skiaa-staging-x"
+    staging.mkdir(parents=True)
+    (staging / "disagreement_label2.html").write_text("new")
+    (out / "disagreement_label7.html").write_text("old, of a class no longer there")
+    journal = {
+        "staging": staging.name,
+        "move": ["disagreement_label2.html"],
+        "delete": ["disagreement_label7.html"],
+    }
+    (out / ".skiaa-commit.json").write_text(json.dumps(journal))
+    with OutputFolder(out, OUTPUT_NAMES["compare"], force=True):
+        assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == [
+            "disagreement_label2.html"
+        ]
