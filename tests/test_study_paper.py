@@ -322,3 +322,63 @@ def test_split_protocol_one_partition_fixed_validation_runs_differ_by_seed(tmp_p
     runs = results["iaa_regression"]["test_resnet"]["test_predictions"]
     assert runs[0]["image_id"] == runs[1]["image_id"]
     assert runs[0]["predicted"] != pytest.approx(runs[1]["predicted"])
+
+
+def _official_checkpoint(torch_home, name="tv_resnet18"):
+    """A torchvision-format state dict under torchvision's own file name in the hub cache."""
+    import torch
+    import torchvision.models as tvm
+
+    spec = PAPER_BACKBONES[name]
+    folder = torch_home / "hub" / "checkpoints"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / spec.weights.url.rsplit("/", 1)[1]
+    torch.save(getattr(tvm, spec.torchvision)(weights=None).state_dict(), path)
+    return path
+
+
+def test_paper_preset_takes_torchvision_weights_from_the_cache_and_imaplusplus_statistics(
+    tmp_path, monkeypatch, capsys
+):
+    from skiaa import nets
+    from skiaa.estimators import IMA_MEAN, IMA_STD
+    from skiaa.study._steps import _estimator_params
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    monkeypatch.setattr(nets, "_hub_reachable", lambda *a, **k: False)  # offline
+    official = _official_checkpoint(tmp_path)
+    params = _estimator_params("tv_resnet18", StudyConfig.paper())
+    assert (params["pretrained"], params["weights"]) == (True, str(official))
+    assert (params["mean"], params["std"]) == (IMA_MEAN, IMA_STD)
+    # Random initialisation only when asked for by name.
+    asked = _estimator_params("tv_resnet18", StudyConfig.paper(weights={"tv_resnet18": "random"}))
+    assert (asked["pretrained"], asked["weights"]) == (False, None)
+    # Outside the paper preset the estimators choose the statistics.
+    assert "mean" not in _estimator_params("tv_resnet18", StudyConfig(models=("tv_resnet18",)))
+    argv = ["reproduce", "--preset", "paper", "--models", "tv_resnet18,tv_mobilenet_v2",
+            "--dry-run", "--external", "synthetic"]  # fmt: skip
+    assert main(argv) == 0
+    text = capsys.readouterr().out
+    weights = next(line for line in text.splitlines() if line.startswith("weights"))
+    assert f"ResNet18_Weights.IMAGENET1K_V1 ({official}, in the cache)" in weights
+    assert "MobileNet_V2_Weights.IMAGENET1K_V1" in weights
+    assert "mobilenet_v2-b0353104.pth, downloaded at the first fit" in weights
+    normalisation = next(line for line in text.splitlines() if line.startswith("normalisation"))
+    assert "IMA++ mean (0.7079, 0.5688, 0.5130)" in normalisation.split("|")[0]
+    assert "ImageNet's on the external sets" in normalisation.split("|")[0]
+
+
+def test_paper_preset_offline_without_weights_stops_before_any_work(tmp_path, monkeypatch):
+    from skiaa import nets
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "home"))
+    monkeypatch.setattr(nets, "_hub_reachable", lambda *a, **k: False)
+    out = tmp_path / "out"
+    config = StudyConfig.paper(models=("tv_resnet18",), **{
+        k: v for k, v in TINY_PAPER.items() if k != "models"})  # fmt: skip
+    with pytest.raises(ValueError) as info:
+        run_study(out, config, verbose=0)
+    for part in ("resnet18-f37072fd.pth", str(tmp_path / "home" / "hub" / "checkpoints"),
+                 "--weights tv_resnet18=PATH"):  # fmt: skip
+        assert part in str(info.value), part
+    assert not out.exists()

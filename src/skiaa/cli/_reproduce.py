@@ -2,6 +2,8 @@
 
 from pathlib import Path
 
+from ._common import add_wait
+
 
 def _csv(text, cast=str):
     items = [cast(part.strip()) for part in text.split(",") if part.strip()]
@@ -92,7 +94,8 @@ def add_parser(subparsers):
         action="append",
         metavar="MODEL=PATH",
         help="local weights for a model (for the paper's tv_* backbones a torchvision state "
-        "dict); repeatable",
+        "dict; by default theirs from torch's hub cache), or MODEL=random for random "
+        "initialisation; repeatable",
     )
     parser.add_argument(
         "--protocol",
@@ -147,6 +150,7 @@ def add_parser(subparsers):
     parser.add_argument(
         "--force", action="store_true", help="recompute every step, ignoring cached results"
     )
+    add_wait(parser)
     parser.add_argument("-q", "--quiet", action="store_true", help="print only errors")
     parser.add_argument(
         "-v", "--verbose", action="store_true", help="also show the networks' epoch tables"
@@ -191,7 +195,7 @@ def run(args):
             _pair(text, "--weights", "MODEL=PATH") for text in args.weights
         )
         for model, path in overrides["weights"].items():
-            if not Path(path).is_file():
+            if path != "random" and not Path(path).is_file():
                 raise FileNotFoundError(f"--weights {model}: no file {path}")
     if args.alphas:
         overrides["alphas"] = _csv(args.alphas, float)
@@ -228,7 +232,7 @@ def run(args):
         print(describe_study(config))
         return 0
     verbose = 0 if args.quiet else (2 if args.verbose else 1)
-    results = run_study(args.out, config, force=args.force, verbose=verbose)
+    results = run_study(args.out, config, force=args.force, wait=args.wait, verbose=verbose)
     if not args.quiet:
         _print_summary(results)
     return 0

@@ -84,6 +84,8 @@ class _FitStore(_StepStore):
         super().__init__(out_dir, force)
         self.dir = self.dir / "fits"
         self.dir.mkdir(parents=True, exist_ok=True)
+        for leftover in self.dir.glob(".*.tmp"):  # of a killed run, as in the step store
+            leftover.unlink(missing_ok=True)
 
 
 # ------------------------------------------------------------------ the spread

@@ -317,17 +317,18 @@ def _recipe_rows(config):
         if config.protocol == "split"
         else f"{config.cv}-fold stratified CV, 10 % inner validation"
     )
-    weights = ", ".join(
-        f"{m}: {'local weights' if (config.weights or {}).get(m) else 'random init'}"
-        for m in config.models
-    )
+    from ._report import _normalization_of, _weights_of
+
+    weights = "; ".join(f"{m}: {_weights_of(m, config)}" for m in config.models)
     labels = [PAPER_BACKBONES[m].label if m in PAPER_BACKBONES else m for m in config.models]
     sizes = sorted({_image_size(m, config) for m in config.models})
     ext = ", ".join(f"{_LABELS[n]} ({FINETUNE_PASSES[n]} passes)" for n, _ in config.external)
     return [
         ("backbones", ", ".join(labels), "13 torchvision ImageNet models; best three "
          "EfficientNet-B1, MobileNetV2, ResNet-18"),
-        ("weights", weights, "torchvision ImageNet"),
+        ("weights", weights, "torchvision ImageNet (pretrained=True: IMAGENET1K_V1)"),
+        ("normalisation", _normalization_of(config), "IMA++ mean/std on IMA++, also with "
+         "the ImageNet backbones; ImageNet mean/std on the external sets"),
         ("image size", " / ".join(f"{s} px" for s in sizes), "224 px bicubic (Swin-V2-T 256)"),
         ("split", split, "one fixed 70/10/20 split (seed 8888), 3 runs pooled"),
         ("optimiser", f"{config.optimizer}, lr {config.lr:g} /10 every {config.lr_step_size} "

@@ -99,13 +99,16 @@ def _write_report(results, config, out_dir):
         "fp16 with loss scaling)."
     )
     if config.preset == "paper":
-        missing = [m for m in config.models if not (config.weights or {}).get(m)]
-        if missing:
+        random = [m for m in config.models if _weights_of(m, config) == "random initialisation"]
+        if random:
             lines.append(
-                f"- Warning: {', '.join(missing)} started from random weights; the paper "
-                "starts every backbone from torchvision's ImageNet weights (pass them with "
-                "--weights MODEL=PATH)."
+                f"- Warning: {', '.join(random)} started from random weights; the paper "
+                "starts every backbone from torchvision's ImageNet weights."
             )
+    lines.append(
+        "- Weights: " + "; ".join(f"{_name(m)}: {_weights_of(m, config)}" for m in config.models)
+    )
+    lines.append(f"- Input statistics: {_normalization_of(config)}")
     lines += [f"- Note: {note}" for note in results["data"]["notes"]]
     stats = results["statistics"]
     comp = stats["comparison"]
@@ -254,6 +257,34 @@ _BASELINES_NOTE = (
     "the frozen pooled features of the pretrained backbone. A network that does not beat "
     "its probe has not gained from fine-tuning."
 )
+
+
+def _weights_of(model, config):
+    """Which weights ``model`` starts from, in words (no download, no file read)."""
+    from ..nets import PAPER_BACKBONES, torchvision_checkpoint
+    from ._config import RANDOM_WEIGHTS
+
+    chosen = (config.weights or {}).get(model)
+    if chosen == RANDOM_WEIGHTS:
+        return "random initialisation"
+    if chosen:
+        return f"local file {chosen}"
+    if model in PAPER_BACKBONES:
+        path = torchvision_checkpoint(model, download=False)
+        state = "in the cache" if path.is_file() else "downloaded at the first fit"
+        return f"torchvision {PAPER_BACKBONES[model].weights} ({path}, {state})"
+    if model == "efficientnet_lite0":
+        return "the packaged Lite0 ImageNet weights when installed, else random initialisation"
+    return "random initialisation"
+
+
+def _normalization_of(config):
+    """The input statistics of the run, in words."""
+    if config.normalization == "imaplusplus":
+        ima = "IMA++ mean (0.7079, 0.5688, 0.5130) / std (0.1304, 0.1248, 0.1429)"
+    else:
+        ima = "the estimators' choice (the weights' own statistics; IMA++'s from scratch)"
+    return ima + ("; ImageNet's on the external sets" if config.external else "")
 
 
 def _name(model):

