@@ -4,7 +4,7 @@ Each run is a fresh ``python -m skiaa reproduce --PRESET --torch-threads 1
 --n-jobs N --force -q`` (one torch thread per fit: the numbers of both runs are
 equal, which the script checks). The two settings alternate, so that the
 machine's other load hits both alike; the load average is printed with the
-numbers. Peak memory is sampled every 0.2 s over the whole process tree (the
+numbers. Peak memory is sampled every second over the whole process tree (the
 main process and its loky workers) as the sum of proportional set sizes
 (PSS): pages the workers share, such as the memory-mapped image array, count
 once, not once per process. Needs psutil.
@@ -61,7 +61,7 @@ def _run(preset, n_jobs, out):
             peak = max(peak, _tree_pss(watched))
         except psutil.NoSuchProcess:
             break
-        time.sleep(0.2)
+        time.sleep(1.0)  # reading every smaps file is not free
     if proc.wait():
         raise RuntimeError(f"{' '.join(cmd)} failed with status {proc.returncode}")
     seconds = time.perf_counter() - start
