@@ -508,3 +508,22 @@ def test_n_jobs_minus_one_uses_every_core(server, release, tmp_path):
     _publish(server, release)
     result = fetch_imaplusplus(tmp_path, n_jobs=-1, **_urls(server))
     assert result.images is not None and len(list(result.images.iterdir())) == N_IMAGES
+
+
+def test_a_local_write_error_stops_with_one_line_naming_the_file(
+    server, release, tmp_path, capsys
+):
+    served = _publish(server, release)
+    root = tmp_path / "ima"
+    last = IMAPLUSPLUS_TABLES["image_metrics"]  # the record's last file
+    (root / f"{last}.part").mkdir(parents=True)  # stands for a disk refusing the write
+    argv = ["fetch", "imaplusplus", str(root), "-q", *_cli_urls(server)]
+    assert main(argv) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [
+        f"skiaa fetch: error: could not write {root / last}.part: Is a directory; what was "
+        "verified is kept, rerun to continue"
+    ]
+    # The files listed before it arrived and are remembered for the rerun.
+    assert (root / "segs.zip").read_bytes() == served["segs.zip"]
+    assert "segs.zip" in json.loads((root / ".skiaa-fetch.json").read_text())["verified"]

@@ -35,6 +35,7 @@ class _Cards(HTMLParser):
         for key in ("src", "href", "data-large"):
             if attrs.get(key):
                 self.urls.append(attrs[key])
+        self.urls.extend(re.findall(r"url\('([^']*)'\)", attrs.get("style") or ""))
         self._in_script = tag == "script"
 
     def handle_data(self, data):
@@ -123,8 +124,11 @@ def test_page_needs_no_network_and_every_picture_exists(demo_page):
     assert sorted(p.name for p in (out / FILES_DIR).iterdir()) == sorted(
         u.split("/")[1] for u in pictures
     )
-    # Thumbnails load lazily, with their size known before they load.
-    assert text.count('loading="lazy"') == len(pictures)
+    # Thumbnails are CSS backgrounds (fetched only for cards drawn) whose box
+    # has the picture's shape before it loads; no <img> but the viewer's two.
+    assert text.count('class="pic"') == 2 * len(_parse(out / PAGE_FILE).cards)
+    assert text.count("aspect-ratio:") == text.count('class="pic"')
+    assert text.count("<img") == 2 + text.count('src="data:image/png')
 
 
 def test_leave_one_out_column_is_annotator_vs_consensus(demo_page):

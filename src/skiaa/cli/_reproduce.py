@@ -92,7 +92,8 @@ def add_parser(subparsers):
         action="append",
         metavar="MODEL=PATH",
         help="local weights for a model (for the paper's tv_* backbones a torchvision state "
-        "dict); repeatable",
+        "dict; by default theirs from torch's hub cache), or MODEL=random for random "
+        "initialisation; repeatable",
     )
     parser.add_argument(
         "--protocol",
@@ -171,7 +172,7 @@ def run(args):
             _pair(text, "--weights", "MODEL=PATH") for text in args.weights
         )
         for model, path in overrides["weights"].items():
-            if not Path(path).is_file():
+            if path != "random" and not Path(path).is_file():
                 raise FileNotFoundError(f"--weights {model}: no file {path}")
     if args.alphas:
         overrides["alphas"] = _csv(args.alphas, float)
@@ -219,18 +220,22 @@ def _print_summary(results):
         mae = sum(f["mae"] for f in folds) / len(folds)
         base = sum(f["baseline_mae"] for f in folds) / len(folds)
         print(f"IAA regression {model}: MAE {mae:.3f} vs median baseline {base:.3f}")
+        authors = res.get("authors")
+        if authors and authors["std_signed_residual"] is not None:
+            print(
+                f"  the authors' way (pooled test predictions): MAE {authors['mae']:.3f} ± "
+                f"{authors['std_signed_residual']:.3f} (sample std of signed residuals)"
+            )
     external = (results.get("external") or {}).get("table")
     if external:
         for alpha, g in external["gain"].items():
-            std = "n/a" if g["std"] is None else f"{g['std']:.3f}"
+            std = "n/a" if g["std_pp"] is None else f"{g['std_pp']:.1f}"
             print(
-                f"Paper's table, alpha={alpha}: mean gain {g['mean']:+.3f} (std {std} over "
-                f"{g['n_cells']} dataset x architecture cells)"
+                f"Paper's table, alpha={alpha}: mean gain {g['mean_pp']:+.1f} percentage points "
+                f"(std {std} over {g['n_cells']} dataset x architecture cells)"
             )
-    gain = results.get("overall_gain")
-    if gain:
+    for alpha, g in (results.get("gain") or {}).items():
         print(
-            f"Multi-task gain in balanced accuracy over alpha=1: {gain['mean']:+.3f} "
-            f"(std {'n/a' if gain['std'] is None else format(gain['std'], '.3f')} "
-            f"over {gain['n']} paired folds or runs)"
+            f"IMA++ gain over alpha=1, alpha={alpha}: {g['mean_pp']:+.1f} percentage points "
+            f"(mean over {g['n_models']} architectures)"
         )

@@ -544,6 +544,13 @@ class _Run:
             self.fail(name, _reason(exc), host=_host(url))
         except (_Interrupted, _Mismatch) as exc:
             self.fail(name, str(exc))
+        except OSError as exc:
+            # The local side (a full disk, a folder in the way): every other
+            # file would fail alike, so stop here; what arrived is kept.
+            raise FetchError(
+                f"could not write {target.with_name(target.name + _PART)}: "
+                f"{exc.strerror or exc}; what was verified is kept, rerun to continue"
+            ) from exc
         else:
             self.state.mark(target, md5)
             self.count("downloaded")

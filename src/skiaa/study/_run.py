@@ -14,7 +14,9 @@ from ._paper import _flat_rows, _paper_table, _step_external
 from ._report import _plot_training, _write_report
 from ._steps import (
     _estimator_params,
+    _gain_by_alpha,
     _paired_differences,
+    _partition,
     _step_agreement,
     _step_baselines,
     _step_diagnosis,
@@ -51,7 +53,8 @@ def run_study(out_dir, config=None, *, force=False, verbose=1):
     results : dict
         Everything ``results.json`` holds: ``config``, ``data``, ``agreement``
         (summary), ``statistics``, ``iaa_regression``, ``diagnosis``,
-        ``paired_differences``, ``overall_gain``, ``skipped``, ``reused_steps``
+        ``paired_differences``, ``gain``, ``external`` (with ``--external``),
+        ``partition`` (split protocol), ``skipped``, ``reused_steps``
         and ``seconds``.
 
     Raises
@@ -143,6 +146,18 @@ def _run(out_dir, staging, config, force, verbose):
         diff = np.nanmax(np.abs(agreement["iaa"].to_numpy(float) - data.table_iaa))
         results["agreement"]["max_abs_difference_to_release"] = float(diff)
 
+    partition = _partition(agreement, data, config)
+    if partition is not None:
+        ids = np.asarray(data.ids).astype(str)
+        results["partition"] = {
+            part: ids[partition == part].tolist() for part in ("train", "val", "test")
+        }
+        results["partition"]["how"] = (
+            f"one 70/10/20 partition of the images with an IAA, per diagnosis class "
+            f"(seed {config.split_seed}); every run and step uses it, the diagnosis without "
+            "the indeterminate images"
+        )
+
     say("[3/6] statistics: benign vs malignant")
     statistics = dict(_step_statistics(agreement, data, config, store))
     write_figures(statistics.pop("figures"), staging)
@@ -167,12 +182,7 @@ def _run(out_dir, staging, config, force, verbose):
         results["baselines"] = _step_baselines(agreement, data, config, store, verbose)
         paired = _paired_differences(results["diagnosis"], config.alphas)
         results["paired_differences"] = paired
-        all_diffs = [v for m in paired.values() for a in m.values() for v in a["per_fold"]]
-        results["overall_gain"] = {
-            "mean": float(np.mean(all_diffs)),
-            "std": float(np.std(all_diffs, ddof=1)) if len(all_diffs) > 1 else float("nan"),
-            "n": len(all_diffs),
-        }
+        results["gain"] = _gain_by_alpha(results["diagnosis"], config.alphas)
         if config.external:
             names = ", ".join(name for name, _ in config.external)
             say(f"[5b/6] external fine-tuning: {names}")
