@@ -17,7 +17,7 @@ from skiaa.cli import main
 from skiaa.datasets import make_lesions
 from skiaa.page import FILES_DIR, PAGE_FILE, disagreement_page, find_images, mask_folder_page
 from skiaa.page._render import PALETTE, centre_slice, hex_rgb, outline_picture
-from skiaa.utils import write_outputs
+from skiaa.utils import OutputFolder, OutputFolderError
 
 
 class _Cards(HTMLParser):
@@ -211,7 +211,9 @@ def test_existing_page_is_kept_without_force(tmp_path, demo_page):
     _, data, _ = demo_page
     disagreement_page(tmp_path, data.masks[:2], metrics=["dice"])
     before = (tmp_path / PAGE_FILE).read_bytes()
-    with pytest.raises(FileExistsError, match="disagreement.html"):
+    with pytest.raises(
+        OutputFolderError, match=r"disagreement\.html already exist; use force=True"
+    ):
         disagreement_page(tmp_path, data.masks[:3], metrics=["dice"])
     assert (tmp_path / PAGE_FILE).read_bytes() == before
     disagreement_page(tmp_path, data.masks[:1], metrics=["dice"], force=True)
@@ -251,15 +253,19 @@ def test_folder_output_replaces_the_old_folder_as_a_whole(tmp_path):
     def fill(names):
         return lambda folder: [(folder / n).write_text(n) for n in names]
 
-    write_outputs(tmp_path, {"pics/": fill(["a", "b"]), "p.html": lambda p: p.write_text("1")})
-    write_outputs(tmp_path, {"pics/": fill(["c"]), "p.html": lambda p: p.write_text("2")})
+    def write(writers):
+        with OutputFolder(tmp_path, ["pics/", "p.html"], force=True) as folder:
+            folder.commit(writers)
+
+    write({"pics/": fill(["a", "b"]), "p.html": lambda p: p.write_text("1")})
+    write({"pics/": fill(["c"]), "p.html": lambda p: p.write_text("2")})
     assert sorted(p.name for p in (tmp_path / "pics").iterdir()) == ["c"]
 
     def fail(path):
-        raise RuntimeError("disk full")
+        raise OSError(28, "No space left on device")
 
-    with pytest.raises(RuntimeError, match="disk full"):
-        write_outputs(tmp_path, {"pics/": fill(["d"]), "p.html": fail})
+    with pytest.raises(OutputFolderError, match=r"cannot write p\.html in .*No space left"):
+        write({"pics/": fill(["d"]), "p.html": fail})
     assert sorted(p.name for p in (tmp_path / "pics").iterdir()) == ["c"]
     assert (tmp_path / "p.html").read_text() == "2"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["p.html", "pics"]  # no temporary left
