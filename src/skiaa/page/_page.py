@@ -586,7 +586,7 @@ def _annotators_frame(cards, views):
     return pd.DataFrame(rows, columns=columns + [f"dice_vs_others{t}" for t, _ in views[1:]])
 
 
-_PAGE_PARAMETERS = """hd_percentile : {"pooled", "max"}, default="pooled"
+_PAGE_PARAMETERS = """hd_percentile : {"pooled", "max", "area_weighted"}, default="pooled"
     See :func:`skiaa.agreement.hd95`.
 empty : {"nan", "worst"}, default="nan"
     See :func:`skiaa.agreement.pairwise_agreement`.
