@@ -29,6 +29,7 @@ from skiaa.datasets import (
     fetch_imaplusplus,
     load_imaplusplus,
 )
+from skiaa.utils import OutputFolder
 
 N_IMAGES = 6
 RECORD = "14201692"
@@ -527,3 +528,14 @@ def test_a_local_write_error_stops_with_one_line_naming_the_file(
     # The files listed before it arrived and are remembered for the rerun.
     assert (root / "segs.zip").read_bytes() == served["segs.zip"]
     assert "segs.zip" in json.loads((root / ".skiaa-fetch.json").read_text())["verified"]
+
+
+def test_a_folder_being_filled_by_another_fetch_is_refused(server, release, tmp_path, capsys):
+    _publish(server, release)
+    root = tmp_path / "ima"
+    with OutputFolder(root, (), force=True):  # stands for a fetch in progress
+        assert main(["fetch", "imaplusplus", str(root), "-q", *_cli_urls(server)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"skiaa fetch: error: folder {root} is in use by ")
+    assert server.log == []  # nothing asked before the lock
+    assert main(["fetch", "imaplusplus", str(root), "-q", *_cli_urls(server)]) == 0

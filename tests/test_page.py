@@ -17,7 +17,7 @@ from skiaa.cli import main
 from skiaa.datasets import make_lesions
 from skiaa.page import FILES_DIR, PAGE_FILE, disagreement_page, find_images, mask_folder_page
 from skiaa.page._render import PALETTE, centre_slice, hex_rgb, outline_picture
-from skiaa.utils import write_outputs
+from skiaa.utils import OutputFolder, OutputFolderError
 
 
 class _Cards(HTMLParser):
@@ -35,6 +35,7 @@ class _Cards(HTMLParser):
         for key in ("src", "href", "data-large"):
             if attrs.get(key):
                 self.urls.append(attrs[key])
+        self.urls.extend(re.findall(r"url\('([^']*)'\)", attrs.get("style") or ""))
         self._in_script = tag == "script"
 
     def handle_data(self, data):
@@ -123,8 +124,11 @@ def test_page_needs_no_network_and_every_picture_exists(demo_page):
     assert sorted(p.name for p in (out / FILES_DIR).iterdir()) == sorted(
         u.split("/")[1] for u in pictures
     )
-    # Thumbnails load lazily, with their size known before they load.
-    assert text.count('loading="lazy"') == len(pictures)
+    # Thumbnails are CSS backgrounds (fetched only for cards drawn) whose box
+    # has the picture's shape before it loads; no <img> but the viewer's two.
+    assert text.count('class="pic"') == 2 * len(_parse(out / PAGE_FILE).cards)
+    assert text.count("aspect-ratio:") == text.count('class="pic"')
+    assert text.count("<img") == 2 + text.count('src="data:image/png')
 
 
 def test_leave_one_out_column_is_annotator_vs_consensus(demo_page):
@@ -207,7 +211,9 @@ def test_existing_page_is_kept_without_force(tmp_path, demo_page):
     _, data, _ = demo_page
     disagreement_page(tmp_path, data.masks[:2], metrics=["dice"])
     before = (tmp_path / PAGE_FILE).read_bytes()
-    with pytest.raises(FileExistsError, match="disagreement.html"):
+    with pytest.raises(
+        OutputFolderError, match=r"disagreement\.html already exist; use force=True"
+    ):
         disagreement_page(tmp_path, data.masks[:3], metrics=["dice"])
     assert (tmp_path / PAGE_FILE).read_bytes() == before
     disagreement_page(tmp_path, data.masks[:1], metrics=["dice"], force=True)
@@ -247,15 +253,19 @@ def test_folder_output_replaces_the_old_folder_as_a_whole(tmp_path):
     def fill(names):
         return lambda folder: [(folder / n).write_text(n) for n in names]
 
-    write_outputs(tmp_path, {"pics/": fill(["a", "b"]), "p.html": lambda p: p.write_text("1")})
-    write_outputs(tmp_path, {"pics/": fill(["c"]), "p.html": lambda p: p.write_text("2")})
+    def write(writers):
+        with OutputFolder(tmp_path, ["pics/", "p.html"], force=True) as folder:
+            folder.commit(writers)
+
+    write({"pics/": fill(["a", "b"]), "p.html": lambda p: p.write_text("1")})
+    write({"pics/": fill(["c"]), "p.html": lambda p: p.write_text("2")})
     assert sorted(p.name for p in (tmp_path / "pics").iterdir()) == ["c"]
 
     def fail(path):
-        raise RuntimeError("disk full")
+        raise OSError(28, "No space left on device")
 
-    with pytest.raises(RuntimeError, match="disk full"):
-        write_outputs(tmp_path, {"pics/": fill(["d"]), "p.html": fail})
+    with pytest.raises(OutputFolderError, match=r"cannot write p\.html in .*No space left"):
+        write({"pics/": fill(["d"]), "p.html": fail})
     assert sorted(p.name for p in (tmp_path / "pics").iterdir()) == ["c"]
     assert (tmp_path / "p.html").read_text() == "2"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["p.html", "pics"]  # no temporary left

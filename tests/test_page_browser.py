@@ -43,7 +43,7 @@ def _chromium(tmp_path, url, *args):
             "--hide-scrollbars",
             f"--user-data-dir={tmp_path / 'profile'}",
             f"--window-size={WIDTH},{HEIGHT}",
-            # Time for lazy pictures in view to load before the page is captured.
+            # Time for the pictures in view to load before the page is captured.
             "--virtual-time-budget=5000",
             *args,
             url,
@@ -128,7 +128,9 @@ def test_demo_page_screenshot_shows_the_pictures(demo, tmp_path):
     shot = _screenshot(tmp_path, demo, "", "demo.png")
     assert shot.shape == (HEIGHT, WIDTH, 3)
     # The first card's photograph (128 px, shown about twice as large) is on screen.
-    assert _pixels_like(shot, demo.parent / FILES_DIR / "00001-outlines.jpg") > 5000
+    first = re.search(r"url\('([^']+-outlines\.jpg)'\)", demo.read_text()).group(1)
+    assert first.startswith(FILES_DIR)
+    assert _pixels_like(shot, demo.parent / first) > 5000
 
 
 def test_real_sized_folder_renders(tmp_path):
@@ -160,3 +162,27 @@ def test_real_sized_folder_renders(tmp_path):
     # The skin of the three photographs, shrunk to thumbnails, fills much of each card.
     skin = np.all(np.abs(shot.astype(float) - (200, 150, 130)) <= 8, axis=2).sum()
     assert skin > 3 * 20000
+
+
+def test_label_map_class_page_renders(tmp_path):
+    yy, xx = np.mgrid[:60, :80]
+    for i in range(3):
+        case = tmp_path / "masks" / f"case{i}"
+        case.mkdir(parents=True)
+        for j in range(3):
+            label_map = np.zeros((60, 80), np.uint8)
+            label_map[(yy - 30) ** 2 / (16 + j) ** 2 + (xx - 40) ** 2 / 24**2 <= 1] = 1
+            label_map[(yy - 30) ** 2 / (6 + i) ** 2 + (xx - 40) ** 2 / (8 + j) ** 2 <= 1] = 2
+            Image.fromarray(label_map).save(case / f"rater{j}.png")
+    out = tmp_path / "out"
+    args = ["agreement", str(tmp_path / "masks"), "--labels", "1", "2", "--html"]
+    assert main([*args, "--out", str(out), "-q"]) == 0
+    page = out / "disagreement_label2.html"
+    dom = _dom(tmp_path, page, "#sort=best")
+    assert len(dom.shown) == 3 and dom.count == "showing 3 of 3 images"
+    iaa = [float(c["data-iaa"]) for c in dom.shown]
+    assert iaa == sorted(iaa, reverse=True)
+    # The class control shows the page it is on.
+    assert '<option value="disagreement_label2.html" selected="">' in _chromium(
+        tmp_path, page.as_uri(), "--dump-dom"
+    )

@@ -34,7 +34,7 @@ def _label_classes(masks, labels, undecided):
     """
     labels = check_labels_option(labels)
     stack, _ = load_mask_stack(masks, min_masks=1, labels=True)
-    labels = resolve_labels(labels, stack)
+    labels = resolve_labels(labels, stack, allow_empty=True)
     values = np.array(sorted({0, *(int(v) for v in labels)}), dtype=np.int64)
     classes = _class_index(stack, values)
     classes[classes == len(values)] = 0  # values nobody named: background
@@ -110,6 +110,10 @@ def majority_vote(masks, *, ties="foreground", labels=None, undecided=None):
     if ties not in ("foreground", "background"):
         raise ValueError(f"ties must be 'foreground' or 'background', got {ties!r}")
     if labels is not None:
+        if ties != "foreground":
+            raise ValueError(
+                "ties applies to binary masks; with labels a tied pixel gets `undecided`"
+            )
         classes, values, undecided = _label_classes(masks, labels, undecided)
         votes = np.stack([(classes == c).sum(axis=0) for c in range(len(values))])
         lookup = np.append(values, undecided)

@@ -24,12 +24,11 @@ from pathlib import Path
 import pandas as pd
 
 from ..agreement import DEFAULT_METRICS, METRICS, RELEASE_NAMES
-from ..page import FILES_DIR, PAGE_FILE, disagreement_page, mask_folder_page
-from ..utils import check_output_dir, write_outputs
-from ._common import add_jobs_and_quiet, warnings_as_lines
+from ..page import disagreement_page, mask_folder_page
+from ..utils import OUTPUT_NAMES
+from ._common import add_jobs_and_quiet, add_wait, output_folder, warnings_as_lines
 
-PAIRWISE_FILE = "pairwise_metrics.csv"
-IMAGE_LEVEL_FILE = "image_level_metrics.csv"
+PAIRWISE_FILE, IMAGE_LEVEL_FILE = OUTPUT_NAMES["agreement"]
 DEFAULT_DEMO_SIZE = 200
 _IAA = "dice_score_mean"  # the paper's IAA: mean pairwise Dice of an image
 
@@ -97,6 +96,7 @@ def add_parser(subparsers):
         "nothing unless --out is given)",
     )
     parser.add_argument("--force", action="store_true", help="overwrite existing output files")
+    add_wait(parser)
     parser.add_argument(
         "--metrics",
         nargs="+",
@@ -172,24 +172,21 @@ def add_distance_options(parser, what="a pair with exactly one empty mask"):
 # --------------------------------------------------------------------------- #
 # Output
 # --------------------------------------------------------------------------- #
-def _check_outputs(out_dir, force, html=False):
-    # Before any work: a bad --out must not cost the computation.
-    names = [PAIRWISE_FILE, IMAGE_LEVEL_FILE] + ([PAGE_FILE, FILES_DIR] if html else [])
-    out_dir = check_output_dir(out_dir, names, force=force)
-    return [out_dir / PAIRWISE_FILE, out_dir / IMAGE_LEVEL_FILE]
-
-
-def _write_tables(pairs, summary, out_paths):
+def _write_tables(folder, pairs, summary):
     # Both tables replace the old pair together: never a new pairwise table
-    # beside an old image-level one (see skiaa.utils._files.write_outputs).
-    out_dir = out_paths[0].parent
-    write_outputs(
-        out_dir,
+    # beside an old image-level one (skiaa.utils.OutputFolder).
+    return folder.commit(
         {
             PAIRWISE_FILE: lambda path: pairs.to_csv(path, index=False),
             IMAGE_LEVEL_FILE: lambda path: summary.to_csv(path, index=False),
-        },
+        }
     )
+
+
+def _page_paths(out):
+    # The page functions write the two tables with the page, as one set of
+    # files, in their own locked output folder.
+    return [Path(out) / PAIRWISE_FILE, Path(out) / IMAGE_LEVEL_FILE]
 
 
 def _summary_table(summary, groups=None):
@@ -222,12 +219,18 @@ def _summary_table(summary, groups=None):
 # The two modes
 # --------------------------------------------------------------------------- #
 def _run_demo(args, verbose):
-    from ..datasets import lesions_agreement, make_lesions
-
     if args.demo < 1:
         raise ValueError(f"--demo N needs a positive number of images, got {args.demo}")
-    out = args.out or ("." if args.html else None)
-    out_paths = _check_outputs(Path(out), args.force, args.html) if out else None
+    if args.html or not args.out:  # the demo writes nothing unless --out or --html
+        return _demo(args, verbose, None)
+    with output_folder(args, "agreement") as folder:
+        return _demo(args, verbose, folder)
+
+
+def _demo(args, verbose, folder):
+    from ..datasets import lesions_agreement, make_lesions
+
+    out = args.out or "."
     data = make_lesions(args.demo, image_size=args.image_size, random_state=args.seed)
     if args.html:
         result = disagreement_page(
@@ -244,6 +247,7 @@ def _run_demo(args, verbose):
             title=f"skiaa agreement --demo {args.demo}: synthetic lesions",
             tables=(PAIRWISE_FILE, IMAGE_LEVEL_FILE),
             force=args.force,
+            wait=args.wait,
             n_jobs=args.n_jobs,
             verbose=verbose,
         )
@@ -257,8 +261,10 @@ def _run_demo(args, verbose):
             verbose=verbose,
         )
     pairs, summary = result.pairs, result.images
-    if out_paths and not args.html:
-        _write_tables(pairs, summary, out_paths)
+    if args.html:
+        out_paths = _page_paths(out)
+    else:
+        out_paths = _write_tables(folder, pairs, summary) if folder else None
     if args.quiet:
         return 0
 
@@ -300,9 +306,15 @@ def _spacing(values):
 
 
 def _run_folder(args, verbose):
+    if args.html:
+        return _folder(args, verbose, None)
+    with output_folder(args, "agreement", default=".") as folder:
+        return _folder(args, verbose, folder)
+
+
+def _folder(args, verbose, folder):
     from ..datasets import mask_folder_agreement
 
-    out_paths = _check_outputs(Path(args.out or "."), args.force, args.html)
     options = dict(
         include_consensus=args.include_consensus,
         spacing=_spacing(args.spacing),
@@ -317,18 +329,21 @@ def _run_folder(args, verbose):
             # The page writes the two tables with it, as one set of files.
             result = mask_folder_page(
                 args.mask_dir,
-                out_paths[0].parent,
+                args.out or ".",
                 image_dir=args.images,
                 metrics=args.metrics,
                 tables=(PAIRWISE_FILE, IMAGE_LEVEL_FILE),
                 force=args.force,
+                wait=args.wait,
                 **options,
             )
         else:
             result = mask_folder_agreement(args.mask_dir, args.metrics, **options)
     pairs, summary = result.pairs, result.images
-    if not args.html:
-        _write_tables(pairs, summary, out_paths)
+    if args.html:
+        out_paths = _page_paths(args.out or ".")
+    else:
+        out_paths = _write_tables(folder, pairs, summary)
     if args.quiet:
         return 0
     print(_summary_table(summary[summary["n_pairs"] > 0]))

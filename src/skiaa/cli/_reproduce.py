@@ -2,6 +2,8 @@
 
 from pathlib import Path
 
+from ._common import add_wait
+
 
 def _csv(text, cast=str):
     items = [cast(part.strip()) for part in text.split(",") if part.strip()]
@@ -128,6 +130,7 @@ def add_parser(subparsers):
     parser.add_argument(
         "--force", action="store_true", help="recompute every step, ignoring cached results"
     )
+    add_wait(parser)
     parser.add_argument("-q", "--quiet", action="store_true", help="print only errors")
     parser.add_argument(
         "-v", "--verbose", action="store_true", help="also show the networks' epoch tables"
@@ -205,7 +208,7 @@ def run(args):
         print(describe_study(config))
         return 0
     verbose = 0 if args.quiet else (2 if args.verbose else 1)
-    results = run_study(args.out, config, force=args.force, verbose=verbose)
+    results = run_study(args.out, config, force=args.force, wait=args.wait, verbose=verbose)
     if not args.quiet:
         _print_summary(results)
     return 0

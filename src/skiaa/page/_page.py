@@ -34,7 +34,7 @@ from ..agreement import (
     uncertainty_map,
 )
 from ..datasets import lesions_agreement, load_images, mask_folder_agreement
-from ..utils import check_output_dir, progress, write_outputs
+from ..utils import OutputFolder, progress
 from . import _figures, _html
 from ._render import (
     PALETTE,
@@ -94,7 +94,7 @@ def _check_labels(labels):
 
 
 def _output_names(tables, labels=None):
-    names = [FILES_DIR] + [page_name(tag) for tag, _ in _views(labels)]
+    names = [f"{FILES_DIR}/"] + [page_name(tag) for tag, _ in _views(labels)]
     if tables is not None:
         tables = tuple(tables)
         if len(tables) != 2 or not all(isinstance(t, str) and t for t in tables):
@@ -488,7 +488,7 @@ def _worst_first(cards, images):
 
 
 def _build(
-    out,
+    folder,
     cases,
     tables,
     *,
@@ -551,14 +551,14 @@ def _build(
 
         return write_page
 
-    writers = {FILES_DIR + "/": write_pictures}
+    writers = {f"{FILES_DIR}/": write_pictures}
     writers.update({page_name(tag): page_writer(tag) for tag, _ in views})
     if table_files is not None:
         writers[table_files[0]] = lambda path: tables.pairs.to_csv(path, index=False)
         writers[table_files[1]] = lambda path: tables.images.to_csv(path, index=False)
-    write_outputs(out, writers)
+    folder.commit(writers)
     return Bunch(
-        path=Path(out) / PAGE_FILE,
+        path=folder.path / PAGE_FILE,
         pairs=tables.pairs,
         images=tables.images,
         annotators=_annotators_frame(cards, views),
@@ -586,7 +586,18 @@ def _annotators_frame(cards, views):
     return pd.DataFrame(rows, columns=columns + [f"dice_vs_others{t}" for t, _ in views[1:]])
 
 
-_PAGE_PARAMETERS = """consensus : {"staple", "majority"}, default="staple"
+_PAGE_PARAMETERS = """hd_percentile : {"pooled", "max", "area_weighted"}, default="pooled"
+    See :func:`skiaa.agreement.hd95`.
+empty : {"nan", "worst"}, default="nan"
+    See :func:`skiaa.agreement.pairwise_agreement`.
+labels : list of int, default=None
+    The masks are label maps and these are their class values (as in
+    :func:`skiaa.datasets.mask_folder_agreement`): the page shows every
+    class together (outlines of each class, agreement the mean over the
+    classes) and links one page per class, ``disagreement_label<c>.html``,
+    with that class's outlines, map, agreement and tables, and the slice
+    of a volume through that class's centre. None: binary masks.
+consensus : {"staple", "majority"}, default="staple"
     The consensus each annotator is compared with, made from the *other*
     annotators' masks of the image (see
     :func:`skiaa.agreement.annotator_vs_consensus`).
@@ -606,6 +617,9 @@ tables : tuple of two str, default=None
     the page only.
 force : bool, default=False
     Whether to replace an existing page (and tables) in ``out``.
+wait : bool, default=False
+    When another skiaa run is writing to ``out``, wait for it to end instead
+    of raising. ``out`` is locked from the check to the last file written.
 n_jobs : int, default=None
     Worker threads computing the agreement tables.
 verbose : int, default=0
@@ -668,6 +682,7 @@ def disagreement_page(
     title=None,
     tables=None,
     force=False,
+    wait=False,
     n_jobs=None,
     verbose=0,
 ):
@@ -713,17 +728,6 @@ def disagreement_page(
         as it defines the agreement the page is sorted by.
     spacing : float or sequence of float, default=None
         Pixel (voxel) size along each axis, for the distances.
-    hd_percentile : {"pooled", "max"}, default="pooled"
-        See :func:`skiaa.agreement.hd95`.
-    empty : {"nan", "worst"}, default="nan"
-        See :func:`skiaa.agreement.pairwise_agreement`.
-    labels : list of int, default=None
-        The masks are label maps and these are their class values (as in
-        :func:`skiaa.datasets.mask_folder_agreement`): the page shows every
-        class together (outlines of each class, agreement the mean over the
-        classes) and links one page per class, ``disagreement_label<c>.html``,
-        with that class's outlines, map, agreement and tables, and the slice
-        of a volume through that class's centre. None: binary masks.
     {page_parameters}
 
     Returns
@@ -732,10 +736,11 @@ def disagreement_page(
 
     Raises
     ------
-    FileExistsError
-        If the page exists in ``out`` and not ``force`` (checked before any
-        work), or for the other reasons of
-        :func:`skiaa.utils.check_output_dir`.
+    skiaa.OutputFolderError
+        Before any work, if the page exists in ``out`` and not ``force``, or
+        ``out`` cannot be written or another run is writing to it (and not
+        ``wait``); later, if a file cannot be written (a full disk), naming
+        it.
     ValueError
         If an option is invalid, the per-image or per-mask lists do not have
         one entry per image or mask, an image's size differs from its masks'
@@ -762,65 +767,65 @@ def disagreement_page(
     thumbnail_size, detail_size = _check_page_options(consensus, thumbnail_size, detail_size)
     labels = _check_labels(labels)
     names, tables = _output_names(tables, labels)
-    out = check_output_dir(out, names, force=force, option="out")
-    n = len(masks)
-    image_ids = [str(i) for i in _per_image(image_ids, n, "image_ids", str)]
-    if len(set(image_ids)) != n:
-        raise ValueError("image_ids must be unique")
-    if images is None:
-        images = [None] * n
-    elif len(images) != n:
-        raise ValueError(f"images must have one entry per image ({n}), got {len(images)}")
-    annotators = _per_image(annotators, n, "annotators", lambda i: None)
-    tools = _per_image(tools, n, "tools", lambda i: None)
-    skills = _per_image(skills, n, "skills", lambda i: None)
-    cases = []
-    for i, image_id in enumerate(image_ids):
-        k = len(masks[i])
-        codes = [
-            str(a)
-            for a in _per_mask(annotators[i], k, "annotators", image_id, lambda j: f"R{j + 1}")
-        ]
-        cases.append(
-            {
-                "image_id": image_id,
-                "masks": masks[i],
-                "names": [f"{image_id}_{a}_{j}" for j, a in enumerate(codes)],
-                "annotators": codes,
-                "tools": _per_mask(tools[i], k, "tools", image_id, lambda j: None),
-                "skills": _per_mask(skills[i], k, "skills", image_id, lambda j: None),
-                "image": images[i],
-            }
+    with OutputFolder(out, names, force=force, wait=wait, option="out") as folder:
+        n = len(masks)
+        image_ids = [str(i) for i in _per_image(image_ids, n, "image_ids", str)]
+        if len(set(image_ids)) != n:
+            raise ValueError("image_ids must be unique")
+        if images is None:
+            images = [None] * n
+        elif len(images) != n:
+            raise ValueError(f"images must have one entry per image ({n}), got {len(images)}")
+        annotators = _per_image(annotators, n, "annotators", lambda i: None)
+        tools = _per_image(tools, n, "tools", lambda i: None)
+        skills = _per_image(skills, n, "skills", lambda i: None)
+        cases = []
+        for i, image_id in enumerate(image_ids):
+            k = len(masks[i])
+            codes = [
+                str(a)
+                for a in _per_mask(annotators[i], k, "annotators", image_id, lambda j: f"R{j + 1}")
+            ]
+            cases.append(
+                {
+                    "image_id": image_id,
+                    "masks": masks[i],
+                    "names": [f"{image_id}_{a}_{j}" for j, a in enumerate(codes)],
+                    "annotators": codes,
+                    "tools": _per_mask(tools[i], k, "tools", image_id, lambda j: None),
+                    "skills": _per_mask(skills[i], k, "skills", image_id, lambda j: None),
+                    "image": images[i],
+                }
+            )
+        data = Bunch(
+            image_ids=image_ids,
+            masks=[case["masks"] for case in cases],
+            annotators=[case["annotators"] for case in cases],
+            tools=[case["tools"] for case in cases],
+            skills=[case["skills"] for case in cases],
         )
-    data = Bunch(
-        image_ids=image_ids,
-        masks=[case["masks"] for case in cases],
-        annotators=[case["annotators"] for case in cases],
-        tools=[case["tools"] for case in cases],
-        skills=[case["skills"] for case in cases],
-    )
-    result = lesions_agreement(
-        data,
-        metrics,
-        labels=labels,
-        spacing=spacing,
-        hd_percentile=hd_percentile,
-        empty=empty,
-        n_jobs=n_jobs,
-        verbose=verbose,
-    )
-    return _build(
-        out,
-        cases,
-        result,
-        labels=labels,
-        table_files=tables,
-        consensus=consensus,
-        thumbnail_size=thumbnail_size,
-        detail_size=detail_size,
-        title=title or f"Disagreement of {n} images",
-        verbose=verbose,
-    )
+        result = lesions_agreement(
+            data,
+            metrics,
+            labels=labels,
+            spacing=spacing,
+            hd_percentile=hd_percentile,
+            empty=empty,
+            n_jobs=n_jobs,
+            verbose=verbose,
+        )
+        return _build(
+            folder,
+            cases,
+            result,
+            labels=labels,
+            table_files=tables,
+            consensus=consensus,
+            thumbnail_size=thumbnail_size,
+            detail_size=detail_size,
+            title=title or f"Disagreement of {n} images",
+            verbose=verbose,
+        )
 
 
 @Substitution(page_parameters=_PAGE_PARAMETERS, page_returns=_PAGE_RETURNS)
@@ -841,6 +846,7 @@ def mask_folder_page(
     title=None,
     tables=None,
     force=False,
+    wait=False,
     n_jobs=None,
     verbose=0,
 ):
@@ -871,17 +877,6 @@ def mask_folder_page(
         consensus masks are never drawn.
     spacing : float or sequence of float, default=None
         As in :func:`skiaa.datasets.mask_folder_agreement`.
-    hd_percentile : {"pooled", "max"}, default="pooled"
-        See :func:`skiaa.agreement.hd95`.
-    empty : {"nan", "worst"}, default="nan"
-        See :func:`skiaa.agreement.pairwise_agreement`.
-    labels : list of int, default=None
-        The masks are label maps and these are their class values (as in
-        :func:`skiaa.datasets.mask_folder_agreement`): the page shows every
-        class together (outlines of each class, agreement the mean over the
-        classes) and links one page per class, ``disagreement_label<c>.html``,
-        with that class's outlines, map, agreement and tables, and the slice
-        of a volume through that class's centre. None: binary masks.
     {page_parameters}
 
     Returns
@@ -890,9 +885,11 @@ def mask_folder_page(
 
     Raises
     ------
-    FileExistsError
-        If the page exists in ``out`` and not ``force`` (checked before any
-        work).
+    skiaa.OutputFolderError
+        Before any work, if the page exists in ``out`` and not ``force``, or
+        ``out`` cannot be written or another run is writing to it (and not
+        ``wait``); later, if a file cannot be written (a full disk), naming
+        it.
     FileNotFoundError
         If ``mask_dir`` or ``image_dir`` does not exist.
     ValueError
@@ -931,55 +928,55 @@ def mask_folder_page(
     thumbnail_size, detail_size = _check_page_options(consensus, thumbnail_size, detail_size)
     labels = _check_labels(labels)
     names, tables = _output_names(tables, labels)
-    out = check_output_dir(out, names, force=force, option="out")
-    if image_dir is not None and not Path(image_dir).is_dir():
-        raise FileNotFoundError(f"image folder {image_dir} does not exist or is not a folder")
-    result = mask_folder_agreement(
-        mask_dir,
-        metrics,
-        labels=labels,
-        include_consensus=include_consensus,
-        spacing=spacing,
-        hd_percentile=hd_percentile,
-        empty=empty,
-        n_jobs=n_jobs,
-        verbose=verbose,
-    )
-    groups = list(result.masks.groupby("image_id", sort=True))
-    found = {}
-    if image_dir is not None:
-        found, missing = find_images(image_dir, [image_id for image_id, _ in groups])
-        if missing:
-            shown = ", ".join(map(str, missing[:5])) + (
-                f" and {len(missing) - 5} more" if len(missing) > 5 else ""
-            )
-            warnings.warn(
-                f"{len(missing)} image(s) have no image file in {image_dir}; their outlines "
-                f"are drawn on grey: {shown}",
-                UserWarning,
-                stacklevel=2,
-            )
-    cases = [
-        {
-            "image_id": image_id,
-            "masks": group["path"].tolist(),
-            "names": group["mask"].tolist(),
-            "annotators": group["annotator"].tolist(),
-            "tools": group["tool"].tolist(),
-            "skills": group["skill"].tolist(),
-            "image": found.get(image_id),
-        }
-        for image_id, group in groups
-    ]
-    return _build(
-        out,
-        cases,
-        result,
-        labels=labels,
-        table_files=tables,
-        consensus=consensus,
-        thumbnail_size=thumbnail_size,
-        detail_size=detail_size,
-        title=title or f"Disagreement in {Path(mask_dir).name or mask_dir}",
-        verbose=verbose,
-    )
+    with OutputFolder(out, names, force=force, wait=wait, option="out") as folder:
+        if image_dir is not None and not Path(image_dir).is_dir():
+            raise FileNotFoundError(f"image folder {image_dir} does not exist or is not a folder")
+        result = mask_folder_agreement(
+            mask_dir,
+            metrics,
+            labels=labels,
+            include_consensus=include_consensus,
+            spacing=spacing,
+            hd_percentile=hd_percentile,
+            empty=empty,
+            n_jobs=n_jobs,
+            verbose=verbose,
+        )
+        groups = list(result.masks.groupby("image_id", sort=True))
+        found = {}
+        if image_dir is not None:
+            found, missing = find_images(image_dir, [image_id for image_id, _ in groups])
+            if missing:
+                shown = ", ".join(map(str, missing[:5])) + (
+                    f" and {len(missing) - 5} more" if len(missing) > 5 else ""
+                )
+                warnings.warn(
+                    f"{len(missing)} image(s) have no image file in {image_dir}; their outlines "
+                    f"are drawn on grey: {shown}",
+                    UserWarning,
+                    stacklevel=2,
+                )
+        cases = [
+            {
+                "image_id": image_id,
+                "masks": group["path"].tolist(),
+                "names": group["mask"].tolist(),
+                "annotators": group["annotator"].tolist(),
+                "tools": group["tool"].tolist(),
+                "skills": group["skill"].tolist(),
+                "image": found.get(image_id),
+            }
+            for image_id, group in groups
+        ]
+        return _build(
+            folder,
+            cases,
+            result,
+            labels=labels,
+            table_files=tables,
+            consensus=consensus,
+            thumbnail_size=thumbnail_size,
+            detail_size=detail_size,
+            title=title or f"Disagreement in {Path(mask_dir).name or mask_dir}",
+            verbose=verbose,
+        )
