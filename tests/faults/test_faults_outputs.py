@@ -658,3 +658,26 @@ def test_journal_of_a_per_class_page_is_completed_by_any_run(tmp_path):
         assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == [
             "disagreement_label2.html"
         ]
+
+
+def test_any_other_full_disk_is_one_line_too(monkeypatch, capsys, tmp_path):
+    # A full disk where skiaa does not write itself (a library's own file,
+    # torch's weight download): still one line, naming the file when known.
+    from skiaa.cli import _compare
+
+    def full(args):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(tmp_path / "weights.pth"))
+
+    monkeypatch.setattr(_compare, "run", full)
+    argv = ["compare", "--iaa", "i.csv", "--metadata", "m.csv", "--out", str(tmp_path)]
+    assert main(argv) == 1
+    assert _one_line(capsys) == (
+        f"skiaa compare: error: No space left on device while writing {tmp_path / 'weights.pth'}"
+    )
+
+    def other(args):
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(_compare, "run", other)
+    with pytest.raises(OSError, match="Input/output error"):  # not a full disk: not hidden
+        main(argv)

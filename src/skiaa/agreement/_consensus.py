@@ -34,7 +34,7 @@ def _label_classes(masks, labels, undecided):
     """
     labels = check_labels_option(labels)
     stack, _ = load_mask_stack(masks, min_masks=1, labels=True)
-    labels = resolve_labels(labels, stack)
+    labels = resolve_labels(labels, stack, allow_empty=True)
     values = np.array(sorted({0, *(int(v) for v in labels)}), dtype=np.int64)
     classes = _class_index(stack, values)
     classes[classes == len(values)] = 0  # values nobody named: background
@@ -43,6 +43,14 @@ def _label_classes(masks, labels, undecided):
     elif isinstance(undecided, bool) or not isinstance(undecided, (int, np.integer)):
         raise ValueError(f"undecided must be an integer label value, got {undecided!r}")
     return classes, values, int(undecided)
+
+
+def _warn_not_converged(max_iter, stacklevel):
+    warnings.warn(
+        f"STAPLE did not converge in max_iter={max_iter} iterations; raise max_iter or tol",
+        ConvergenceWarning,
+        stacklevel=stacklevel,
+    )
 
 
 def _winner(scores, undecided):
@@ -110,6 +118,10 @@ def majority_vote(masks, *, ties="foreground", labels=None, undecided=None):
     if ties not in ("foreground", "background"):
         raise ValueError(f"ties must be 'foreground' or 'background', got {ties!r}")
     if labels is not None:
+        if ties != "foreground":
+            raise ValueError(
+                "ties applies to binary masks; with labels a tied pixel gets `undecided`"
+            )
         classes, values, undecided = _label_classes(masks, labels, undecided)
         votes = np.stack([(classes == c).sum(axis=0) for c in range(len(values))])
         lookup = np.append(values, undecided)
@@ -337,11 +349,7 @@ def staple(
             converged = True
             break
     if not converged:
-        warnings.warn(
-            f"STAPLE did not converge in max_iter={max_iter} iterations; raise max_iter or tol",
-            ConvergenceWarning,
-            stacklevel=2,
-        )
+        _warn_not_converged(max_iter, stacklevel=3)
 
     if present is not None:
         lookup = np.zeros(1 << k)
@@ -440,11 +448,7 @@ def _multilabel_staple(classes, values, undecided, max_iter, tol):
             converged = True
             break
     if not converged:
-        warnings.warn(
-            f"STAPLE did not converge in max_iter={max_iter} iterations; raise max_iter or tol",
-            ConvergenceWarning,
-            stacklevel=3,
-        )
+        _warn_not_converged(max_iter, stacklevel=4)
     weights = posterior(confusion)  # (m, n)
     winner = _winner(weights.T, n)
     total = weights.sum(axis=1, keepdims=True)

@@ -154,6 +154,8 @@ class _Surface:
     """A mask's border, its size and (lazily) a k-d tree over its border points."""
 
     def __init__(self, points, spacing):
+        self.index = points
+        self.spacing = spacing
         self.points = points.astype(np.float64)
         if spacing is not None:
             self.points *= spacing
@@ -171,9 +173,19 @@ class _Surface:
         return self._tree
 
     def distances_to(self, other):
-        """Directed distances from each of this border's pixels to ``other``'s border."""
-        dist, _ = other.tree.query(self.points, k=1)
-        return dist
+        """Directed distances from each of this border's pixels to ``other``'s border.
+
+        With a spacing, each distance is recomputed from the integer steps to the
+        nearest point as scipy's distance transform computes it (the one medpy,
+        MONAI and surface-distance use), ``sqrt(sum((step * spacing) ** 2))``: the
+        k-d tree's scaled coordinates can differ from it in the last bit, which
+        decides ``distance <= tolerance`` when the two are equal.
+        """
+        dist, nearest = other.tree.query(self.points, k=1)
+        if self.spacing is None:
+            return dist  # integer steps: the tree's distances are already exact
+        steps = (other.index[nearest] - self.index).astype(np.float64) * self.spacing
+        return np.sqrt(np.add.reduce(steps * steps, axis=1))
 
 
 class _Surfels(_Surface):
@@ -181,17 +193,7 @@ class _Surfels(_Surface):
 
     def __init__(self, index, areas, spacing):
         super().__init__(index, spacing)
-        self.index = index
         self.areas = areas
-        self.spacing = np.ones(index.shape[1]) if spacing is None else spacing
-
-    def distances_to(self, other):
-        """Distances to the nearest surfel of ``other``, computed as scipy's distance
-        transform computes them (``sqrt(sum((index step * spacing) ** 2))``), so that
-        a distance equal to a tolerance compares as it does in surface-distance."""
-        _, nearest = other.tree.query(self.points, k=1)
-        steps = (other.index[nearest] - self.index).astype(np.float64) * self.spacing
-        return np.sqrt(np.add.reduce(steps * steps, axis=1))
 
 
 def needs_surfels(metrics, hd_percentile="pooled", surface="pixels"):
@@ -434,7 +436,7 @@ def check_labels_option(labels):
     return values
 
 
-def resolve_labels(labels, maps):
+def resolve_labels(labels, maps, allow_empty=False):
     """The class values to measure: ``labels`` itself, or for ``"all"`` every non-zero
     value found in ``maps`` (sorted)."""
     if not (isinstance(labels, str) and labels == "all"):
@@ -446,6 +448,11 @@ def resolve_labels(labels, maps):
         values = np.flatnonzero(np.bincount(m.reshape(-1))) if top < (1 << 20) else np.unique(m)
         seen.update(int(v) for v in values)
     seen.discard(0)
+    if not seen and not allow_empty:
+        raise ValueError(
+            "labels='all' found no class: every mask is 0 everywhere; name the classes "
+            "to measure (labels=[...]) to get their values for empty masks"
+        )
     return np.array(sorted(seen), dtype=np.int64)
 
 
@@ -661,7 +668,8 @@ def _one_metric(
         s1 = MaskStats(a, spacing, need_surface, need_surfels)
         s2 = MaskStats(b, spacing, need_surface, need_surfels)
         return pair_values(s1, s2, [name], tolerance, diagonal, warn_where="", **options)[name]
-    labels = resolve_labels(labels, [a, b])
+    # Generalized Dice of maps without any class is 1 (MONAI's rule), not an error.
+    labels = resolve_labels(labels, [a, b], allow_empty=metric == "generalized_dice")
     s1 = LabelStats(a, labels, spacing, need_surface, need_surfels)
     s2 = LabelStats(b, labels, spacing, need_surface, need_surfels)
     values, lonely = label_pair_values(

@@ -295,8 +295,8 @@ def _label_alpha(masks, labels, pooled):
     stacks = [(None, masks)] if not pooled else list(_images(masks))
     stacks = [_label_stack(m, None if i is None else f"image {i}") for i, m in stacks]
     _need_two_annotators([len(stack) for stack in stacks], pooled)
-    labels = resolve_labels(labels, [m for stack in stacks for m in stack])
-    if isinstance(labels, np.ndarray) and labels.size == 0:  # "all" on maps of zeros only
+    labels = resolve_labels(labels, [m for stack in stacks for m in stack], allow_empty=True)
+    if labels.size == 0:  # "all" on maps of zeros only: one class, alpha undefined
         labels = np.array([0], dtype=np.int64)
     disagreement, totals = 0.0, np.zeros(len(labels) + 1)
     for stack in stacks:
@@ -542,8 +542,6 @@ def generalized_energy_distance(samples, annotators, *, unbiased=False, labels=N
         distances = _iou_distances
     else:
         labels = resolve_labels(labels, [*s_stack, *y_stack])
-        if labels.size == 0:
-            raise ValueError("labels='all' found no class: every map is 0 everywhere")
         s_stats = [LabelStats(mask, labels, None, False) for mask in s_stack]
         y_stats = [LabelStats(mask, labels, None, False) for mask in y_stack]
         distances = _label_iou_distances

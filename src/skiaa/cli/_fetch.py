@@ -50,6 +50,11 @@ def add_parser(subparsers):
         metavar="SECONDS",
         help="how long to wait for a server (default 60)",
     )
+    parser.add_argument(
+        "--wait",
+        action="store_true",
+        help="when another skiaa fetch is filling DIR, wait for it to end instead of stopping",
+    )
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars, no summary")
     parser.set_defaults(func=run)
 
@@ -67,6 +72,7 @@ def run(args):
             github_url=args.github_url,
             n_jobs=args.n_jobs,
             timeout=args.timeout,
+            wait=args.wait,
             verbose=0 if args.quiet else 1,
         )
     except FetchError as exc:

@@ -15,6 +15,7 @@ import json
 import os
 import re
 import shutil
+import sys
 import threading
 import time
 import urllib.error
@@ -28,7 +29,7 @@ from pathlib import Path
 from sklearn.utils import Bunch
 
 from .._version import __version__
-from ..utils import progress, temporary_file
+from ..utils import OutputFolder, progress, temporary_file
 from ._imaplusplus import IMAPLUSPLUS_FOLDERS, IMAPLUSPLUS_TABLES, load_imaplusplus
 
 #: Zenodo record of the IMA++ release (DOI 10.5281/zenodo.14201692).
@@ -253,7 +254,6 @@ def _download(url, target, *, md5=None, size=None, timeout=60, bar=None):
                         # transfer keeps every byte it received.
                         block = response.read1(_CHUNK)
                     except (TimeoutError, HTTPException, ConnectionError) as exc:
-                        handle.flush()
                         got = part.stat().st_size
                         of = f" of {expected}" if expected is not None else ""
                         raise _Interrupted(
@@ -262,6 +262,8 @@ def _download(url, target, *, md5=None, size=None, timeout=60, bar=None):
                     if not block:
                         break
                     handle.write(block)
+                    # On disk at once: a run killed mid-transfer resumes from here.
+                    handle.flush()
                     if bar is not None:
                         bar.update(len(block))
         got = part.stat().st_size
@@ -356,6 +358,7 @@ def fetch_imaplusplus(
     github_url=None,
     n_jobs=4,
     timeout=60.0,
+    wait=False,
     verbose=1,
 ):
     """Download the IMA++ release into one folder that :func:`load_imaplusplus` reads.
@@ -394,6 +397,9 @@ def fetch_imaplusplus(
         Images downloaded at once (-1: one per CPU core).
     timeout : float, default=60.0
         Seconds to wait for a server before giving up on a request.
+    wait : bool, default=False
+        When another fetch is filling ``directory`` (it holds the folder's
+        lock): wait for it to end instead of failing.
     verbose : int, default=1
         0: silent; 1: progress bars on stderr.
 
@@ -410,7 +416,11 @@ def fetch_imaplusplus(
         In one line, after everything reachable was fetched: a host that
         could not be reached, a transfer cut short (its ``.part`` file is kept
         for the next run), or a file whose MD5 or size does not match (the
-        file is deleted), and what is missing from ``directory``.
+        file is deleted), and what is missing from ``directory``; or at once
+        when a file cannot be written there (a full disk).
+    skiaa.utils.OutputFolderError
+        If another fetch holds ``directory`` and ``wait`` is False, or the
+        folder cannot be created or locked.
 
     See Also
     --------
@@ -428,68 +438,30 @@ def fetch_imaplusplus(
     if n_jobs == -1:
         n_jobs = os.cpu_count() or 1
     root = Path(directory)
-    root.mkdir(parents=True, exist_ok=True)
     bases = {
         key: _base_url(key, given)
         for key, given in [("zenodo", zenodo_url), ("isic", isic_url), ("github", github_url)]
     }
-    run = _Run(root, timeout=timeout, verbose=verbose)
-    listing = None
-    try:
-        # 1. The Zenodo record: its listing (or the one saved by the last run), then each file.
+
+    def on_wait(line):
+        if verbose:
+            print(f"fetch_imaplusplus: {line}", file=sys.stderr, flush=True)
+
+    # One fetch at a time in a folder: two would write the same .part files.
+    # Only the lock of OutputFolder applies (no names: nothing is committed
+    # as a set; every file is verified and kept on its own).
+    with OutputFolder(root, (), force=True, wait=wait, option="folder", on_wait=on_wait):
+        run = _Run(root, timeout=timeout, verbose=verbose)
         try:
-            listing = _zenodo_listing(bases["zenodo"], record, timeout)
-            run.state.data["zenodo"] = listing
-        except urllib.error.HTTPError as exc:
-            run.fail(f"Zenodo record {record}", f"{_reason(exc)} from {exc.filename}")
-        except _UNREACHABLE as exc:
-            url = f"{bases['zenodo']}/records/{record}"
-            run.fail(f"Zenodo record {record}", _reason(exc), host=_host(url), missing=False)
-            listing = run.state.data.get("zenodo")
-        if listing is None:
-            # Without the record's list, which tables it holds is unknown: stop here.
-            run.missing.append(f"the files of Zenodo record {record}")
-            raise FetchError(run.summary())
-        files = [tuple(f) for f in listing["files"]]
-        for name, url, md5, size in files:
-            run.get(name, url, root / name, md5=md5, size=size)
-
-        # 2. The tables the reader needs that the record does not hold by name.
-        names = {f[0] for f in files}
-        for key, file_name in IMAPLUSPLUS_TABLES.items():
-            if file_name not in names:
-                commit, path, md5, size = _GITHUB_TABLES[key]
-                url = f"{bases['github']}/{_GITHUB_REPO}/{commit}/{path}"
-                run.get(file_name, url, root / file_name, md5=md5, size=size)
-
-        # 3. Every archive of the record, extracted under masks/.
-        masks_root = root / IMAPLUSPLUS_FOLDERS["masks"]
-        extracted = run.state.data["extracted"]
-        for name, _, md5, _ in files:
-            archive = root / name
-            if not (name.lower().endswith(".zip") and run.state.is_verified(archive, md5)):
-                continue
-            if extracted.get(name) != md5 or not (masks_root / archive.stem).is_dir():
-                _extract(archive, masks_root, f"Zenodo file {name}")
-                extracted[name] = md5
-        run.state.save()
-
-        # 4. The images of the multi-annotator subset, from the ISIC Archive.
-        image_root = root / IMAPLUSPLUS_FOLDERS["images"]
-        if images:
-            if all((root / n).is_file() for n in IMAPLUSPLUS_TABLES.values()):
-                ids = list(load_imaplusplus(root)["image_id"])
-                run.images(ids, image_root, bases["isic"], n_jobs=n_jobs)
-            else:
-                run.missing.append("the images (their ids come from the tables)")
-    finally:
-        run.state.save()
-
+            listing = run.fill(bases, record, images=images, n_jobs=n_jobs)
+        finally:
+            run.state.save()
     if run.missing or run.failures:
         raise FetchError(run.summary())
+    masks_root = root / IMAPLUSPLUS_FOLDERS["masks"]
     return Bunch(
         root=root,
-        images=image_root if images else None,
+        images=root / IMAPLUSPLUS_FOLDERS["images"] if images else None,
         masks=masks_root if masks_root.is_dir() else None,
         record=listing["record"],
         downloaded=run.downloaded,
@@ -509,6 +481,58 @@ class _Run:
         # Failures of hosts that could not be reached but whose files were all
         # there (an offline rerun of a complete folder) are not errors.
         self.quiet_failures = []
+
+    def fill(self, bases, record, *, images, n_jobs):
+        """The four steps; return the Zenodo listing used."""
+        root, state = self.root, self.state
+        # 1. The Zenodo record: its listing (or the one saved by the last run), then each file.
+        listing = None
+        try:
+            listing = _zenodo_listing(bases["zenodo"], record, self.timeout)
+            state.data["zenodo"] = listing
+        except urllib.error.HTTPError as exc:
+            self.fail(f"Zenodo record {record}", f"{_reason(exc)} from {exc.filename}")
+        except _UNREACHABLE as exc:
+            url = f"{bases['zenodo']}/records/{record}"
+            self.fail(f"Zenodo record {record}", _reason(exc), host=_host(url), missing=False)
+            listing = state.data.get("zenodo")
+        if listing is None:
+            # Without the record's list, which tables it holds is unknown: stop here.
+            self.missing.append(f"the files of Zenodo record {record}")
+            raise FetchError(self.summary())
+        files = [tuple(f) for f in listing["files"]]
+        for name, url, md5, size in files:
+            self.get(name, url, root / name, md5=md5, size=size)
+
+        # 2. The tables the reader needs that the record does not hold by name.
+        names = {f[0] for f in files}
+        for key, file_name in IMAPLUSPLUS_TABLES.items():
+            if file_name not in names:
+                commit, path, md5, size = _GITHUB_TABLES[key]
+                url = f"{bases['github']}/{_GITHUB_REPO}/{commit}/{path}"
+                self.get(file_name, url, root / file_name, md5=md5, size=size)
+
+        # 3. Every archive of the record, extracted under masks/.
+        masks_root = root / IMAPLUSPLUS_FOLDERS["masks"]
+        extracted = state.data["extracted"]
+        for name, _, md5, _ in files:
+            archive = root / name
+            if not (name.lower().endswith(".zip") and state.is_verified(archive, md5)):
+                continue
+            if extracted.get(name) != md5 or not (masks_root / archive.stem).is_dir():
+                _extract(archive, masks_root, f"Zenodo file {name}")
+                extracted[name] = md5
+        state.save()
+
+        # 4. The images of the multi-annotator subset, from the ISIC Archive.
+        if images:
+            if all((root / n).is_file() for n in IMAPLUSPLUS_TABLES.values()):
+                ids = list(load_imaplusplus(root)["image_id"])
+                folder = root / IMAPLUSPLUS_FOLDERS["images"]
+                self.images(ids, folder, bases["isic"], n_jobs=n_jobs)
+            else:
+                self.missing.append("the images (their ids come from the tables)")
+        return listing
 
     def fail(self, name, reason, *, host=None, missing=True):
         with self._lock:

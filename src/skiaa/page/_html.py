@@ -1,13 +1,13 @@
 """The HTML of the disagreement page: one file, its style and script inline.
 
 Nothing is fetched from a network and nothing is loaded with ``fetch`` (which
-browsers refuse for ``file://`` pages): pictures are ``<img>`` elements with
-relative ``src``, the summary figures data URIs. A page of thousands of images
+browsers refuse for ``file://`` pages): pictures are files referenced by
+relative paths, the summary figures data URIs. A page of thousands of images
 stays quick because cards off screen are not drawn (``content-visibility:
 auto``) and their pictures are CSS backgrounds, fetched only for cards drawn;
-the larger pictures load only when asked for. Without JavaScript the page still shows every
-card, worst first; the script adds the filters, the sort orders and the
-larger view. The filters can be set from the address, e.g.
+the larger pictures load only when asked for. Without JavaScript the page
+still shows every card, worst first; the script adds the filters, the sort
+orders and the larger view. The filters can be set from the address, e.g.
 ``disagreement.html#annotator=A01&tool=T3``, so a filtered view can be shared.
 """
 

@@ -586,7 +586,18 @@ def _annotators_frame(cards, views):
     return pd.DataFrame(rows, columns=columns + [f"dice_vs_others{t}" for t, _ in views[1:]])
 
 
-_PAGE_PARAMETERS = """consensus : {"staple", "majority"}, default="staple"
+_PAGE_PARAMETERS = """hd_percentile : {"pooled", "max", "area_weighted"}, default="pooled"
+    See :func:`skiaa.agreement.hd95`.
+empty : {"nan", "worst"}, default="nan"
+    See :func:`skiaa.agreement.pairwise_agreement`.
+labels : list of int, default=None
+    The masks are label maps and these are their class values (as in
+    :func:`skiaa.datasets.mask_folder_agreement`): the page shows every
+    class together (outlines of each class, agreement the mean over the
+    classes) and links one page per class, ``disagreement_label<c>.html``,
+    with that class's outlines, map, agreement and tables, and the slice
+    of a volume through that class's centre. None: binary masks.
+consensus : {"staple", "majority"}, default="staple"
     The consensus each annotator is compared with, made from the *other*
     annotators' masks of the image (see
     :func:`skiaa.agreement.annotator_vs_consensus`).
@@ -717,17 +728,6 @@ def disagreement_page(
         as it defines the agreement the page is sorted by.
     spacing : float or sequence of float, default=None
         Pixel (voxel) size along each axis, for the distances.
-    hd_percentile : {"pooled", "max"}, default="pooled"
-        See :func:`skiaa.agreement.hd95`.
-    empty : {"nan", "worst"}, default="nan"
-        See :func:`skiaa.agreement.pairwise_agreement`.
-    labels : list of int, default=None
-        The masks are label maps and these are their class values (as in
-        :func:`skiaa.datasets.mask_folder_agreement`): the page shows every
-        class together (outlines of each class, agreement the mean over the
-        classes) and links one page per class, ``disagreement_label<c>.html``,
-        with that class's outlines, map, agreement and tables, and the slice
-        of a volume through that class's centre. None: binary masks.
     {page_parameters}
 
     Returns
@@ -877,17 +877,6 @@ def mask_folder_page(
         consensus masks are never drawn.
     spacing : float or sequence of float, default=None
         As in :func:`skiaa.datasets.mask_folder_agreement`.
-    hd_percentile : {"pooled", "max"}, default="pooled"
-        See :func:`skiaa.agreement.hd95`.
-    empty : {"nan", "worst"}, default="nan"
-        See :func:`skiaa.agreement.pairwise_agreement`.
-    labels : list of int, default=None
-        The masks are label maps and these are their class values (as in
-        :func:`skiaa.datasets.mask_folder_agreement`): the page shows every
-        class together (outlines of each class, agreement the mean over the
-        classes) and links one page per class, ``disagreement_label<c>.html``,
-        with that class's outlines, map, agreement and tables, and the slice
-        of a volume through that class's centre. None: binary masks.
     {page_parameters}
 
     Returns
