@@ -252,6 +252,26 @@ def test_edited_labels_recompute_the_statistics(release, tmp_path):
     assert numbers(second) == numbers(fresh)
 
 
+def test_relabelled_release_with_images_retrains(release, tmp_path):
+    # The training steps read the diagnoses (the classifier's targets, the folds'
+    # strata): relabelled images must not be served the models of the old labels.
+    tables = _copy_tables(release, tmp_path)
+    config = StudyConfig(
+        data="imaplusplus", imaplusplus=str(tables), images=str(release["images"]), **TRAIN
+    )
+    first = run_study(tmp_path / "out", config, verbose=0)
+    assert first["reused_steps"] == []
+    meta = pd.read_csv(next(tables.glob("*img_metadata.csv")))
+    benign = meta.loc[meta["benign_malignant"] == "benign", "isic_id"][:3]
+    relabel(tables, benign, "malignant")
+    second = run_study(tmp_path / "out", config, verbose=0)
+    # Only the agreement (masks alone) is read back; every training step refits.
+    assert second["reused_steps"] == ["agreement"]
+    assert second["statistics"]["comparison"]["groups"]["malignant"]["n"] == (
+        first["statistics"]["comparison"]["groups"]["malignant"]["n"] + 3
+    )
+
+
 def test_moved_release_is_recognised_by_content(release, tmp_path):
     first = tmp_path / "a" / "tables"
     shutil.copytree(release["tables"], first)
