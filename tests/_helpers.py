@@ -24,6 +24,7 @@ PUBLIC_MODULES = [
     "skiaa.agreement",
     "skiaa.datasets",
     "skiaa.stats",
+    "skiaa.page",
     "skiaa.nets",
     "skiaa.losses",
     "skiaa.estimators",
@@ -187,6 +188,22 @@ def write_mask_folder(folder, n_images=4, *, size=16, seed=0):
             Image.fromarray(mask).save(path)
             paths.append(path)
     return paths
+
+
+def write_compare_tables(folder):
+    """An IAA and an ISIC metadata table of 12 images, as ``skiaa compare --iaa`` reads them.
+
+    Returns the two paths; the images alternate benign and malignant.
+    """
+    ids = [f"ISIC_{i:07d}" for i in range(12)]
+    iaa, meta = folder / "iaa.csv", folder / "meta.csv"
+    pd.DataFrame({"img_id": ids, "dice_score_mean": [0.5 + i / 40 for i in range(12)]}).to_csv(
+        iaa, index=False
+    )
+    pd.DataFrame({"isic_id": ids, "benign_malignant": ["benign", "malignant"] * 6}).to_csv(
+        meta, index=False
+    )
+    return iaa, meta
 
 
 def start_skiaa(*args, **env):

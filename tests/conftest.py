@@ -38,6 +38,16 @@ def imaplusplus_dir():
 
 
 @pytest.fixture(autouse=True)
+def _work_in_tmp_path(tmp_path, monkeypatch):
+    """Run every test in its own empty folder.
+
+    A test (or a docstring example) that writes to a relative path then writes
+    into its tmp_path, never into the checkout where it could be committed.
+    """
+    monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture(autouse=True)
 def _seed_everything():
     """Seed the global RNGs so that a test is reproducible on its own."""
     random.seed(0)

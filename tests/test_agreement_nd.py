@@ -67,7 +67,9 @@ def _directed(a, b, spacing):
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(volume_stacks(), spacings_3d)
 def test_3d_pairs_equal_medpy_with_spacing(stack, spacing):
-    pairs = pairwise_agreement(stack, ND_METRICS, spacing=spacing)
+    # A last axis of 1, 3 or 4 voxels is spatial only when the spacing says so
+    # (otherwise it is read as colour channels): None is given as 1 per axis.
+    pairs = pairwise_agreement(stack, ND_METRICS, spacing=spacing or (1.0, 1.0, 1.0))
     extent = np.asarray(stack.shape[1:]) * (1 if spacing is None else np.asarray(spacing))
     diagonal = np.sqrt((extent**2).sum())
     for row, (i, j) in zip(pairs.itertuples(), itertools.combinations(range(len(stack)), 2)):
@@ -117,12 +119,17 @@ def test_hd_percentile_choices_differ_when_one_border_is_longer():
 def test_image_values_are_invariant_to_annotator_order(stack, rnd):
     order = list(range(len(stack)))
     rnd.shuffle(order)
-    t = AgreementTransformer(metrics=ND_METRICS, statistics=["mean", "min", "max", "median"])
+    # spacing with one value per axis: the volumes' last axis is spatial even
+    # when it is 1, 3 or 4 voxels long.
+    unit = (1.0, 1.0, 1.0)
+    t = AgreementTransformer(
+        metrics=ND_METRICS, statistics=["mean", "min", "max", "median"], spacing=unit
+    )
     a, b = t.fit_transform([stack, stack[order]])
     np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
     # Each pair's values are symmetric in its two masks.
-    forward = pairwise_agreement(stack[:2], ND_METRICS)
-    backward = pairwise_agreement(stack[1::-1], ND_METRICS)
+    forward = pairwise_agreement(stack[:2], ND_METRICS, spacing=unit)
+    backward = pairwise_agreement(stack[1::-1], ND_METRICS, spacing=unit)
     np.testing.assert_allclose(forward[ND_METRICS], backward[ND_METRICS], rtol=1e-12)
 
 
@@ -200,7 +207,9 @@ def test_empty_nan_warns_once_per_pair_and_names_it():
     assert pairs["dice"].item() == 0.0 and np.isnan(pairs["hd95"].item())
     with pytest.raises(ValueError, match="empty must be 'nan' or 'worst'"):
         pairwise_agreement([a, b], empty="zero")
-    with pytest.raises(ValueError, match="hd_percentile must be 'pooled' or 'max'"):
+    with pytest.raises(
+        ValueError, match="hd_percentile must be 'pooled', 'max' or 'area_weighted'"
+    ):
         hd95(a, b, hd_percentile="mean")
 
 
@@ -275,7 +284,9 @@ def test_nifti_spacing_comes_from_the_header(tmp_path):
     pd.testing.assert_frame_equal(unit, pairwise_agreement(stack, ND_METRICS))
     # Masks of one case stored with different voxel sizes are refused, naming both files.
     _save_nifti(tmp_path / "odd.nii", stack[0], (0.8, 0.8, 3.0))
-    with pytest.raises(ValueError, match=r"image c7: .*voxel sizes.*r0.nii.gz.*odd.nii"):
+    with pytest.raises(
+        ValueError, match=r"image c7: .*r0.nii.gz and .*odd.nii differ in voxel size"
+    ):
         pairwise_agreement([paths[0], tmp_path / "odd.nii"], image_id="c7")
 
 

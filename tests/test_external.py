@@ -68,6 +68,18 @@ def test_isic2018(isic2018):
     assert load_isic2018(isic2018, splits=["val"])["split"].unique().tolist() == ["val"]
 
 
+def test_isic2018_two_files_for_one_image_are_named(isic2018):
+    folder = isic2018 / "ISIC2018_Task3_Training_Input"
+    _image(folder / "ISIC_0000002.png")  # a converted copy beside the .jpg
+    with pytest.raises(ValueError) as exc:
+        load_isic2018(isic2018)
+    assert str(exc.value) == (
+        f"ISIC 2018: image 'ISIC_0000002' has more than one file: "
+        f"{folder / 'ISIC_0000002.jpg'} and {folder / 'ISIC_0000002.png'}; "
+        "keep one file per image"
+    )
+
+
 def test_isic2018_errors(isic2018):
     (isic2018 / "ISIC2018_Task3_Training_Input" / "ISIC_0000002.jpg").unlink()
     with pytest.raises(FileNotFoundError, match="ISIC_0000002"):
@@ -153,6 +165,24 @@ def test_derm7pt(derm7pt):
     assert "/d0.jpg" in df.loc[0, "image_path"]  # the dermoscopic, not the clinical image
 
 
+def test_derm7pt_case_without_its_image_is_named(derm7pt):
+    missing = derm7pt / "images" / "A" / "d3.jpg"
+    missing.unlink()
+    with pytest.raises(FileNotFoundError) as exc:
+        load_derm7pt(derm7pt)
+    assert str(exc.value) == (
+        f"derm7pt: 1 image(s) listed but not found: ['4']; looked for {missing} "
+        "(pass on_missing='flag' to keep them)"
+    )
+    assert load_derm7pt(derm7pt, on_missing="flag")["image_exists"].tolist() == [
+        True,
+        True,
+        True,
+        False,
+        True,
+    ]
+
+
 def test_derm7pt_errors(derm7pt):
     pd.DataFrame({"indexes": [4, 2]}).to_csv(derm7pt / "meta" / "valid_indexes.csv", index=False)
     with pytest.raises(ValueError, match="row 2 of meta.csv is in two splits"):
@@ -198,6 +228,43 @@ def test_ph2(ph2):
     assert df["split"].isna().all()
     assert df.loc[2, "histology"] == "Melanoma in situ"
     assert load_images(df["image_path"].tolist(), 3).shape == (3, 3, 3, 3)
+
+
+def test_ph2_case_without_its_image_folder_is_named(ph2):
+    import shutil
+
+    shutil.rmtree(ph2 / "PH2 Dataset images" / "IMD009")
+    expected = ph2 / "PH2 Dataset images" / "IMD009" / "IMD009_Dermoscopic_Image" / "IMD009.bmp"
+    with pytest.raises(FileNotFoundError) as exc:
+        load_ph2(ph2)
+    assert str(exc.value) == (
+        f"PH2: 1 image(s) listed but not found: ['IMD009']; looked for {expected} "
+        "(pass on_missing='flag' to keep them)"
+    )
+    flagged = load_ph2(ph2, on_missing="flag")
+    assert flagged["image_id"].tolist() == ["IMD003", "IMD009", "IMD058"]  # none dropped
+    assert flagged["image_exists"].tolist() == [True, False, True]
+
+
+@pytest.mark.parametrize(
+    ("row", "shown"),
+    [
+        ("|| imd009 ||  ||  1  ||  0  ||", "|| imd009 ||  ||  1  ||  0  ||"),
+        ("|| IMD 009 ||  ||  1  ||  0  ||", "|| IMD 009 ||  ||  1  ||  0  ||"),
+        ("|| IMD009 ||", "|| IMD009 ||"),
+    ],
+    ids=["lower-case", "spaced", "truncated"],
+)
+def test_ph2_case_row_that_cannot_be_read_is_not_dropped(ph2, row, shown):
+    lines = _PH2_TXT.splitlines()
+    lines[2] = row
+    (ph2 / "PH2_dataset.txt").write_text("\n".join(lines) + "\n")
+    with pytest.raises(ValueError) as exc:
+        load_ph2(ph2)
+    assert str(exc.value) == (
+        f"PH2_dataset.txt line 3: case row {shown!r} is not "
+        "'|| IMDxxx || histology || 0/1/2 || ...'"
+    )
 
 
 def test_ph2_errors(ph2, tmp_path):

@@ -2,6 +2,7 @@
 
 import os
 import pickle
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -165,6 +166,33 @@ def test_folder_cache_survives_processes_and_corrupt_files_are_recomputed(weight
     assert (again.n_computed_, again.n_cached_) == (2, 3)
     assert all(np.load(f).shape == (fx.n_features_out_,) for f in files)
     assert not list(cache.rglob("*.tmp.npy"))
+
+
+def test_full_disk_in_the_folder_cache_names_the_file(weights, tmp_path, monkeypatch):
+    import errno
+
+    from skiaa.utils import OutputFolderError
+
+    X = images(3)
+    cache = tmp_path / "features"
+    fx = FeatureExtractor(**fast(weights=weights, cache=cache)).fit(X)
+    real = np.save
+
+    def save(path, value, **kwargs):
+        Path(path).write_bytes(b"\x93NUMPY half")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(np, "save", save)
+    with pytest.raises(
+        OutputFolderError, match=r"cannot write the feature cache file \w+\.npy in "
+    ) as info:
+        fx.transform(X)
+    assert "No space left on device" in str(info.value)
+    assert not list(cache.rglob("*.npy"))  # no temporary file left
+    monkeypatch.setattr(np, "save", real)
+    clear_feature_cache()
+    expected = FeatureExtractor(**fast(weights=weights, cache=None)).fit(X).transform(X)
+    np.testing.assert_array_equal(fx.transform(X), expected)
 
 
 def test_no_cache(weights):

@@ -213,6 +213,26 @@ def test_folders_give_paths_and_missing_files_are_reported(fake_release, tmp_pat
         load_imaplusplus(root, table="image")
 
 
+def test_two_files_for_one_image_are_an_error_naming_both(fake_release, tmp_path):
+    root, _ = fake_release
+    images = tmp_path / "img"
+    (images / "sub").mkdir(parents=True)
+    for image_id in _FAKE:
+        (images / f"{image_id}.jpg").write_bytes(b"x")
+    # A .png converted from one image, kept beside (here: below) its JPEG.
+    (images / "sub" / "ISIC_0000003.png").write_bytes(b"y")
+    with pytest.raises(ValueError) as exc:
+        load_imaplusplus(root, images=images)
+    assert str(exc.value) == (
+        f"1 image(s) of the IMA++ tables have more than one file under {images}: "
+        f"{images / 'ISIC_0000003.jpg'} and {images / 'sub' / 'ISIC_0000003.png'}; "
+        "keep one file per image"
+    )
+    (images / "ISIC_0000003.jpg").unlink()
+    found = load_imaplusplus(root, images=images)
+    assert found.loc[2, "image_path"] == str(images / "sub" / "ISIC_0000003.png")
+
+
 def test_real_tables(imaplusplus_dir, tmp_path):
     images = load_imaplusplus(imaplusplus_dir)
     # Paper, section 1: 2,394 images, 1,880 benign, 505 malignant, 9 indeterminate;

@@ -32,6 +32,7 @@ LAYERS = {
     "agreement": "agreement",
     "datasets": "datasets",
     "stats": "stats",
+    "page": "page",
     "nets": "nets",
     "_tv_backbones": "nets",  # the paper's torchvision backbones, re-exported by skiaa.nets
     "losses": "losses",
@@ -42,7 +43,7 @@ LAYERS = {
     "__main__": "package",
 }
 
-_NUMPY_LAYERS = {"core", "agreement", "datasets", "stats"}
+_NUMPY_LAYERS = {"core", "agreement", "datasets", "stats", "page"}
 _EVERYTHING = set(LAYERS.values())
 
 # Which layers each layer may import (itself included). Lower never imports
@@ -54,6 +55,9 @@ ALLOWED = {
     "agreement": {"core", "agreement"},
     "datasets": {"core", "agreement", "datasets"},
     "stats": {"core", "agreement", "datasets", "stats"},
+    # The disagreement page lays out what the agreement layers compute, on the
+    # masks and images the datasets layer reads.
+    "page": {"core", "agreement", "datasets", "page"},
     "nets": {"core", "nets"},
     "losses": {"core", "losses"},
     "estimators": _NUMPY_LAYERS | {"nets", "losses", "estimators"},

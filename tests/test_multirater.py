@@ -146,6 +146,29 @@ def test_alpha_undefined_for_a_single_value_warns_and_returns_nan(fill):
         assert math.isnan(krippendorff_alpha(stack))
 
 
+def test_alpha_of_one_annotator_is_a_value_error_saying_so():
+    one = np.zeros((1, 5, 5), bool)
+    one[0, 1:3, 1:4] = True
+    with pytest.raises(ValueError) as exc:
+        krippendorff_alpha(one)
+    assert str(exc.value) == (
+        "Krippendorff's alpha needs the masks of at least two annotators (it measures "
+        "their agreement); got 1 mask"
+    )
+    with pytest.raises(ValueError) as exc:
+        krippendorff_alpha([one, one[:, :4]], pooled=True)
+    assert str(exc.value) == (
+        "Krippendorff's alpha needs the masks of at least two annotators (it measures "
+        "their agreement); with pooled=True, each of the 2 image(s) has one mask"
+    )
+    # Pooled, an image by one annotator adds nothing but does not stop the others.
+    two = np.concatenate([one, one])
+    assert krippendorff_alpha([one, two], pooled=True) == 1.0
+    # Label maps too.
+    with pytest.raises(ValueError, match=r"at least two annotators .*; got 1 mask$"):
+        krippendorff_alpha(one.astype(np.uint8) * 2, labels="all")
+
+
 def test_alpha_pixels_with_one_value_do_not_count():
     values = np.array([[1.0, 0.0, np.nan], [1.0, 0.0, 1.0]])
     # The third pixel has one value: unpairable, as in the reference.

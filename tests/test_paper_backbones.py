@@ -21,6 +21,7 @@ from skiaa.nets import (
     check_model_name,
     create_backbone,
     feature_dim,
+    torchvision_checkpoint,
 )
 
 # Small enough for the default run; the others (large or slow on a CPU) are slow.
@@ -101,8 +102,82 @@ def test_paper_names_are_known_and_pretrained_asks_for_torchvision_weights():
     assert PAPER_BACKBONES["tv_swin_v2_t"].image_size == 256
     with pytest.raises(ValueError, match="Did you mean: .*tv_resnet18"):
         check_model_name("tv_resnet_18")
-    with pytest.raises(ValueError, match=r"torchvision.models.resnet18\(weights='DEFAULT'\)"):
+
+
+def _no_network(monkeypatch):
+    """Any attempt to reach a server fails the test."""
+    import socket
+
+    def refuse(*args, **kwargs):
+        raise AssertionError(f"network touched: {args}")
+
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    monkeypatch.setattr(torch.hub, "download_url_to_file", refuse)
+
+
+@pytest.mark.parametrize("name", ["tv_resnet18", "tv_efficientnet_b0"])
+def test_pretrained_loads_torchvision_checkpoint_from_the_hub_cache(name, tmp_path, monkeypatch):
+    # The authors' pretrained=True is torchvision's IMAGENET1K_V1, kept by torchvision
+    # in $TORCH_HOME/hub/checkpoints under the URL's file name.
+    spec = PAPER_BACKBONES[name]
+    assert spec.weights == tvm.get_model_weights(spec.torchvision).IMAGENET1K_V1
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    gen = torch.Generator().manual_seed(1)
+    model, features = _torchvision_features(spec)
+    _perturb(model, gen)
+    folder = tmp_path / "hub" / "checkpoints"
+    folder.mkdir(parents=True)
+    official = folder / spec.weights.url.rsplit("/", 1)[1]
+    full = getattr(tvm, spec.torchvision)(weights=None).state_dict()
+    torch.save(full | model.state_dict(), official)
+    assert torchvision_checkpoint(name, download=False) == official
+    _no_network(monkeypatch)
+    backbone = create_backbone(name, pretrained=True).eval()
+    x = torch.randn(2, 3, 64, 64, generator=gen)
+    with torch.no_grad():
+        torch.testing.assert_close(backbone(x), features.eval()(x), rtol=1e-4, atol=1e-4)
+
+
+def test_pretrained_offline_without_the_file_names_file_folder_and_weights(tmp_path, monkeypatch):
+    from skiaa import nets
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    monkeypatch.setattr(nets, "_hub_reachable", lambda *a, **k: False)
+    _no_network(monkeypatch)
+    with pytest.raises(ValueError) as info:
         create_backbone("tv_resnet18", pretrained=True)
+    message = str(info.value)
+    for part in ("resnet18-f37072fd.pth", str(tmp_path / "hub" / "checkpoints"),
+                 "--weights tv_resnet18=PATH"):  # fmt: skip
+        assert part in message, part
+    assert not (tmp_path / "hub" / "checkpoints").exists()  # nothing written
+
+
+def _block_drop_rates(model):
+    """Stochastic-depth probability of each residual block, in order (0: none)."""
+    from timm.layers import DropPath
+    from torchvision.ops import StochasticDepth
+
+    rates = []
+    for m in model.modules():
+        for attr in ("stochastic_depth", "drop_path", "drop_path1"):
+            layer = getattr(m, attr, None)
+            if isinstance(layer, nn.Module) and not isinstance(m, (DropPath, StochasticDepth)):
+                p = getattr(layer, "p", getattr(layer, "drop_prob", 0.0))
+                rates.append(float(p))
+                break
+    return rates
+
+
+@pytest.mark.parametrize("name", [_params(n) for n in PAPER_BACKBONES])
+def test_stochastic_depth_is_torchvisions_block_by_block(name):
+    spec = PAPER_BACKBONES[name]
+    want = _block_drop_rates(getattr(tvm, spec.torchvision)(weights=None))
+    got = _block_drop_rates(create_backbone(name))
+    if not any(want):  # ResNets, DenseNet, VGG, MobileNets, ViT: none in torchvision
+        assert not any(got)
+    else:
+        assert got == pytest.approx(want, abs=1e-6)
 
 
 def test_kaiming_head_init_has_zero_biases_and_kaiming_scale():

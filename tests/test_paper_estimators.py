@@ -71,3 +71,48 @@ def test_warm_start_fine_tuning_switches_to_imagenet_statistics():
     manual = manual / torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
     pre.eval()
     torch.testing.assert_close(pre(x), manual)
+
+
+@pytest.mark.parametrize("cls", [IAARegressor, MultiTaskDiagnosisClassifier])
+def test_given_validation_rows_choose_the_best_epoch_and_nothing_else(cls, monkeypatch):
+    # The paper's fixed validation part: exactly the marked rows are held out, whatever
+    # validation_fraction and random_state say.
+    from skiaa.estimators import _base
+
+    X, y, iaa = _data(n=20)
+    target = iaa if cls is IAARegressor else y
+    validation = np.zeros(20, dtype=bool)
+    validation[[1, 4, 6, 13]] = True
+    seen = []
+    original = _base.BaseImageEstimator._fit_net
+
+    def spy(self, dataset, *, train_idx, valid_idx, **kwargs):
+        seen.append((sorted(train_idx), sorted(valid_idx)))
+        return original(self, dataset, train_idx=train_idx, valid_idx=valid_idx, **kwargs)
+
+    monkeypatch.setattr(_base.BaseImageEstimator, "_fit_net", spy)
+    for seed in (0, 1):
+        est = cls(max_epochs=2, validation_fraction=0.5, **{**FAST, "random_state": seed})
+        extra = {} if cls is IAARegressor else {"iaa": iaa}
+        est.fit(X, target, validation=validation, **extra)
+        assert est.best_epoch_ in (1, 2)
+    expected = (sorted(np.flatnonzero(~validation)), [1, 4, 6, 13])
+    assert seen == [expected, expected]
+
+
+@pytest.mark.parametrize(
+    "validation, match",
+    [
+        (np.zeros(7, dtype=bool), r"shape \(8,\)"),
+        (np.arange(8) % 2, "boolean"),
+        (np.ones(8, dtype=bool), "8 of 8 images"),
+        (np.zeros(8, dtype=bool), "0 of 8 images"),
+    ],
+)
+def test_bad_validation_masks_are_refused_by_name(validation, match):
+    X, _, iaa = _data(n=8)
+    reg = IAARegressor(max_epochs=1, **FAST)
+    with pytest.raises(ValueError, match=match) as info:
+        reg.fit(X, iaa, validation=validation)
+    assert "validation" in str(info.value)
+    assert not hasattr(reg, "net_")

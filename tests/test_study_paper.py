@@ -61,7 +61,7 @@ def test_dry_run_prints_the_recipe_and_an_estimate_and_writes_nothing(tmp_path, 
         "Recipe (preset paper)",
         "EfficientNet-B1, MobileNetV2, ResNet-18",
         "0.1, 0.2, 0.5, 0.8, 0.9 vs 1",
-        "one fixed stratified 80/20 split (seed 8888)",
+        "one fixed 70/10/20 partition per class (seed 8888)",
         "fp16 with loss scaling",
         "Estimated GPU time",
         "total:",
@@ -148,7 +148,7 @@ def _check_paper_run(out, results, n_runs):
         for ds in ("imaplusplus", "synthetic")
     ]
     gain = results["external"]["table"]["gain"]["0.5"]
-    assert gain["mean"] == pytest.approx(np.mean(cells))
+    assert gain["mean_pp"] == pytest.approx(100 * np.mean(cells))
     assert gain["n_cells"] == 2
     table = pd.read_csv(out / "paper_table.csv")
     assert list(table["dataset"]) == ["imaplusplus", "synthetic"]
@@ -159,11 +159,63 @@ def _check_paper_run(out, results, n_runs):
     assert "## 4. The paper's table" in report
     assert "| synthetic (shifted) | test_resnet |" in report
     assert "started from random weights" in report
-    pooled = results["iaa_regression"]["test_resnet"]["pooled_abs_residual"]
-    test_rows = sum(f["n_test"] for f in results["iaa_regression"]["test_resnet"]["folds"])
-    assert pooled["n"] == test_rows
+    _check_authors_quantities(out, results)
     saved = json.loads((out / "results.json").read_text())
     assert saved["config"]["preset"] == "paper"
+
+
+def test_authors_mae_spread_is_the_sample_std_of_signed_residuals():
+    # Their compute_test_metrics.py: np.std(true - predicted, ddof=1) beside the MAE.
+    from skiaa.study._steps import _authors_regression
+
+    true, pred = np.array([0.5, 0.7, 0.9, 0.8]), np.array([0.6, 0.6, 0.6, 0.8])
+    diagnosis = np.array(["benign", "malignant", "benign", "indeterminate"], dtype=object)
+    out = _authors_regression(true, pred, diagnosis)
+    assert out["mae"] == pytest.approx(0.125)
+    # Signed residuals -0.1, 0.1, 0.3, 0: mean 0.075, sample std sqrt(0.0875 / 3).
+    assert out["std_signed_residual"] == pytest.approx(np.sqrt(0.0875 / 3))
+    assert out["n"] == 4
+    # The indeterminate image is in neither group.
+    counts = out["predicted_malignant_vs_benign"]
+    assert (counts["n_malignant"], counts["n_benign"]) == (1, 2)
+
+
+def _check_authors_quantities(out, results):
+    """Every figure of the authors' evaluation, recomputed from results.json alone."""
+    from scipy.stats import ks_2samp, mannwhitneyu
+
+    reg = results["iaa_regression"]["test_resnet"]
+    runs = reg["test_predictions"]
+    assert len(runs) == len(reg["folds"])
+    true = np.concatenate([r["true"] for r in runs])
+    pred = np.concatenate([r["predicted"] for r in runs])
+    ids = np.concatenate([r["image_id"] for r in runs])
+    # The test images are the partition's, in every run.
+    for r in runs:
+        assert sorted(r["image_id"]) == sorted(results["partition"]["test"])
+    agreement = pd.read_csv(out / "agreement.csv").set_index("image_id")
+    assert true == pytest.approx(agreement.loc[ids, "iaa"].to_numpy())
+    authors = reg["authors"]
+    assert authors["mae"] == pytest.approx(np.mean(np.abs(true - pred)))
+    # The sample std of the signed residuals true - predicted, not of |residuals|.
+    assert authors["std_signed_residual"] == pytest.approx(np.std(true - pred, ddof=1))
+    vs = authors["predicted_vs_true"]
+    assert vs["mannwhitneyu_pvalue"] == pytest.approx(mannwhitneyu(pred, true).pvalue)
+    assert vs["ks_pvalue"] == pytest.approx(ks_2samp(pred, true).pvalue)
+    diagnosis = agreement.loc[ids, "diagnosis"].to_numpy()
+    mb = authors["predicted_malignant_vs_benign"]
+    mal, ben = pred[diagnosis == "malignant"], pred[diagnosis == "benign"]
+    assert (mb["n_malignant"], mb["n_benign"]) == (len(mal), len(ben))
+    assert mb["mannwhitneyu_pvalue"] == pytest.approx(mannwhitneyu(mal, ben).pvalue)
+    report = (out / "report.md").read_text()
+    assert f"{authors['mae']:.3f} ± {authors['std_signed_residual']:.3f}" in report
+    # Diagnosis: every run's test predictions give its balanced accuracy.
+    from sklearn.metrics import balanced_accuracy_score
+
+    for res in results["diagnosis"]["test_resnet"].values():
+        for score, run in zip(res["balanced_accuracy"], res["test_predictions"]):
+            assert score == pytest.approx(balanced_accuracy_score(run["true"], run["predicted"]))
+            assert set(run["image_id"]) <= set(results["partition"]["test"])
 
 
 def test_paper_preset_one_run_with_synthetic_external(tmp_path):
@@ -217,3 +269,116 @@ def test_external_reader_without_official_split_gets_the_authors_split(tmp_path)
     assert "no official test split" in ext.notes[0]
     again = _load_external("ph2", str(root), config, tmp_path / "out", 0)
     assert np.array_equal(again.split, ext.split)  # the fixed seed 8888
+
+
+def test_split_protocol_one_partition_fixed_validation_runs_differ_by_seed(tmp_path):
+    # 50 images: 70/10/20 gives 35/5/10 where a validation tenth of the 80 % would
+    # give 36/4/10. The partition is one for every run and step; runs differ by seed.
+    from skiaa.estimators import IAARegressor, MultiTaskDiagnosisClassifier
+    from skiaa.study._steps import split_70_10_20
+
+    fits = []
+
+    def spy(cls):
+        original = cls.fit
+
+        def fit(self, X, y, **params):
+            rows = [row_of[np.ascontiguousarray(img).tobytes()] for img in X]
+            fits.append((cls.__name__, rows, params.get("validation"), self.random_state))
+            return original(self, X, y, **params)
+
+        return fit
+
+    data = make_lesions(50, image_size=32, random_state=0)
+    row_of = {np.ascontiguousarray(img).tobytes(): i for i, img in enumerate(data.images)}
+    assert len(row_of) == 50
+    config = StudyConfig.paper(
+        models=("test_resnet",), image_size=32, n_samples=50, max_epochs=1, augment_passes=1,
+        alphas=(0.5,), n_resamples=100, n_runs=2,
+    )  # fmt: skip
+    with pytest.MonkeyPatch.context() as mp:
+        for cls in (IAARegressor, MultiTaskDiagnosisClassifier):
+            mp.setattr(cls, "fit", spy(cls))
+        results = run_study(tmp_path, config, verbose=0)
+    part = results["partition"]
+    sizes = {k: len(part[k]) for k in ("train", "val", "test")}
+    assert sizes == {"train": 35, "val": 5, "test": 10}
+    image_ids = pd.read_csv(tmp_path / "agreement.csv")["image_id"].astype(str).tolist()
+    assert sorted(part["train"] + part["val"] + part["test"]) == sorted(image_ids)
+    labels = split_70_10_20(data.diagnosis, 8888)
+    for name in ("train", "val", "test"):
+        assert part[name] == [image_ids[i] for i in np.flatnonzero(labels == name)]
+    val_rows = set(np.flatnonzero(labels == "val"))
+    test_rows = set(np.flatnonzero(labels == "test"))
+    assert len(fits) == 2 + 2 * 2  # regression and two alphas, two runs each
+    for name, rows, validation, _ in fits:
+        assert not set(rows) & test_rows, name  # no fit sees a test image
+        assert validation is not None and validation.sum() == 5
+        assert {r for r, v in zip(rows, validation) if v} == val_rows  # the fixed validation
+        assert len(rows) == 40
+    # Runs: the same images, their own seeds, their own predictions.
+    reg_seeds = [seed for name, _, _, seed in fits if name == "IAARegressor"]
+    assert reg_seeds == [0, 1]
+    runs = results["iaa_regression"]["test_resnet"]["test_predictions"]
+    assert runs[0]["image_id"] == runs[1]["image_id"]
+    assert runs[0]["predicted"] != pytest.approx(runs[1]["predicted"])
+
+
+def _official_checkpoint(torch_home, name="tv_resnet18"):
+    """A torchvision-format state dict under torchvision's own file name in the hub cache."""
+    import torch
+    import torchvision.models as tvm
+
+    spec = PAPER_BACKBONES[name]
+    folder = torch_home / "hub" / "checkpoints"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / spec.weights.url.rsplit("/", 1)[1]
+    torch.save(getattr(tvm, spec.torchvision)(weights=None).state_dict(), path)
+    return path
+
+
+def test_paper_preset_takes_torchvision_weights_from_the_cache_and_imaplusplus_statistics(
+    tmp_path, monkeypatch, capsys
+):
+    from skiaa import nets
+    from skiaa.estimators import IMA_MEAN, IMA_STD
+    from skiaa.study._steps import _estimator_params
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    monkeypatch.setattr(nets, "_hub_reachable", lambda *a, **k: False)  # offline
+    official = _official_checkpoint(tmp_path)
+    params = _estimator_params("tv_resnet18", StudyConfig.paper())
+    assert (params["pretrained"], params["weights"]) == (True, str(official))
+    assert (params["mean"], params["std"]) == (IMA_MEAN, IMA_STD)
+    # Random initialisation only when asked for by name.
+    asked = _estimator_params("tv_resnet18", StudyConfig.paper(weights={"tv_resnet18": "random"}))
+    assert (asked["pretrained"], asked["weights"]) == (False, None)
+    # Outside the paper preset the estimators choose the statistics.
+    assert "mean" not in _estimator_params("tv_resnet18", StudyConfig(models=("tv_resnet18",)))
+    argv = ["reproduce", "--preset", "paper", "--models", "tv_resnet18,tv_mobilenet_v2",
+            "--dry-run", "--external", "synthetic"]  # fmt: skip
+    assert main(argv) == 0
+    text = capsys.readouterr().out
+    weights = next(line for line in text.splitlines() if line.startswith("weights"))
+    assert f"ResNet18_Weights.IMAGENET1K_V1 ({official}, in the cache)" in weights
+    assert "MobileNet_V2_Weights.IMAGENET1K_V1" in weights
+    assert "mobilenet_v2-b0353104.pth, downloaded at the first fit" in weights
+    normalisation = next(line for line in text.splitlines() if line.startswith("normalisation"))
+    assert "IMA++ mean (0.7079, 0.5688, 0.5130)" in normalisation.split("|")[0]
+    assert "ImageNet's on the external sets" in normalisation.split("|")[0]
+
+
+def test_paper_preset_offline_without_weights_stops_before_any_work(tmp_path, monkeypatch):
+    from skiaa import nets
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "home"))
+    monkeypatch.setattr(nets, "_hub_reachable", lambda *a, **k: False)
+    out = tmp_path / "out"
+    config = StudyConfig.paper(models=("tv_resnet18",), **{
+        k: v for k, v in TINY_PAPER.items() if k != "models"})  # fmt: skip
+    with pytest.raises(ValueError) as info:
+        run_study(out, config, verbose=0)
+    for part in ("resnet18-f37072fd.pth", str(tmp_path / "home" / "hub" / "checkpoints"),
+                 "--weights tv_resnet18=PATH"):  # fmt: skip
+        assert part in str(info.value), part
+    assert not out.exists()

@@ -52,6 +52,7 @@ from .stats import (
     plot_ecdf,
     stochastic_dominance_test,
 )
+from .utils import OutputFolderError
 
 # Public names that live in torch-based modules, imported on first access
 # (PEP 562) so that ``import skiaa`` and ``import skiaa.agreement`` stay torch-free.
@@ -97,6 +98,8 @@ __all__ = [
     "plot_agreement_by_factor",
     "plot_ecdf",
     "stochastic_dominance_test",
+    # raised by every command and function that writes a folder
+    "OutputFolderError",
     # skiaa.estimators, skiaa.datasets, skiaa.study (loaded on first access)
     *sorted(_LAZY_NAMES),
 ]

@@ -4,7 +4,8 @@ Masks reach skiaa as boolean arrays of any dimension (2-D images, 3-D volumes),
 as 0/1 or 0/255 integer (or float) arrays, or as files: images (PNG, read for
 what they show by ``skiaa.utils.open_image``), NumPy arrays (``.npy``) or NIfTI
 volumes (``.nii``, ``.nii.gz``, read with nibabel, the ``skiaa[nifti]`` extra;
-their voxel size becomes the metrics' spacing).
+their affines bring them to one orientation and grid, whose voxel size
+becomes the metrics' spacing).
 Everything is converted to boolean here, once, with a
 ``ValueError`` that names the offending image or file, so that the metric code
 below never has to guess what a value of 128 means.
@@ -19,6 +20,7 @@ from .utils import is_path, open_image
 __all__ = [
     "MASK_FILE_EXTENSIONS",
     "as_binary_mask",
+    "as_label_map",
     "check_mask_stack",
     "load_mask_stack",
     "read_mask",
@@ -101,6 +103,98 @@ def as_binary_mask(mask, *, what=None):
     return nonzero
 
 
+#: Lengths of a last axis read as colour channels rather than as a spatial axis.
+CHANNEL_LENGTHS = (1, 3, 4)
+
+
+def drop_channels(mask, what, spatial_ndim=None, labels=False):
+    """A mask array without its trailing channel axis, whose channels must agree.
+
+    An array of 3 or more dimensions whose last axis has 1, 3 or 4 entries is
+    a grey, RGB or RGBA picture of a mask (``(H, W, 3)``, or ``(k, H, W, 1)``
+    as a stack), not a volume 1, 3 or 4 voxels wide: taking it as one would
+    compute 3-D surfaces where the masks are 2-D. Its channels must be equal
+    (a grey mask saved as colour), as for image files; otherwise it is
+    refused, naming the mask. The caller says that the last axis is spatial
+    (a volume that thin) with ``spatial_ndim``, the number of spatial axes:
+    the metrics take it from a spacing with one value per axis. A label map
+    (``labels``) holds classes, not colours: only a last axis of 1 is dropped.
+    """
+    try:
+        arr = mask if isinstance(mask, np.ndarray) else np.asarray(mask)
+    except ValueError:  # ragged nested lists: as_binary_mask names them
+        return mask
+    lengths = (1,) if labels else CHANNEL_LENGTHS
+    if arr.ndim < 3 or arr.shape[-1] not in lengths or arr.dtype == object:
+        return mask
+    if spatial_ndim is not None and arr.ndim <= spatial_ndim:
+        return mask
+    first = arr[..., 0]
+    if all(np.array_equal(first, arr[..., c]) for c in range(1, arr.shape[-1])):
+        return first
+    raise ValueError(
+        f"{what}: shape {arr.shape} ends in an axis of {arr.shape[-1]}, read as colour "
+        "channels, and its channels differ; pass one channel (mask[..., 0]) or, if that "
+        "axis is spatial (a volume that thin), give a spacing with one value per axis, "
+        "e.g. spacing=(1, 1, 1), or move the axis first (np.moveaxis(mask, -1, 0))"
+    )
+
+
+def as_label_map(mask, *, what=None):
+    """Convert one label map (one class value per pixel) to a non-negative integer array.
+
+    Parameters
+    ----------
+    mask : array-like
+        Integer (or boolean, or float holding whole numbers) class values,
+        non-negative; 0 is usually the background.
+    what : str, default=None
+        Name of the map used in error messages.
+
+    Returns
+    -------
+    labels : ndarray of int, C-contiguous
+        The values, as an unsigned or signed integer array (booleans become 0/1).
+
+    Raises
+    ------
+    ValueError
+        If a value is negative, NaN or not a whole number, or the array is
+        0-dimensional or not numeric.
+
+    Examples
+    --------
+    >>> from skiaa._masks import as_label_map
+    >>> as_label_map([[0, 2], [1.0, 0]])
+    array([[0, 2],
+           [1, 0]])
+    """
+    prefix = _where(what=what)
+    try:
+        arr = np.asarray(mask)
+    except ValueError as exc:
+        raise ValueError(
+            f"{prefix}a label map must be a rectangular array (rows of equal length), got "
+            f"nested sequences of unequal lengths ({exc})"
+        ) from None
+    if arr.ndim == 0:
+        raise ValueError(f"{prefix}a label map must be an array, got a scalar")
+    if arr.dtype == bool:
+        return np.ascontiguousarray(arr, dtype=np.uint8)
+    if arr.dtype.kind not in "uif":
+        raise ValueError(f"{prefix}a label map must be numeric, got dtype {arr.dtype}")
+    if arr.size and arr.dtype.kind == "f":
+        if not np.all(np.isfinite(arr)) or np.any(arr != np.round(arr)):
+            bad = arr[~np.isfinite(arr) | (arr != np.round(arr))][:3]
+            raise ValueError(
+                f"{prefix}label values must be whole numbers, found {', '.join(map(str, bad))}"
+            )
+        arr = arr.astype(np.int64)
+    if arr.size and arr.dtype.kind == "i" and arr.min() < 0:
+        raise ValueError(f"{prefix}label values must be non-negative, found {arr.min()}")
+    return np.ascontiguousarray(arr)
+
+
 def _suffix(path):
     name = Path(path).name.lower()
     return ".nii.gz" if name.endswith(".nii.gz") else Path(name).suffix
@@ -114,30 +208,101 @@ def _read_npy(path):
         raise ValueError(f"cannot read mask file {path}: {exc}") from exc
 
 
-def _read_nifti(path):
+def _nibabel(path):
     try:
         import nibabel
     except ImportError as exc:  # pragma: no cover - depends on the installation
         raise ImportError(
-            f"reading NIfTI masks ({path.name}) needs nibabel: pip install 'skiaa[nifti]'"
+            f"reading NIfTI masks ({Path(path).name}) needs nibabel: pip install 'skiaa[nifti]'"
         ) from exc
+    return nibabel
+
+
+def _read_nifti(path):
+    """The stored array of a NIfTI file and its voxel-to-world affine (None if degenerate)."""
+    nibabel = _nibabel(path)
     try:
         img = nibabel.load(path)
         # The stored array (no scaling by scl_slope: a mask is its stored labels).
         arr = np.asarray(img.dataobj.get_unscaled())
-        zooms = tuple(float(z) for z in img.header.get_zooms()[: arr.ndim])
+        affine = np.asarray(img.affine, dtype=np.float64)
     except Exception as exc:  # nibabel raises its own error types for broken files
         raise ValueError(f"cannot read mask file {path}: {exc}") from exc
     if arr.ndim == 4 and arr.shape[3] == 1:  # a single-frame 4-D volume
         arr = arr[..., 0]
-    spacing = zooms[: arr.ndim] if all(z > 0 for z in zooms[: arr.ndim]) else None
-    return arr, spacing
+    # A zero or non-finite voxel axis leaves no orientation to read.
+    usable = np.isfinite(affine).all() and abs(np.linalg.det(affine[:3, :3])) > 0
+    return arr, affine if usable else None
 
 
-def _read_image(path):
+def _spacing(affine, ndim):
+    """Voxel size along the array's first ``ndim`` axes: the affine's column lengths."""
+    if affine is None:
+        return None
+    return tuple(float(z) for z in np.sqrt((affine[:3, :3] ** 2).sum(axis=0))[:ndim])
+
+
+def _reorient(mask, affine, reference):
+    """``mask`` and its affine with its axes flipped and permuted to ``reference``'s order.
+
+    Two raters' files of one scan may store the voxels in different axis
+    orders or directions, each with an affine that says so; nibabel's
+    orientation tools (``io_orientation``, ``apply_orientation``, as in
+    ``as_closest_canonical``) move the array to the reference's closest
+    orientation without resampling. Whether both then cover the same grid is
+    for the caller to check on the returned affine.
+    """
+    from nibabel import orientations
+
+    flat = mask.ndim == 2  # a 2-D NIfTI: its affine still has three axes
+    arr = mask[:, :, None] if flat else mask
+    transform = orientations.ornt_transform(
+        orientations.io_orientation(affine), orientations.io_orientation(reference)
+    )
+    moved = orientations.apply_orientation(arr, transform)
+    moved_affine = affine @ orientations.inv_ornt_aff(transform, arr.shape)
+    if flat and moved.shape[2] == 1:
+        moved = moved[:, :, 0]
+    return np.ascontiguousarray(moved), moved_affine
+
+
+def _rounded(values):
+    return tuple(round(float(v), 4) for v in values)
+
+
+def _grid_difference(shape, affine, ref_shape, ref_affine):
+    """How two voxel grids differ, in words, or None when they are one grid.
+
+    Voxel sizes agree to a relative 1e-4, axis directions to 1e-4 (cosines),
+    and origins to a hundredth of the smallest voxel: closer than any
+    rounding of a header, far below anything that moves a mask by a voxel.
+    """
+    if shape != ref_shape:
+        return f"shape {ref_shape} and {shape} (after reorientation)"
+    ndim = len(shape)
+    zooms = np.array(_spacing(affine, 3))
+    ref_zooms = np.array(_spacing(ref_affine, 3))
+    found = []
+    if not np.allclose(zooms[:ndim], ref_zooms[:ndim], rtol=1e-4, atol=0):
+        found.append(f"voxel size {_rounded(ref_zooms[:ndim])} and {_rounded(zooms[:ndim])}")
+    directions = affine[:3, :3] / zooms
+    ref_directions = ref_affine[:3, :3] / ref_zooms
+    turn = float(np.abs(directions - ref_directions).max())
+    if turn > 1e-4:
+        found.append(f"axis directions (cosines differ by up to {turn:.4g})")
+    gap = float(np.linalg.norm(affine[:3, 3] - ref_affine[:3, 3]))
+    if gap > 0.01 * min(ref_zooms[:ndim].min(), zooms[:ndim].min()):
+        found.append(
+            f"origin {_rounded(ref_affine[:3, 3])} and {_rounded(affine[:3, 3])} ({gap:.4g} apart)"
+        )
+    return "; ".join(found) or None
+
+
+def _read_image(path, labels=False):
     # What the file shows (palette images through their palette, 16-bit and
-    # float grey with their own full scale), not Pillow's raw storage.
-    arr, full_scale = open_image(path, kind="mask")
+    # float grey with their own full scale), not Pillow's raw storage; a label
+    # map's palette only colours its classes: its indices are the labels.
+    arr, full_scale = open_image(path, kind="mask", palette_indices=labels)
     if arr.ndim == 3:
         if arr.shape[2] in (2, 4):  # grey + alpha (LA) or RGBA
             # Alpha must be fully opaque everywhere: a uniform 50% alpha is as
@@ -157,32 +322,42 @@ def _read_image(path):
         ):
             raise ValueError(f"{path}: colour mask whose channels differ; expected a grey mask")
         arr = arr[..., 0]
-    if full_scale not in (1, 255) and not np.any((arr != 0) & (arr != full_scale)):
+    if not labels and full_scale not in (1, 255) and not np.any((arr != 0) & (arr != full_scale)):
         # A 16-bit mask of 0 and 65535: full intensity is the lesion.
         arr = arr != 0
     return arr
 
 
-def read_mask_and_spacing(path):
-    """Read a binary mask file and the voxel size it stores (NIfTI), or None.
-
-    See :func:`read_mask`; the spacing is the NIfTI header's voxel size (one
-    number per axis of the mask), None for PNG and ``.npy`` files.
-    """
+def _read_mask_file(path, labels=False, spatial_ndim=None):
+    """A mask file as bool (a label map with ``labels``) and its NIfTI affine (None for PNG,
+    .npy and degenerate headers)."""
     path = Path(path)
     kind = _suffix(path)
-    spacing = None
+    affine = None
     if kind == ".npy":
-        arr = _read_npy(path)
+        arr = drop_channels(_read_npy(path), path, spatial_ndim, labels)
     elif kind in (".nii", ".nii.gz"):
         if not path.is_file():
             raise ValueError(f"cannot read mask file {path}: no such file")
-        arr, spacing = _read_nifti(path)
+        arr, affine = _read_nifti(path)
     else:
-        arr = _read_image(path)
+        arr = _read_image(path, labels)
     if arr.ndim < 2:
         raise ValueError(f"{path}: a mask must be 2-D or more, got shape {arr.shape}")
-    return as_binary_mask(arr, what=path), spacing
+    convert = as_label_map if labels else as_binary_mask
+    return convert(arr, what=path), affine
+
+
+def read_mask_and_spacing(path, *, labels=False):
+    """Read a binary mask file and the voxel size it stores (NIfTI), or None.
+
+    See :func:`read_mask`; the spacing is the NIfTI file's voxel size (the
+    lengths of its affine's axes, one number per axis of the mask, in the
+    array's axis order), None for PNG and ``.npy`` files. With
+    ``labels=True`` the file is a label map, checked by :func:`as_label_map`.
+    """
+    mask, affine = _read_mask_file(path, labels=labels)
+    return mask, _spacing(affine, min(mask.ndim, 3))
 
 
 def read_mask(path):
@@ -231,12 +406,15 @@ def read_mask(path):
     return read_mask_and_spacing(path)[0]
 
 
-def load_mask_stack(masks, *, image_index=None, min_masks=2):
+def load_mask_stack(masks, *, image_index=None, min_masks=2, labels=False, spatial_ndim=None):
     """Validate the masks of one image, stack them, and give the spacing their files store.
 
     The engine behind :func:`check_mask_stack`. Returns ``(stack, spacing)``:
-    ``spacing`` is the voxel size of the NIfTI files among ``masks`` (they must
-    agree), or None when no mask carries one.
+    ``spacing`` is the voxel size of the grid the NIfTI files among ``masks``
+    share once brought to the first one's orientation (in its axis order), or
+    None when no mask carries one. With ``labels=True`` the masks are label
+    maps (:func:`as_label_map`) and the stack is an integer array.
+    ``spatial_ndim`` as in :func:`check_mask_stack`.
     """
     prefix = _where(image_index)
     if is_path(masks):
@@ -258,36 +436,52 @@ def load_mask_stack(masks, *, image_index=None, min_masks=2):
     if len(items) < min_masks:
         raise ValueError(f"{prefix}needs at least {min_masks} masks, got {len(items)}")
     out = []
-    spacing, spacing_from = None, None
+    # The first NIfTI mask's geometry: the others are brought to its orientation
+    # and must then lie on its grid, so that voxel j of every mask is one point.
+    reference = None
     for j, item in enumerate(items):
         try:
             if is_path(item):
-                mask, found = read_mask_and_spacing(item)
+                mask, affine = _read_mask_file(item, labels=labels, spatial_ndim=spatial_ndim)
+            elif labels:
+                what = f"mask {j}"
+                mask, affine = (
+                    as_label_map(drop_channels(item, what, spatial_ndim, True), what=what),
+                    None,
+                )
             else:
-                mask, found = as_binary_mask(item, what=f"mask {j}"), None
+                what = f"mask {j}"
+                item = drop_channels(item, what, spatial_ndim)
+                mask, affine = as_binary_mask(item, what=what), None
         except ValueError as exc:
             raise ValueError(f"{prefix}{exc}") from exc
         if mask.ndim < 2:
             raise ValueError(f"{prefix}mask {j} must be 2-D or more, got shape {mask.shape}")
+        if affine is not None:
+            if reference is None:
+                reference = (item, mask.shape, affine)
+            else:
+                mask, affine = _reorient(mask, affine, reference[2])
+                differs = _grid_difference(mask.shape, affine, reference[1], reference[2])
+                if differs is not None:
+                    raise ValueError(
+                        f"{prefix}the masks' files do not lie on one voxel grid, so their "
+                        f"voxels cannot be compared: {reference[0]} and {item} differ in "
+                        f"{differs}; resample one onto the other's grid first"
+                    )
         if out and mask.shape != out[0].shape:
             raise ValueError(
                 f"{prefix}all masks of an image must have the same shape, "
                 f"got {out[0].shape} and {mask.shape}"
             )
-        if found is not None:
-            if spacing is not None and not np.allclose(found, spacing, rtol=1e-5, atol=0):
-                raise ValueError(
-                    f"{prefix}the masks' files store different voxel sizes: "
-                    f"{spacing} ({Path(spacing_from).name}) and {found} ({Path(item).name})"
-                )
-            spacing, spacing_from = found, item
         out.append(mask)
+    spacing = None if reference is None else _spacing(reference[2], min(out[0].ndim, 3))
     if not out:
-        return np.zeros((0, 0, 0), dtype=bool), None
+        return np.zeros((0, 0, 0), dtype=np.uint8 if labels else bool), None
     return np.stack(out), spacing
 
 
-def check_mask_stack(masks, *, image_index=None, min_masks=2):
+def check_mask_stack(masks, *, image_index=None, min_masks=2, spatial_ndim=None):
     """Validate the masks of one image and stack them as booleans.
 
     Parameters
@@ -295,11 +489,23 @@ def check_mask_stack(masks, *, image_index=None, min_masks=2):
     masks : array-like of shape (k, H, W) or (k, D, H, W)..., or sequence of arrays or paths
         The ``k`` masks of one image: an array of 2-D masks, of 3-D volumes
         (any dimension >= 2), or a list whose items are arrays (bool, 0/1 or
-        0/255) or mask file paths (read with :func:`read_mask`).
+        0/255) or mask file paths (read with :func:`read_mask`). NIfTI files
+        are compared in world space: each is brought (flipped, axes permuted,
+        never resampled) to the orientation of the first NIfTI file among
+        ``masks``, on whose voxel grid it must then lie.
     image_index : int or str, default=None
         Position (or id) of the image, named in every error message.
     min_masks : int, default=2
         Fewest masks accepted.
+    spatial_ndim : int, default=None
+        Number of spatial axes of each mask. A mask array of 3 or more
+        dimensions whose last axis has 1, 3 or 4 entries (``(H, W, 3)``, or
+        ``(k, H, W, 1)`` as a stack) is read as a picture with colour
+        channels, which must be equal, and reduced to one of them, unless it
+        has no more than ``spatial_ndim`` dimensions: then that axis is spatial
+        (a volume 1, 3 or 4 voxels thin). None: every such axis is channels.
+        Label maps hold classes, not colours: only a last axis of 1 is
+        dropped from them.
 
     Returns
     -------
@@ -309,8 +515,12 @@ def check_mask_stack(masks, *, image_index=None, min_masks=2):
     ------
     ValueError
         If there are fewer than ``min_masks`` masks, a mask has fewer than 2
-        dimensions, the masks differ in shape, a value is not binary, or a
-        file cannot be read. The message names the image and the mask.
+        dimensions, a trailing channel axis has channels that differ, the
+        masks differ in shape, a value is not binary, a file
+        cannot be read, or two NIfTI files do not lie on one voxel grid after
+        reorientation (another shape, voxel size, axis direction or origin:
+        the message names both files and how they differ). The message names
+        the image and the mask.
 
     See Also
     --------
@@ -329,4 +539,6 @@ def check_mask_stack(masks, *, image_index=None, min_masks=2):
         ...
     ValueError: image 7: all masks of an image must have the same shape, got (2, 2) and (3, 3)
     """
-    return load_mask_stack(masks, image_index=image_index, min_masks=min_masks)[0]
+    return load_mask_stack(
+        masks, image_index=image_index, min_masks=min_masks, spatial_ndim=spatial_ndim
+    )[0]

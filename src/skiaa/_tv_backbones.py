@@ -185,7 +185,9 @@ class TorchvisionBackbone:
     convert : callable or None
         Renames a torchvision state dict to the timm model's names (``"rename"``).
     timm_kwargs : tuple of (str, object) pairs
-        Extra arguments of :func:`timm.create_model`.
+        Extra arguments of :func:`timm.create_model`: torchvision's stochastic
+        depth as timm's ``drop_path_rate`` (the same linear schedule over the
+        blocks), 0 where torchvision has none.
     """
 
     name: str
@@ -198,6 +200,18 @@ class TorchvisionBackbone:
     adapt: object = None
     convert: object = None
     timm_kwargs: tuple = ()
+
+    @property
+    def weights(self):
+        """torchvision's ImageNet weights the authors loaded (``pretrained=True``).
+
+        torchvision's legacy ``pretrained=True`` means ``IMAGENET1K_V1`` for
+        every builder, not the newer ``DEFAULT`` (``IMAGENET1K_V2`` for
+        ResNet-50, the MobileNets and EfficientNet-B1).
+        """
+        from torchvision.models import get_model_weights
+
+        return get_model_weights(self.torchvision).IMAGENET1K_V1
 
     def build(self, *, in_chans=3, image_size=None, **kwargs):
         """The timm model, adapted to torchvision's features, with random weights.
@@ -243,16 +257,20 @@ _SPECS = [
                         1280),
     TorchvisionBackbone("tv_mobilenet_v3_large", "MobileNetV3-L", "mobilenet_v3_large",
                         "mobilenetv3_large_100", 960, adapt=_mobilenetv3_adapt),
+    # torchvision's stochastic_depth_prob defaults: EfficientNet 0.2, ConvNeXt-T 0.1,
+    # Swin-T and Swin-V2-T 0.2 (timm's Swin defaults to 0.1, the others to 0).
     TorchvisionBackbone("tv_efficientnet_b0", "EfficientNet-B0", "efficientnet_b0",
-                        "efficientnet_b0", 1280),
+                        "efficientnet_b0", 1280, timm_kwargs=(("drop_path_rate", 0.2),)),
     TorchvisionBackbone("tv_efficientnet_b1", "EfficientNet-B1", "efficientnet_b1",
-                        "efficientnet_b1", 1280),
+                        "efficientnet_b1", 1280, timm_kwargs=(("drop_path_rate", 0.2),)),
     TorchvisionBackbone("tv_convnext_tiny", "ConvNeXt-T", "convnext_tiny", "convnext_tiny", 768,
-                        loading="rename", adapt=_convnext_adapt, convert=_convnext),
+                        loading="rename", adapt=_convnext_adapt, convert=_convnext,
+                        timm_kwargs=(("drop_path_rate", 0.1),)),
     TorchvisionBackbone("tv_swin_t", "Swin-T", "swin_t", "swin_tiny_patch4_window7_224", 768,
-                        loading="rename", convert=_swin),
+                        loading="rename", convert=_swin, timm_kwargs=(("drop_path_rate", 0.2),)),
     TorchvisionBackbone("tv_swin_v2_t", "Swin-V2-T", "swin_v2_t", "swinv2_tiny_window8_256", 768,
-                        image_size=256, loading="rename", convert=_swin),
+                        image_size=256, loading="rename", convert=_swin,
+                        timm_kwargs=(("drop_path_rate", 0.2),)),
     TorchvisionBackbone("tv_vit_b_16", "ViT-B/16", "vit_b_16", "vit_base_patch16_224", 768,
                         loading="rename", convert=_vit),
     TorchvisionBackbone("tv_vit_b_32", "ViT-B/32", "vit_b_32", "vit_base_patch32_224", 768,

@@ -42,6 +42,7 @@ __all__ = [
     "create_backbone",
     "feature_dim",
     "load_weights",
+    "torchvision_checkpoint",
 ]
 
 
@@ -84,14 +85,63 @@ def check_model_name(name):
     raise ValueError(f"Unknown timm model {name!r}. {hint}")
 
 
-def _hub_reachable(timeout=3.0):
+def _hub_reachable(timeout=3.0, host="huggingface.co"):
     # A quick probe, so that an offline machine gets a clear error at once instead
     # of huggingface_hub's retries.
     try:
-        with socket.create_connection(("huggingface.co", 443), timeout=timeout):
+        with socket.create_connection((host, 443), timeout=timeout):
             return True
     except OSError:
         return False
+
+
+def torchvision_checkpoint(name, *, download=True):
+    """The file of torchvision's ImageNet checkpoint of a paper backbone, in torch's hub cache.
+
+    Parameters
+    ----------
+    name : str
+        A paper backbone (:data:`PAPER_BACKBONES`, e.g. ``"tv_resnet18"``).
+    download : bool, default=True
+        Download the file when it is not in the cache, through torchvision's
+        weights API (``WeightsEnum.get_state_dict``, which checks the hash in
+        the file name). With False, only the path is returned.
+
+    Returns
+    -------
+    path : pathlib.Path
+        ``torch.hub.get_dir()/checkpoints/<torchvision's file name>``
+        (``$TORCH_HOME/hub/checkpoints``), where torchvision keeps it. When the
+        file is there, nothing touches the network.
+
+    Raises
+    ------
+    ValueError
+        If ``name`` is not a paper backbone, or the file is missing and
+        download.pytorch.org cannot be reached: the message names the file, the
+        folder and ``weights=PATH`` (``--weights MODEL=PATH``).
+
+    Examples
+    --------
+    >>> from skiaa.nets import torchvision_checkpoint
+    >>> torchvision_checkpoint("tv_resnet18", download=False).name
+    'resnet18-f37072fd.pth'
+    """
+    spec = PAPER_BACKBONES.get(name)
+    if spec is None:
+        raise ValueError(f"{name!r} is not one of the paper's backbones: {list(PAPER_BACKBONES)}")
+    weights = spec.weights
+    folder = Path(torch.hub.get_dir()) / "checkpoints"
+    path = folder / os.path.basename(weights.url)
+    if download and not path.is_file():
+        if not _hub_reachable(host="download.pytorch.org"):
+            raise ValueError(
+                f"{name}: torchvision's ImageNet checkpoint {path.name} ({weights}) is not in "
+                f"{folder} and download.pytorch.org cannot be reached. Copy the file there "
+                f"(or set TORCH_HOME), or pass --weights {name}=PATH (weights=PATH)."
+            )
+        weights.get_state_dict(progress=False, check_hash=True)
+    return path
 
 
 def _read_checkpoint(path):
@@ -231,8 +281,10 @@ def create_backbone(
         features (see Notes).
     pretrained : bool, default=False
         Download timm's pretrained weights. Needs network access to the Hugging
-        Face hub; offline, pass ``weights`` instead. Not available for the
-        paper's backbones, whose weights are torchvision's: pass ``weights``.
+        Face hub; offline, pass ``weights`` instead. For the paper's backbones,
+        torchvision's ImageNet checkpoint (the one the authors loaded), through
+        torchvision's weights API and torch's hub cache
+        (:func:`torchvision_checkpoint`).
     weights : str or path-like, default=None
         A local checkpoint (``.pth``/``.pt``/``.safetensors``), loaded with
         :func:`load_weights`. Takes precedence over ``pretrained``. For the
@@ -282,12 +334,7 @@ def create_backbone(
     spec = PAPER_BACKBONES.get(name)
     if spec is not None:
         if weights is None and pretrained:
-            raise ValueError(
-                f"{name!r} is the paper's torchvision {spec.label}: its ImageNet weights are "
-                f"torchvision's. Save them once where a network is available "
-                f"(torch.save(torchvision.models.{spec.torchvision}(weights='DEFAULT')"
-                ".state_dict(), PATH)) and pass weights=PATH."
-            )
+            weights = torchvision_checkpoint(name)
         model = spec.build(in_chans=in_chans, image_size=image_size, **kwargs)
         if weights is not None:
             load_weights(model, os.fspath(weights), convert=spec.convert)

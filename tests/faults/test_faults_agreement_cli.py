@@ -7,20 +7,21 @@ old image-level one, and the rerun gives exactly the files of an uninterrupted
 run.
 """
 
+import errno
 import os
+import re
 import signal
 import stat
 import time
 from pathlib import Path
 
-import pandas as pd
 import pytest
 
 import skiaa.datasets
-from _helpers import start_skiaa, write_mask_folder
+from _helpers import start_skiaa, write_compare_tables, write_mask_folder
 from skiaa.cli import main
 from skiaa.datasets import _mask_folders
-from skiaa.utils import _files
+from skiaa.utils import OutputFolderError, _outputs
 
 PAIRWISE, IMAGES = "pairwise_metrics.csv", "image_level_metrics.csv"
 
@@ -108,14 +109,20 @@ def test_read_only_out_fails_before_work(masks, tmp_path, capsys, no_work, comma
 
 
 def test_check_output_dir_unit(tmp_path):
-    # Not created by the check; existing outputs need force.
-    out = _files.check_output_dir(tmp_path / "a" / "b", ["x.csv"])
+    # Not created by the check; existing outputs need force; one error type.
+    out = _outputs.check_output_dir(tmp_path / "a" / "b", ["x.csv"])
     assert out == tmp_path / "a" / "b" and not out.exists()
     out.mkdir(parents=True)
     (out / "x.csv").write_text("old")
-    with pytest.raises(FileExistsError, match=r"x\.csv already exists; use --force"):
-        _files.check_output_dir(out, ["x.csv", "y.csv"])
-    assert _files.check_output_dir(out, ["x.csv"], force=True) == out
+    with pytest.raises(OutputFolderError, match=r"x\.csv already exists; use --force") as info:
+        _outputs.check_output_dir(out, ["x.csv", "y.csv"])
+    assert info.value.errno == errno.EEXIST
+    assert _outputs.check_output_dir(out, ["x.csv"], force=True) == out
+    (tmp_path / "f").write_text("a file")
+    for bad in (tmp_path / "f", tmp_path / "f" / "below"):
+        with pytest.raises(OutputFolderError, match=re.escape(str(tmp_path / "f"))) as info:
+            _outputs.check_output_dir(bad)
+        assert info.value.errno == errno.ENOTDIR
 
 
 # --------------------------------------------------------------------------- #
@@ -158,6 +165,10 @@ def _no_temporary_files(folder):
     return [p.name for p in folder.iterdir() if p.name.startswith(".")] == []
 
 
+def _visible(folder):
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if not p.name.startswith(".")}
+
+
 def test_ctrl_c_during_computation_leaves_old_outputs(masks, runs, monkeypatch, capsys):
     out, before, clean = runs
     real, calls = _mask_folders._release_pairs, []
@@ -180,8 +191,8 @@ def test_ctrl_c_during_computation_leaves_old_outputs(masks, runs, monkeypatch, 
 
 @pytest.mark.parametrize("stop_at", [1, 2, 3, 4])
 def test_interrupt_between_renames_never_mixes(masks, runs, monkeypatch, stop_at):
-    # Writes: 2 temporary files, then the old files are removed and the new
-    # ones renamed in. Interrupt before the n-th rename (1: before any).
+    # The commit removes the 2 old files, then renames the 2 new ones in.
+    # Interrupt before the n-th of those 4 steps (1: before any).
     out, before, clean = runs
     real_replace, real_unlink, steps = os.replace, Path.unlink, []
 
@@ -191,7 +202,8 @@ def test_interrupt_between_renames_never_mixes(masks, runs, monkeypatch, stop_at
             raise KeyboardInterrupt
 
     def replace(src, dst):
-        step()
+        if Path(src).parent.name.startswith(".skiaa-staging-"):  # not the journal's
+            step()
         return real_replace(src, dst)
 
     def unlink(self, missing_ok=False):
@@ -199,19 +211,22 @@ def test_interrupt_between_renames_never_mixes(masks, runs, monkeypatch, stop_at
             step()
         return real_unlink(self, missing_ok=missing_ok)
 
-    monkeypatch.setattr(_files.os, "replace", replace)
+    monkeypatch.setattr(_outputs.os, "replace", replace)
     monkeypatch.setattr(Path, "unlink", unlink)
     assert _agreement(masks, out, *NEW) == 130
     monkeypatch.undo()
-    now = _files_in(out)
-    assert _no_temporary_files(out)
+    now = _visible(out)
+    # The journal and the staged files wait for the next run to finish the commit.
+    hidden = sorted(p.name for p in out.iterdir() if p.name.startswith("."))
+    assert hidden[0] == ".skiaa-commit.json" and len(hidden) == 2
+    assert hidden[1].startswith(".skiaa-staging-")
     # Every file present is from one run only: all old, or new ones alone.
     old_files = {n for n in now if now[n] == before.get(n)}
     new_files = {n for n in now if now[n] == clean.get(n)}
     assert old_files | new_files == set(now)
     assert not (old_files and new_files), (old_files, new_files)
     assert _agreement(masks, out, *NEW) == 0
-    assert _files_in(out) == clean
+    assert _files_in(out) == clean and _no_temporary_files(out)
 
 
 @pytest.mark.slow
@@ -240,8 +255,7 @@ def test_killed_process_leaves_no_mix_and_rerun_is_exact(tmp_path, sig):
         if sig == signal.SIGINT:
             assert proc.returncode == 130 and "skiaa agreement: interrupted" in err
             assert "Traceback" not in err
-        now = _files_in(out)
-        visible = {n: b for n, b in now.items() if not n.startswith(".")}
+        visible = _visible(out)
         assert visible == before or all(clean[n] == b for n, b in visible.items()), visible
     # The rerun gives exactly the files of an uninterrupted run.
     assert _agreement(masks, out, *NEW) == 0
@@ -250,8 +264,13 @@ def test_killed_process_leaves_no_mix_and_rerun_is_exact(tmp_path, sig):
 
 def test_rerun_after_kill_also_removes_leftover_temporary_files(masks, runs):
     out, _, clean = runs
-    leftover = out / f".pairwise_metrics{_files._TMP_MARKER}abc123.csv"
+    # Left by SIGKILL: a staging folder (this version) or a temporary file
+    # beside the outputs (versions before the lock), and a journal's temporary.
+    leftover = out / f".pairwise_metrics{_outputs._TMP_MARKER}abc123.csv"
     leftover.write_text("half a table")
+    (out / ".skiaa-staging-x1y2").mkdir()
+    (out / ".skiaa-staging-x1y2" / PAIRWISE).write_text("half a table")
+    (out / ".skiaa-commit.json.tmp").write_text('{"mo')
     assert _agreement(masks, out, *NEW) == 0
     assert _files_in(out) == clean
 
@@ -259,14 +278,7 @@ def test_rerun_after_kill_also_removes_leftover_temporary_files(masks, runs):
 def test_compare_outputs_replace_as_a_set(tmp_path, monkeypatch):
     # skiaa compare writes three files: interrupted at the second rename, none
     # of the old ones is left beside a new one.
-    ids = [f"ISIC_{i:07d}" for i in range(12)]
-    iaa, meta = tmp_path / "iaa.csv", tmp_path / "meta.csv"
-    pd.DataFrame({"img_id": ids, "dice_score_mean": [0.5 + i / 40 for i in range(12)]}).to_csv(
-        iaa, index=False
-    )
-    pd.DataFrame({"isic_id": ids, "benign_malignant": ["benign", "malignant"] * 6}).to_csv(
-        meta, index=False
-    )
+    iaa, meta = write_compare_tables(tmp_path)
     out = tmp_path / "out"
     args = ["compare", "--iaa", str(iaa), "--metadata", str(meta), "--out", str(out)]
     assert main([*args, "--n-resamples", "30"]) == 0
@@ -274,15 +286,16 @@ def test_compare_outputs_replace_as_a_set(tmp_path, monkeypatch):
     real, calls = os.replace, []
 
     def replace(src, dst):
-        calls.append(dst)
-        if len(calls) == 2:
-            raise KeyboardInterrupt
+        if Path(src).parent.name.startswith(".skiaa-staging-"):
+            calls.append(dst)
+            if len(calls) == 2:
+                raise KeyboardInterrupt
         return real(src, dst)
 
-    monkeypatch.setattr(_files.os, "replace", replace)
+    monkeypatch.setattr(_outputs.os, "replace", replace)
     assert main([*args, "--n-resamples", "40", "--force"]) == 130
     monkeypatch.undo()
-    now = _files_in(out)
+    now = _visible(out)
     assert set(now) == {"comparison.json"}
     assert now["comparison.json"] != before["comparison.json"]
     assert '"n_resamples": 40' in now["comparison.json"].decode()

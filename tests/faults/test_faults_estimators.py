@@ -265,3 +265,35 @@ def test_ctrl_c_stops_a_grid_search(data):
     with pytest.raises(KeyboardInterrupt):
         search.fit(X, iaa)
     assert not hasattr(search, "cv_results_")
+
+
+# ----------------------------------------------------------------- one image
+
+
+@pytest.fixture(scope="module")
+def fitted_classifier(data):
+    X, y, iaa = data
+    return MultiTaskDiagnosisClassifier(**fast_params(max_epochs=1)).fit(X, y, iaa=iaa)
+
+
+@pytest.mark.parametrize("which", ["regressor", "classifier"])
+def test_one_image_to_predict_says_how_to_pass_it(data, fitted, fitted_classifier, which):
+    X, _, _ = data
+    est = fitted if which == "regressor" else fitted_classifier
+    methods = ["predict"] + (["predict_proba", "predict_iaa"] if which == "classifier" else [])
+    for method in methods:
+        predict = getattr(est, method)
+        # An (H, W, 3) image used to be read as H grey images: H predictions.
+        with pytest.raises(ValueError) as exc:
+            predict(X[0])
+        assert str(exc.value) == (
+            "X has shape (32, 32, 3), which looks like one (H, W, C) image; estimators take "
+            "a batch of images: pass X[None] (shape (1, 32, 32, 3)) for one image."
+        )
+        with pytest.raises(ValueError, match=r"looks like one \(C, H, W\) image: pass X\[None\]"):
+            predict(X[0].transpose(2, 0, 1) / 255.0)
+        with pytest.raises(ValueError, match=r"X is one path \('img.png'\); .*\[path\]"):
+            predict("img.png")
+        # As the message says: one prediction, the batch's first.
+        np.testing.assert_array_equal(predict(X[0][None]), predict(X[:1]))
+        assert len(predict(X[0][None])) == 1

@@ -1,12 +1,14 @@
 """Fault injection, masks: bad mask files and arrays are refused naming the item.
 
-Covers the alpha channel (issue 8, item 10: a partly transparent RGBA mask was
+Covers palette, 16-bit and NIfTI files (read for what they show, NIfTI masks in
+world space), the alpha channel (issue 8, item 10: a partly transparent RGBA mask was
 accepted although alpha must be opaque), ragged nested lists (item 9: numpy's
 "inhomogeneous shape"), and a bad mask inside a folder given to ``skiaa
 agreement``, which must leave earlier outputs unchanged.
 """
 
 import numpy as np
+import pandas as pd
 import pytest
 from PIL import Image
 
@@ -154,3 +156,163 @@ def test_mask_file_of_unknown_mode_and_over_large_mask_are_refused(tmp_path, mon
         read_mask(large)
     assert str(exc.value).startswith(f"{large}: Image size (2000 pixels) exceeds limit")
     assert "PIL.Image.MAX_IMAGE_PIXELS = <pixels>" in str(exc.value)
+
+
+# --------------------------------------------------------------------------- #
+# NIfTI masks compared in world space
+# --------------------------------------------------------------------------- #
+def _nifti(path, mask, affine):
+    nibabel = pytest.importorskip("nibabel")
+    nibabel.save(nibabel.Nifti1Image(mask.astype(np.uint8), affine), path)
+    return path
+
+
+def _volumes():
+    """Two raters' masks of one lesion on a (6, 7, 8) grid, different in shape and place."""
+    a = np.zeros((6, 7, 8), bool)
+    a[1:4, 2:6, 1:5] = True
+    b = np.zeros_like(a)
+    b[2:5, 1:5, 2:7] = True
+    return a, b
+
+
+# Voxel size (0.5, 0.8, 2.0) mm, origin (-10, 4, 30) mm, axes along +x, +y, +z.
+AFFINE = np.array(
+    [[0.5, 0, 0, -10.0], [0, 0.8, 0, 4.0], [0, 0, 2.0, 30.0], [0, 0, 0, 1]], dtype=float
+)
+METRICS = ["dice", "hausdorff", "hd95", "assd"]
+
+
+def _flipped_x(mask, affine):
+    """The same mask stored with its first axis reversed, and the affine that says so."""
+    flip = np.eye(4)
+    flip[0, 0], flip[0, 3] = -1, mask.shape[0] - 1
+    return mask[::-1], affine @ flip
+
+
+def _transposed(mask, affine):
+    """The same mask stored with axes (z, x, y), and the affine that says so."""
+    swap = np.zeros((4, 4))
+    swap[[0, 1, 2], [1, 2, 0]] = 1  # stored voxel (p, q, r) is voxel (q, r, p)
+    swap[3, 3] = 1
+    return mask.transpose(2, 0, 1), affine @ swap
+
+
+def test_nifti_mask_stored_flipped_is_compared_in_world_space(tmp_path):
+    a, _ = _volumes()
+    flipped, affine = _flipped_x(a, AFFINE)
+    assert not np.array_equal(flipped, a)  # voxel by voxel they would disagree
+    paths = [
+        _nifti(tmp_path / "r1.nii.gz", a, AFFINE),
+        _nifti(tmp_path / "r2.nii", flipped, affine),
+    ]
+    row = pairwise_agreement(paths, METRICS).iloc[0]
+    assert row["dice"] == 1.0 and row["hausdorff"] == 0.0 and row["assd"] == 0.0
+
+
+@pytest.mark.parametrize("store", [_flipped_x, _transposed], ids=["flipped", "transposed"])
+def test_reoriented_nifti_masks_give_the_arrays_values_with_their_spacing(tmp_path, store):
+    a, b = _volumes()
+    expected = pairwise_agreement([a, b], METRICS, spacing=(0.5, 0.8, 2.0))
+    stored, affine = store(b, AFFINE)
+    first = _nifti(tmp_path / "a.nii.gz", a, AFFINE)
+    second = _nifti(tmp_path / "b.nii.gz", stored, affine)
+    got = pairwise_agreement([first, second], METRICS)
+    pd.testing.assert_frame_equal(got, expected)
+    # With the reoriented file first, its orientation is the reference and the
+    # spacing comes from its own axes: the distances are the same.
+    back = pairwise_agreement([second, first], METRICS)
+    np.testing.assert_allclose(back[METRICS].to_numpy(), expected[METRICS].to_numpy())
+
+
+def _refusal(paths):
+    with pytest.raises(ValueError) as exc:
+        pairwise_agreement(paths, METRICS, image_id="case1")
+    return str(exc.value)
+
+
+def test_nifti_masks_on_different_grids_are_refused_naming_both(tmp_path):
+    a, _ = _volumes()
+    first = _nifti(tmp_path / "r1.nii.gz", a, AFFINE)
+    moved = AFFINE.copy()
+    moved[0, 3] += 50.0  # the same voxels, 50 mm to the side
+    shifted = _nifti(tmp_path / "r2.nii.gz", a, moved)
+    assert _refusal([first, shifted]) == (
+        f"image case1: the masks' files do not lie on one voxel grid, so their voxels cannot "
+        f"be compared: {first} and {shifted} differ in origin (-10.0, 4.0, 30.0) and "
+        "(40.0, 4.0, 30.0) (50 apart); resample one onto the other's grid first"
+    )
+    finer = AFFINE.copy()
+    finer[2, 2] = 1.0
+    fine = _nifti(tmp_path / "fine.nii.gz", a, finer)
+    assert (
+        f"{first} and {fine} differ in voxel size (0.5, 0.8, 2.0) and (0.5, 0.8, 1.0)"
+        in _refusal([first, fine])
+    )
+    smaller = _nifti(tmp_path / "small.nii.gz", a[:, :, :6], AFFINE)
+    assert f"{first} and {smaller} differ in shape (6, 7, 8) and (6, 7, 6)" in _refusal(
+        [first, smaller]
+    )
+    turn = np.eye(4)
+    turn[:2, :2] = [[np.cos(0.1), -np.sin(0.1)], [np.sin(0.1), np.cos(0.1)]]
+    tilted = _nifti(tmp_path / "tilted.nii.gz", a, turn @ AFFINE)
+    assert "differ in axis directions (cosines differ by up to" in _refusal([first, tilted])
+
+
+# --------------------------------------------------------------------------- #
+# Mask arrays with a trailing channel axis
+# --------------------------------------------------------------------------- #
+def _two_masks():
+    a = np.zeros((9, 10), bool)
+    a[2:6, 3:8] = True
+    b = np.zeros_like(a)
+    b[3:7, 2:7] = True
+    return np.stack([a, b])
+
+
+@pytest.mark.parametrize("channels", [1, 3, 4])
+def test_trailing_channel_axis_is_reduced_when_its_channels_agree(channels):
+    stack = _two_masks()
+    expected = pairwise_agreement(stack, METRICS)
+    pictures = np.repeat(stack[..., None].astype(np.uint8) * 255, channels, axis=-1)
+    pd.testing.assert_frame_equal(pairwise_agreement(pictures, METRICS), expected)
+    # A list of (H, W, C) arrays too, and the consensus keeps the 2-D shape.
+    pd.testing.assert_frame_equal(pairwise_agreement(list(pictures), METRICS), expected)
+    assert check_mask_stack(pictures).shape == stack.shape
+
+
+def test_trailing_channel_axis_whose_channels_differ_is_refused():
+    pictures = np.repeat(_two_masks()[..., None], 3, axis=-1)
+    pictures[1, 0, 0, 2] = True  # the blue channel of mask 1 differs
+    with pytest.raises(ValueError) as exc:
+        pairwise_agreement(pictures, METRICS, image_id="ISIC_1")
+    assert str(exc.value) == (
+        "image ISIC_1: mask 1: shape (9, 10, 3) ends in an axis of 3, read as colour "
+        "channels, and its channels differ; pass one channel (mask[..., 0]) or, if that axis "
+        "is spatial (a volume that thin), give a spacing with one value per axis, e.g. "
+        "spacing=(1, 1, 1), or move the axis first (np.moveaxis(mask, -1, 0))"
+    )
+
+
+def test_spacing_per_axis_says_that_a_thin_last_axis_is_spatial(tmp_path):
+    a, b = _volumes()
+    thin = np.stack([a[:, :, 2:5], b[:, :, 2:5]])  # volumes 3 voxels thin
+    spacing = (0.5, 0.8, 2.0)
+    got = pairwise_agreement(thin, METRICS, spacing=spacing)
+    # The same volumes with the thin axis first: the metrics ignore the axis order.
+    moved = pairwise_agreement(np.moveaxis(thin, -1, 1), METRICS, spacing=(2.0, 0.5, 0.8))
+    pd.testing.assert_frame_equal(got, moved)
+    np.save(tmp_path / "a.npy", thin[0])
+    np.save(tmp_path / "b.npy", thin[1])
+    files = pairwise_agreement([tmp_path / "a.npy", tmp_path / "b.npy"], METRICS, spacing=spacing)
+    pd.testing.assert_frame_equal(files, got)
+
+
+def test_palette_label_map_is_read_by_its_indices(tmp_path):
+    from skiaa._masks import read_mask_and_spacing
+
+    classes = np.zeros((6, 6), np.uint8)
+    classes[1:3, 1:4], classes[4:, 2:] = 1, 2
+    # PASCAL VOC's convention: the palette colours the classes, the indices are them.
+    path = _palette_mask(tmp_path / "labels.png", classes, [0, 0, 0, 128, 0, 0, 0, 128, 0])
+    np.testing.assert_array_equal(read_mask_and_spacing(path, labels=True)[0], classes)

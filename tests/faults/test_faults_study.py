@@ -20,12 +20,13 @@ from _helpers import start_skiaa
 from _study_release import TINY, numbers, write_study_release
 from skiaa.cli import main
 from skiaa.estimators import IAARegressor
-from skiaa.study import StepCacheWarning, StudyConfig, _outputs, run_study
+from skiaa.study import OutputFolderError, StepCacheWarning, StudyConfig, _run, run_study
+from skiaa.utils import _outputs
 
 
 def _files(folder):
     """Bytes of every output file of a study folder (not its caches)."""
-    return {n: (folder / n).read_bytes() for n in _outputs.OUTPUT_FILES if (folder / n).exists()}
+    return {n: (folder / n).read_bytes() for n in _run.OUTPUT_FILES if (folder / n).exists()}
 
 
 def _strip_timing(text):
@@ -120,7 +121,9 @@ def test_out_below_a_file_fails_before_any_work(tmp_path, monkeypatch, capsys):
     _no_work(monkeypatch)
     blocker = tmp_path / "file.txt"
     blocker.write_text("not a folder")
-    with pytest.raises(NotADirectoryError, match="is below .*file.txt.*which is a file"):
+    with pytest.raises(
+        OutputFolderError, match=r"output folder .*out: .*file\.txt is a file, not a"
+    ):
         run_study(blocker / "out", StudyConfig(**TINY), verbose=0)
     assert main(["reproduce", "--quick", "--out", str(blocker / "out")]) == 1
     err = capsys.readouterr().err
@@ -132,7 +135,7 @@ def test_out_is_a_file_fails_before_any_work(tmp_path, monkeypatch, capsys):
     _no_work(monkeypatch)
     target = tmp_path / "report"
     target.write_text("keep me")
-    with pytest.raises(NotADirectoryError, match="exists and is not a folder"):
+    with pytest.raises(OutputFolderError, match="exists and is not a folder"):
         run_study(target, StudyConfig(**TINY), verbose=0)
     assert main(["reproduce", "--quick", "--out", str(target)]) == 1
     err = capsys.readouterr().err
@@ -150,7 +153,7 @@ def test_read_only_out_fails_before_any_work(tmp_path, monkeypatch, capsys):
     folder.mkdir()
     folder.chmod(0o555)
     try:
-        with pytest.raises(PermissionError, match="is not writable"):
+        with pytest.raises(OutputFolderError, match="is not writable"):
             run_study(folder, StudyConfig(**TINY), verbose=0)
         assert main(["reproduce", "--quick", "--out", str(folder / "sub")]) == 1
         assert capsys.readouterr().err.count("\n") == 1
@@ -237,7 +240,7 @@ def test_interrupted_rerun_leaves_the_previous_outputs(finished, tmp_path, monke
         run_study(out, StudyConfig(**TINY, random_state=1), verbose=0)
     # Every output is the seed-0 run's, byte for byte: no seed-1 agreement.csv or ecdf.png.
     assert _files(out) == before
-    assert not (out / _outputs._STAGING).exists()
+    assert not list(out.glob(".skiaa-staging*"))
     # The interrupted step left no result; the steps before it stored seed 1's.
     steps_after = {p.name: p.read_bytes() for p in (out / "steps").iterdir()}
     assert (
@@ -270,7 +273,7 @@ def test_interrupted_commit_is_completed_by_the_next_run(finished, tmp_path, mon
     real, calls = os.replace, []
 
     def replace(src, dst):
-        if Path(dst).parent == out and Path(src).parent.name == _outputs._STAGING:
+        if Path(dst).parent == out and Path(src).parent.name.startswith(".skiaa-staging-"):
             calls.append(Path(dst).name)
             if len(calls) == 3:
                 raise KeyboardInterrupt
@@ -338,4 +341,4 @@ def test_signalled_process_leaves_one_run_and_rerun_is_exact(finished, tmp_path,
     fresh = run_study(tmp_path / "fresh", StudyConfig(**{**TINY, "random_state": 1}), verbose=0)
     again = run_study(out, StudyConfig(**{**TINY, "random_state": 1}), verbose=0)
     assert numbers(again) == numbers(fresh)
-    assert not (out / _outputs._STAGING).exists()
+    assert not list(out.glob(".skiaa-staging*"))

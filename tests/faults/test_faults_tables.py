@@ -499,3 +499,39 @@ def test_external_image_listed_twice_or_in_two_splits(tmp_path):
         r"e\.g\. 'ISIC_0000002': 'train' vs 'test'",
     ):
         load_isic2018(root, splits=("train", "test"), on_missing="flag")
+
+
+# --------------------------------------------------------------------------- #
+# Blank rows: a line of commas alone is no row; a row without its id is named
+# --------------------------------------------------------------------------- #
+@pytest.mark.parametrize("which", ["iaa", "metadata"])
+@pytest.mark.parametrize("where", ["last", "middle"])
+def test_lines_of_commas_alone_are_not_rows(iaa_tables, tmp_path, capsys, which, where):
+    iaa, meta, _ = iaa_tables
+    assert _compare(iaa, meta, tmp_path / "clean") == 0
+    path = iaa if which == "iaa" else meta
+    lines = path.read_text().splitlines()
+    blank = "," * (lines[0].count(","))
+    at = len(lines) if where == "last" else 3
+    path.write_text("\n".join([*lines[:at], blank, *lines[at:]]) + "\n")
+    assert _compare(iaa, meta, tmp_path / "out") == 0
+    assert "nan" not in capsys.readouterr().err
+    assert _numbers(tmp_path / "out") == _numbers(tmp_path / "clean")
+
+
+@pytest.mark.parametrize("which", ["iaa", "metadata"])
+def test_row_without_an_id_is_named_by_its_line(iaa_tables, tmp_path, capsys, which):
+    iaa, meta, _ = iaa_tables
+    path = iaa if which == "iaa" else meta
+    frame = pd.read_csv(path)
+    column = "img_id" if which == "iaa" else "isic_id"
+    frame.loc[4, column] = np.nan
+    frame.to_csv(path, index=False)
+    out = tmp_path / "out"
+    assert _compare(iaa, meta, out) == 1
+    err = _error(capsys)
+    name = "IAA table" if which == "iaa" else "metadata table"
+    key = "image_id" if which == "iaa" else "isic_id"
+    assert f"{name} '{path}', column '{key}': 1 row(s) without a value, at line 6" in err
+    assert "fill in or remove those rows" in err
+    assert not out.exists()

@@ -25,6 +25,11 @@ The definitions are medpy's (``medpy.metric.binary`` 0.5: ``dc``, ``jc``,
   mean of both directed sets concatenated (medpy >= 0.5; medpy < 0.5
   averaged the two directed means instead).
 
+With ``labels=[...]`` (or ``"all"``) every metric takes *label maps*, one
+integer class per pixel, and returns one value per class: the metric of the
+binary masks ``map == class``, with the rules below for a class absent from one
+or both maps; :func:`generalized_dice` pools the classes (Sudre et al. 2017).
+
 Masks may have any number of dimensions (2-D images, 3-D volumes): a stack
 of an image's masks is ``(k, H, W)`` or ``(k, D, H, W)``, and ``spacing``
 gives one voxel size per axis, in the array's axis order.
@@ -56,10 +61,10 @@ Overlaps are counted on bit-packed masks with a population count
 found by eroding the row-packed bits (byte shifts and ANDs on 1/8 of the
 memory), cropped to the bytes that hold foreground, and the directed distances
 come from a k-d tree over the border points: exact (the same numbers as medpy's
-full-image distance transform), at a fraction of the cost. On 4000 x 3000
-lesion masks HD95 and ASSD take about 20 ms against medpy's 0.9-1.3 s, Dice
-about 1 ms against 12-20 ms for a numpy boolean Dice
-(``benchmarks/bench_agreement.py``).
+full-image distance transform), at a fraction of the cost; label maps find
+every class's border in one pass. ``benchmarks/bench_agreement.py`` and
+``benchmarks/bench_peers.py`` measure the ratios against numpy, medpy, MONAI
+and DeepMind's surface-distance, side by side on equal values.
 """
 
 # The package's layout (see docs/development.rst, "Adding an agreement metric"):
@@ -71,12 +76,20 @@ about 1 ms against 12-20 ms for a numpy boolean Dice
 # model's masks against the annotators) and _transformer (the engine as a
 # scikit-learn transformer).
 from . import _multirater, _naming, _scoring
-from ._consensus import StapleResult, UncertaintyMap, majority_vote, staple, uncertainty_map
+from ._consensus import (
+    MultiLabelStapleResult,
+    StapleResult,
+    UncertaintyMap,
+    majority_vote,
+    staple,
+    uncertainty_map,
+)
 from ._metrics import (
     EmptyMaskWarning,
     assd,
     boundary_f1,
     dice,
+    generalized_dice,
     hausdorff,
     hd95,
     jaccard,
@@ -146,6 +159,7 @@ __all__ = [
     "assd",
     "surface_dice",
     "boundary_f1",
+    "generalized_dice",
     "pairwise_agreement",
     "image_agreement",
     # Multi-rater measures (_multirater) and a model against its annotators (_scoring)
@@ -163,6 +177,7 @@ __all__ = [
     "make_segmentation_scorer",
     # Consensus masks (_consensus) and the transformer (_transformer)
     "StapleResult",
+    "MultiLabelStapleResult",
     "UncertaintyMap",
     "majority_vote",
     "staple",

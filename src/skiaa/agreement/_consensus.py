@@ -12,13 +12,50 @@ from typing import NamedTuple
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
-from .._masks import check_mask_stack
+from .._masks import check_mask_stack, load_mask_stack
+from ._metrics import _class_index, check_labels_option, resolve_labels
 
-__all__ = ["StapleResult", "UncertaintyMap", "majority_vote", "staple", "uncertainty_map"]
+__all__ = [
+    "MultiLabelStapleResult",
+    "StapleResult",
+    "UncertaintyMap",
+    "majority_vote",
+    "staple",
+    "uncertainty_map",
+]
 
 
-def majority_vote(masks, *, ties="foreground"):
-    """Pixel-wise majority vote of binary masks.
+def _label_classes(masks, labels, undecided):
+    """A label stack as class positions: ``(classes (k, ...), values, undecided value)``.
+
+    Class 0 is the background (0, and every value not in ``labels``), then the
+    label values in increasing order, as SimpleITK orders labels; the value
+    written for undecided pixels defaults to SimpleITK's, the largest value + 1.
+    """
+    labels = check_labels_option(labels)
+    stack, _ = load_mask_stack(masks, min_masks=1, labels=True)
+    labels = resolve_labels(labels, stack, allow_empty=True)
+    values = np.array(sorted({0, *(int(v) for v in labels)}), dtype=np.int64)
+    classes = _class_index(stack, values)
+    classes[classes == len(values)] = 0  # values nobody named: background
+    if undecided is None:
+        undecided = int(values[-1]) + 1
+    elif isinstance(undecided, bool) or not isinstance(undecided, (int, np.integer)):
+        raise ValueError(f"undecided must be an integer label value, got {undecided!r}")
+    return classes, values, int(undecided)
+
+
+def _winner(scores, undecided):
+    """Index of the largest score along axis 0; ``undecided`` where the largest is shared
+    (or every score is 0), as SimpleITK's voting and STAPLE filters decide."""
+    best = scores.max(axis=0)
+    winner = scores.argmax(axis=0)
+    shared = (scores == best).sum(axis=0) > 1
+    return np.where(shared | ~(best > 0), undecided, winner)
+
+
+def majority_vote(masks, *, ties="foreground", labels=None, undecided=None):
+    """Pixel-wise majority vote of binary masks, or of label maps.
 
     Parameters
     ----------
@@ -29,12 +66,23 @@ def majority_vote(masks, *, ties="foreground"):
         Label of a pixel with as many votes for as against (possible when
         ``k`` is even). ``"foreground"`` is the IMA++ release's choice
         (SimpleITK ``LabelVotingImageFilter`` with undecided pixels set to 1).
+        Binary masks only.
+    labels : sequence of int or "all", default=None
+        The masks are label maps (one integer class per pixel) and these are
+        the classes voted on, beside the background (0, and every value not
+        listed); ``"all"``: every non-zero value found. Each pixel gets the
+        value with the most votes, as SimpleITK's ``LabelVotingImageFilter``
+        gives it.
+    undecided : int, default=None
+        With ``labels``, the value of a pixel where several values share the
+        most votes; None: SimpleITK's default, the largest label + 1.
 
     Returns
     -------
     consensus : ndarray of bool, shape (H, W) or (D, H, W)...
         True where more than half of the masks are foreground (with
-        ``ties="foreground"``, also where exactly half are).
+        ``ties="foreground"``, also where exactly half are). With ``labels``,
+        the label map (integers) of the winning values.
 
     Raises
     ------
@@ -55,9 +103,21 @@ def majority_vote(masks, *, ties="foreground"):
     array([[1, 1, 1, 0]])
     >>> majority_vote(masks, ties="background").astype(int)
     array([[1, 0, 0, 0]])
+    >>> maps = np.array([[[1, 2, 2, 0]], [[1, 2, 0, 3]], [[1, 1, 0, 3]]])
+    >>> majority_vote(maps, labels="all")
+    array([[1, 2, 0, 3]])
     """
     if ties not in ("foreground", "background"):
         raise ValueError(f"ties must be 'foreground' or 'background', got {ties!r}")
+    if labels is not None:
+        if ties != "foreground":
+            raise ValueError(
+                "ties applies to binary masks; with labels a tied pixel gets `undecided`"
+            )
+        classes, values, undecided = _label_classes(masks, labels, undecided)
+        votes = np.stack([(classes == c).sum(axis=0) for c in range(len(values))])
+        lookup = np.append(values, undecided)
+        return lookup[_winner(votes, len(values))]
     stack = check_mask_stack(masks, min_masks=1)
     votes = 2 * stack.sum(axis=0, dtype=np.int64)
     k = stack.shape[0]
@@ -115,7 +175,16 @@ def _pattern_counts(stack):
     return patterns.astype(bool), counts.astype(np.float64), inverse.reshape(-1), None
 
 
-def staple(masks, *, confidence_weight=1.0, max_iter=100_000, tol=1e-7, threshold=0.5):
+def staple(
+    masks,
+    *,
+    confidence_weight=1.0,
+    max_iter=100_000,
+    tol=None,
+    threshold=0.5,
+    labels=None,
+    undecided=None,
+):
     """STAPLE consensus: EM estimate of the true mask and each annotator's quality.
 
     Simultaneous Truth And Performance Level Estimation (Warfield, Zou & Wells,
@@ -138,18 +207,31 @@ def staple(masks, *, confidence_weight=1.0, max_iter=100_000, tol=1e-7, threshol
         Most EM iterations; a :class:`~sklearn.exceptions.ConvergenceWarning`
         says when they run out (SimpleITK's default is unbounded). Masks of one
         lesion converge in tens to hundreds; noise-like stacks can take far more.
-    tol : float, default=1e-7
+    tol : float, default=None
         Convergence threshold on the change of every sensitivity and
-        specificity between two iterations (SimpleITK's, which makes the
-        results equal to SimpleITK's to about 1e-12).
+        specificity (with ``labels``: every confusion-matrix entry) between
+        two iterations. None: SimpleITK's, 1e-7 for binary masks (which makes
+        the results equal to SimpleITK's to about 1e-12) and 1e-5 with labels
+        (``MultiLabelSTAPLE``'s ``TerminationUpdateThreshold``).
     threshold : float, default=0.5
-        ``mask = probabilities > threshold`` (the IMA++ release thresholds at 0.5).
+        ``mask = probabilities > threshold`` (the IMA++ release thresholds at
+        0.5). Binary masks only, as ``confidence_weight``.
+    labels : sequence of int or "all", default=None
+        The masks are label maps (one integer class per pixel): run the
+        multi-label STAPLE of Rohlfing et al. (2004) as SimpleITK's
+        ``MultiLabelSTAPLE`` does, over the background (0, and every value
+        not listed) and these class values (``"all"``: every non-zero value
+        found). See Notes.
+    undecided : int, default=None
+        With ``labels``, the value of a pixel where classes tie; None:
+        SimpleITK's default, the largest label + 1.
 
     Returns
     -------
-    result : StapleResult
+    result : StapleResult or MultiLabelStapleResult
         Named tuple ``(probabilities, mask, sensitivity, specificity, prior,
-        n_iter)``.
+        n_iter)``; with ``labels``, ``(probabilities, mask, confusion, prior,
+        values, n_iter)`` (:class:`MultiLabelStapleResult`).
 
     Raises
     ------
@@ -173,6 +255,15 @@ def staple(masks, *, confidence_weight=1.0, max_iter=100_000, tol=1e-7, threshol
     The EM runs on the distinct columns of votes (at most ``2**k``) weighted
     by their pixel counts, which gives the same sums as a pixel-wise loop.
 
+    With ``labels`` every step is SimpleITK's ``MultiLabelSTAPLEImageFilter``:
+    priors are the labels' frequencies over all masks; each annotator's
+    confusion matrix starts from the majority vote (a tied vote counts, as in
+    ITK's indexing, in the next row's background column), normalised per
+    annotator label; the E and M steps alternate until no entry changes by
+    ``tol`` or more; a pixel takes the class of largest posterior weight, and
+    ``undecided`` where the largest weight is shared or zero. The label map
+    equals ``SimpleITK.MultiLabelSTAPLE`` (tested).
+
     Examples
     --------
     >>> import numpy as np
@@ -189,6 +280,8 @@ def staple(masks, *, confidence_weight=1.0, max_iter=100_000, tol=1e-7, threshol
     >>> result.sensitivity.round(3), result.specificity.round(3)
     (array([1., 1., 1.]), array([1.   , 1.   , 0.889]))
     """
+    if tol is None:
+        tol = 1e-7 if labels is None else 1e-5
     for name, value, low, high in (
         ("threshold", threshold, 0.0, 1.0),
         ("tol", tol, 0.0, np.inf),
@@ -197,6 +290,10 @@ def staple(masks, *, confidence_weight=1.0, max_iter=100_000, tol=1e-7, threshol
             raise ValueError(f"{name} must be in [{low}, {high}], got {value!r}")
     if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) or max_iter < 1:
         raise ValueError(f"max_iter must be a positive integer, got {max_iter!r}")
+    if labels is not None:
+        if confidence_weight != 1.0 or threshold != 0.5:
+            raise ValueError("confidence_weight and threshold apply to binary masks, not labels")
+        return _multilabel_staple(*_label_classes(masks, labels, undecided), max_iter, tol)
     stack = check_mask_stack(masks, min_masks=1)
     k = stack.shape[0]
     shape = stack.shape[1:]
@@ -257,6 +354,109 @@ def staple(masks, *, confidence_weight=1.0, max_iter=100_000, tol=1e-7, threshol
     else:
         probabilities = weights[codes].reshape(shape)
     return StapleResult(probabilities, probabilities > threshold, p, q, prior, n_iter)
+
+
+class MultiLabelStapleResult(NamedTuple):
+    """Result of :func:`staple` on label maps (``labels=...``).
+
+    Attributes
+    ----------
+    probabilities : ndarray of float64, shape (n_classes, H, W) or (n_classes, D, H, W)...
+        Posterior probability of each class at each pixel, classes in the
+        order of ``values``.
+    mask : ndarray of int64, shape (H, W) or (D, H, W)...
+        The consensus label map: the value of the class of largest posterior,
+        ``undecided`` where classes tie.
+    confusion : ndarray of float64, shape (k, n_classes + 1, n_classes)
+        Each annotator's estimated confusion matrix: row = the class the
+        annotator drew (the last row is never drawn), column = the true
+        class; columns sum to 1.
+    prior : ndarray of float64, shape (n_classes,)
+        Prior probability of each class (its frequency over all masks).
+    values : ndarray of int64, shape (n_classes,)
+        The label value of each class: 0 (background), then the labels.
+    n_iter : int
+        EM iterations run.
+    """
+
+    probabilities: np.ndarray
+    mask: np.ndarray
+    confusion: np.ndarray
+    prior: np.ndarray
+    values: np.ndarray
+    n_iter: int
+
+
+def _multilabel_staple(classes, values, undecided, max_iter, tol):
+    """SimpleITK's multi-label STAPLE on class positions (k, ...), on distinct vote patterns."""
+    k = classes.shape[0]
+    shape = classes.shape[1:]
+    n = len(values)
+    flat = classes.reshape(k, -1).astype(np.int64)
+    if n**k < 2**62:
+        codes = (flat * (n ** np.arange(k, dtype=np.int64))[:, None]).sum(axis=0)
+        present, inverse, counts = np.unique(codes, return_inverse=True, return_counts=True)
+        patterns = (present[:, None] // (n ** np.arange(k, dtype=np.int64))) % n  # (m, k)
+    else:
+        patterns, inverse, counts = np.unique(
+            flat.T, axis=0, return_inverse=True, return_counts=True
+        )
+    inverse = inverse.reshape(-1)
+    counts = counts.astype(np.float64)
+    # Priors: each label's share of all the masks' pixels.
+    prior = np.bincount(flat.reshape(-1), minlength=n).astype(np.float64)
+    prior /= prior.sum()
+    # Initial confusion matrices from the majority vote (undecided = n). ITK's
+    # matrices have n + 1 rows and n columns stored row after row, so a vote of
+    # n counted at (row j, column n) lands at (row j + 1, column 0): kept, as the
+    # equality with SimpleITK requires.
+    votes = np.stack([(patterns == c).sum(axis=1) for c in range(n)])  # (n, m)
+    vote = _winner(votes.astype(np.float64), n)
+    confusion = np.zeros((k, n + 1, n))
+    for a in range(k):
+        rows = patterns[:, a] + (vote == n)
+        cols = np.where(vote == n, 0, vote)
+        np.add.at(confusion[a], (rows, cols), counts)
+        sums = confusion[a].sum(axis=1, keepdims=True)
+        np.divide(confusion[a], sums, out=confusion[a], where=sums > 0)
+
+    def posterior(confusion):
+        weights = np.tile(prior, (patterns.shape[0], 1))
+        for a in range(k):
+            weights *= confusion[a][patterns[:, a]]
+        return weights  # (m, n)
+
+    n_iter = 0
+    converged = False
+    for n_iter in range(1, max_iter + 1):  # noqa: B007 - n_iter is reported
+        weights = posterior(confusion)
+        total = weights.sum(axis=1, keepdims=True)
+        np.divide(weights, total, out=weights, where=total > 0)
+        weights *= counts[:, None]
+        updated = np.zeros_like(confusion)
+        for a in range(k):
+            np.add.at(updated[a], patterns[:, a], weights)
+        sums = updated.sum(axis=1, keepdims=True)
+        np.divide(updated, sums, out=updated, where=sums > 0)
+        change = float(np.abs(updated - confusion).max())
+        confusion = updated
+        if change < tol:
+            converged = True
+            break
+    if not converged:
+        warnings.warn(
+            f"STAPLE did not converge in max_iter={max_iter} iterations; raise max_iter or tol",
+            ConvergenceWarning,
+            stacklevel=3,
+        )
+    weights = posterior(confusion)  # (m, n)
+    winner = _winner(weights.T, n)
+    total = weights.sum(axis=1, keepdims=True)
+    probabilities = np.divide(weights, total, out=np.zeros_like(weights), where=total > 0)
+    lookup = np.append(values, undecided)
+    mask = lookup[winner][inverse].reshape(shape)
+    probabilities = np.moveaxis(probabilities[inverse], 1, 0).reshape((n, *shape))
+    return MultiLabelStapleResult(probabilities, mask, confusion, prior, values, n_iter)
 
 
 class UncertaintyMap(NamedTuple):

@@ -15,13 +15,18 @@ import pandas as pd
 from .._masks import load_mask_stack
 from ._metrics import (
     EmptyMaskWarning,
+    LabelStats,
     MaskStats,
+    check_labels_option,
     check_options,
     check_spacing,
     check_tolerance,
     image_diagonal,
+    label_pair_values,
+    needs_surfels,
     one_empty,
     pair_values,
+    resolve_labels,
 )
 from ._naming import (
     DISTANCE_METRICS,
@@ -29,11 +34,13 @@ from ._naming import (
     RELEASE_NAMES,
     check_metrics,
     check_statistics,
+    label_columns,
 )
 
 __all__ = [
     "EmptyPairs",
     "check_labels",
+    "check_labels_option",
     "image_values",
     "check_options",
     "load_stack",
@@ -66,14 +73,24 @@ def pair_indices(k):
     return list(itertools.combinations(range(k), 2))
 
 
-def load_stack(masks, spacing=None, *, image_index=None, min_masks=2):
+def load_stack(masks, spacing=None, *, image_index=None, min_masks=2, labels=False):
     """Validated bool stack (k, ...) of one image and the spacing to measure it with.
 
     ``spacing`` given by the caller wins; otherwise the voxel size stored in
     the masks' NIfTI files, if any; otherwise None (1 per axis). The spacing
-    is checked against the masks' dimension, naming the image.
+    is checked against the masks' dimension, naming the image. With
+    ``labels`` the masks are label maps and the stack holds integers.
     """
-    stack, stored = load_mask_stack(masks, image_index=image_index, min_masks=min_masks)
+    # A spacing with one value per axis says how many axes are spatial: a
+    # trailing axis of 1, 3 or 4 entries is then not read as colour channels.
+    spatial_ndim = None if spacing is None or np.ndim(spacing) == 0 else len(spacing)
+    stack, stored = load_mask_stack(
+        masks,
+        image_index=image_index,
+        min_masks=min_masks,
+        labels=labels,
+        spatial_ndim=spatial_ndim,
+    )
     if stack.shape[0] == 0:  # no mask (few_masks="nan"): no shape to check a spacing against
         return stack, None
     chosen = stored if spacing is None else spacing
@@ -111,7 +128,11 @@ def map_batches(func, items, n_jobs=None, *args):
 
 
 class EmptyPairs(list):
-    """Pairs ``(i, j)`` whose boundary distances are NaN because exactly one mask is empty."""
+    """Pairs ``(i, j)`` whose boundary distances are NaN because exactly one mask is empty.
+
+    For label maps the entries are ``(i, j, label)``: the class present in one
+    mask of the pair only.
+    """
 
 
 def pairwise_values(
@@ -122,36 +143,54 @@ def pairwise_values(
     tolerance=2.0,
     hd_percentile="pooled",
     empty="nan",
+    labels=None,
 ):
-    """Metric values of a validated bool stack (k, ...), pairs i < j in combinations order.
+    """Metric values of a validated stack (k, ...), pairs i < j in combinations order.
 
-    Returns ``(values, empty_pairs)``: ``values`` of shape (n_pairs, n_metrics)
+    Returns ``(values, empty_pairs)``: ``values`` of shape (n_pairs, n_columns)
     and the :class:`EmptyPairs` whose distances are NaN (for the caller to
     report: warnings are not issued here, so that the engine can run in
     threads, where recording warnings is not safe). Each mask is bit-packed
     and its border found once, then reused by its ``k - 1`` pairs.
     ``metrics`` must already be validated skiaa names, ``spacing`` checked.
+
+    With ``labels`` (class values, resolved) the stack holds label maps and the
+    columns are :func:`label_columns`: per metric the mean over classes, then
+    each class; each map's classes and their borders come from one pass over
+    it (:class:`LabelStats`).
     """
     need_surface = any(m not in OVERLAP_METRICS for m in metrics)
     wants_distance = any(m.removesuffix("_normalized") in DISTANCE_METRICS for m in metrics)
-    stats = [MaskStats(mask, spacing, need_surface) for mask in stack]
     diagonal = image_diagonal(stack.shape[1:], spacing)
     pairs = pair_indices(stack.shape[0])
-    out = np.empty((len(pairs), len(metrics)), dtype=np.float64)
+    out = np.empty((len(pairs), len(label_columns(metrics, labels))), dtype=np.float64)
     lonely = EmptyPairs()
+    options = dict(hd_percentile=hd_percentile, empty=empty)
+    surfels = needs_surfels(metrics, hd_percentile)
+    if labels is None:
+        stats = [MaskStats(mask, spacing, need_surface, surfels) for mask in stack]
+    else:
+        stats = [LabelStats(mask, labels, spacing, need_surface, surfels) for mask in stack]
     for p, (i, j) in enumerate(pairs):
-        row = pair_values(
-            stats[i],
-            stats[j],
-            metrics,
-            tolerance,
-            diagonal,
-            hd_percentile=hd_percentile,
-            empty=empty,
+        if labels is None:
+            row = pair_values(stats[i], stats[j], metrics, tolerance, diagonal, **options)
+            out[p] = [row[m] for m in metrics]
+            if wants_distance and empty == "nan" and one_empty(stats[i], stats[j]):
+                lonely.append((i, j))
+            continue
+        row, absent = label_pair_values(
+            stats[i], stats[j], metrics, tolerance, diagonal, **options
         )
-        out[p] = [row[m] for m in metrics]
-        if wants_distance and empty == "nan" and one_empty(stats[i], stats[j]):
-            lonely.append((i, j))
+        parts = []
+        for m in metrics:
+            if m == "generalized_dice":
+                parts.append([row[m]])
+            else:
+                # NaN propagates into the mean over classes, as into every summary.
+                parts.append([row[m].mean(), *row[m]])
+        out[p] = np.concatenate(parts)
+        if wants_distance and empty == "nan":
+            lonely.extend((i, j, int(labels[c])) for c in absent)
     return out, lonely
 
 
@@ -165,13 +204,17 @@ def image_values(
     empty="nan",
     image_index=None,
     min_masks=2,
+    labels=None,
 ):
     """Read one image's masks and compute every pair: ``(stack, values, empty_pairs)``.
 
     :func:`load_stack` then :func:`pairwise_values`; ``metrics`` and the
-    options must already be validated.
+    options must already be validated, ``labels`` by ``check_labels_option``
+    (``"all"`` is resolved here, on this image's maps).
     """
-    stack, spacing = load_stack(masks, spacing, image_index=image_index, min_masks=min_masks)
+    stack, spacing = load_stack(
+        masks, spacing, image_index=image_index, min_masks=min_masks, labels=labels is not None
+    )
     values, lonely = pairwise_values(
         stack,
         metrics,
@@ -179,15 +222,21 @@ def image_values(
         tolerance=tolerance,
         hd_percentile=hd_percentile,
         empty=empty,
+        labels=resolve_labels(labels, stack),
     )
     return stack, values, lonely
 
 
 def warn_empty_pairs(empty_pairs, where="", stacklevel=3):
     """One :class:`EmptyMaskWarning` per pair of ``empty_pairs`` (NaN distances)."""
-    for i, j in empty_pairs:
+    for i, j, *label in empty_pairs:
+        what = (
+            f"label {label[0]} is in one mask only"
+            if label
+            else "one mask is empty and the other is not"
+        )
         warnings.warn(
-            f"{where}masks {i} and {j}: one mask is empty and the other is not: boundary "
+            f"{where}masks {i} and {j}: {what}: boundary "
             "distances are undefined and returned as NaN",
             EmptyMaskWarning,
             stacklevel=stacklevel,
@@ -206,6 +255,7 @@ def pairs_frame(
     hd_percentile="pooled",
     empty="nan",
     naming="skiaa",
+    labels=None,
 ):
     """The pairs table of one image and its :class:`EmptyPairs`, without warning.
 
@@ -217,6 +267,7 @@ def pairs_frame(
     metrics = check_metrics(metrics)
     tolerance = check_tolerance(tolerance)
     check_options(hd_percentile, empty)
+    labels = check_labels_option(labels)
     stack, values, lonely = image_values(
         masks,
         metrics,
@@ -225,6 +276,7 @@ def pairs_frame(
         hd_percentile=hd_percentile,
         empty=empty,
         image_index=image_id,
+        labels=labels,
     )
     k = stack.shape[0]
     names = check_labels(names, k, "names")
@@ -235,17 +287,26 @@ def pairs_frame(
         columns["image_id"] = [image_id] * len(index)
     columns["index1"], columns["index2"] = index[:, 0], index[:, 1]
     if names is not None:
-        labels = np.asarray(names, dtype=object)
-        columns["mask1"], columns["mask2"] = labels[index[:, 0]], labels[index[:, 1]]
+        given = np.asarray(names, dtype=object)
+        columns["mask1"], columns["mask2"] = given[index[:, 0]], given[index[:, 1]]
     if annotators is not None:
-        labels = np.asarray(annotators, dtype=object)
-        columns["annotator1"], columns["annotator2"] = labels[index[:, 0]], labels[index[:, 1]]
-    for m, metric in enumerate(metrics):
-        columns[metric] = values[:, m]
+        given = np.asarray(annotators, dtype=object)
+        columns["annotator1"], columns["annotator2"] = given[index[:, 0]], given[index[:, 1]]
+    names_out = label_columns(metrics, resolve_labels(labels, stack))
+    for m, column in enumerate(names_out):
+        columns[column] = values[:, m]
     pairs = pd.DataFrame(columns)
     if naming == "release":
-        pairs = pairs.rename(columns=RELEASE_NAMES)
+        pairs = pairs.rename(columns=release_name)
     return pairs, lonely
+
+
+def release_name(column):
+    """The IMA++ release's name of a pairs-table column, per-class columns included."""
+    head, sep, tail = column.rpartition("_label")
+    if sep and tail.isdigit() and head in RELEASE_NAMES:
+        return f"{RELEASE_NAMES[head]}_label{tail}"
+    return RELEASE_NAMES.get(column, column)
 
 
 def summarise(values, statistics, ddof=1):

@@ -13,8 +13,9 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from .._docstring import Substitution
-from .._masks import as_binary_mask
+from .._masks import as_binary_mask, as_label_map
 from ._naming import DISTANCE_METRICS, OVERLAP_METRICS, TOLERANCE_METRICS
+from ._surfels import surface_elements
 
 __all__ = [
     "EmptyMaskWarning",
@@ -25,6 +26,7 @@ __all__ = [
     "assd",
     "surface_dice",
     "boundary_f1",
+    "generalized_dice",
 ]
 
 
@@ -152,6 +154,8 @@ class _Surface:
     """A mask's border, its size and (lazily) a k-d tree over its border points."""
 
     def __init__(self, points, spacing):
+        self.index = points
+        self.spacing = spacing
         self.points = points.astype(np.float64)
         if spacing is not None:
             self.points *= spacing
@@ -169,9 +173,44 @@ class _Surface:
         return self._tree
 
     def distances_to(self, other):
-        """Directed distances from each of this border's pixels to ``other``'s border."""
-        dist, _ = other.tree.query(self.points, k=1)
-        return dist
+        """Directed distances from each of this border's pixels to ``other``'s border.
+
+        With a spacing, each distance is recomputed from the integer steps to the
+        nearest point as scipy's distance transform computes it (the one medpy,
+        MONAI and surface-distance use), ``sqrt(sum((step * spacing) ** 2))``: the
+        k-d tree's scaled coordinates can differ from it in the last bit, which
+        decides ``distance <= tolerance`` when the two are equal.
+        """
+        dist, nearest = other.tree.query(self.points, k=1)
+        if self.spacing is None:
+            return dist  # integer steps: the tree's distances are already exact
+        steps = (other.index[nearest] - self.index).astype(np.float64) * self.spacing
+        return np.sqrt(np.add.reduce(steps * steps, axis=1))
+
+
+class _Surfels(_Surface):
+    """A mask's surface elements (DeepMind's): vertex indices, areas and a lazy k-d tree."""
+
+    def __init__(self, index, areas, spacing):
+        super().__init__(index, spacing)
+        self.areas = areas
+
+
+def needs_surfels(metrics, hd_percentile="pooled", surface="pixels"):
+    """Whether ``metrics`` under these options use surface elements rather than borders."""
+    bases = {m.removesuffix("_normalized") for m in metrics}
+    return (hd_percentile == "area_weighted" and "hd95" in bases) or (
+        surface == "area_weighted" and "surface_dice" in bases
+    )
+
+
+def _weighted_percentile(distances, areas, q):
+    """DeepMind's percentile: the first distance, in increasing order, at which the
+    cumulative share of surface area reaches ``q`` percent (no interpolation)."""
+    order = np.lexsort((areas, distances))
+    share = np.cumsum(areas[order]) / np.sum(areas)
+    idx = np.searchsorted(share, q / 100.0)
+    return distances[order][min(idx, len(distances) - 1)]
 
 
 def check_spacing(spacing, ndim):
@@ -223,7 +262,7 @@ class MaskStats:
     masks find their borders on the boolean array.
     """
 
-    def __init__(self, mask, spacing, need_surface):
+    def __init__(self, mask, spacing, need_surface, need_surfels=False):
         if mask.ndim == 2 and need_surface:
             rows = np.packbits(mask, axis=1)
             self.packed = _words(rows)
@@ -233,26 +272,34 @@ class MaskStats:
             points = _border_points(mask) if need_surface else None
         self.count = _popcount(self.packed)
         self.surface = _Surface(points, spacing) if need_surface else None
+        self.surfels = (
+            _Surfels(*surface_elements(mask, spacing), spacing) if need_surfels else None
+        )
 
 
-def _overlap(s1, s2, metric):
-    inter = _popcount(s1.packed & s2.packed)
+def _overlap(s1, s2, metric, inter=None):
+    if inter is None:
+        inter = _popcount(s1.packed & s2.packed)
     total = s1.count + s2.count
     if total == 0:
         return 1.0  # both empty: equal masks (see "Empty masks" in the module docstring)
-    if metric == "dice":
-        return 2.0 * inter / total
-    return inter / (total - inter)
+    if metric == "jaccard":
+        return inter / (total - inter)
+    # Dice; and generalized Dice, which on a single class is Dice whatever its weight.
+    return 2.0 * inter / total
 
 
-HD_PERCENTILES = ("pooled", "max")
+HD_PERCENTILES = ("pooled", "max", "area_weighted")
+SURFACES = ("pixels", "area_weighted")
 EMPTY_RULES = ("nan", "worst")
 
 
 def check_options(hd_percentile="pooled", empty="nan"):
     """Validate the ``hd_percentile`` and ``empty`` options; return them."""
     if hd_percentile not in HD_PERCENTILES:
-        raise ValueError(f"hd_percentile must be 'pooled' or 'max', got {hd_percentile!r}")
+        raise ValueError(
+            f"hd_percentile must be 'pooled', 'max' or 'area_weighted', got {hd_percentile!r}"
+        )
     if empty not in EMPTY_RULES:
         raise ValueError(f"empty must be 'nan' or 'worst', got {empty!r}")
     return hd_percentile, empty
@@ -264,7 +311,17 @@ def one_empty(s1, s2):
 
 
 def pair_values(
-    s1, s2, metrics, tolerance, diagonal, *, hd_percentile="pooled", empty="nan", warn_where=None
+    s1,
+    s2,
+    metrics,
+    tolerance,
+    diagonal,
+    *,
+    hd_percentile="pooled",
+    empty="nan",
+    warn_where=None,
+    inter=None,
+    surface="pixels",
 ):
     """Values of ``metrics`` for one pair of masks, as a dict in order.
 
@@ -273,12 +330,16 @@ def pair_values(
     directed 95th percentiles. ``empty``: with exactly one mask empty, "nan"
     gives NaN distances, "worst" the image diagonal (1.0 normalised).
     ``warn_where`` (a message prefix) issues an :class:`EmptyMaskWarning`
-    for NaN distances; None leaves warning to the caller.
+    for NaN distances; None leaves warning to the caller. ``inter``: the
+    overlap count when the caller has it (one class of two label maps).
+    ``hd_percentile="area_weighted"`` and ``surface="area_weighted"`` (for
+    ``surface_dice``) measure on the masks' surface elements, which the two
+    :class:`MaskStats` must then hold (``need_surfels``).
     """
     out = {}
     for metric in metrics:
         if metric in OVERLAP_METRICS:
-            out[metric] = _overlap(s1, s2, metric)
+            out[metric] = _overlap(s1, s2, metric, inter)
     surface_metrics = [m for m in metrics if m not in OVERLAP_METRICS]
     if not surface_metrics:
         return out
@@ -307,13 +368,24 @@ def pair_values(
             else:
                 out[metric] = math.nan
         return out
-    d12 = s1.surface.distances_to(s2.surface)
-    d21 = s2.surface.distances_to(s1.surface)
+    d12 = s1.surface.distances_to(s2.surface) if s1.surface is not None else None
+    d21 = s2.surface.distances_to(s1.surface) if s1.surface is not None else None
+    if s1.surfels is not None:
+        e12 = s1.surfels.distances_to(s2.surfels)
+        e21 = s2.surfels.distances_to(s1.surfels)
+        a1, a2 = s1.surfels.areas, s2.surfels.areas
     raw = {}
     for metric in surface_metrics:
         base = metric.removesuffix("_normalized")
         if base not in raw:
-            if base == "hausdorff":
+            if base == "hd95" and hd_percentile == "area_weighted":
+                raw[base] = float(
+                    max(_weighted_percentile(e12, a1, 95), _weighted_percentile(e21, a2, 95))
+                )
+            elif base == "surface_dice" and surface == "area_weighted":
+                hits = a1[e12 <= tolerance].sum() + a2[e21 <= tolerance].sum()
+                raw[base] = float(hits / (a1.sum() + a2.sum()))
+            elif base == "hausdorff":
                 raw[base] = float(max(d12.max(), d21.max()))
             elif base == "hd95":
                 if hd_percentile == "pooled":
@@ -335,53 +407,314 @@ def pair_values(
     return out
 
 
+# --------------------------------------------------------------------------- #
+# Label maps: every class of a map from one pass
+# --------------------------------------------------------------------------- #
+def check_labels_option(labels):
+    """Validate ``labels``: None (binary masks), ``"all"``, or distinct class values.
+
+    Returns None, ``"all"`` or an int64 array of the values in the caller's order.
+    """
+    if labels is None or (isinstance(labels, str) and labels == "all"):
+        return labels
+    if isinstance(labels, (str, bytes)) or np.ndim(labels) > 1:
+        raise ValueError(f"labels must be 'all' or a sequence of class values, got {labels!r}")
+    values = np.atleast_1d(np.asarray(labels))
+    if values.size == 0:
+        raise ValueError("labels must name at least one class value")
+    if (
+        values.dtype == bool
+        or values.dtype.kind not in "uif"
+        or not np.all((values >= 0) & (values == np.round(values)))
+    ):
+        raise ValueError(
+            f"labels must be non-negative whole numbers (class values), got {list(labels)!r}"
+        )
+    values = values.astype(np.int64)
+    if np.unique(values).size != values.size:
+        raise ValueError(f"labels must be distinct, got {values.tolist()}")
+    return values
+
+
+def resolve_labels(labels, maps, allow_empty=False):
+    """The class values to measure: ``labels`` itself, or for ``"all"`` every non-zero
+    value found in ``maps`` (sorted)."""
+    if not (isinstance(labels, str) and labels == "all"):
+        return labels
+    seen = set()
+    for m in maps:
+        top = int(m.max()) if m.size else 0
+        # A count per value is one pass; np.unique sorts the whole map.
+        values = np.flatnonzero(np.bincount(m.reshape(-1))) if top < (1 << 20) else np.unique(m)
+        seen.update(int(v) for v in values)
+    seen.discard(0)
+    if not seen and not allow_empty:
+        raise ValueError(
+            "labels='all' found no class: every mask is 0 everywhere; name the classes "
+            "to measure (labels=[...]) to get their values for empty masks"
+        )
+    return np.array(sorted(seen), dtype=np.int64)
+
+
+def _class_index(labelmap, labels):
+    """Map each pixel to the position of its value in ``labels``; ``len(labels)`` if absent.
+
+    A lookup table over the value range (one gather) when values are small,
+    as they are in label maps; a sorted search otherwise.
+    """
+    n = len(labels)
+    dtype = np.uint8 if n < 255 else (np.uint16 if n < 65535 else np.int64)
+    top = int(labelmap.max()) if labelmap.size else 0
+    if top < (1 << 20):
+        lut = np.full(top + 1, n, dtype=dtype)
+        inside = labels <= top
+        lut[labels[inside]] = np.flatnonzero(inside).astype(dtype)
+        return lut[labelmap]
+    order = np.argsort(labels)
+    pos = np.searchsorted(labels[order], labelmap).clip(0, n - 1)
+    hit = labels[order][pos] == labelmap
+    return np.where(hit, order[pos], n).astype(dtype)
+
+
+def _class_border_points(index, n):
+    """Border points of every class of a class-index map, in one pass: a list of n arrays.
+
+    A pixel of class c is on c's border when a face neighbour has another
+    class or lies outside the image: medpy's border (``mask ^ erosion(mask,
+    cross)``, outside = background) of the binary mask ``index == c``, for
+    every class at once. Points come in row-major order within each class.
+    """
+    ndim = index.ndim
+    inside = index < n
+    lo, hi = [], []
+    for axis in range(ndim):
+        other = tuple(a for a in range(ndim) if a != axis)
+        hits = np.flatnonzero(inside.any(axis=other) if other else inside)
+        if hits.size == 0:
+            return [np.empty((0, ndim), dtype=np.intp) for _ in range(n)]
+        lo.append(hits[0])
+        hi.append(hits[-1] + 1)
+    # The value n (no class) pads the crop: outside the image counts as another class.
+    crop = np.pad(index[tuple(slice(a, b) for a, b in zip(lo, hi))], 1, constant_values=n)
+    inner_slices = (slice(1, -1),) * ndim
+    inner = crop[inner_slices]
+    edge = np.zeros(inner.shape, dtype=bool)
+    for axis in range(ndim):
+        for start, stop in ((0, -2), (2, None)):
+            shifted = list(inner_slices)
+            shifted[axis] = slice(start, stop)
+            edge |= crop[tuple(shifted)] != inner
+    edge &= inner < n
+    points = np.argwhere(edge) + np.asarray(lo, dtype=np.intp)
+    classes = inner[edge]
+    order = np.argsort(classes, kind="stable")
+    bounds = np.concatenate([[0], np.cumsum(np.bincount(classes, minlength=n)[:n])])
+    points = points[order]
+    return [points[bounds[c] : bounds[c + 1]] for c in range(n)]
+
+
+class _ClassStats:
+    """One class of a label map, as :func:`pair_values` sees a binary mask."""
+
+    packed = None
+
+    def __init__(self, count, surface, surfels=None):
+        self.count = int(count)
+        self.surface = surface
+        self.surfels = surfels
+
+
+class LabelStats:
+    """What every metric needs from one label map, for all its classes, computed once.
+
+    The class of each pixel (its position in ``labels``), the voxel count of
+    each class, and each class's border points from a single pass over the
+    map (:func:`_class_border_points`), so that k classes cost one pass, not k.
+    """
+
+    def __init__(self, labelmap, labels, spacing, need_surface, need_surfels=False):
+        n = len(labels)
+        self.index = _class_index(labelmap, labels)
+        self.counts = np.bincount(self.index.reshape(-1), minlength=n + 1)[:n]
+        if need_surface:
+            borders = _class_border_points(self.index, n)
+            surfaces = [_Surface(points, spacing) for points in borders]
+        else:
+            surfaces = [None] * n
+        # Surface elements (area-weighted options only) are found class by class.
+        surfels = [
+            _Surfels(*surface_elements(self.index == c, spacing), spacing)
+            if need_surfels
+            else None
+            for c in range(n)
+        ]
+        self.classes = [_ClassStats(*parts) for parts in zip(self.counts, surfaces, surfels)]
+
+
+GD_WEIGHTS = ("square", "simple", "uniform")
+
+
+def _generalized_dice(count1, count2, inter, weight="square"):
+    """Generalized Dice of ``mask1`` against the reference ``mask2`` (MONAI's rule).
+
+    Class weights are ``1 / |ref|**2`` (square), ``1 / |ref|`` (simple) or 1;
+    a class absent from the reference gets the largest finite weight (1 when
+    none is finite); ``2 sum w I / sum w (|A| + |B|)``, 1.0 when that
+    denominator is 0 (both maps without any class).
+    """
+    ref = count2.astype(np.float64)
+    with np.errstate(divide="ignore"):
+        if weight == "square":
+            w = 1.0 / (ref * ref)
+        elif weight == "simple":
+            w = 1.0 / ref
+        else:
+            w = np.ones_like(ref)
+    absent = np.isinf(w)
+    if absent.any():
+        finite = w[~absent]
+        top = finite.max() if finite.size else 0.0
+        w[absent] = top if top > 0 else 1.0
+    denom = float(np.sum(w * (count1 + count2)))
+    if denom == 0:
+        return 1.0
+    return float(2.0 * np.sum(w * inter) / denom)
+
+
+def label_pair_values(
+    s1,
+    s2,
+    metrics,
+    tolerance,
+    diagonal,
+    *,
+    hd_percentile="pooled",
+    empty="nan",
+    weight="square",
+    surface="pixels",
+):
+    """Values of ``metrics`` for one pair of label maps (two :class:`LabelStats`).
+
+    Returns ``(values, one_empty_classes)``: ``values`` maps each metric to an
+    array of one value per class (``generalized_dice``: one value, pooled over
+    the classes), and ``one_empty_classes`` lists the class positions present
+    in exactly one map (NaN distances under ``empty="nan"``). Each class is
+    measured as the binary masks ``map == value``, with the binary rules for
+    empty masks.
+    """
+    inter = None
+    if any(m in OVERLAP_METRICS for m in metrics):
+        n = len(s1.classes)
+        same = s1.index == s2.index
+        inter = np.bincount(s1.index[same], minlength=n + 1)[:n]
+    per_class = [m for m in metrics if m != "generalized_dice"]
+    rows = [
+        pair_values(
+            c1,
+            c2,
+            per_class,
+            tolerance,
+            diagonal,
+            hd_percentile=hd_percentile,
+            empty=empty,
+            inter=None if inter is None else int(inter[c]),
+            surface=surface,
+        )
+        for c, (c1, c2) in enumerate(zip(s1.classes, s2.classes))
+    ]
+    values = {}
+    for metric in metrics:
+        if metric == "generalized_dice":
+            values[metric] = _generalized_dice(s1.counts, s2.counts, inter, weight)
+        else:
+            values[metric] = np.array([row[metric] for row in rows], dtype=np.float64)
+    lonely = [c for c, (c1, c2) in enumerate(zip(s1.classes, s2.classes)) if one_empty(c1, c2)]
+    return values, lonely
+
+
+def check_label_pair(mask1, mask2):
+    a = as_label_map(mask1, what="mask1")
+    b = as_label_map(mask2, what="mask2")
+    if a.shape != b.shape:
+        raise ValueError(f"the two masks must have the same shape, got {a.shape} and {b.shape}")
+    return a, b
+
+
 def _one_metric(
     metric,
     mask1,
     mask2,
     *,
+    labels=None,
     spacing=None,
     tolerance=0.0,
     normalize=False,
     hd_percentile="pooled",
     empty="nan",
+    weight="square",
+    surface="pixels",
 ):
-    a, b = check_pair(mask1, mask2)
+    """One metric of one pair: a float for binary masks, one value per class with labels."""
+    labels = check_labels_option(labels)
+    a, b = check_pair(mask1, mask2) if labels is None else check_label_pair(mask1, mask2)
     spacing = check_spacing(spacing, a.ndim)
     check_options(hd_percentile, empty)
     name = f"{metric}_normalized" if normalize else metric
     need_surface = metric not in OVERLAP_METRICS
-    s1 = MaskStats(a, spacing, need_surface)
-    s2 = MaskStats(b, spacing, need_surface)
+    need_surfels = needs_surfels([metric], hd_percentile, surface)
     diagonal = image_diagonal(a.shape, spacing)
-    values = pair_values(
-        s1,
-        s2,
-        [name],
-        tolerance,
-        diagonal,
-        hd_percentile=hd_percentile,
-        empty=empty,
-        warn_where="",
+    options = dict(hd_percentile=hd_percentile, empty=empty, surface=surface)
+    if labels is None:
+        s1 = MaskStats(a, spacing, need_surface, need_surfels)
+        s2 = MaskStats(b, spacing, need_surface, need_surfels)
+        return pair_values(s1, s2, [name], tolerance, diagonal, warn_where="", **options)[name]
+    # Generalized Dice of maps without any class is 1 (MONAI's rule), not an error.
+    labels = resolve_labels(labels, [a, b], allow_empty=metric == "generalized_dice")
+    s1 = LabelStats(a, labels, spacing, need_surface, need_surfels)
+    s2 = LabelStats(b, labels, spacing, need_surface, need_surfels)
+    values, lonely = label_pair_values(
+        s1, s2, [name], tolerance, diagonal, weight=weight, **options
     )
+    if metric in DISTANCE_METRICS and empty == "nan":
+        for c in lonely:
+            warnings.warn(
+                f"label {labels[c]}: one mask has the class and the other has not: boundary "
+                "distances are undefined and returned as NaN",
+                EmptyMaskWarning,
+                stacklevel=3,  # the caller of the public function
+            )
     return values[name]
+
+
+_LABELS_PARAM = """
+    labels : sequence of int or "all", default=None
+        Class values of label maps (one integer class per pixel, 0 the
+        background): the metric is then computed for each class ``c`` on the
+        binary masks ``mask == c``, with the rules for empty masks of binary
+        masks (a class absent from both maps: the masks are equal; from one:
+        see ``empty``). ``"all"`` means every non-zero value found in either
+        map, in increasing order. None: the masks are binary.
+"""
 
 
 # --------------------------------------------------------------------------- #
 # Public metrics on two masks
 # --------------------------------------------------------------------------- #
-def dice(mask1, mask2):
-    """Dice similarity coefficient ``2|A∩B| / (|A|+|B|)`` of two binary masks.
+@Substitution(labels=_LABELS_PARAM)
+def dice(mask1, mask2, *, labels=None):
+    """Dice similarity coefficient ``2|A∩B| / (|A|+|B|)`` of two masks.
 
     Parameters
     ----------
     mask1, mask2 : array-like of the same shape
-        Boolean masks, or 0/1 or 0/255 valued.
+        Boolean masks, or 0/1 or 0/255 valued; label maps with ``labels``.
+    {labels}
 
     Returns
     -------
-    dice : float
+    dice : float or ndarray of shape (n_labels,)
         In [0, 1]; 1.0 when both masks are empty (see the module docstring).
+        With ``labels``, one value per class, in the order of ``labels``.
 
     Raises
     ------
@@ -406,21 +739,24 @@ def dice(mask1, mask2):
     >>> dice(a, b)
     0.5
     """
-    return _one_metric("dice", mask1, mask2)
+    return _one_metric("dice", mask1, mask2, labels=labels)
 
 
-def jaccard(mask1, mask2):
-    """Jaccard index (IoU) ``|A∩B| / |A∪B|`` of two binary masks.
+@Substitution(labels=_LABELS_PARAM)
+def jaccard(mask1, mask2, *, labels=None):
+    """Jaccard index (IoU) ``|A∩B| / |A∪B|`` of two masks.
 
     Parameters
     ----------
     mask1, mask2 : array-like of the same shape
-        Boolean masks, or 0/1 or 0/255 valued.
+        Boolean masks, or 0/1 or 0/255 valued; label maps with ``labels``.
+    {labels}
 
     Returns
     -------
-    jaccard : float
-        In [0, 1]; 1.0 when both masks are empty (medpy's convention).
+    jaccard : float or ndarray of shape (n_labels,)
+        In [0, 1]; 1.0 when both masks are empty (medpy's convention). With
+        ``labels``, one value per class, in the order of ``labels``.
 
     Raises
     ------
@@ -444,12 +780,14 @@ def jaccard(mask1, mask2):
     >>> round(jaccard(a, b), 4)
     0.3333
     """
-    return _one_metric("jaccard", mask1, mask2)
+    return _one_metric("jaccard", mask1, mask2, labels=labels)
 
 
-_DISTANCE_PARAMS = """
+_DISTANCE_PARAMS = (
+    """
     mask1, mask2 : array-like of the same shape
-        Boolean masks, or 0/1 or 0/255 valued (any number of dimensions).
+        Boolean masks, or 0/1 or 0/255 valued (any number of dimensions);
+        label maps with ``labels``.
     spacing : float or sequence of float, default=None
         Pixel size along each axis (rows first); distances are then physical.
         None means 1 pixel.
@@ -461,12 +799,15 @@ _DISTANCE_PARAMS = """
         or the image diagonal (1.0 normalised), the worst case the IMA++
         release's normalised distances use.
 """
+    + _LABELS_PARAM
+)
 
 _DISTANCE_RETURNS = """
     Returns
     -------
-    distance : float
+    distance : float or ndarray of shape (n_labels,)
         0.0 when both masks are empty; see ``empty`` when exactly one is.
+        With ``labels``, one value per class, in the order of ``labels``.
 
     Raises
     ------
@@ -476,7 +817,7 @@ _DISTANCE_RETURNS = """
 
 
 @Substitution(params=_DISTANCE_PARAMS, returns=_DISTANCE_RETURNS)
-def hausdorff(mask1, mask2, *, spacing=None, normalize=False, empty="nan"):
+def hausdorff(mask1, mask2, *, spacing=None, normalize=False, empty="nan", labels=None):
     """Hausdorff distance (maximum) between the borders of two binary masks.
 
     Parameters
@@ -505,22 +846,41 @@ def hausdorff(mask1, mask2, *, spacing=None, normalize=False, empty="nan"):
     3.0
     """
     return _one_metric(
-        "hausdorff", mask1, mask2, spacing=spacing, normalize=normalize, empty=empty
+        "hausdorff",
+        mask1,
+        mask2,
+        spacing=spacing,
+        normalize=normalize,
+        empty=empty,
+        labels=labels,
     )
 
 
 @Substitution(params=_DISTANCE_PARAMS, returns=_DISTANCE_RETURNS)
-def hd95(mask1, mask2, *, spacing=None, normalize=False, empty="nan", hd_percentile="pooled"):
+def hd95(
+    mask1,
+    mask2,
+    *,
+    spacing=None,
+    normalize=False,
+    empty="nan",
+    labels=None,
+    hd_percentile="pooled",
+):
     """95th-percentile Hausdorff distance between the borders of two binary masks.
 
     Parameters
     ----------
     {params}
-    hd_percentile : {"pooled", "max"}, default="pooled"
-        ``"pooled"``: the 95th percentile of both directed distance sets
-        concatenated (medpy, the IMA++ release); ``"max"``: the larger of the
-        two directed 95th percentiles (MONAI, seg-metrics, the Metrics Reloaded
-        definition).
+    hd_percentile : {"pooled", "max", "area_weighted"}, default="pooled"
+        ``"pooled"``: the 95th percentile of both directed distance sets of
+        border pixels concatenated (medpy, seg-metrics, the IMA++ release);
+        ``"max"``: the larger of the two directed 95th percentiles (MONAI, the
+        Metrics Reloaded definition); ``"area_weighted"``: DeepMind's
+        surface-distance, the larger directed percentile over surface
+        elements weighted by their length (area in 3-D), without
+        interpolation (2-D and 3-D masks). The user guide's table of peers is
+        written by ``benchmarks/peer_definitions.py``, which runs them.
 
     {returns}
 
@@ -532,8 +892,12 @@ def hd95(mask1, mask2, *, spacing=None, normalize=False, empty="nan", hd_percent
     -----
     With ``hd_percentile="pooled"`` equals ``medpy.metric.binary.hd95``:
     ``np.percentile`` (linear interpolation) at 95 of both directed distance
-    sets concatenated. The two choices differ when one border is much longer
-    than the other; "max" is never smaller.
+    sets concatenated. "pooled" and "max" differ when one border is much
+    longer than the other, or when a small part of one mask lies far from the
+    other; "max" is never smaller. With ``"area_weighted"`` equals
+    ``surface_distance.compute_robust_hausdorff(..., 95)``: surface elements
+    sit between pixel centres and weigh their length, so values differ from
+    "max" by up to several pixels.
 
     Examples
     --------
@@ -552,11 +916,12 @@ def hd95(mask1, mask2, *, spacing=None, normalize=False, empty="nan", hd_percent
         normalize=normalize,
         empty=empty,
         hd_percentile=hd_percentile,
+        labels=labels,
     )
 
 
 @Substitution(params=_DISTANCE_PARAMS, returns=_DISTANCE_RETURNS)
-def assd(mask1, mask2, *, spacing=None, normalize=False, empty="nan"):
+def assd(mask1, mask2, *, spacing=None, normalize=False, empty="nan", labels=None):
     """Average symmetric surface distance between two binary masks.
 
     Parameters
@@ -583,22 +948,33 @@ def assd(mask1, mask2, *, spacing=None, normalize=False, empty="nan"):
     >>> round(assd(a, b), 4)
     2.0
     """
-    return _one_metric("assd", mask1, mask2, spacing=spacing, normalize=normalize, empty=empty)
+    return _one_metric(
+        "assd",
+        mask1,
+        mask2,
+        spacing=spacing,
+        normalize=normalize,
+        empty=empty,
+        labels=labels,
+    )
 
 
-_TOLERANCE_PARAMS = """
+_TOLERANCE_PARAMS = (
+    """
     mask1, mask2 : array-like of the same shape
-        Boolean masks, or 0/1 or 0/255 valued.
+        Boolean masks, or 0/1 or 0/255 valued; label maps with ``labels``.
     tolerance : float, default=2.0
         Largest distance (in pixels, or in ``spacing`` units) at which a border
         pixel still counts as matched.
     spacing : float or sequence of float, default=None
         Pixel size along each axis (rows first). None means 1 pixel.
 """
+    + _LABELS_PARAM
+)
 
 
 @Substitution(params=_TOLERANCE_PARAMS)
-def surface_dice(mask1, mask2, tolerance=2.0, *, spacing=None):
+def surface_dice(mask1, mask2, tolerance=2.0, *, spacing=None, labels=None, surface="pixels"):
     """Normalised surface Dice at a tolerance (Nikolov et al., 2021).
 
     The fraction of both borders' pixels lying within ``tolerance`` of the
@@ -607,11 +983,18 @@ def surface_dice(mask1, mask2, tolerance=2.0, *, spacing=None):
     Parameters
     ----------
     {params}
+    surface : {"pixels", "area_weighted"}, default="pixels"
+        ``"pixels"``: medpy's border pixels, each counting once;
+        ``"area_weighted"``: DeepMind's surface elements weighted by their
+        length (area in 3-D), as ``surface_distance``'s
+        ``compute_surface_dice_at_tolerance`` and MONAI's
+        ``compute_surface_dice(use_subvoxels=True)`` (2-D and 3-D masks).
 
     Returns
     -------
-    score : float
+    score : float or ndarray of shape (n_labels,)
         In [0, 1]; 1.0 when both masks are empty, 0.0 when exactly one is.
+        With ``labels``, one value per class, in the order of ``labels``.
 
     Raises
     ------
@@ -638,15 +1021,22 @@ def surface_dice(mask1, mask2, tolerance=2.0, *, spacing=None):
     >>> surface_dice(a, b, tolerance=0), surface_dice(a, b, tolerance=1)
     (0.5, 1.0)
     """
-    a, b = check_pair(mask1, mask2)
     tolerance = check_tolerance(tolerance)
-    spacing = check_spacing(spacing, a.ndim)
-    s1, s2 = MaskStats(a, spacing, True), MaskStats(b, spacing, True)
-    return pair_values(s1, s2, ["surface_dice"], tolerance, 1.0)["surface_dice"]
+    if surface not in SURFACES:
+        raise ValueError(f"surface must be 'pixels' or 'area_weighted', got {surface!r}")
+    return _one_metric(
+        "surface_dice",
+        mask1,
+        mask2,
+        tolerance=tolerance,
+        spacing=spacing,
+        labels=labels,
+        surface=surface,
+    )
 
 
 @Substitution(params=_TOLERANCE_PARAMS)
-def boundary_f1(mask1, mask2, tolerance=2.0, *, spacing=None):
+def boundary_f1(mask1, mask2, tolerance=2.0, *, spacing=None, labels=None):
     """Boundary F1 score at a tolerance (Csurka et al., 2013).
 
     Precision is the fraction of ``mask1``'s border within ``tolerance`` of
@@ -658,8 +1048,9 @@ def boundary_f1(mask1, mask2, tolerance=2.0, *, spacing=None):
 
     Returns
     -------
-    score : float
+    score : float or ndarray of shape (n_labels,)
         In [0, 1]; 1.0 when both masks are empty, 0.0 when exactly one is.
+        With ``labels``, one value per class, in the order of ``labels``.
 
     Raises
     ------
@@ -679,8 +1070,67 @@ def boundary_f1(mask1, mask2, tolerance=2.0, *, spacing=None):
     >>> boundary_f1(a, a, tolerance=0)
     1.0
     """
-    a, b = check_pair(mask1, mask2)
     tolerance = check_tolerance(tolerance)
-    spacing = check_spacing(spacing, a.ndim)
-    s1, s2 = MaskStats(a, spacing, True), MaskStats(b, spacing, True)
-    return pair_values(s1, s2, ["boundary_f1"], tolerance, 1.0)["boundary_f1"]
+    return _one_metric(
+        "boundary_f1", mask1, mask2, tolerance=tolerance, spacing=spacing, labels=labels
+    )
+
+
+def generalized_dice(mask1, mask2, labels="all", *, weight="square"):
+    """Generalized Dice of two label maps (Sudre et al., 2017), ``mask2`` the reference.
+
+    ``GD = 2 sum_c w_c |A_c ∩ B_c| / sum_c w_c (|A_c| + |B_c|)`` over the
+    classes ``c`` of ``labels``, with ``w_c = 1 / |B_c|**2``: every class
+    counts alike whatever its size, so a small structure is not drowned by a
+    large one as in the Dice of the pooled foreground.
+
+    Parameters
+    ----------
+    mask1, mask2 : array-like of the same shape
+        Label maps (one non-negative integer class per pixel); ``mask2`` is
+        the reference whose class sizes give the weights.
+    labels : sequence of int or "all", default="all"
+        Class values pooled; ``"all"``: every non-zero value found in either
+        map. Values of neither list are ignored (background).
+    weight : {"square", "simple", "uniform"}, default="square"
+        ``w_c = 1/|B_c|**2`` (Sudre's), ``1/|B_c|`` or 1.
+
+    Returns
+    -------
+    score : float
+        In [0, 1].
+
+    Raises
+    ------
+    ValueError
+        If the shapes differ, a value is not a class value, or ``labels`` or
+        ``weight`` is invalid.
+
+    See Also
+    --------
+    dice : the Dice of each class (``labels=...``).
+
+    Notes
+    -----
+    Equals MONAI's ``compute_generalized_dice(y_pred=mask1, y=mask2,
+    sum_over_classes=True)`` on the one-hot classes, including its rules: a
+    class absent from the reference takes the largest weight of the present
+    classes (1 if none is present), and the score is 1.0 when neither map
+    holds any class. The score is not symmetric in the two maps (the weights
+    come from ``mask2``); agreement tables use the second mask of each pair
+    as the reference.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skiaa.agreement import generalized_dice
+    >>> a = np.array([[1, 1, 2, 0]])
+    >>> b = np.array([[1, 1, 2, 2]])
+    >>> round(generalized_dice(a, b), 4)
+    0.8571
+    """
+    if weight not in GD_WEIGHTS:
+        raise ValueError(f"weight must be one of {', '.join(GD_WEIGHTS)}, got {weight!r}")
+    if labels is None:
+        raise ValueError("generalized_dice needs labels (class values, or 'all')")
+    return _one_metric("generalized_dice", mask1, mask2, labels=labels, weight=weight)

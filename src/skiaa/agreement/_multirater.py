@@ -22,11 +22,23 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from .._masks import check_mask_stack
+from .._masks import check_mask_stack, load_mask_stack
 from ..utils import is_path
 from ._consensus import majority_vote, staple, uncertainty_map
 from ._engine import check_labels, check_metrics, check_spacing, check_tolerance
-from ._metrics import MaskStats, _popcount, check_options, image_diagonal, pair_values
+from ._metrics import (
+    LabelStats,
+    MaskStats,
+    _class_index,
+    _popcount,
+    check_labels_option,
+    check_options,
+    image_diagonal,
+    label_pair_values,
+    needs_surfels,
+    pair_values,
+    resolve_labels,
+)
 from ._naming import CONSENSUS_CODES, OVERLAP_METRICS, RELEASE_NAMES
 
 __all__ = [
@@ -131,7 +143,8 @@ class _Masks:
         spacing = check_spacing(spacing, masks[0].ndim)
         self.options = {"hd_percentile": hd_percentile, "empty": empty}
         need_surface = any(m not in OVERLAP_METRICS for m in metrics)
-        self.stats = [MaskStats(mask, spacing, need_surface) for mask in masks]
+        surfels = needs_surfels(metrics, hd_percentile)
+        self.stats = [MaskStats(mask, spacing, need_surface, surfels) for mask in masks]
         self.diagonal = image_diagonal(masks[0].shape, spacing)
         self.metrics = list(metrics)
         self.tolerance = tolerance
@@ -182,6 +195,45 @@ def _alpha_sums(values, missing):
     return o01, n0, n1
 
 
+def _label_alpha_sums(stack, labels):
+    """Sufficient statistics of nominal alpha over classes for one stack of label maps.
+
+    Returns ``(disagreement, totals)``: the sum of the coincidence matrix's
+    off-diagonal cells, ``sum_u (m_u**2 - sum_c n_uc**2) / (m_u - 1)`` with
+    ``n_uc`` the number of annotators giving class ``c`` to pixel ``u``, and
+    the number of values of each class (the last: values not in ``labels``).
+    One count per class over the stack, whatever the number of pixels.
+    """
+    k = stack.shape[0]
+    n = len(labels)
+    totals = np.zeros(n + 1)
+    if k < 2:  # no pixel holds a pair of values
+        return 0.0, totals
+    classes = _class_index(stack, labels)
+    squares = 0.0
+    dtype = np.uint8 if k < 256 else np.int64
+    for c in range(n + 1):
+        per_pixel = (classes == c).sum(axis=0, dtype=dtype).astype(np.int64)
+        totals[c] = per_pixel.sum()
+        squares += float(np.dot(per_pixel.reshape(-1), per_pixel.reshape(-1)))
+    pixels = classes[0].size
+    return (k * k * pixels - squares) / (k - 1), totals
+
+
+def _alpha_from_label_sums(disagreement, totals, where=""):
+    n = totals.sum()
+    expected = n * n - float(np.dot(totals, totals))
+    if expected == 0:
+        warnings.warn(
+            f"{where}Krippendorff's alpha is undefined when every pairable value is the same "
+            "class; returned as NaN",
+            AlphaUndefinedWarning,
+            stacklevel=3,
+        )
+        return math.nan
+    return 1.0 - (n - 1.0) * disagreement / expected
+
+
 def _alpha_from_sums(o01, n0, n1, where=""):
     if n0 == 0 or n1 == 0:
         warnings.warn(
@@ -196,8 +248,66 @@ def _alpha_from_sums(o01, n0, n1, where=""):
     return 1.0 - (n - 1.0) * o01 / (n0 * n1)
 
 
-def krippendorff_alpha(masks, *, pooled=False):
-    """Krippendorff's alpha of binary masks (nominal level, each pixel a unit).
+def _images(masks):
+    """``(index, stack)`` of each image of a pooled ``masks`` argument."""
+    if isinstance(masks, np.ndarray) and masks.dtype != object:
+        images = list(masks)
+    elif is_path(masks) or not hasattr(masks, "__iter__"):
+        raise ValueError(
+            f"with pooled=True, masks must be a sequence of mask stacks (one per image), "
+            f"got {type(masks).__name__}"
+        )
+    else:
+        images = list(masks)
+    if not images:
+        raise ValueError("with pooled=True, masks must hold at least one image's stack")
+    return enumerate(images)
+
+
+def _label_stack(masks, what=None):
+    """One image's label maps as an integer stack; messages prefixed with ``what``."""
+    try:
+        return load_mask_stack(masks, min_masks=1, labels=True)[0]
+    except ValueError as exc:
+        raise ValueError(f"{what}: {exc}" if what else str(exc)) from exc
+
+
+def _need_two_annotators(counts, pooled):
+    """Refuse alpha when no image has two masks (``counts``: masks per image).
+
+    No value could then be paired: alpha would be 0/0, a NaN whose warning
+    blames the data's values rather than the number of annotators.
+    """
+    if max(counts, default=0) >= 2:
+        return
+    found = (
+        f"with pooled=True, each of the {len(counts)} image(s) has one mask"
+        if pooled
+        else f"got {counts[0]} mask"
+    )
+    raise ValueError(
+        "Krippendorff's alpha needs the masks of at least two annotators (it measures "
+        f"their agreement); {found}"
+    )
+
+
+def _label_alpha(masks, labels, pooled):
+    stacks = [(None, masks)] if not pooled else list(_images(masks))
+    stacks = [_label_stack(m, None if i is None else f"image {i}") for i, m in stacks]
+    _need_two_annotators([len(stack) for stack in stacks], pooled)
+    labels = resolve_labels(labels, [m for stack in stacks for m in stack], allow_empty=True)
+    if labels.size == 0:  # "all" on maps of zeros only: one class, alpha undefined
+        labels = np.array([0], dtype=np.int64)
+    disagreement, totals = 0.0, np.zeros(len(labels) + 1)
+    for stack in stacks:
+        d, t = _label_alpha_sums(stack, labels)
+        disagreement += d
+        totals += t
+    return _alpha_from_label_sums(disagreement, totals)
+
+
+def krippendorff_alpha(masks, *, pooled=False, labels=None):
+    """Krippendorff's alpha of binary masks or label maps (nominal level, each pixel a unit).
 
     Chance-corrected agreement of all annotators at once:
     ``alpha = 1 - D_o / D_e``, the observed disagreement over the disagreement
@@ -217,6 +327,11 @@ def krippendorff_alpha(masks, *, pooled=False):
         Compute one alpha over the pixels of all the images of ``masks``
         (an annotator who did not outline an image simply gives no value
         there) instead of the alpha of one image.
+    labels : sequence of int or "all", default=None
+        The masks are label maps (one integer class per pixel; no missing
+        values) and alpha is nominal over these classes, every value not
+        listed counting as one more class (the background); ``"all"``: every
+        value is its own class. None: binary masks.
 
     Returns
     -------
@@ -228,7 +343,8 @@ def krippendorff_alpha(masks, *, pooled=False):
     ------
     ValueError
         If a value is not binary (or NaN, in a float array), masks of an image
-        differ in shape, or an image has no mask.
+        differ in shape, an image has no mask, or there is a single annotator
+        (one mask; with ``pooled=True``, one mask in every image).
 
     See Also
     --------
@@ -266,26 +382,22 @@ def krippendorff_alpha(masks, *, pooled=False):
     >>> round(krippendorff_alpha(masks), 4)
     0.8628
     """
+    labels = check_labels_option(labels)
+    if labels is not None:
+        return _label_alpha(masks, labels, pooled)
     if not pooled:
         values, missing = _check_stack(masks, min_masks=1, allow_missing=True)
+        _need_two_annotators([values.shape[0]], pooled)
         return _alpha_from_sums(*_alpha_sums(values, missing))
-    if isinstance(masks, np.ndarray) and masks.dtype != object:
-        images = list(masks)
-    elif is_path(masks) or not hasattr(masks, "__iter__"):
-        raise ValueError(
-            f"with pooled=True, masks must be a sequence of mask stacks (one per image), "
-            f"got {type(masks).__name__}"
-        )
-    else:
-        images = list(masks)
-    if not images:
-        raise ValueError("with pooled=True, masks must hold at least one image's stack")
     total = np.zeros(3)
-    for index, stack in enumerate(images):
+    counts = []
+    for index, stack in _images(masks):
         values, missing = _check_stack(
             stack, what=f"image {index}", min_masks=1, allow_missing=True
         )
+        counts.append(values.shape[0])
         total += _alpha_sums(values, missing)
+    _need_two_annotators(counts, pooled)
     return _alpha_from_sums(*total)
 
 
@@ -327,6 +439,16 @@ def _iou_distances(stats_a, stats_b):
     return out
 
 
+def _label_iou_distances(stats_a, stats_b):
+    """Matrix of ``1 - mean over classes of IoU`` between two lists of :class:`LabelStats`."""
+    out = np.empty((len(stats_a), len(stats_b)))
+    for i, s in enumerate(stats_a):
+        for j, t in enumerate(stats_b):
+            values, _ = label_pair_values(s, t, ["jaccard"], 0.0, 1.0)
+            out[i, j] = 1.0 - values["jaccard"].mean()
+    return out
+
+
 def _mean_distance(dist, *, same, unbiased):
     if same and unbiased:
         n = dist.shape[0]
@@ -334,7 +456,7 @@ def _mean_distance(dist, *, same, unbiased):
     return float(dist.mean())
 
 
-def generalized_energy_distance(samples, annotators, *, unbiased=False):
+def generalized_energy_distance(samples, annotators, *, unbiased=False, labels=None):
     """Generalized energy distance between predicted samples and annotators' masks.
 
     ``D^2_GED = 2 E d(S, Y) - E d(S, S') - E d(Y, Y')`` with ``d = 1 - IoU``,
@@ -357,6 +479,12 @@ def generalized_energy_distance(samples, annotators, *, unbiased=False):
         with ``n`` samples ``E d(S, S')`` is ``(n - 1) / n`` times the mean
         over distinct pairs. True averages over distinct pairs only (the
         unbiased U-statistic; needs ``n, m >= 2``).
+    labels : sequence of int or "all", default=None
+        The masks are label maps and ``d = 1 - mean_c IoU_c``, the mean over
+        these classes of each class's IoU (a class absent from both maps has
+        IoU 1, from one map 0), the distance of multi-class GED in Kohl et
+        al.'s and PHiSeg's code (Baumgartner et al., MICCAI 2019).
+        ``"all"``: every non-zero value found in either set.
 
     Returns
     -------
@@ -392,8 +520,13 @@ def generalized_energy_distance(samples, annotators, *, unbiased=False):
     >>> round(result.ged, 4), round(result.annotator_diversity, 4)
     (0.1667, 0.1667)
     """
-    s_stack, _ = _check_stack(samples, what="samples", min_masks=1)
-    y_stack, _ = _check_stack(annotators, what="annotators", min_masks=1)
+    labels = check_labels_option(labels)
+    if labels is None:
+        s_stack, _ = _check_stack(samples, what="samples", min_masks=1)
+        y_stack, _ = _check_stack(annotators, what="annotators", min_masks=1)
+    else:
+        s_stack = _label_stack(samples, "samples")
+        y_stack = _label_stack(annotators, "annotators")
     if s_stack.shape[1:] != y_stack.shape[1:]:
         raise ValueError(
             "samples and annotators must have masks of the same shape, got "
@@ -403,11 +536,18 @@ def generalized_energy_distance(samples, annotators, *, unbiased=False):
         for name, stack in (("samples", s_stack), ("annotators", y_stack)):
             if stack.shape[0] < 2:
                 raise ValueError(f"unbiased=True needs at least 2 {name}, got {stack.shape[0]}")
-    s_stats = [MaskStats(mask, None, False) for mask in s_stack]
-    y_stats = [MaskStats(mask, None, False) for mask in y_stack]
-    cross = float(_iou_distances(s_stats, y_stats).mean())
-    d_ss = _mean_distance(_iou_distances(s_stats, s_stats), same=True, unbiased=unbiased)
-    d_yy = _mean_distance(_iou_distances(y_stats, y_stats), same=True, unbiased=unbiased)
+    if labels is None:
+        s_stats = [MaskStats(mask, None, False) for mask in s_stack]
+        y_stats = [MaskStats(mask, None, False) for mask in y_stack]
+        distances = _iou_distances
+    else:
+        labels = resolve_labels(labels, [*s_stack, *y_stack])
+        s_stats = [LabelStats(mask, labels, None, False) for mask in s_stack]
+        y_stats = [LabelStats(mask, labels, None, False) for mask in y_stack]
+        distances = _label_iou_distances
+    cross = float(distances(s_stats, y_stats).mean())
+    d_ss = _mean_distance(distances(s_stats, s_stats), same=True, unbiased=unbiased)
+    d_yy = _mean_distance(distances(y_stats, y_stats), same=True, unbiased=unbiased)
     return EnergyDistance(2.0 * cross - d_ss - d_yy, cross, d_ss, d_yy)
 
 
@@ -469,7 +609,7 @@ def annotator_vs_consensus(
         Pixel size along each axis; distances are then physical.
     tolerance : float, default=2.0
         Tolerance of ``surface_dice`` and ``boundary_f1``.
-    hd_percentile : {"pooled", "max"}, default="pooled"
+    hd_percentile : {"pooled", "max", "area_weighted"}, default="pooled"
         HD95 over both directed distance sets pooled (medpy, the IMA++ release)
         or the larger of the two directed 95th percentiles; see
         :func:`skiaa.agreement.hd95`.

@@ -23,6 +23,8 @@ __all__ = [
     "ID_COLUMNS",
     "check_metrics",
     "check_statistics",
+    "label_column",
+    "label_columns",
     "metric_column",
     "metric_columns",
     "id_column",
@@ -42,13 +44,15 @@ METRICS = (
     "assd_normalized",
     "surface_dice",
     "boundary_f1",
+    "generalized_dice",
 )
 
 #: The metrics of the IMA++ release's pairwise table, the default everywhere.
 DEFAULT_METRICS = METRICS[:8]
 
-#: Overlap metrics (counted on the masks, no border needed).
-OVERLAP_METRICS = ("dice", "jaccard")
+#: Overlap metrics (counted on the masks, no border needed). ``generalized_dice``
+#: pools every class of label maps (Sudre et al. 2017); on binary masks it is Dice.
+OVERLAP_METRICS = ("dice", "jaccard", "generalized_dice")
 
 #: Boundary distances (their ``*_normalized`` forms divide by the image diagonal).
 DISTANCE_METRICS = ("hausdorff", "hd95", "assd")
@@ -70,6 +74,7 @@ RELEASE_NAMES = {
     "assd_normalized": "assd_score_normalized",
     "surface_dice": "surface_dice_score",
     "boundary_f1": "boundary_f1_score",
+    "generalized_dice": "generalized_dice_score",
 }
 
 #: IMA++ release column name -> skiaa column name.
@@ -137,6 +142,34 @@ def check_statistics(statistics):
     return statistics
 
 
+def label_column(metric, label):
+    """Column of one class of a label-map table: ``dice_label2`` (``dice_score_label2``)."""
+    return f"{metric}_label{label}"
+
+
+def label_columns(metrics, labels):
+    """Columns of a label-map table, metric by metric: the mean over classes, then each class.
+
+    ``generalized_dice`` pools the classes by definition and has one column.
+    With ``labels`` None (binary masks) the columns are the metrics themselves.
+    """
+    if labels is None:
+        return list(metrics)
+    out = []
+    for metric in metrics:
+        out.append(metric)
+        if metric != "generalized_dice":
+            out.extend(label_column(metric, label) for label in labels)
+    return out
+
+
+def _base_metric(column):
+    """skiaa metric of a column name, per-class columns (``*_label<value>``) included."""
+    head, sep, tail = str(column).rpartition("_label")
+    name = head if sep and tail.isdigit() else str(column)
+    return FROM_RELEASE.get(name, name)
+
+
 def metric_column(columns, name):
     """The column of ``columns`` holding metric ``name`` in either naming, or None.
 
@@ -152,9 +185,17 @@ def metric_column(columns, name):
     return None
 
 
-def metric_columns(columns):
-    """The metric columns of ``columns`` (either naming), in table order."""
-    return [c for c in columns if FROM_RELEASE.get(c, c) in METRICS]
+def metric_columns(columns, metrics=None):
+    """The metric columns of ``columns`` (either naming), in table order.
+
+    Per-class columns of label maps (``dice_label2``) count as their metric's;
+    ``metrics`` (skiaa names) keeps only those metrics' columns.
+    """
+    return [
+        c
+        for c in columns
+        if _base_metric(c) in METRICS and (metrics is None or _base_metric(c) in metrics)
+    ]
 
 
 def id_column(columns):

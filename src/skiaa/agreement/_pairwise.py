@@ -27,6 +27,7 @@ def pairwise_agreement(
     hd_percentile="pooled",
     empty="nan",
     naming="skiaa",
+    labels=None,
 ):
     """Agreement metrics on every unordered pair of one image's masks (2-D or 3-D).
 
@@ -51,14 +52,18 @@ def pairwise_agreement(
         Pixel (voxel) size along each axis, in the array's axis order;
         distances and the diagonal are then physical. None means the voxel
         size stored in the masks' NIfTI files when they are read from such
-        files (they must agree), else 1 per axis.
+        files (they must agree), else 1 per axis. A mask array whose last
+        axis has 1, 3 or 4 entries is read as a picture with colour channels
+        (which must agree) unless ``spacing`` gives one value per axis, that
+        axis included: then it is a spatial axis (a volume that thin).
     tolerance : float, default=2.0
         Tolerance of ``surface_dice`` and ``boundary_f1``, in pixels or
         ``spacing`` units.
-    hd_percentile : {"pooled", "max"}, default="pooled"
-        HD95 over both directed distance sets pooled (medpy, the IMA++
-        release) or the larger of the two directed 95th percentiles (MONAI,
-        DeepMind's surface-distance). See :func:`hd95`.
+    hd_percentile : {"pooled", "max", "area_weighted"}, default="pooled"
+        HD95 over both directed distance sets pooled (medpy, seg-metrics, the
+        IMA++ release), the larger of the two directed 95th percentiles
+        (MONAI), or DeepMind's surface-distance (area-weighted surface
+        elements). See :func:`hd95`.
     empty : {"nan", "worst"}, default="nan"
         Boundary distances of a pair where exactly one mask is empty: NaN (with
         an :class:`EmptyMaskWarning`) or the worst case, the image diagonal
@@ -66,6 +71,15 @@ def pairwise_agreement(
     naming : {"skiaa", "release"}, default="skiaa"
         Column names: skiaa's (``dice``...) or the IMA++ release's
         (``img_id``, ``dice_score``...; see :data:`RELEASE_NAMES`).
+    labels : sequence of int or "all", default=None
+        The masks are label maps (one integer class per pixel) and these are
+        the classes to measure; ``"all"``: every non-zero value found in the
+        image's masks. Each metric then gives one column per class,
+        ``<metric>_label<value>`` (each class measured as the binary masks
+        ``mask == value``, with the binary rules for empty masks), after a
+        ``<metric>`` column holding the mean over the classes (NaN when a
+        class is NaN). ``generalized_dice`` pools the classes in one column,
+        the second mask of each pair as the reference. None: binary masks.
 
     Returns
     -------
@@ -73,7 +87,8 @@ def pairwise_agreement(
         One row per pair ``i < j`` in :func:`itertools.combinations` order:
         ``image_id`` (when given), ``index1``, ``index2`` (positions in
         ``masks``), ``mask1``, ``mask2`` (when ``names``), ``annotator1``,
-        ``annotator2`` (when ``annotators``), then one float column per metric.
+        ``annotator2`` (when ``annotators``), then one float column per metric
+        (and per class with ``labels``).
 
     Raises
     ------
@@ -108,6 +123,16 @@ def pairwise_agreement(
     0      img       0       1  0.888889   1.000000
     1      img       0       2  0.857143   1.000000
     2      img       1       2  0.750000   1.414214
+
+    Label maps, one column per class after the mean over the classes:
+
+    >>> maps = np.zeros((2, 4, 6), np.uint8)
+    >>> maps[:, 1:3, 1:3] = 1
+    >>> maps[0, 1:3, 3:5] = 2
+    >>> maps[1, 1:3, 3:6] = 2
+    >>> pairwise_agreement(maps, ["dice"], labels=[1, 2])
+       index1  index2  dice  dice_label1  dice_label2
+    0       0       1   0.9          1.0          0.8
     """
     pairs, lonely = pairs_frame(
         masks,
@@ -120,6 +145,7 @@ def pairwise_agreement(
         hd_percentile=hd_percentile,
         empty=empty,
         naming=naming,
+        labels=labels,
     )
     warn_empty_pairs(lonely, f"image {image_id}, " if image_id is not None else "")
     return pairs
@@ -147,8 +173,9 @@ def image_agreement(
         told apart by ``image_id`` (or the release's ``img_id``); without
         either column the whole table is one image.
     metrics : list of str, default=None
-        Metric columns to summarise, by skiaa or release name. None means every
-        metric column present.
+        Metric columns to summarise, by skiaa or release name (with their
+        per-class columns ``<metric>_label<value>`` in a table of label maps).
+        None means every metric column present.
     statistics : sequence of {"mean", "std", "min", "max", "median"}, \
 default=("mean", "std")
         ``std`` is the sample standard deviation (``ddof=1``), as in the
@@ -211,6 +238,8 @@ default=("mean", "std")
             if col is None:
                 raise ValueError(f"pairs has no column for metric {name!r}")
             columns.append(col)
+            per_class = metric_columns(pairs.columns, [name])
+            columns.extend(c for c in per_class if c != col and c not in columns)
     release = "img_id" in pairs.columns or any(c in RELEASE_NAMES.values() for c in columns)
     table = pairs
     if exclude:

@@ -200,7 +200,7 @@ def score_segmentation(
         Tolerance of ``surface_dice`` and ``boundary_f1``.
     threshold : float, default=0.65
         Threshold of ``threshold_jaccard``.
-    hd_percentile : {"pooled", "max"}, default="pooled"
+    hd_percentile : {"pooled", "max", "area_weighted"}, default="pooled"
         HD95 over both directed distance sets pooled (medpy, the IMA++ release)
         or the larger of the two directed 95th percentiles; see
         :func:`skiaa.agreement.hd95`.
@@ -484,7 +484,7 @@ def make_segmentation_scorer(
         The consensus mask, when ``reference="consensus"``.
     threshold : float, default=0.65
         Threshold of ``threshold_jaccard``.
-    hd_percentile : {"pooled", "max"}, default="pooled"
+    hd_percentile : {"pooled", "max", "area_weighted"}, default="pooled"
         HD95 definition; see :func:`skiaa.agreement.hd95`.
     empty : {"nan", "worst"}, default="nan"
         Distances when a prediction or mask is empty and the other is not: NaN

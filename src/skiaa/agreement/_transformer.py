@@ -24,13 +24,14 @@ from ._engine import (
     summarise,
     warn_empty_pairs,
 )
+from ._metrics import check_labels_option
 from ._multirater import (
     IMAGE_MEASURES,
     AlphaUndefinedWarning,
     check_measures,
     image_measures,
 )
-from ._naming import STATISTICS
+from ._naming import STATISTICS, label_columns
 
 __all__ = ["AgreementTransformer"]
 
@@ -42,7 +43,7 @@ def _image_row(masks, index, spacing, metrics, statistics, options):
     whole-stack measures, then k. Nothing is warned here (this runs in worker
     threads); the caller warns.
     """
-    tolerance, hd_percentile, empty, min_masks, few_masks, ddof, measures = options
+    tolerance, hd_percentile, empty, min_masks, few_masks, ddof, measures, labels = options
     stack, values, lonely = image_values(
         masks,
         metrics,
@@ -52,12 +53,13 @@ def _image_row(masks, index, spacing, metrics, statistics, options):
         empty=empty,
         image_index=index,
         min_masks=0 if few_masks == "nan" else min_masks,
+        labels=labels,
     )
     k = stack.shape[0]
     if k < min_masks:
-        n_features = len(metrics) * len(statistics) + len(measures)
+        n_features = len(label_columns(metrics, labels)) * len(statistics) + len(measures)
         return np.concatenate([np.full(n_features, np.nan), [k]]), [], False
-    extra, alpha_undefined = image_measures(stack, measures)
+    extra, alpha_undefined = image_measures(stack if labels is None else stack != 0, measures)
     summary = summarise(values, statistics, ddof).reshape(-1)
     return np.concatenate([summary, extra, [k]]), lonely, alpha_undefined
 
@@ -107,9 +109,10 @@ default=("mean",)
         number for every axis, one per axis for every image, or one row per
         image (scans of different resolutions). None means the voxel size
         stored in the masks' NIfTI files when they are files, else 1.
-    hd_percentile : {"pooled", "max"}, default="pooled"
+    hd_percentile : {"pooled", "max", "area_weighted"}, default="pooled"
         HD95 over both directed distance sets pooled (medpy, the IMA++
-        release) or the larger directed 95th percentile; see
+        release), the larger directed 95th percentile (MONAI), or over
+        area-weighted surface elements (DeepMind's); see
         :func:`skiaa.agreement.hd95`.
     empty : {"nan", "worst"}, default="nan"
         Boundary distances of a pair with exactly one empty mask: NaN (with an
@@ -135,6 +138,15 @@ default=("mean",)
         not depend on ``n_jobs``.
     verbose : int, default=0
         Show a progress bar over images when > 0.
+    labels : sequence of int, default=None
+        The masks are label maps (one integer class per pixel) and these are
+        the class values to measure: each metric then gives the mean over the
+        classes, then one column per class (``dice_mean``,
+        ``dice_label1_mean``...), as in
+        :func:`~skiaa.agreement.pairwise_agreement`. The classes are named,
+        not found (``"all"`` is refused), so that every image has the same
+        columns. The whole-stack ``measures`` stay binary (any class against
+        the background). None: binary masks.
 
     Attributes
     ----------
@@ -185,13 +197,14 @@ default=("mean",)
             tuple,
             np.ndarray,
         ],
-        "hd_percentile": [StrOptions({"pooled", "max"})],
+        "hd_percentile": [StrOptions({"pooled", "max", "area_weighted"})],
         "empty": [StrOptions({"nan", "worst"})],
         "min_masks": [Interval(numbers.Integral, 2, None, closed="left")],
         "few_masks": [StrOptions({"raise", "nan"})],
         "ddof": [Interval(numbers.Integral, 0, None, closed="left")],
         "n_jobs": [None, numbers.Integral],
         "verbose": ["verbose"],
+        "labels": [None, list, tuple, np.ndarray],
     }
 
     def __init__(
@@ -209,6 +222,7 @@ default=("mean",)
         ddof=1,
         n_jobs=None,
         verbose=0,
+        labels=None,
     ):
         self.metrics = metrics
         self.statistics = statistics
@@ -222,10 +236,12 @@ default=("mean",)
         self.ddof = ddof
         self.n_jobs = n_jobs
         self.verbose = verbose
+        self.labels = labels
 
     def _checked_params(self):
         """Validate the parameters; return (metrics, statistics) as lists."""
         self._validate_params()
+        check_labels_option(self.labels)
         metrics = check_metrics(self.metrics)
         statistics = check_statistics(self.statistics)
         check_measures(self.measures)
@@ -299,9 +315,10 @@ default=("mean",)
         spacings = self._per_image_spacing(len(images))
         options = (float(self.tolerance), self.hd_percentile, self.empty)
         options += (self.min_masks, self.few_masks, self.ddof, check_measures(self.measures))
+        options += (check_labels_option(self.labels),)
         items = [(i, masks, spacings[i]) for i, masks in enumerate(images)]
         results = map_batches(_batch_rows, items, self.n_jobs, metrics, statistics, options)
-        n_features = len(metrics) * len(statistics) + len(check_measures(self.measures)) + 1
+        n_features = len(self.get_feature_names_out())
         out = np.empty((len(images), n_features))
         bar = progress(verbose=self.verbose, desc="agreement", total=len(images), unit="img")
         with bar:
@@ -377,11 +394,13 @@ default=("mean",)
         Returns
         -------
         feature_names_out : ndarray of str objects
-            ``<metric>_<statistic>`` for each metric and statistic (metric-major),
-            then ``n_masks``.
+            ``<metric>_<statistic>`` for each metric and statistic (metric-major;
+            with ``labels``, ``<metric>_label<value>_<statistic>`` after each
+            metric's mean over classes), then the measures, then ``n_masks``.
         """
         metrics, statistics = self._checked_params()
-        names = [f"{m}_{s}" for m in metrics for s in statistics]
+        columns = label_columns(metrics, check_labels_option(self.labels))
+        names = [f"{c}_{s}" for c in columns for s in statistics]
         names += check_measures(self.measures) + ["n_masks"]
         return np.asarray(names, dtype=object)
 

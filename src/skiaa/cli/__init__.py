@@ -13,7 +13,7 @@ import sys
 from .._version import __version__
 
 # Modules defining sub-commands, in the order ``skiaa --help`` lists them.
-_COMMAND_MODULES = ("_agreement", "_compare", "_score", "_reproduce")
+_COMMAND_MODULES = ("_agreement", "_compare", "_score", "_reproduce", "_fetch")
 
 
 def build_parser():
@@ -50,14 +50,16 @@ def main(argv=None):
     exit_code : int
         0 on success; 1 when the command failed with a user-facing error
         (bad input, existing output without ``--force``, an output folder
-        that cannot be written); 2 for usage errors; 130 when interrupted
-        (Ctrl-C).
+        that cannot be written or is in use by another run, a full disk); 2
+        for usage errors; 130 when interrupted (Ctrl-C).
     """
     parser = build_parser()
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     if getattr(args, "func", None) is None:
         parser.print_help()
         return 2
+    from ..utils import OutputFolderError, is_disk_full
+
     try:
         return int(args.func(args) or 0)
     except (
@@ -66,9 +68,18 @@ def main(argv=None):
         FileExistsError,
         NotADirectoryError,
         PermissionError,
+        OutputFolderError,
     ) as exc:
         # User-facing errors: one readable line, no traceback.
         print(f"skiaa {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        if not is_disk_full(exc):
+            raise
+        # A full disk outside the places that name what they write (a library's
+        # own temporary file): still one line, with the file when known.
+        where = f" while writing {exc.filename}" if exc.filename else ""
+        print(f"skiaa {args.command}: error: {exc.strerror}{where}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         # Ctrl-C: the shell's convention (128 + SIGINT); outputs were left as

@@ -6,12 +6,16 @@ Examples of use::
     skiaa agreement --demo 500 --seed 1
     skiaa agreement MASK_DIR --out results/ --n-jobs 4
     skiaa agreement MASK_DIR --out results/ --metrics dice jaccard hd95 --force
+    skiaa agreement MASK_DIR --images IMG_DIR --html --out review/
+    skiaa agreement --demo 30 --html --out review/
 
 For a folder, two CSV files are written in the IMA++ release's column layout:
 ``pairwise_metrics.csv`` (one row per pair of masks of an image: ``img_id,
 mask1, mask2, annotator1, annotator2, dice_score, ..., tool1, skill_level1,
 tool2, skill_level2``) and ``image_level_metrics.csv`` (one row per image:
-``img_id, dice_score_mean, dice_score_std, ..., n_pairs``).
+``img_id, dice_score_mean, dice_score_std, ..., n_pairs``). With ``--html``
+the disagreement page (``disagreement.html`` and its pictures) is written
+beside them, in the same set of files.
 """
 
 import argparse
@@ -20,11 +24,11 @@ from pathlib import Path
 import pandas as pd
 
 from ..agreement import DEFAULT_METRICS, METRICS, RELEASE_NAMES
-from ..utils import check_output_dir, write_outputs
-from ._common import add_jobs_and_quiet, warnings_as_lines
+from ..page import disagreement_page, mask_folder_page
+from ..utils import OUTPUT_NAMES
+from ._common import add_jobs_and_quiet, add_wait, output_folder, warnings_as_lines
 
-PAIRWISE_FILE = "pairwise_metrics.csv"
-IMAGE_LEVEL_FILE = "image_level_metrics.csv"
+PAIRWISE_FILE, IMAGE_LEVEL_FILE = OUTPUT_NAMES["agreement"]
 DEFAULT_DEMO_SIZE = 200
 _IAA = "dice_score_mean"  # the paper's IAA: mean pairwise Dice of an image
 
@@ -53,6 +57,11 @@ def add_parser(subparsers):
             "IMA++ release's column layout (img_id without a file extension). Images\n"
             "with fewer than two annotator masks are listed on stderr and get NaN\n"
             "statistics and n_pairs = 0, like AgreementTransformer(few_masks='nan').\n"
+            "With --html, OUT/disagreement.html shows every image's outlines over the\n"
+            "image (--images IMG_DIR: files named <image id>.jpg/.png/...), worst\n"
+            "agreement first, and opens from the file system without a network; its\n"
+            "pictures are in OUT/disagreement_files/. With --labels, one more page\n"
+            "per class, OUT/disagreement_label<V>.html, linked from it.\n"
             "Existing outputs are never overwritten without --force."
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -87,6 +96,7 @@ def add_parser(subparsers):
         "nothing unless --out is given)",
     )
     parser.add_argument("--force", action="store_true", help="overwrite existing output files")
+    add_wait(parser)
     parser.add_argument(
         "--metrics",
         nargs="+",
@@ -109,6 +119,27 @@ def add_parser(subparsers):
     )
     add_distance_options(parser)
     parser.add_argument(
+        "--labels",
+        nargs="+",
+        type=int,
+        default=None,
+        metavar="V",
+        help="the masks are label maps (one integer class per pixel): measure these "
+        "class values, each metric giving the mean over the classes and one column "
+        "per class (dice_score_label2...)",
+    )
+    parser.add_argument(
+        "--html",
+        action="store_true",
+        help="also write the disagreement page OUT/disagreement.html (see below)",
+    )
+    parser.add_argument(
+        "--images",
+        metavar="IMG_DIR",
+        default=None,
+        help="with --html: folder of the images, drawn under the outlines",
+    )
+    parser.add_argument(
         "--include-consensus",
         action="store_true",
         help="also pair the consensus masks (ST/MV) with the others in the pairwise "
@@ -123,10 +154,11 @@ def add_distance_options(parser, what="a pair with exactly one empty mask"):
     """Add ``--hd-percentile`` and ``--empty`` (shared with ``skiaa score``)."""
     parser.add_argument(
         "--hd-percentile",
-        choices=("pooled", "max"),
+        choices=("pooled", "max", "area_weighted"),
         default="pooled",
         help="HD95 over both directed distance sets pooled (medpy, the IMA++ release; "
-        "default) or the larger directed 95th percentile (MONAI)",
+        "default), the larger directed 95th percentile (MONAI), or over area-weighted "
+        "surface elements (DeepMind's surface-distance)",
     )
     parser.add_argument(
         "--empty",
@@ -140,23 +172,21 @@ def add_distance_options(parser, what="a pair with exactly one empty mask"):
 # --------------------------------------------------------------------------- #
 # Output
 # --------------------------------------------------------------------------- #
-def _check_outputs(out_dir, force):
-    # Before any work: a bad --out must not cost the computation.
-    out_dir = check_output_dir(out_dir, [PAIRWISE_FILE, IMAGE_LEVEL_FILE], force=force)
-    return [out_dir / PAIRWISE_FILE, out_dir / IMAGE_LEVEL_FILE]
-
-
-def _write_tables(pairs, summary, out_paths):
+def _write_tables(folder, pairs, summary):
     # Both tables replace the old pair together: never a new pairwise table
-    # beside an old image-level one (see skiaa.utils._files.write_outputs).
-    out_dir = out_paths[0].parent
-    write_outputs(
-        out_dir,
+    # beside an old image-level one (skiaa.utils.OutputFolder).
+    return folder.commit(
         {
             PAIRWISE_FILE: lambda path: pairs.to_csv(path, index=False),
             IMAGE_LEVEL_FILE: lambda path: summary.to_csv(path, index=False),
-        },
+        }
     )
+
+
+def _page_paths(out):
+    # The page functions write the two tables with the page, as one set of
+    # files, in their own locked output folder.
+    return [Path(out) / PAIRWISE_FILE, Path(out) / IMAGE_LEVEL_FILE]
 
 
 def _summary_table(summary, groups=None):
@@ -189,23 +219,52 @@ def _summary_table(summary, groups=None):
 # The two modes
 # --------------------------------------------------------------------------- #
 def _run_demo(args, verbose):
-    from ..datasets import lesions_agreement, make_lesions
-
     if args.demo < 1:
         raise ValueError(f"--demo N needs a positive number of images, got {args.demo}")
-    out_paths = _check_outputs(Path(args.out), args.force) if args.out else None
+    if args.html or not args.out:  # the demo writes nothing unless --out or --html
+        return _demo(args, verbose, None)
+    with output_folder(args, "agreement") as folder:
+        return _demo(args, verbose, folder)
+
+
+def _demo(args, verbose, folder):
+    from ..datasets import lesions_agreement, make_lesions
+
+    out = args.out or "."
     data = make_lesions(args.demo, image_size=args.image_size, random_state=args.seed)
-    result = lesions_agreement(
-        data,
-        args.metrics,
-        hd_percentile=args.hd_percentile,
-        empty=args.empty,
-        n_jobs=args.n_jobs,
-        verbose=verbose,
-    )
+    if args.html:
+        result = disagreement_page(
+            out,
+            data.masks,
+            data.images,
+            image_ids=data.image_ids,
+            annotators=data.annotators,
+            tools=data.tools,
+            skills=data.skills,
+            metrics=args.metrics,
+            hd_percentile=args.hd_percentile,
+            empty=args.empty,
+            title=f"skiaa agreement --demo {args.demo}: synthetic lesions",
+            tables=(PAIRWISE_FILE, IMAGE_LEVEL_FILE),
+            force=args.force,
+            wait=args.wait,
+            n_jobs=args.n_jobs,
+            verbose=verbose,
+        )
+    else:
+        result = lesions_agreement(
+            data,
+            args.metrics,
+            hd_percentile=args.hd_percentile,
+            empty=args.empty,
+            n_jobs=args.n_jobs,
+            verbose=verbose,
+        )
     pairs, summary = result.pairs, result.images
-    if out_paths:
-        _write_tables(pairs, summary, out_paths)
+    if args.html:
+        out_paths = _page_paths(out)
+    else:
+        out_paths = _write_tables(folder, pairs, summary) if folder else None
     if args.quiet:
         return 0
 
@@ -234,6 +293,8 @@ def _run_demo(args, verbose):
         )
     if out_paths:
         print(f"\nWrote {out_paths[0]} ({len(pairs)} pairs) and {out_paths[1]}.")
+    if args.html:
+        print(f"Wrote the disagreement page {result.path}.")
     print("\nYour own masks: skiaa agreement MASK_DIR --out RESULTS_DIR  (skiaa agreement -h)")
     return 0
 
@@ -245,28 +306,52 @@ def _spacing(values):
 
 
 def _run_folder(args, verbose):
+    if args.html:
+        return _folder(args, verbose, None)
+    with output_folder(args, "agreement", default=".") as folder:
+        return _folder(args, verbose, folder)
+
+
+def _folder(args, verbose, folder):
     from ..datasets import mask_folder_agreement
 
-    out_paths = _check_outputs(Path(args.out or "."), args.force)
+    options = dict(
+        include_consensus=args.include_consensus,
+        spacing=_spacing(args.spacing),
+        hd_percentile=args.hd_percentile,
+        empty=args.empty,
+        n_jobs=args.n_jobs,
+        verbose=verbose,
+        labels=args.labels,
+    )
     with warnings_as_lines("agreement"):
-        result = mask_folder_agreement(
-            args.mask_dir,
-            args.metrics,
-            include_consensus=args.include_consensus,
-            spacing=_spacing(args.spacing),
-            hd_percentile=args.hd_percentile,
-            empty=args.empty,
-            n_jobs=args.n_jobs,
-            verbose=verbose,
-        )
+        if args.html:
+            # The page writes the two tables with it, as one set of files.
+            result = mask_folder_page(
+                args.mask_dir,
+                args.out or ".",
+                image_dir=args.images,
+                metrics=args.metrics,
+                tables=(PAIRWISE_FILE, IMAGE_LEVEL_FILE),
+                force=args.force,
+                wait=args.wait,
+                **options,
+            )
+        else:
+            result = mask_folder_agreement(args.mask_dir, args.metrics, **options)
     pairs, summary = result.pairs, result.images
-    _write_tables(pairs, summary, out_paths)
+    if args.html:
+        out_paths = _page_paths(args.out or ".")
+    else:
+        out_paths = _write_tables(folder, pairs, summary)
     if args.quiet:
         return 0
     print(_summary_table(summary[summary["n_pairs"] > 0]))
     print(
         f"\nWrote {out_paths[0]} ({len(pairs)} pairs) and {out_paths[1]} ({len(summary)} images)."
     )
+    if args.html:
+        print(f"Wrote the disagreement page {result.path}.")
     return 0
 
 
@@ -276,6 +361,12 @@ def run(args):
         args._parser.error("give either MASK_DIR or --demo [N]")
     if args.n_jobs == 0:
         args._parser.error("--n-jobs must not be 0")
+    if args.images is not None and not args.html:
+        args._parser.error("--images is only used by --html (the disagreement page)")
+    if args.images is not None and args.demo is not None:
+        args._parser.error("--images goes with MASK_DIR; the demo draws its own images")
+    if args.demo is not None and args.labels is not None:
+        args._parser.error("--labels needs a MASK_DIR of label maps; the demo's masks are binary")
     verbose = 0 if args.quiet else 1
     if args.demo is not None:
         return _run_demo(args, verbose)

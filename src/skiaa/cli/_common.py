@@ -1,8 +1,10 @@
-"""What several subcommands share: printing the library's warnings."""
+"""What several subcommands share: warnings as lines, the output folder, common options."""
 
 import contextlib
 import sys
 import warnings
+
+from ..utils import OUTPUT_NAMES, OutputFolder
 
 
 @contextlib.contextmanager
@@ -33,4 +35,28 @@ def add_jobs_and_quiet(parser, what):
     )
     parser.add_argument(
         "-q", "--quiet", action="store_true", help="no progress bar and no summary table"
+    )
+
+
+def add_wait(parser):
+    """Add ``--wait``: queue behind another run that holds the same ``--out``."""
+    parser.add_argument(
+        "--wait",
+        action="store_true",
+        help="when another skiaa run is writing to the same --out, wait for it to end "
+        "instead of stopping",
+    )
+
+
+def output_folder(args, command, default=None):
+    """The :class:`~skiaa.utils.OutputFolder` of ``command``'s ``--out``, checked and locked.
+
+    Entered before any work: a bad or busy folder fails in a second.
+    """
+    return OutputFolder(
+        args.out if args.out is not None else default,
+        OUTPUT_NAMES[command],
+        force=args.force,
+        wait=args.wait,
+        on_wait=lambda line: print(f"skiaa {command}: {line}", file=sys.stderr, flush=True),
     )

@@ -2,9 +2,7 @@
 
 import json
 
-from ..utils import check_output_dir, write_outputs
-
-_OUTPUTS = ("comparison.json", "comparison.txt", "ecdf.png")
+from ._common import add_wait, output_folder
 
 
 def add_parser(subparsers):
@@ -45,6 +43,7 @@ def add_parser(subparsers):
     )
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder")
     parser.add_argument("--force", action="store_true", help="overwrite existing outputs")
+    add_wait(parser)
     parser.add_argument("--n-resamples", type=int, default=9999, help="bootstrap resamples (9999)")
     parser.add_argument(
         "--seed", type=int, default=0, help="random seed of the bootstrap (default: 0)"
@@ -58,6 +57,12 @@ def add_parser(subparsers):
 
 def run(args):
     """Run ``skiaa compare``; returns the exit code."""
+    # Before any work: a bad or busy --out must not cost the computation.
+    with output_folder(args, "compare") as folder:
+        return _run(args, folder)
+
+
+def _run(args, folder):
     import matplotlib
 
     matplotlib.use("Agg")
@@ -66,8 +71,6 @@ def run(args):
     from ..datasets import load_imaplusplus, read_iaa_table
     from ..stats import compare_groups, diagnosis_groups, plot_ecdf
 
-    # Before any work: a bad --out must not cost the computation.
-    out = check_output_dir(args.out, _OUTPUTS, force=args.force)
     if args.imaplusplus is not None:
         if args.metadata is not None:
             raise ValueError("--metadata goes with --iaa, not with --imaplusplus")
@@ -120,8 +123,7 @@ def run(args):
     )
     try:
         # The three files replace an earlier run's as a set, never a mix.
-        write_outputs(
-            out,
+        json_path, text_path, figure_path = folder.commit(
             {
                 "comparison.json": lambda p: p.write_text(json.dumps(record, indent=2) + "\n"),
                 "comparison.txt": lambda p: p.write_text(text + "\n"),
@@ -132,5 +134,5 @@ def run(args):
         )
     finally:
         plt.close(ax.figure)
-    print(f"\nWrote {out / 'comparison.json'}, {out / 'comparison.txt'}, {out / 'ecdf.png'}")
+    print(f"\nWrote {json_path}, {text_path}, {figure_path}")
     return 0

@@ -2,6 +2,8 @@
 
 from pathlib import Path
 
+from ._common import add_wait
+
 
 def _csv(text, cast=str):
     items = [cast(part.strip()) for part in text.split(",") if part.strip()]
@@ -50,7 +52,12 @@ def add_parser(subparsers):
         default=None,
         help="data source (default: synthetic, or imaplusplus when --imaplusplus is given)",
     )
-    parser.add_argument("--imaplusplus", metavar="DIR", help="folder of the IMA++ tables")
+    parser.add_argument(
+        "--imaplusplus",
+        metavar="DIR",
+        help="folder of the IMA++ tables; its images/ and masks/ sub-folders (as written by "
+        "skiaa fetch imaplusplus) are used unless --images/--masks say otherwise",
+    )
     parser.add_argument("--images", metavar="DIR", help="folder of the IMA++ images")
     parser.add_argument("--masks", metavar="DIR", help="folder of the IMA++ mask PNGs")
     parser.add_argument(
@@ -87,7 +94,8 @@ def add_parser(subparsers):
         action="append",
         metavar="MODEL=PATH",
         help="local weights for a model (for the paper's tv_* backbones a torchvision state "
-        "dict); repeatable",
+        "dict; by default theirs from torch's hub cache), or MODEL=random for random "
+        "initialisation; repeatable",
     )
     parser.add_argument(
         "--protocol",
@@ -122,6 +130,7 @@ def add_parser(subparsers):
     parser.add_argument(
         "--force", action="store_true", help="recompute every step, ignoring cached results"
     )
+    add_wait(parser)
     parser.add_argument("-q", "--quiet", action="store_true", help="print only errors")
     parser.add_argument(
         "-v", "--verbose", action="store_true", help="also show the networks' epoch tables"
@@ -145,6 +154,15 @@ def run(args):
             if not Path(value).is_dir():
                 raise FileNotFoundError(f"--{name}: no folder {value}")
             overrides[name] = str(Path(value).resolve())
+    if args.imaplusplus:
+        from ..datasets import IMAPLUSPLUS_FOLDERS
+
+        # A folder filled by ``skiaa fetch imaplusplus`` holds the images and
+        # masks beside the tables; an explicit --images/--masks still wins.
+        for name, sub in IMAPLUSPLUS_FOLDERS.items():
+            found = Path(overrides["imaplusplus"]) / sub
+            if name not in overrides and found.is_dir():
+                overrides[name] = str(found)
     if args.models:
         from ..nets import PAPER_BACKBONES
 
@@ -157,7 +175,7 @@ def run(args):
             _pair(text, "--weights", "MODEL=PATH") for text in args.weights
         )
         for model, path in overrides["weights"].items():
-            if not Path(path).is_file():
+            if path != "random" and not Path(path).is_file():
                 raise FileNotFoundError(f"--weights {model}: no file {path}")
     if args.alphas:
         overrides["alphas"] = _csv(args.alphas, float)
@@ -190,7 +208,7 @@ def run(args):
         print(describe_study(config))
         return 0
     verbose = 0 if args.quiet else (2 if args.verbose else 1)
-    results = run_study(args.out, config, force=args.force, verbose=verbose)
+    results = run_study(args.out, config, force=args.force, wait=args.wait, verbose=verbose)
     if not args.quiet:
         _print_summary(results)
     return 0
@@ -205,18 +223,22 @@ def _print_summary(results):
         mae = sum(f["mae"] for f in folds) / len(folds)
         base = sum(f["baseline_mae"] for f in folds) / len(folds)
         print(f"IAA regression {model}: MAE {mae:.3f} vs median baseline {base:.3f}")
+        authors = res.get("authors")
+        if authors and authors["std_signed_residual"] is not None:
+            print(
+                f"  the authors' way (pooled test predictions): MAE {authors['mae']:.3f} ± "
+                f"{authors['std_signed_residual']:.3f} (sample std of signed residuals)"
+            )
     external = (results.get("external") or {}).get("table")
     if external:
         for alpha, g in external["gain"].items():
-            std = "n/a" if g["std"] is None else f"{g['std']:.3f}"
+            std = "n/a" if g["std_pp"] is None else f"{g['std_pp']:.1f}"
             print(
-                f"Paper's table, alpha={alpha}: mean gain {g['mean']:+.3f} (std {std} over "
-                f"{g['n_cells']} dataset x architecture cells)"
+                f"Paper's table, alpha={alpha}: mean gain {g['mean_pp']:+.1f} percentage points "
+                f"(std {std} over {g['n_cells']} dataset x architecture cells)"
             )
-    gain = results.get("overall_gain")
-    if gain:
+    for alpha, g in (results.get("gain") or {}).items():
         print(
-            f"Multi-task gain in balanced accuracy over alpha=1: {gain['mean']:+.3f} "
-            f"(std {'n/a' if gain['std'] is None else format(gain['std'], '.3f')} "
-            f"over {gain['n']} paired folds or runs)"
+            f"IMA++ gain over alpha=1, alpha={alpha}: {g['mean_pp']:+.1f} percentage points "
+            f"(mean over {g['n_models']} architectures)"
         )

@@ -15,14 +15,11 @@ import argparse
 import functools
 
 from ..agreement import SCORE_METRICS
-from ..utils import check_output_dir, write_outputs
+from ..utils import OUTPUT_NAMES
 from ._agreement import add_distance_options
-from ._common import add_jobs_and_quiet, warnings_as_lines
+from ._common import add_jobs_and_quiet, add_wait, output_folder, warnings_as_lines
 
-PER_IMAGE_FILE = "score_per_image.csv"
-PER_ANNOTATOR_FILE = "score_per_annotator.csv"
-SUMMARY_FILE = "score_summary.csv"
-FIGURE_FILE = "score_figure.png"
+PER_IMAGE_FILE, PER_ANNOTATOR_FILE, SUMMARY_FILE, FIGURE_FILE = OUTPUT_NAMES["score"]
 
 
 def add_parser(subparsers):
@@ -54,6 +51,7 @@ def add_parser(subparsers):
     parser.add_argument("mask_dir", metavar="MASK_DIR", help="folder of the annotators' masks")
     parser.add_argument("--out", metavar="DIR", required=True, help="folder for the outputs")
     parser.add_argument("--force", action="store_true", help="overwrite existing output files")
+    add_wait(parser)
     parser.add_argument(
         "--metrics",
         nargs="+",
@@ -95,7 +93,7 @@ def add_parser(subparsers):
     return parser
 
 
-def _write_outputs(result, metric, paths, figure):
+def _write_outputs(folder, result, metric):
     """Draw the figure first, then replace the four files as a set."""
     from matplotlib.figure import Figure
 
@@ -106,27 +104,27 @@ def _write_outputs(result, metric, paths, figure):
     plot_model_vs_annotators(result.images, metric, axes=axes)
     tables = [result.images, result.annotators, result.summary.reset_index()]
     writers = {
-        path.name: functools.partial(table.to_csv, index=False)
-        for path, table in zip(paths, tables)
+        name: functools.partial(table.to_csv, index=False)
+        for name, table in zip((PER_IMAGE_FILE, PER_ANNOTATOR_FILE, SUMMARY_FILE), tables)
     }
-    writers[figure.name] = lambda p: fig.savefig(p, dpi=120, format="png")
-    write_outputs(figure.parent, writers)
+    writers[FIGURE_FILE] = lambda p: fig.savefig(p, dpi=120, format="png")
+    return folder.commit(writers)
 
 
 def run(args):
     """Run ``skiaa score`` with parsed arguments; return the exit code."""
-    from ..datasets import score_mask_folder
-
     if args.n_jobs == 0:
         args._parser.error("--n-jobs must not be 0")
     asked = args.metrics or list(SCORE_METRICS)
     if args.figure_metric is not None and args.figure_metric not in asked:
         args._parser.error(f"--figure-metric {args.figure_metric} is not among --metrics")
-    names = (PER_IMAGE_FILE, PER_ANNOTATOR_FILE, SUMMARY_FILE)
-    # Before any work: a bad --out must not cost the computation.
-    out_dir = check_output_dir(args.out, [*names, FIGURE_FILE], force=args.force)
-    paths = [out_dir / name for name in names]
-    figure = out_dir / FIGURE_FILE
+    # Before any work: a bad or busy --out must not cost the computation.
+    with output_folder(args, "score") as folder:
+        return _run(args, asked, folder)
+
+
+def _run(args, asked, folder):
+    from ..datasets import score_mask_folder
 
     with warnings_as_lines("score"):
         result = score_mask_folder(
@@ -149,7 +147,7 @@ def run(args):
         metric = args.figure_metric
     else:  # a release name, in the position it was asked
         metric = scored[asked.index(args.figure_metric)]
-    _write_outputs(result, metric, paths, figure)
+    *paths, figure = _write_outputs(folder, result, metric)
     if args.quiet:
         return 0
     n_images = result.images["image_id"].nunique()

@@ -1,4 +1,4 @@
-"""Data: synthetic lesions, the IMA++ tables, external dermoscopy datasets, images.
+"""Data: synthetic lesions, the IMA++ tables (and their download), external datasets, images.
 
 Importing this package does not import torch; the torch ``Dataset`` classes are
 loaded on first access.
@@ -7,8 +7,15 @@ loaded on first access.
 import importlib
 
 from ._external import load_derm7pt, load_isic2018, load_isic2019, load_ph2
+from ._fetch import IMAPLUSPLUS_RECORD, FetchError, fetch_imaplusplus
 from ._images import image_cache_path, load_images
-from ._imaplusplus import IMAPLUSPLUS_TABLES, label_diagnosis, load_imaplusplus, read_iaa_table
+from ._imaplusplus import (
+    IMAPLUSPLUS_FOLDERS,
+    IMAPLUSPLUS_TABLES,
+    label_diagnosis,
+    load_imaplusplus,
+    read_iaa_table,
+)
 from ._mask_folders import find_mask_sets, lesions_agreement, mask_folder_agreement
 from ._names import parse_mask_filename
 from ._score_folders import score_mask_folder
@@ -20,8 +27,12 @@ from ._tables import check_table, metric_ranges, read_table
 _LAZY_NAMES = {"ImageDataset": "skiaa.datasets._torch"}
 
 __all__ = [
+    "IMAPLUSPLUS_FOLDERS",
+    "IMAPLUSPLUS_RECORD",
     "IMAPLUSPLUS_TABLES",
+    "FetchError",
     "check_table",
+    "fetch_imaplusplus",
     "find_mask_sets",
     "image_cache_path",
     "label_diagnosis",

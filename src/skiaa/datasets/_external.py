@@ -103,9 +103,12 @@ def _finish(frame, on_missing, what):
     if not frame["image_exists"].all():
         missing = frame.loc[~frame["image_exists"], "image_id"].tolist()
         if on_missing == "raise":
+            first = frame.loc[~frame["image_exists"], "image_path"].iloc[0]
+            looked = f"; looked for {first}" if isinstance(first, str) else ""
             raise FileNotFoundError(
                 f"{what}: {len(missing)} image(s) listed but not found: {missing[:5]}"
-                f"{' ...' if len(missing) > 5 else ''} (pass on_missing='flag' to keep them)"
+                f"{' ...' if len(missing) > 5 else ''}{looked} "
+                "(pass on_missing='flag' to keep them)"
             )
         frame.loc[~frame["image_exists"], "image_path"] = None
     frame["label"] = frame["label"].astype(np.int64)
@@ -117,13 +120,25 @@ def _finish(frame, on_missing, what):
     return frame[cols + [c for c in frame.columns if c not in cols]].reset_index(drop=True)
 
 
-def _image_in(folder, image_id):
-    """Path of ``image_id`` with any usual image extension in ``folder`` (or None)."""
+def _image_in(folder, image_id, what):
+    """Path of ``image_id`` with any usual image extension in ``folder`` (or None).
+
+    Two files for one image (a ``.png`` converted from the ``.jpg`` beside it)
+    are an error naming both: their pixels may differ, and taking one would be
+    a silent choice.
+    """
+    found = {}
     for ext in _IMAGE_EXT:
         for candidate in (folder / f"{image_id}{ext}", folder / f"{image_id}{ext.upper()}"):
             if candidate.is_file():
-                return str(candidate)
-    return None
+                info = candidate.stat()  # one file under two spellings on a case-insensitive disk
+                found.setdefault((info.st_dev, info.st_ino), str(candidate))
+    if len(found) > 1:
+        raise ValueError(
+            f"{what}: image {image_id!r} has more than one file: "
+            f"{' and '.join(sorted(found.values()))}; keep one file per image"
+        )
+    return next(iter(found.values()), None)
 
 
 def _read_one_hot(root, path, classes, split, input_folder, what):
@@ -148,7 +163,7 @@ def _read_one_hot(root, path, classes, split, input_folder, what):
     return pd.DataFrame(
         {
             "image_id": table["image"].astype(str),
-            "image_path": [_image_in(folder, i) for i in table["image"].astype(str)],
+            "image_path": [_image_in(folder, i, what) for i in table["image"].astype(str)],
             "label": (diagnosis == "MEL").astype(int),
             "diagnosis": diagnosis,
             "split": split,
@@ -376,8 +391,14 @@ def _parse_ph2_txt(path):
         if "||" not in line:
             continue
         fields = [f.strip() for f in line.split("||")]
-        if len(fields) < 4 or not re.fullmatch(r"IMD\d+", fields[1]):
+        if len(fields) < 2 or not re.match(r"(?i)imd\s*\d", fields[1]):
             continue  # header and legend lines
+        # A case row that cannot be read is an error, never a row left out.
+        if not re.fullmatch(r"IMD\d+", fields[1]) or len(fields) < 4:
+            raise ValueError(
+                f"{path.name} line {lineno}: case row {line.strip()!r} is not "
+                "'|| IMDxxx || histology || 0/1/2 || ...'"
+            )
         code = fields[3]
         if code not in _PH2_DIAGNOSIS:
             raise ValueError(
@@ -416,9 +437,12 @@ def load_ph2(root, *, on_missing="raise"):
     Raises
     ------
     FileNotFoundError
-        If ``PH2_dataset.txt`` or (``on_missing="raise"``) an image is missing.
+        If ``PH2_dataset.txt`` or (``on_missing="raise"``) an image is missing;
+        the message names the ids and the path looked for.
     ValueError
-        If the text file holds no case rows or an unknown diagnosis code.
+        If the text file holds no case rows, a case row that cannot be read
+        (``IMD 058``, ``imd058``, a truncated row; named with its line), or an
+        unknown diagnosis code.
 
     See Also
     --------

@@ -20,9 +20,11 @@ from ..utils import (
     check_image_size,
     image_to_uint8,
     is_path,
+    locked_temporary_file,
     open_image,
     progress,
-    temporary_file,
+    remove_stale_temporaries,
+    writing,
 )
 
 # Bumped when the decoding recipe changes, so that old cache files are not reused
@@ -191,7 +193,7 @@ def _fill_from_cache(out, keys, cached, size):
         if source is None:
             continue
         try:
-            out[np.asarray(dest)] = source[np.asarray(src)]
+            rows = source[np.asarray(src)]
         except OSError as exc:  # a read error in the middle of the file
             warnings.warn(
                 f"image cache file {str(array_file)!r} cannot be read ({exc}); "
@@ -200,6 +202,7 @@ def _fill_from_cache(out, keys, cached, size):
                 stacklevel=2,
             )
             continue
+        out[np.asarray(dest)] = rows  # a write error (a full disk) is not a cache miss
         done[dest] = True
     return [i for i in range(len(keys)) if not done[i]]
 
@@ -333,7 +336,11 @@ def load_images(paths, image_size, *, cache_dir=None, n_jobs=None, verbose=0):
         return images
 
     cache_dir = Path(cache_dir)
-    cache_dir.mkdir(parents=True, exist_ok=True)
+    with writing("the image cache folder", cache_dir):
+        cache_dir.mkdir(parents=True, exist_ok=True)
+    # Cache files of writers that were killed (SIGKILL, a full disk in
+    # versions that wrote through a memory map); live writers' are locked.
+    remove_stale_temporaries(cache_dir, "images_*")
     keys = _image_keys(resolved, size, n_jobs)
     target = cache_dir / f"images_{size[0]}x{size[1]}_{n}_{_cache_key(keys)}.npy"
     if target.is_file():
@@ -346,26 +353,55 @@ def load_images(paths, image_size, *, cache_dir=None, n_jobs=None, verbose=0):
     return np.load(target, mmap_mode="r")
 
 
+class _RowWriter:
+    """Write rows of a ``.npy`` file being built, with ordinary I/O (``os.pwrite``).
+
+    Not a memory map: writing a memory-mapped file whose blocks the disk
+    cannot supply kills the process with SIGBUS, where ``pwrite`` raises
+    ``OSError`` (ENOSPC) and lets the caller clean up and say what happened.
+    """
+
+    def __init__(self, fd, offset, row_shape):
+        self.fd, self.offset = fd, offset
+        self.row_nbytes = int(np.prod(row_shape))
+
+    def __setitem__(self, rows, block):
+        block = np.ascontiguousarray(block, dtype=np.uint8)
+        for row, values in zip(np.atleast_1d(rows), block):
+            data = memoryview(values.tobytes())
+            position = self.offset + int(row) * self.row_nbytes
+            while data:  # a short write is followed by one that raises
+                written = os.pwrite(self.fd, data, position)
+                data, position = data[written:], position + written
+
+
 def _build_cache(target, resolved, keys, size, n_jobs, verbose):
     cache_dir = target.parent
-    tmp = temporary_file(target)  # mode from the umask, as a directly written file
+    shape = (len(resolved), *size, 3)
+    # Locked while written: remove_stale_temporaries leaves it alone.
+    tmp, fd = locked_temporary_file(target)  # mode from the umask, as a directly written file
+    index_tmp = index_fd = None
     try:
-        # Written straight into the memory-mapped file: no in-memory copy of
-        # the whole dataset, even for large image sets.
-        out = np.lib.format.open_memmap(
-            tmp, mode="w+", dtype=np.uint8, shape=(len(resolved), *size, 3)
-        )
-        todo = _fill_from_cache(out, keys, _cached_rows(cache_dir, size, set(keys)), size)
-        _decode_into(out, [resolved[i] for i in todo], size, n_jobs, verbose, rows=todo)
-        out.flush()
-        del out
-        os.replace(tmp, target)
-        # The index goes last: an array without one is valid, merely not reused.
-        index_tmp = temporary_file(target.with_suffix(".json"))
-        index_tmp.write_text(json.dumps({"size": list(size), "keys": keys}))
-        os.replace(index_tmp, target.with_suffix(".json"))
+        with writing(f"the image cache file {target.name}", cache_dir):
+            with os.fdopen(os.dup(fd), "wb") as f:
+                header = {"descr": np.dtype(np.uint8).str, "fortran_order": False, "shape": shape}
+                np.lib.format.write_array_header_1_0(f, header)
+                offset = f.tell()
+            rows = _RowWriter(fd, offset, shape[1:])
+            todo = _fill_from_cache(rows, keys, _cached_rows(cache_dir, size, set(keys)), size)
+            _decode_into(rows, [resolved[i] for i in todo], size, n_jobs, verbose, rows=todo)
+            os.replace(tmp, target)
+            # The index goes last: an array without one is valid, merely not reused.
+            index_tmp, index_fd = locked_temporary_file(target.with_suffix(".json"))
+            with os.fdopen(os.dup(index_fd), "w", encoding="utf-8") as f:
+                f.write(json.dumps({"size": list(size), "keys": keys}))
+            os.replace(index_tmp, target.with_suffix(".json"))
     except BaseException:
         tmp.unlink(missing_ok=True)
-        if "index_tmp" in locals():
+        if index_tmp is not None:
             index_tmp.unlink(missing_ok=True)
         raise
+    finally:
+        os.close(fd)
+        if index_fd is not None:
+            os.close(index_fd)

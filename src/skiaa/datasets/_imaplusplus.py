@@ -19,6 +19,11 @@ IMAPLUSPLUS_TABLES = {
     "image_metrics": "IMAplusplus_multiannotator_subset_image_level_metrics.csv",
 }
 
+#: Sub-folders of the images and masks in a folder filled by
+#: :func:`fetch_imaplusplus`; ``skiaa reproduce --imaplusplus DIR`` uses them
+#: when present.
+IMAPLUSPLUS_FOLDERS = {"images": "images", "masks": "masks"}
+
 # Columns each table must have for the joins below.
 _REQUIRED = {
     "metadata": ["isic_id", "benign_malignant"],
@@ -125,8 +130,23 @@ def _attach_paths(frame, name_column, folder, kind, on_missing):
         )
     if kind == "image":
         # The tables say ISIC_0000004.JPG; a copy may hold .jpg/.jpeg/.png.
-        stems = {_IMAGE_SUFFIX.sub("", k): p for k, p in index.items() if _IMAGE_SUFFIX.search(k)}
-        paths = [index.get(k) or stems.get(_IMAGE_SUFFIX.sub("", k)) for k in keys]
+        stems = {}
+        for k, p in index.items():
+            if _IMAGE_SUFFIX.search(k):
+                stems.setdefault(_IMAGE_SUFFIX.sub("", k), []).append(p)
+        found = [
+            stems.get(_IMAGE_SUFFIX.sub("", k)) or ([index[k]] if k in index else []) for k in keys
+        ]
+        # Two files for one image (a .png converted from the .jpg beside it):
+        # their pixels may differ, so picking one would be a silent choice.
+        twice = [sorted(map(str, f)) for f in found if len(f) > 1]
+        if twice:
+            shown = "; ".join(" and ".join(f) for f in twice[:3])
+            raise ValueError(
+                f"{len(twice)} image(s) of the IMA++ tables have more than one file under "
+                f"{folder}: {shown}{' ...' if len(twice) > 3 else ''}; keep one file per image"
+            )
+        paths = [f[0] if f else None for f in found]
     else:
         paths = [index.get(k) for k in keys]
     exists = np.array([p is not None for p in paths])
@@ -206,8 +226,9 @@ def load_imaplusplus(root, *, table="images", images=None, masks=None, on_missin
     ValueError
         If a table lacks a required column, a mask file name does not follow the
         IMA++ scheme, a name disagrees with its row's annotator/tool/skill
-        columns, an image has no metadata row, or ``table`` or ``on_missing``
-        is invalid.
+        columns, an image has no metadata row, an image has two files under
+        ``images`` (``.jpg`` and ``.png``, say; both are named), or ``table``
+        or ``on_missing`` is invalid.
 
     See Also
     --------

@@ -13,7 +13,7 @@ from ..agreement import CONSENSUS_CODES, RELEASE_NAMES, EmptyMaskWarning, image_
 
 # The pairwise engine and metric-name validation are the agreement package's
 # shared internals (one engine for every builder of pair tables).
-from ..agreement._engine import check_options, map_batches, pairs_frame
+from ..agreement._engine import check_labels_option, check_options, map_batches, pairs_frame
 from ..agreement._naming import check_metrics
 from ..utils import progress
 from ._names import parse_mask_filename
@@ -240,9 +240,19 @@ def _release_metrics(metrics):
     return metrics if "dice" in metrics else ["dice", *metrics]
 
 
+def _class_values(labels):
+    """Validated class values of label maps, or None; every image gets the same columns."""
+    if isinstance(labels, str):
+        raise ValueError(
+            f"labels must name the class values (every image gets the same columns), got "
+            f"{labels!r}"
+        )
+    return check_labels_option(labels)
+
+
 def _release_pairs(image_id, masks, names, annotators, tools, skills, metrics, options):
     """Release-layout pairs of one image and its pairs with NaN distances."""
-    spacing, hd_percentile, empty = options
+    spacing, hd_percentile, empty, labels = options
     pairs, lonely = pairs_frame(
         masks,
         metrics,
@@ -253,6 +263,7 @@ def _release_pairs(image_id, masks, names, annotators, tools, skills, metrics, o
         hd_percentile=hd_percentile,
         empty=empty,
         naming="release",
+        labels=labels,
     )
     i, j = pairs.pop("index1").to_numpy(), pairs.pop("index2").to_numpy()
     tools, skills = np.asarray(tools, dtype=object), np.asarray(skills, dtype=object)
@@ -267,7 +278,15 @@ def _release_batch(batch, metrics, options):
 
 
 def _release_tables(
-    items, metrics, *, spacing=None, hd_percentile="pooled", empty="nan", n_jobs=None, verbose=0
+    items,
+    metrics,
+    *,
+    spacing=None,
+    hd_percentile="pooled",
+    empty="nan",
+    n_jobs=None,
+    verbose=0,
+    labels=None,
 ):
     """Pairwise and image-level tables of ``items`` in the release's layout.
 
@@ -279,7 +298,7 @@ def _release_tables(
     """
     items = list(items)
     multi = [it for it in items if len(it[1]) >= 2]
-    options = (spacing, hd_percentile, empty)
+    options = (spacing, hd_percentile, empty, labels)
     results = map_batches(_release_batch, multi, n_jobs, metrics, options)
     tables = []
     with progress(verbose=verbose, desc="agreement", total=len(multi), unit="image") as bar:
@@ -309,6 +328,7 @@ def mask_folder_agreement(
     empty="nan",
     n_jobs=None,
     verbose=0,
+    labels=None,
 ):
     """Agreement between the annotators' masks of every image in a folder.
 
@@ -337,9 +357,10 @@ def mask_folder_agreement(
         always exclude them.
     spacing : float or sequence of float, default=None
         Pixel (voxel) size along each axis, the same for every image. None
-        means the voxel size stored in each case's NIfTI files (checked equal
-        within a case), else 1.
-    hd_percentile : {"pooled", "max"}, default="pooled"
+        means the voxel size stored in each case's NIfTI files (compared in
+        world space: brought to the first file's orientation, they must lie on
+        one voxel grid), else 1.
+    hd_percentile : {"pooled", "max", "area_weighted"}, default="pooled"
         See :func:`skiaa.agreement.hd95`; "pooled" is the release's.
     empty : {"nan", "worst"}, default="nan"
         Distances of a pair with exactly one empty mask: NaN, or the image
@@ -350,6 +371,13 @@ def mask_folder_agreement(
     verbose : int, default=0
         0: silent; 1 or more: a line on stderr saying what was found, and a
         progress bar over the images.
+    labels : sequence of int, default=None
+        The masks are label maps and these are the class values to measure:
+        every metric column (``dice_score``: the mean over the classes) is
+        followed by one column per class (``dice_score_label2``), as in
+        :func:`~skiaa.agreement.pairwise_agreement`. The classes are named,
+        not found (``"all"`` is refused), so that every image has the same
+        columns. None: binary masks.
 
     Returns
     -------
@@ -427,6 +455,7 @@ def mask_folder_agreement(
     # A misspelt metric or option fails here, before the folder is read.
     metrics = _release_metrics(metrics)
     check_options(hd_percentile, empty)
+    labels = _class_values(labels)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         found = find_mask_sets(
@@ -479,6 +508,7 @@ def mask_folder_agreement(
         empty=empty,
         n_jobs=n_jobs,
         verbose=verbose,
+        labels=labels,
     )
     metric_cols = [c for c in pairs.columns if c in RELEASE_NAMES.values()]
     n_nan = int(pairs[metric_cols].isna().any(axis=1).sum())
@@ -494,7 +524,15 @@ def mask_folder_agreement(
 
 
 def lesions_agreement(
-    data, metrics=None, *, hd_percentile="pooled", empty="nan", n_jobs=None, verbose=0
+    data,
+    metrics=None,
+    *,
+    spacing=None,
+    hd_percentile="pooled",
+    empty="nan",
+    n_jobs=None,
+    verbose=0,
+    labels=None,
 ):
     """Agreement between the synthetic annotators' masks of :func:`make_lesions`.
 
@@ -510,7 +548,10 @@ def lesions_agreement(
         ``annotators``, ``tools``, ``skills``).
     metrics : str or list of str, default=None
         As in :func:`mask_folder_agreement`; Dice is added when missing.
-    hd_percentile : {"pooled", "max"}, default="pooled"
+    spacing : float or sequence of float, default=None
+        Pixel (voxel) size along each axis, the same for every image; None
+        means 1.
+    hd_percentile : {"pooled", "max", "area_weighted"}, default="pooled"
         As in :func:`mask_folder_agreement`.
     empty : {"nan", "worst"}, default="nan"
         As in :func:`mask_folder_agreement`.
@@ -518,6 +559,9 @@ def lesions_agreement(
         Worker threads processing batches of images.
     verbose : int, default=0
         A progress bar over the images when > 0.
+    labels : sequence of int, default=None
+        The masks are label maps and these are the class values to measure,
+        as in :func:`mask_folder_agreement`. None: binary masks.
 
     Returns
     -------
@@ -560,6 +604,13 @@ def lesions_agreement(
         ]
         items.append((str(image_id), masks, names, list(ann), list(tools), list(skills)))
     pairs, images = _release_tables(
-        items, metrics, hd_percentile=hd_percentile, empty=empty, n_jobs=n_jobs, verbose=verbose
+        items,
+        metrics,
+        spacing=spacing,
+        hd_percentile=hd_percentile,
+        empty=empty,
+        n_jobs=n_jobs,
+        verbose=verbose,
+        labels=_class_values(labels),
     )
     return Bunch(pairs=pairs, images=images)

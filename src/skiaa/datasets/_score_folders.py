@@ -110,7 +110,7 @@ def score_mask_folder(
         The consensus the prediction is also scored against.
     threshold : float, default=0.65
         Threshold of ``threshold_jaccard``.
-    hd_percentile : {"pooled", "max"}, default="pooled"
+    hd_percentile : {"pooled", "max", "area_weighted"}, default="pooled"
         HD95 definition; see :func:`skiaa.agreement.hd95`.
     empty : {"nan", "worst"}, default="nan"
         Distances when exactly one mask of a pair is empty (an empty

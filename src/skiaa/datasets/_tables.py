@@ -25,10 +25,10 @@ _IMAGE_SUFFIX = re.compile(r"\.(jpe?g|png)$", flags=re.IGNORECASE)
 
 # Agreement metrics by range: overlaps (and distances normalised by the image
 # diagonal) lie in [0, 1]; raw boundary distances in [0, inf).
-_UNIT = ("dice", "jaccard", "surface_dice", "boundary_f1", "iaa")
+_UNIT = ("dice", "jaccard", "generalized_dice", "surface_dice", "boundary_f1", "iaa")
 _DISTANCE = ("hd", "hd95", "hausdorff", "assd")
 _METRIC_NAME = re.compile(
-    r"^(?P<base>[a-z0-9_]+?)(?P<score>_score)?(?P<norm>_normalized)?"
+    r"^(?P<base>[a-z0-9_]+?)(?P<score>_score)?(?P<norm>_normalized)?(?:_label\d+)?"
     r"(?:_(?P<stat>mean|std|min|max|median))?$"
 )
 
@@ -231,6 +231,14 @@ counted twice): 'b'; remove the repeated rows
         missing = [c for c in key if c not in frame.columns]
         if missing:
             raise ValueError(f"{name} lacks key column(s) {missing}")
+        for column in key:
+            # A row without its id cannot be matched to anything ("nan" is no image).
+            empty = frame[column].isna().to_numpy()
+            if empty.any():
+                raise ValueError(
+                    f"{name}, column {column!r}: {int(empty.sum())} row(s) without a value, "
+                    f"at {_ids(frame, frame.index[empty], None)}; fill in or remove those rows"
+                )
         frame = _check_duplicates(frame, name, key, unordered, ignore, identical_duplicates)
     return frame
 
@@ -345,11 +353,17 @@ semicolon (';') characters; skiaa reads comma-separated tables: save it as CSV w
                 f"{name} has a single column {str(frame.columns[0])!r} that holds {sep} "
                 "characters; skiaa reads comma-separated tables: save it as CSV with commas"
             )
+    # A line of commas alone (a spreadsheet's trailing row) holds no data: it
+    # is not a row. The index keeps the CSV line numbers messages give.
+    frame = frame[frame.notna().any(axis=1)]
     if frame.empty:
         raise ValueError(f"{name} has a header but no rows")
     return check_table(frame, name=name, **checks)
 
 
 def strip_image_suffix(ids):
-    """Image ids without a .jpg/.jpeg/.png suffix of any case (a pandas Series)."""
-    return ids.astype(str).str.replace(_IMAGE_SUFFIX, "", regex=True)
+    """Image ids without a .jpg/.jpeg/.png suffix of any case (a pandas Series).
+
+    A missing id stays missing (not the text "nan"), for the key check to name it.
+    """
+    return ids.astype(str).str.replace(_IMAGE_SUFFIX, "", regex=True).where(ids.notna())

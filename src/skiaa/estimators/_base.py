@@ -280,6 +280,22 @@ class BestEpoch(Callback):
         self._best_state = None  # not pickled with the estimator
 
 
+def _given_split(validation, n):
+    """Training and validation rows of a ``validation`` mask given to ``fit``."""
+    mask = np.asarray(validation)
+    if mask.dtype != bool or mask.shape != (n,):
+        raise ValueError(
+            f"validation must be a boolean array of shape ({n},), one value per image of X; "
+            f"got dtype {mask.dtype} and shape {mask.shape}."
+        )
+    if mask.all() or not mask.any():
+        raise ValueError(
+            f"validation marks {int(mask.sum())} of {n} images: it needs at least one "
+            "training and one validation image."
+        )
+    return np.flatnonzero(~mask), np.flatnonzero(mask)
+
+
 def rows_loader(dataset, rows, batch_size):
     """``rows`` of ``dataset`` in order, in batches whose 1-row rest joins the previous one."""
     rows = list(rows)
@@ -440,11 +456,15 @@ class BaseImageEstimator(BaseEstimator):
         warm = self.warm_start and getattr(self, "net_", None) is not None
         if warm and (self.model_name_ != self.model or self.n_channels_ != images.n_channels):
             raise ValueError("warm_start=True needs the same model and number of channels.")
+        validation = fit_params.pop("validation", None)
         fit = self._fit_targets(images, y, warm, **fit_params)
         if len(fit.targets) != len(images):
             raise ValueError(f"X has {len(images)} samples but y has {len(fit.targets)}.")
         seed = self._seed()
-        train_idx, valid_idx = self._split(len(images), seed, fit.stratify, fit.classes)
+        if validation is None:
+            train_idx, valid_idx = self._split(len(images), seed, fit.stratify, fit.classes)
+        else:
+            train_idx, valid_idx = _given_split(validation, len(images))
         passes = self.augment_passes if self.augment else 1
         if len(train_idx) * passes < 2:
             held = "" if valid_idx is None else f" ({len(valid_idx)} held out for validation)"
@@ -912,7 +932,8 @@ default="auto"
         choose the best epoch, whose weights are restored at the end of ``fit``.
         None or 0 trains on all rows and keeps the last epoch. The classifier
         stratifies it on the labels and warns when it still holds no sample
-        of some class (few rows of a rare class).
+        of some class (few rows of a rare class). Ignored when ``fit`` is
+        given a ``validation`` mask.
     device : str or torch.device, default="auto"
         "auto" uses CUDA when available, else the CPU. A CUDA device this
         machine does not have raises a ValueError at ``fit``.

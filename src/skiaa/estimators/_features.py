@@ -23,6 +23,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from .. import nets
+from ..utils import writing
 from ._base import _COMMON_CONSTRAINTS, norm_stats, resolve_device, torch_threads
 from ._inputs import as_images
 from ._transforms import ImagePreprocess
@@ -411,10 +412,15 @@ class FeatureExtractor(TransformerMixin, BaseEstimator):
             _memory_put((key, digest), value)
             return
         folder = Path(os.fspath(self.cache)) / key
-        folder.mkdir(parents=True, exist_ok=True)
         tmp = folder / f".{digest}.{os.getpid()}.{threading.get_ident()}.tmp.npy"
-        np.save(tmp, value, allow_pickle=False)
-        os.replace(tmp, folder / f"{digest}.npy")  # atomic: readers never see half a file
+        # A full disk: an error naming the file, and no temporary file left.
+        with writing(f"the feature cache file {digest}.npy", folder):
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+                np.save(tmp, value, allow_pickle=False)
+                os.replace(tmp, folder / f"{digest}.npy")  # atomic: never half a file
+            finally:
+                tmp.unlink(missing_ok=True)
 
     def get_feature_names_out(self, input_features=None):
         """Names ``"<model>_0"``, ``"<model>_1"``, ... of the output columns.

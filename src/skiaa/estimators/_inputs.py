@@ -4,6 +4,9 @@ Accepted (``X`` of ``fit``/``predict``):
 
 - uint8 array (n, H, W, C) with C in {1, 3, 4} or (n, H, W) (kept as is,
   memory-mapped arrays included: no copy unless channels must be converted);
+  X is always a batch, as in scikit-learn: one (H, W, C) or (C, H, W) image,
+  or one path, is refused with a message saying to pass ``X[None]``
+  (``[path]``), not read as H grey images;
 - float array (n, C, H, W), intensities in [0, 1] (any C: the backbone gets C
   input channels);
 - a list of uint8 (H, W[, C]) arrays of possibly different sizes (resized);
@@ -23,6 +26,7 @@ from ..datasets import ImageDataset
 from ..utils import (
     ACCEPTED_LAYOUTS,
     describe_rows,
+    is_path,
     is_path_sequence,
     resize_uint8,
     rgb_uint8,
@@ -42,6 +46,11 @@ def as_images(X, image_size, *, cache_dir=None):
 
     Its ``n_channels`` is the number of channels the backbone gets.
     """
+    if is_path(X):
+        raise ValueError(
+            f"X is one path ({os.fspath(X)!r}); pass a sequence of image paths, "
+            "e.g. [path] for one image."
+        )
     if isinstance(X, ImageDataset):
         # Its array is reused as is (batches are then sliced without per-item work);
         # its targets and transform are not the estimator's business.
@@ -69,6 +78,13 @@ def as_images(X, image_size, *, cache_dir=None):
     if not hasattr(X, "dtype") or not hasattr(X, "shape"):
         X = np.asarray(X)
     if X.dtype == np.uint8:
+        if X.ndim == 3 and X.shape[-1] in (1, 3, 4):
+            # (n, H, W) grey images 1, 3 or 4 pixels wide are not images anyone
+            # has; read as such, one RGB image would give H predictions.
+            raise ValueError(
+                f"X has shape {X.shape}, which looks like one (H, W, C) image; estimators "
+                f"take a batch of images: pass X[None] (shape {(1, *X.shape)}) for one image."
+            )
         if X.ndim == 3:
             X = X[..., None]
         if X.ndim == 4 and X.shape[-1] == 1:
@@ -82,6 +98,12 @@ def as_images(X, image_size, *, cache_dir=None):
             )
         return ImageDataset(X)
     if X.dtype.kind == "f":
+        if X.ndim == 3:
+            raise ValueError(
+                f"float images must have shape (n, C, H, W), got an array of shape {X.shape}, "
+                f"which looks like one (C, H, W) image: pass X[None] (shape {(1, *X.shape)}) "
+                "for one image."
+            )
         if X.ndim != 4:
             raise ValueError(
                 f"float images must have shape (n, C, H, W), got an array of shape {X.shape}; "

@@ -266,7 +266,7 @@ class MultiTaskDiagnosisClassifier(ClassifierMixin, BaseImageEstimator):
             values[idx] = self.iaa_estimator.predict(sub)
         return check_iaa(values, name="iaa")
 
-    def fit(self, X, y, iaa=None):
+    def fit(self, X, y, iaa=None, validation=None):
         """Train on images ``X`` with diagnoses ``y`` and IAA targets ``iaa``.
 
         Parameters
@@ -279,6 +279,9 @@ class MultiTaskDiagnosisClassifier(ClassifierMixin, BaseImageEstimator):
             IAA of each image in [0, 1]; NaN where unknown (then filled in by
             ``iaa_estimator``). Not needed when ``alpha=1`` or
             ``freeze_iaa_head=True``.
+        validation : array-like of bool of shape (n_samples,), default=None
+            Images held out to choose the best epoch, as in
+            :meth:`IAARegressor.fit`.
 
         Returns
         -------
@@ -292,7 +295,7 @@ class MultiTaskDiagnosisClassifier(ClassifierMixin, BaseImageEstimator):
             outside [0, 1], misaligned with ``X``; if ``y`` has one class, or
             ``warm_start`` continues a model fitted on other classes.
         """
-        return super().fit(X, y, iaa=iaa)
+        return super().fit(X, y, iaa=iaa, validation=validation)
 
     # ----- hooks of BaseImageEstimator.fit
     _validation_score = ("valid_bacc", _valid_bacc, False)

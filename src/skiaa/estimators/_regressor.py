@@ -162,7 +162,7 @@ class IAARegressor(RegressorMixin, BaseImageEstimator):
         tags.non_deterministic = torch.cuda.is_available()
         return tags
 
-    def fit(self, X, y):
+    def fit(self, X, y, validation=None):
         """Train on images ``X`` with IAA targets ``y``.
 
         Parameters
@@ -173,6 +173,10 @@ class IAARegressor(RegressorMixin, BaseImageEstimator):
             items are images or ``(image, ...)`` tuples.
         y : array-like of shape (n_samples,)
             IAA of each image, in [0, 1].
+        validation : array-like of bool of shape (n_samples,), default=None
+            Images held out to choose the best epoch, in place of the split
+            that ``validation_fraction`` draws: a fixed validation set (the
+            paper's 70/10/20 partition), the same for every seed.
 
         Returns
         -------
@@ -186,7 +190,7 @@ class IAARegressor(RegressorMixin, BaseImageEstimator):
             rows), ``X`` and ``y`` lengths differ, ``model`` is unknown, or
             ``pretrained=True`` cannot get weights.
         """
-        return super().fit(X, y)
+        return super().fit(X, y, validation=validation)
 
     # ----- hooks of BaseImageEstimator.fit
     _validation_score = ("valid_mae", _valid_mae, True)

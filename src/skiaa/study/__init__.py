@@ -29,6 +29,7 @@ per architecture); a step whose settings changed, or every step with
 ``force=True``, is computed anew.
 """
 
+from ..utils import OutputFolderError
 from ._config import EXTERNAL_DATASETS, PAPER_ALPHAS, STEPS, StudyConfig
 from ._paper import FINETUNE_PASSES, describe_study, estimate_gpu_time
 from ._run import run_study
@@ -37,6 +38,7 @@ from ._store import StepCacheWarning
 __all__ = [
     "EXTERNAL_DATASETS",
     "FINETUNE_PASSES",
+    "OutputFolderError",
     "PAPER_ALPHAS",
     "STEPS",
     "StepCacheWarning",

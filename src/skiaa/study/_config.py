@@ -6,6 +6,8 @@ import numpy as np
 
 #: The external datasets of the paper's fine-tuning step, and skiaa's synthetic one.
 EXTERNAL_DATASETS = ("isic2018", "isic2019", "derm7pt", "ph2", "synthetic")
+#: The value of ``StudyConfig.weights`` that asks for random initialisation by name.
+RANDOM_WEIGHTS = "random"
 #: The alpha values the paper ablates.
 PAPER_ALPHAS = (0.1, 0.2, 0.5, 0.8, 0.9)
 
@@ -54,7 +56,17 @@ class StudyConfig:
         ``weights`` names a local file for them.
     weights : dict, default=None
         Local weight files per model name, passed as ``weights=`` to the
-        estimators.
+        estimators; the value ``"random"`` starts that model from random
+        weights. The paper's ``tv_*`` backbones otherwise start from
+        torchvision's ImageNet checkpoint (IMAGENET1K_V1, what the authors'
+        ``pretrained=True`` loads) in torch's hub cache
+        (:func:`skiaa.nets.torchvision_checkpoint`).
+    normalization : {"auto", "imaplusplus"}, default="auto"
+        Input statistics of the IMA++ (or synthetic) training: "auto" leaves
+        them to the estimators (the statistics the weights expect, ImageNet's
+        for ImageNet weights); "imaplusplus" uses the IMA++ mean and std, as
+        the authors do with their ImageNet-pretrained backbones. Fine-tuning on
+        external datasets always uses ImageNet's, as the authors do.
     alphas : tuple of float, default=(0.5,)
         Weights of the diagnosis loss in the multi-task runs, compared with the
         diagnosis-only baseline ``alpha=1`` (the paper ablates 0.1-0.9).
@@ -88,10 +100,11 @@ class StudyConfig:
         Torch device of the estimators ("auto": CUDA when available).
     protocol : {"cv", "split"}, default="cv"
         ``"cv"``: stratified ``cv``-fold cross-validation. ``"split"``: the
-        authors' protocol, one fixed stratified 80/20 train/test split (seed
-        ``split_seed``; the estimators hold out 1/8 of the 80 % for validation,
-        i.e. 70/10/20) trained ``n_runs`` times with seeds ``random_state``,
-        ``random_state + 1``, ...; test results are pooled over the runs.
+        authors' protocol, one fixed 70/10/20 train/validation/test partition
+        of the images, drawn per diagnosis class (seed ``split_seed``) and
+        shared by every step, trained ``n_runs`` times with seeds
+        ``random_state``, ``random_state + 1``, ...; test predictions are
+        pooled over the runs.
     n_runs : int, default=3
         Runs of the ``"split"`` protocol (the paper: 3).
     split_seed : int, default=8888
@@ -137,6 +150,7 @@ class StudyConfig:
     image_size: int = 64
     models: tuple = _SYNTHETIC_MODELS
     weights: dict | None = None
+    normalization: str = "auto"
     alphas: tuple = (0.5,)
     cv: int = 3
     max_epochs: int = 15
@@ -221,12 +235,14 @@ class StudyConfig:
         """The authors' recipe (arXiv:2508.09381 and their released code).
 
         224 px (Swin-V2-T: 256), the paper's best three backbones from
-        torchvision's ImageNet weights (pass ``weights``; without them the
-        networks start from random weights and the report says so), SGD with
+        torchvision's ImageNet weights (from torch's hub cache; ``weights``
+        may name other files, or ``"random"``), the IMA++ mean and std as
+        input statistics, SGD with
         Nesterov momentum, lr 0.01 divided by 10 every 10 epochs, 50 epochs,
         batch 32, 3 augmented passes per epoch with the authors' augmentation,
         their focal loss and head initialisation, alpha in {0.1, 0.2, 0.5, 0.8,
-        0.9}, one fixed 70/10/20 split trained 3 times. Mixed precision is
+        0.9}, one fixed 70/10/20 partition (per diagnosis class, validation
+        part fixed) trained 3 times with different seeds. Mixed precision is
         skiaa's bf16 autocast on CUDA (the authors: fp16 with loss scaling).
 
         Parameters
@@ -268,6 +284,7 @@ class StudyConfig:
             head_init="kaiming",
             head_warmup_epochs=0,
             freeze_bn=False,
+            normalization="imaplusplus",
             preset="paper",
         )
         settings.update(overrides)
@@ -294,6 +311,10 @@ class StudyConfig:
         bad = [a for a in self.alphas if not 0 <= float(a) < 1]
         if bad:
             raise ValueError(f"alphas must lie in [0, 1) (alpha=1 is the baseline), got {bad}")
+        if self.normalization not in ("auto", "imaplusplus"):
+            raise ValueError(
+                f"normalization must be 'auto' or 'imaplusplus', got {self.normalization!r}"
+            )
         if self.protocol not in ("cv", "split"):
             raise ValueError(f"protocol must be 'cv' or 'split', got {self.protocol!r}")
         for name in ("n_runs", "n_external", "finetune_epochs", "finetune_step"):

@@ -10,11 +10,14 @@ import numpy as np
 from ..utils import progress
 from ._steps import (
     _estimator_params,
+    _fit_params,
     _fold_seeds,
     _folds,
     _image_size,
+    _partition,
     _train_settings,
     _training_inputs,
+    split_70_10_20,
 )
 from ._store import digest
 
@@ -96,7 +99,7 @@ def _load_external(name, folder, config, out_dir, verbose):
     if not (split == "test").any():
         # No official test split (PH2; ISIC 2019 without its test ground truth): the
         # authors' protocol, one stratified 70/10/20 split by class counts.
-        split = _split_70_10_20(frame["label"].to_numpy(), config.split_seed)
+        split = split_70_10_20(frame["label"].to_numpy(), config.split_seed)
         notes.append(f"{_LABELS[name]}: no official test split; stratified 70/10/20 split used")
     size = max(_image_size(m, config) for m in config.models)
     cache = Path(out_dir) / "cache" / name
@@ -106,24 +109,10 @@ def _load_external(name, folder, config, out_dir, verbose):
     return _External(name, images, frame["label"].to_numpy(), split, source, notes)
 
 
-def _split_70_10_20(label, seed):
-    """ "train"/"val"/"test" of one stratified 70/10/20 split."""
-    from sklearn.model_selection import StratifiedShuffleSplit
-
-    split = np.full(len(label), "test", dtype=object)
-    x = np.zeros(len(label))
-    fit, _ = next(StratifiedShuffleSplit(1, test_size=0.2, random_state=seed).split(x, label))
-    inner = StratifiedShuffleSplit(1, test_size=0.125, random_state=seed)
-    train, val = next(inner.split(x[fit], label[fit]))
-    split[fit[train]], split[fit[val]] = "train", "val"
-    return split
-
-
 # ------------------------------------------------------------------ fine-tuning
 def _finetune_params(ext, config):
     from ..estimators import IMAGENET_MEAN, IMAGENET_STD
 
-    n_train, n_val = int((ext.split == "train").sum()), int((ext.split == "val").sum())
     return dict(
         warm_start=True,
         freeze_iaa_head=True,
@@ -134,9 +123,9 @@ def _finetune_params(ext, config):
         augment_passes=FINETUNE_PASSES[ext.name],
         mean=IMAGENET_MEAN,
         std=IMAGENET_STD,
-        # A validation set as large as the official one, drawn (stratified) from train+val
-        # by the estimator; none (ISIC 2019): the last epoch is kept, as the authors do.
-        validation_fraction=n_val / (n_train + n_val) if n_val else None,
+        # The dataset's own validation images choose the best epoch (given to fit);
+        # without any (ISIC 2019) the last epoch is kept, as the authors do.
+        validation_fraction=None,
     )
 
 
@@ -149,9 +138,11 @@ def _step_external(agreement, data, config, store, out_dir, verbose):
     iaa = agreement["iaa"].to_numpy(dtype=float)
     known = np.isin(data.diagnosis, ["benign", "malignant"]) & np.isfinite(iaa)
     rows = np.flatnonzero(known)
-    y = data.diagnosis[rows]
-    folds = _folds(y, config)
+    y = data.diagnosis
+    partition = _partition(agreement, data, config)
+    folds = _folds(rows, data, config, partition)
     seeds = _fold_seeds(config, len(folds))
+    validation = _fit_params(partition).get("validation")
     externals = {}
     for name, folder in config.external:
         externals[name] = _load_external(name, folder, config, out_dir, verbose)
@@ -175,19 +166,25 @@ def _step_external(agreement, data, config, store, out_dir, verbose):
         if cached is None:
             scores = {"imaplusplus": [], **{e: [] for e in externals}}
             start = time.perf_counter()
-            for (train, test), seed in zip(folds, seeds):
-                tr, te = rows[train], rows[test]
+            for (tr, te), seed in zip(folds, seeds):
                 params = {**_estimator_params(model, config, verbose), "random_state": seed}
                 clf = MultiTaskDiagnosisClassifier(alpha=alpha, focal=config.focal, **params)
-                clf.fit(data.images[tr], y[train], iaa=None if alpha == 1.0 else iaa[tr])
+                clf.fit(
+                    data.images[tr], y[tr], iaa=None if alpha == 1.0 else iaa[tr],
+                    validation=None if validation is None else validation[tr],
+                )  # fmt: skip
                 scores["imaplusplus"].append(
-                    balanced_accuracy_score(y[test], clf.predict(data.images[te]))
+                    balanced_accuracy_score(y[te], clf.predict(data.images[te]))
                 )
                 for ext in externals.values():
                     fit_rows = np.flatnonzero(np.isin(ext.split, ["train", "val"]))
                     test_rows = np.flatnonzero(ext.split == "test")
+                    is_val = ext.split[fit_rows] == "val"
                     tuned = copy.deepcopy(clf).set_params(**_finetune_params(ext, config))
-                    tuned.fit(ext.images[fit_rows], ext.y[fit_rows])
+                    tuned.fit(
+                        ext.images[fit_rows], ext.y[fit_rows],
+                        validation=is_val if is_val.any() else None,
+                    )  # fmt: skip
                     pred = tuned.predict(ext.images[test_rows])
                     scores[ext.name].append(balanced_accuracy_score(ext.y[test_rows], pred))
             result = {"balanced_accuracy": scores, "seconds": time.perf_counter() - start}
@@ -203,7 +200,8 @@ def _paper_table(external, alphas):
 
     As the paper: each cell is the mean over runs; the gain of an alpha is the mean,
     over architectures and datasets (IMA++ and the external sets), of the difference
-    multi-task minus diagnosis-only; its spread is the std over those cells.
+    multi-task minus diagnosis-only, in percentage points; its spread is the std over
+    those cells.
     """
     res = external["results"]
     datasets = list(next(iter(next(iter(res.values())).values()))["balanced_accuracy"])
@@ -216,10 +214,11 @@ def _paper_table(external, alphas):
             for alpha in alphas:
                 m = np.asarray(by_alpha[f"{alpha:g}"]["balanced_accuracy"][ds], float)
                 row[f"{alpha:g}"] = _ms(m)
-                gains.setdefault(f"{alpha:g}", []).append(float(m.mean() - b.mean()))
+                gains.setdefault(f"{alpha:g}", []).append(100 * float(m.mean() - b.mean()))
             cells.append(row)
     summary = {
-        a: {"mean": float(np.mean(g)), "std": float(np.std(g, ddof=1)) if len(g) > 1 else None,
+        a: {"mean_pp": float(np.mean(g)),
+            "std_pp": float(np.std(g, ddof=1)) if len(g) > 1 else None,
             "n_cells": len(g), "cells_improved": int(np.sum(np.asarray(g) > 0))}
         for a, g in gains.items()
     }  # fmt: skip
@@ -250,18 +249,25 @@ def _fmt(cell):
 
 
 def _table_lines(table, alphas):
+    from ..nets import PAPER_BACKBONES
+
     head = "| dataset | model | diagnosis only | " + " | ".join(f"α={a:g}" for a in alphas) + " |"
     lines = [head, "|" + "---|" * (3 + len(alphas))]
     for row in table["rows"]:
         cells = " | ".join(_fmt(row[f"{a:g}"]) for a in alphas)
         label = _LABELS.get(row["dataset"], row["dataset"])
-        lines.append(f"| {label} | {row['model']} | {_fmt(row['diagnosis_only'])} | {cells} |")
-    lines += ["", "| α | mean gain (balanced accuracy) | std over cells | cells improved |",
+        model = (
+            PAPER_BACKBONES[row["model"]].label
+            if row["model"] in PAPER_BACKBONES
+            else row["model"]
+        )
+        lines.append(f"| {label} | {model} | {_fmt(row['diagnosis_only'])} | {cells} |")
+    lines += ["", "| α | mean gain (percentage points) | std over cells | cells improved |",
               "|---|---|---|---|"]  # fmt: skip
     for alpha, g in table["gain"].items():
-        std = "n/a" if g["std"] is None else f"{g['std']:.3f}"
+        std = "n/a" if g["std_pp"] is None else f"{g['std_pp']:.1f}"
         lines.append(
-            f"| {alpha} | {g['mean']:+.3f} | {std} | {g['cells_improved']}/{g['n_cells']} |"
+            f"| {alpha} | {g['mean_pp']:+.1f} | {std} | {g['cells_improved']}/{g['n_cells']} |"
         )
     return lines
 
@@ -272,22 +278,24 @@ def _recipe_rows(config):
     from ..nets import PAPER_BACKBONES
 
     split = (
-        f"one fixed stratified 80/20 split (seed {config.split_seed}), 1/8 of the 80 % held "
-        f"out for validation by each fit; {config.n_runs} runs pooled"
+        f"one fixed 70/10/20 partition per class (seed {config.split_seed}), shared by the "
+        f"IAA regression and the diagnosis, validation fixed; {config.n_runs} runs differing "
+        "by their training seed, test predictions pooled"
         if config.protocol == "split"
         else f"{config.cv}-fold stratified CV, 10 % inner validation"
     )
-    weights = ", ".join(
-        f"{m}: {'local weights' if (config.weights or {}).get(m) else 'random init'}"
-        for m in config.models
-    )
+    from ._report import _normalization_of, _weights_of
+
+    weights = "; ".join(f"{m}: {_weights_of(m, config)}" for m in config.models)
     labels = [PAPER_BACKBONES[m].label if m in PAPER_BACKBONES else m for m in config.models]
     sizes = sorted({_image_size(m, config) for m in config.models})
     ext = ", ".join(f"{_LABELS[n]} ({FINETUNE_PASSES[n]} passes)" for n, _ in config.external)
     return [
         ("backbones", ", ".join(labels), "13 torchvision ImageNet models; best three "
          "EfficientNet-B1, MobileNetV2, ResNet-18"),
-        ("weights", weights, "torchvision ImageNet"),
+        ("weights", weights, "torchvision ImageNet (pretrained=True: IMAGENET1K_V1)"),
+        ("normalisation", _normalization_of(config), "IMA++ mean/std on IMA++, also with "
+         "the ImageNet backbones; ImageNet mean/std on the external sets"),
         ("image size", " / ".join(f"{s} px" for s in sizes), "224 px bicubic (Swin-V2-T 256)"),
         ("split", split, "one fixed 70/10/20 split (seed 8888), 3 runs pooled"),
         ("optimiser", f"{config.optimizer}, lr {config.lr:g} /10 every {config.lr_step_size} "

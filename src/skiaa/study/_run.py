@@ -7,14 +7,16 @@ import time
 import numpy as np
 import pandas as pd
 
+from ..utils import OUTPUT_NAMES, OutputFolder
 from ._config import StudyConfig
 from ._data import _load_data
-from ._outputs import _Outputs, check_out_dir
 from ._paper import _flat_rows, _paper_table, _step_external
 from ._report import _plot_training, _write_report
 from ._steps import (
     _estimator_params,
+    _gain_by_alpha,
     _paired_differences,
+    _partition,
     _step_agreement,
     _step_baselines,
     _step_diagnosis,
@@ -24,8 +26,11 @@ from ._steps import (
 )
 from ._store import _clean, _StepStore
 
+# The study's outputs, in commit order (results.json last).
+OUTPUT_FILES = OUTPUT_NAMES["reproduce"]
 
-def run_study(out_dir, config=None, *, force=False, verbose=1):
+
+def run_study(out_dir, config=None, *, force=False, wait=False, verbose=1):
     """Run the paper's study end to end and write its report.
 
     Parameters
@@ -37,11 +42,16 @@ def run_study(out_dir, config=None, *, force=False, verbose=1):
         earlier run is resumed: a finished step whose settings and inputs (by
         content) did not change is read back. The outputs of the previous run
         are replaced only once every output of this run is written, so an
-        interrupted run leaves them as they were.
+        interrupted run leaves them as they were. The folder is locked for the
+        whole run: a second run on it fails at once, naming this one (or
+        waits, with ``wait=True``).
     config : StudyConfig, default=None
         Settings; ``StudyConfig()`` (synthetic data) when None.
     force : bool, default=False
         Recompute every step even when a cached result exists.
+    wait : bool, default=False
+        When another skiaa run is writing to ``out_dir``, wait for it to end
+        instead of raising.
     verbose : int, default=1
         0: silent; 1: one line per step and progress bars over models; 2: also
         the estimators' epoch tables.
@@ -51,14 +61,18 @@ def run_study(out_dir, config=None, *, force=False, verbose=1):
     results : dict
         Everything ``results.json`` holds: ``config``, ``data``, ``agreement``
         (summary), ``statistics``, ``iaa_regression``, ``diagnosis``,
-        ``paired_differences``, ``overall_gain``, ``skipped``, ``reused_steps``
+        ``paired_differences``, ``gain``, ``external`` (with ``--external``),
+        ``partition`` (split protocol), ``skipped``, ``reused_steps``
         and ``seconds``.
 
     Raises
     ------
-    NotADirectoryError, PermissionError
-        If ``out_dir`` cannot be used (it is a file, lies below a file, or
-        cannot be written); raised before any work.
+    skiaa.OutputFolderError
+        Before any work, if ``out_dir`` cannot be used (it is a file, lies
+        below a file, cannot be written, or another run is writing to it and
+        not ``wait``); during the run, if a file cannot be written (a full
+        disk: the message names the folder and the file; the previous outputs
+        are left as they were and no temporary file stays behind).
     ValueError
         If ``config.device`` names a device this machine does not have.
     sklearn.utils._param_validation.InvalidParameterError
@@ -89,18 +103,16 @@ def run_study(out_dir, config=None, *, force=False, verbose=1):
         if config.torch_num_threads is None:
             # Fixed for the whole run and recorded: torch's CPU numbers depend on it.
             config = dataclasses.replace(config, torch_num_threads=_torch_threads())
-    out_dir = check_out_dir(out_dir)  # after the device: a bad device creates no folder
-    outputs = _Outputs(out_dir)
-    staging = outputs.begin()
-    try:
-        results = _run(out_dir, staging, config, force, verbose)
-    except BaseException:
-        # Ctrl-C or an error: the previous outputs stay as they were.
-        outputs.abandon()
-        raise
-    outputs.commit()
+    # After the device: a bad device creates no folder. On Ctrl-C or an error
+    # the staged outputs are dropped and the previous ones stay as they were.
+    say = print if verbose else None
+    with OutputFolder(
+        out_dir, OUTPUT_FILES, force=True, wait=wait, option="output folder", on_wait=say
+    ) as outputs:
+        results = _run(outputs, config, force, verbose)
+        outputs.commit()
     if verbose:
-        print(f"Report: {out_dir / 'report.md'} ({results['seconds']:.0f} s)")
+        print(f"Report: {outputs.path / 'report.md'} ({results['seconds']:.0f} s)")
     return results
 
 
@@ -109,8 +121,9 @@ def _trains(config):
     return config.data == "synthetic" or config.images is not None
 
 
-def _run(out_dir, staging, config, force, verbose):
-    """The steps; outputs go to ``staging``, step results to ``out_dir/steps``."""
+def _run(outputs, config, force, verbose):
+    """The steps; outputs are staged in ``outputs``, step results go to ``OUT/steps``."""
+    out_dir = outputs.path
     store = _StepStore(out_dir, force)
     start = time.perf_counter()
     say = print if verbose else (lambda *a, **k: None)
@@ -131,7 +144,7 @@ def _run(out_dir, staging, config, force, verbose):
 
     say("[2/6] agreement")
     agreement = _step_agreement(data, config, store, verbose)
-    agreement.to_csv(staging / "agreement.csv", index=False)
+    outputs.write("agreement.csv", lambda path: agreement.to_csv(path, index=False))
     results["agreement"] = {
         "csv": "agreement.csv",
         "method": agreement.attrs["method"],
@@ -143,9 +156,23 @@ def _run(out_dir, staging, config, force, verbose):
         diff = np.nanmax(np.abs(agreement["iaa"].to_numpy(float) - data.table_iaa))
         results["agreement"]["max_abs_difference_to_release"] = float(diff)
 
+    partition = _partition(agreement, data, config)
+    if partition is not None:
+        ids = np.asarray(data.ids).astype(str)
+        results["partition"] = {
+            part: ids[partition == part].tolist() for part in ("train", "val", "test")
+        }
+        results["partition"]["how"] = (
+            f"one 70/10/20 partition of the images with an IAA, per diagnosis class "
+            f"(seed {config.split_seed}); every run and step uses it, the diagnosis without "
+            "the indeterminate images"
+        )
+
     say("[3/6] statistics: benign vs malignant")
     statistics = dict(_step_statistics(agreement, data, config, store))
-    write_figures(statistics.pop("figures"), staging)
+    figures = statistics.pop("figures")
+    with outputs.writing(", ".join(figures)):
+        write_figures(figures, outputs.staging)
     results["statistics"] = statistics
 
     if not _trains(config):
@@ -167,29 +194,25 @@ def _run(out_dir, staging, config, force, verbose):
         results["baselines"] = _step_baselines(agreement, data, config, store, verbose)
         paired = _paired_differences(results["diagnosis"], config.alphas)
         results["paired_differences"] = paired
-        all_diffs = [v for m in paired.values() for a in m.values() for v in a["per_fold"]]
-        results["overall_gain"] = {
-            "mean": float(np.mean(all_diffs)),
-            "std": float(np.std(all_diffs, ddof=1)) if len(all_diffs) > 1 else float("nan"),
-            "n": len(all_diffs),
-        }
+        results["gain"] = _gain_by_alpha(results["diagnosis"], config.alphas)
         if config.external:
             names = ", ".join(name for name, _ in config.external)
             say(f"[5b/6] external fine-tuning: {names}")
             external = _step_external(agreement, data, config, store, out_dir, verbose)
             external["table"] = _paper_table(external, config.alphas)
             results["external"] = external
-            pd.DataFrame(_flat_rows(external["table"])).to_csv(
-                staging / "paper_table.csv", index=False
-            )
+            table = pd.DataFrame(_flat_rows(external["table"]))
+            outputs.write("paper_table.csv", lambda path: table.to_csv(path, index=False))
 
     say("[6/6] report")
-    _plot_training(results, staging)
+    with outputs.writing("iaa_regression.png, diagnosis.png"):
+        _plot_training(results, outputs.staging)
     results["reused_steps"] = list(store.reused)
     results["seconds"] = time.perf_counter() - start
     results = _clean(results)
-    (staging / "results.json").write_text(json.dumps(results, indent=1), encoding="utf-8")
-    _write_report(results, config, staging)
+    text = json.dumps(results, indent=1)
+    outputs.write("results.json", lambda path: path.write_text(text, encoding="utf-8"))
+    outputs.write("report.md", lambda path: _write_report(results, config, path.parent))
     return results
 
 

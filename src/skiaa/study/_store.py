@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from .._version import __version__
+from ..utils import writing
 
 __all__ = ["StepCacheWarning"]
 
@@ -143,6 +144,10 @@ class _StepStore:
     def __init__(self, out_dir, force):
         self.dir = Path(out_dir) / "steps"
         self.dir.mkdir(parents=True, exist_ok=True)
+        # Temporary files of a killed run (the study holds the folder's lock:
+        # no other run is writing here).
+        for leftover in self.dir.glob(".*.tmp"):
+            leftover.unlink(missing_ok=True)
         self.force = force
         self.reused = []
 
@@ -206,11 +211,13 @@ class _StepStore:
         }
         path = self._path(name)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        try:
-            tmp.write_text(json.dumps(payload, indent=1), encoding="utf-8")
-            tmp.replace(path)  # atomic: a reader sees the old file or the new one
-        finally:
-            tmp.unlink(missing_ok=True)
+        # A full disk: one error naming the file, and no temporary file left.
+        with writing(f"the step result {path.name}", self.dir):
+            try:
+                tmp.write_text(json.dumps(payload, indent=1), encoding="utf-8")
+                tmp.replace(path)  # atomic: a reader sees the old file or the new one
+            finally:
+                tmp.unlink(missing_ok=True)
         return result
 
 

@@ -5,7 +5,6 @@ module may import from here (``from ..utils import ...``), never from its
 private submodules.
 """
 
-from ._files import check_output_dir, temporary_file, umask_mode, write_outputs
 from ._images import (
     ACCEPTED_LAYOUTS,
     check_float_range,
@@ -17,12 +16,35 @@ from ._images import (
     rgb_uint8,
 )
 from ._labels import check_labels
+from ._outputs import (
+    DISK_FULL,
+    OUTPUT_NAMES,
+    OutputFolder,
+    OutputFolderError,
+    check_output_dir,
+    is_disk_full,
+    locked_temporary_file,
+    remove_stale_temporaries,
+    temporary_file,
+    umask_mode,
+    write_error,
+    writing,
+)
 from ._progress import progress
 from ._random import as_generator, check_random_state, draw_seed
 from ._validation import check_image_size, is_path, is_path_sequence
 from ._warnings import warn_caller
 
 __all__ = [
+    "DISK_FULL",
+    "OUTPUT_NAMES",
+    "OutputFolder",
+    "OutputFolderError",
+    "is_disk_full",
+    "locked_temporary_file",
+    "remove_stale_temporaries",
+    "write_error",
+    "writing",
     "ACCEPTED_LAYOUTS",
     "check_float_range",
     "describe_rows",
@@ -43,5 +65,4 @@ __all__ = [
     "temporary_file",
     "umask_mode",
     "warn_caller",
-    "write_outputs",
 ]

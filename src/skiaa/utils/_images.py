@@ -103,7 +103,7 @@ def _bits_of_int_image(img):
     return None
 
 
-def open_image(path, *, kind="image"):
+def open_image(path, *, kind="image", palette_indices=False):
     """Decode one image file to an array of what it shows, and its full-scale value.
 
     Parameters
@@ -112,6 +112,9 @@ def open_image(path, *, kind="image"):
         Any file Pillow reads.
     kind : str, default="image"
         What the file is ("image", "mask"), as named in error messages.
+    palette_indices : bool, default=False
+        Read a palette image's indices instead of its colours: the convention
+        of label maps (PASCAL VOC), whose palette only colours the classes.
 
     Returns
     -------
@@ -135,7 +138,7 @@ def open_image(path, *, kind="image"):
     try:
         with Image.open(path) as img:
             img.load()
-            return pil_image_array(img, path)
+            return pil_image_array(img, path, palette_indices=palette_indices)
     except Image.DecompressionBombError as exc:
         raise ValueError(
             f"{path}: {exc} If the file is trusted, raise Pillow's limit before reading it: "
@@ -148,12 +151,14 @@ def open_image(path, *, kind="image"):
         raise ValueError(f"cannot read {kind} file {path}: {exc}") from exc
 
 
-def pil_image_array(img, what):
+def pil_image_array(img, what, *, palette_indices=False):
     """The array and full-scale value of an open PIL image (see :func:`open_image`).
 
     ``what`` names the image in error messages.
     """
     mode = img.mode
+    if mode == "P" and palette_indices:
+        return np.asarray(img, dtype=np.uint8), 255
     if mode == "1":
         img, mode = img.convert("L"), "L"
     elif mode in ("P", "PA"):

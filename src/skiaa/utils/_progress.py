@@ -3,7 +3,7 @@
 from tqdm.auto import tqdm
 
 
-def progress(iterable=None, *, verbose=0, desc=None, total=None, unit="it"):
+def progress(iterable=None, *, verbose=0, desc=None, total=None, unit="it", unit_scale=False):
     """Wrap ``iterable`` in a tqdm progress bar when ``verbose`` is truthy.
 
     Parameters
@@ -19,6 +19,8 @@ def progress(iterable=None, *, verbose=0, desc=None, total=None, unit="it"):
         Number of items, when ``len(iterable)`` is unknown.
     unit : str, default="it"
         Unit shown in the rate.
+    unit_scale : bool, default=False
+        Whether to show counts with SI prefixes (``3.2MB``), for bytes.
 
     Returns
     -------
@@ -26,4 +28,12 @@ def progress(iterable=None, *, verbose=0, desc=None, total=None, unit="it"):
     """
     if not verbose and iterable is not None:
         return iterable
-    return tqdm(iterable, desc=desc, total=total, unit=unit, disable=not verbose, leave=False)
+    return tqdm(
+        iterable,
+        desc=desc,
+        total=total,
+        unit=unit,
+        unit_scale=unit_scale,
+        disable=not verbose,
+        leave=False,
+    )
