@@ -66,6 +66,15 @@ def numpy_dice(a, b):
     return 2.0 * (a & b).sum() / (a.sum() + b.sum())
 
 
+def write_csv(path, rows):
+    """Write a benchmark's table (header first) where the user guide includes it."""
+    import csv
+
+    with open(path, "w", newline="") as handle:
+        csv.writer(handle, lineterminator="\n").writerows(rows)
+    print(f"wrote {path}")
+
+
 def timed(func, a, b, repeat):
     """Best wall time (s) of ``repeat`` calls ``func(a, b)`` after a warm-up, and its value.
 

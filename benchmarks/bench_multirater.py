@@ -20,7 +20,7 @@ import argparse
 import platform
 
 import numpy as np
-from bench_agreement import lesion_mask, timed
+from bench_agreement import lesion_mask, timed, write_csv
 
 from skiaa.agreement import krippendorff_alpha
 
@@ -91,11 +91,7 @@ def main(argv=None):
             )
     print("\nall values equal to 1e-9")
     if args.csv:
-        import csv
-
-        with open(args.csv, "w", newline="") as handle:
-            csv.writer(handle, lineterminator="\n").writerows(rows)
-        print(f"wrote {args.csv}")
+        write_csv(args.csv, rows)
 
 
 if __name__ == "__main__":

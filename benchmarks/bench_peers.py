@@ -31,7 +31,7 @@ import time
 import warnings
 
 import numpy as np
-from bench_agreement import make_pair
+from bench_agreement import make_pair, write_csv
 from bench_agreement_3d import lesion_volume
 
 from skiaa.agreement import assd, hausdorff, hd95, surface_dice
@@ -219,11 +219,7 @@ def main(argv=None):
             print(" | ".join(row), flush=True)
     print("\nall values equal to the peers' (MONAI: 1e-4 relative, float32)")
     if args.csv:
-        import csv
-
-        with open(args.csv, "w", newline="") as handle:
-            csv.writer(handle, lineterminator="\n").writerows(rows)
-        print(f"wrote {args.csv}")
+        write_csv(args.csv, rows)
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+from bench_agreement import write_csv
 from scipy import ndimage
 
 from skiaa.agreement import hd95
@@ -147,7 +148,8 @@ def definitions_table(peers, pairs):
             gaps[definition] = float(np.max(np.abs(theirs - ours) / np.maximum(1.0, ours)))
         best = min(gaps, key=gaps.get)
         if gaps[best] <= 1e-4:
-            rows.append((name, version, f'"{best}"', f"{gaps[best]:.0e} relative (rounding)"))
+            gap = "equal" if gaps[best] == 0 else f"{gaps[best]:.0e} relative (rounding)"
+            rows.append((name, version, f'"{best}"', gap))
         else:
             closest = f'none of skiaa\'s (closest: "{best}")'
             rows.append((name, version, closest, f"{gaps[best]:.2g} relative"))
@@ -185,11 +187,7 @@ def empty_table(peers):
 
 
 def _write_csv(path, rows):
-    import csv
-
-    with open(path, "w", newline="") as handle:
-        csv.writer(handle, lineterminator="\n").writerows(rows)
-    print(f"wrote {path}")
+    write_csv(path, rows)
     for row in rows:
         print("  " + " | ".join(row))
 

@@ -43,7 +43,7 @@ class FakeServer:
     """Routes path -> bytes on 127.0.0.1.
 
     ``cut[path] = n`` sends n bytes, then hangs up, once; ``stall[path] = n``
-    sends n bytes, then waits for ``resume`` before the rest, once;
+    sends n bytes, then waits for ``resume`` (30 s at most) before the rest, once;
     ``errors[path]`` is a list of HTTP statuses answered, one per request,
     before the content.
     """
@@ -80,10 +80,10 @@ class FakeServer:
                     self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
                 self.end_headers()
                 stall = server.stall.pop(path, None)
-                if stall is not None:  # part of the body, then wait (10 s at most)
+                if stall is not None:  # part of the body, then wait
                     self.wfile.write(body[start : start + stall])
                     self.wfile.flush()
-                    server.resume.wait(10)
+                    server.resume.wait(30)
                     start += stall
                 cut = server.cut.pop(path, None)
                 if cut is not None:
@@ -462,7 +462,8 @@ def test_ctrl_c_keeps_the_partial_file_and_a_rerun_resumes_it(server, release, t
     route = "/zenodo/records/14201693/files/segs.zip/content"
     server.stall[route] = 1500
     root = tmp_path / "ima"
-    proc = start_skiaa("fetch", "imaplusplus", root, "--no-images", "-q", *_cli_urls(server))
+    urls = [*_cli_urls(server)[:-1], "60"]  # the stall must outlast the wait below
+    proc = start_skiaa("fetch", "imaplusplus", root, "--no-images", "-q", *urls)
     part = root / "segs.zip.part"
     for _ in range(400):  # 20 s at most for the first bytes to land
         if part.exists() and part.stat().st_size == 1500:

@@ -40,6 +40,21 @@ def _where(image_index=None, what=None):
     return (", ".join(parts) + ": ") if parts else ""
 
 
+def _as_array(mask, prefix, kind):
+    """``mask`` as an array of at least one dimension; ValueError naming ``kind`` otherwise."""
+    try:
+        arr = np.asarray(mask)
+    except ValueError as exc:
+        # numpy's "inhomogeneous shape" for nested lists of unequal lengths.
+        raise ValueError(
+            f"{prefix}{kind} must be a rectangular array (rows of equal length), got "
+            f"nested sequences of unequal lengths ({exc})"
+        ) from None
+    if arr.ndim == 0:
+        raise ValueError(f"{prefix}{kind} must be an array, got a scalar")
+    return arr
+
+
 def as_binary_mask(mask, *, what=None):
     """Convert one mask to a boolean array, refusing non-binary values.
 
@@ -69,16 +84,7 @@ def as_binary_mask(mask, *, what=None):
            [ True, False]])
     """
     prefix = _where(what=what)
-    try:
-        arr = np.asarray(mask)
-    except ValueError as exc:
-        # numpy's "inhomogeneous shape" for nested lists of unequal lengths.
-        raise ValueError(
-            f"{prefix}a mask must be a rectangular array (rows of equal length), got "
-            f"nested sequences of unequal lengths ({exc})"
-        ) from None
-    if arr.ndim == 0:
-        raise ValueError(f"{prefix}a mask must be an array, got a scalar")
+    arr = _as_array(mask, prefix, "a mask")
     if arr.dtype == bool:
         return np.ascontiguousarray(arr)
     if arr.dtype.kind not in "uif":
@@ -170,15 +176,7 @@ def as_label_map(mask, *, what=None):
            [1, 0]])
     """
     prefix = _where(what=what)
-    try:
-        arr = np.asarray(mask)
-    except ValueError as exc:
-        raise ValueError(
-            f"{prefix}a label map must be a rectangular array (rows of equal length), got "
-            f"nested sequences of unequal lengths ({exc})"
-        ) from None
-    if arr.ndim == 0:
-        raise ValueError(f"{prefix}a label map must be an array, got a scalar")
+    arr = _as_array(mask, prefix, "a label map")
     if arr.dtype == bool:
         return np.ascontiguousarray(arr, dtype=np.uint8)
     if arr.dtype.kind not in "uif":

@@ -45,6 +45,14 @@ def _label_classes(masks, labels, undecided):
     return classes, values, int(undecided)
 
 
+def _warn_not_converged(max_iter, stacklevel):
+    warnings.warn(
+        f"STAPLE did not converge in max_iter={max_iter} iterations; raise max_iter or tol",
+        ConvergenceWarning,
+        stacklevel=stacklevel,
+    )
+
+
 def _winner(scores, undecided):
     """Index of the largest score along axis 0; ``undecided`` where the largest is shared
     (or every score is 0), as SimpleITK's voting and STAPLE filters decide."""
@@ -341,11 +349,7 @@ def staple(
             converged = True
             break
     if not converged:
-        warnings.warn(
-            f"STAPLE did not converge in max_iter={max_iter} iterations; raise max_iter or tol",
-            ConvergenceWarning,
-            stacklevel=2,
-        )
+        _warn_not_converged(max_iter, stacklevel=3)
 
     if present is not None:
         lookup = np.zeros(1 << k)
@@ -444,11 +448,7 @@ def _multilabel_staple(classes, values, undecided, max_iter, tol):
             converged = True
             break
     if not converged:
-        warnings.warn(
-            f"STAPLE did not converge in max_iter={max_iter} iterations; raise max_iter or tol",
-            ConvergenceWarning,
-            stacklevel=3,
-        )
+        _warn_not_converged(max_iter, stacklevel=4)
     weights = posterior(confusion)  # (m, n)
     winner = _winner(weights.T, n)
     total = weights.sum(axis=1, keepdims=True)

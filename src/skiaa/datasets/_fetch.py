@@ -254,7 +254,6 @@ def _download(url, target, *, md5=None, size=None, timeout=60, bar=None):
                         # transfer keeps every byte it received.
                         block = response.read1(_CHUNK)
                     except (TimeoutError, HTTPException, ConnectionError) as exc:
-                        handle.flush()
                         got = part.stat().st_size
                         of = f" of {expected}" if expected is not None else ""
                         raise _Interrupted(
@@ -263,6 +262,8 @@ def _download(url, target, *, md5=None, size=None, timeout=60, bar=None):
                     if not block:
                         break
                     handle.write(block)
+                    # On disk at once: a run killed mid-transfer resumes from here.
+                    handle.flush()
                     if bar is not None:
                         bar.update(len(block))
         got = part.stat().st_size
