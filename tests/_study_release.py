@@ -28,13 +28,13 @@ TINY = dict(
 
 
 def numbers(results):
-    """``results`` without run times and the list of steps read back, at any depth.
+    """``results`` without run times, the steps read back and where fits ran, at any depth.
 
     What must be equal between an interrupted-then-resumed run and one that
     never was.
     """
     if isinstance(results, dict):
-        drop = ("seconds", "reused_steps")
+        drop = ("seconds", "reused_steps", "parallel")
         return {k: numbers(v) for k, v in results.items() if k not in drop}
     if isinstance(results, list):
         return [numbers(v) for v in results]

@@ -26,7 +26,9 @@ from sklearn.model_selection import GridSearchCV
 from skorch.exceptions import DeviceWarning
 
 import skiaa
+from _study_release import TINY, numbers
 from skiaa import AgreementTransformer, IAARegressor, MultiTaskDiagnosisClassifier, make_lesions
+from skiaa.study import StudyConfig, run_study
 
 FAST = dict(
     image_size=32,
@@ -232,3 +234,43 @@ def test_gpu_fitted_estimator_unpickles_in_a_process_without_cuda(lesions, tmp_p
     )
     subprocess.run([sys.executable, "-c", code], env=env, check=True)
     np.testing.assert_allclose(np.load(tmp_path / "pred.npy"), on_gpu, atol=1e-4)
+
+
+def test_study_on_cluster_equals_local_run(client, tmp_path, monkeypatch):
+    # Every kind of fit (regression, diagnosis, baseline, external fine-tune) on the
+    # workers, one torch thread each as in the local run: the same numbers, exactly.
+    import distributed
+
+    settings = dict(TINY, torch_num_threads=1, external=(("synthetic", None),), n_external=24)
+    settings["finetune_epochs"] = 1
+    scattered, scatter = [], distributed.Client.scatter
+
+    def record(self, data, *args, **kwargs):
+        scattered.append(data)
+        return scatter(self, data, *args, **kwargs)
+
+    monkeypatch.setattr(distributed.Client, "scatter", record)
+    address = client.scheduler.address
+    dist = run_study(tmp_path / "dask", StudyConfig(**settings, scheduler=address), verbose=0)
+    monkeypatch.undo()
+    local = run_study(tmp_path / "local", StudyConfig(**settings), verbose=0)
+
+    def study(results):
+        return numbers({k: v for k, v in results.items() if k != "config"})
+
+    assert study(dist) == study(local)
+    spread = dist["parallel"]
+    assert (spread["backend"], spread["scheduler"]) == ("dask", address)
+    worker_pids = set(client.run(os.getpid).values())
+    assert {fit["pid"] for fit in spread["fits"].values()} <= worker_pids
+    assert spread["n_fits"] == len(spread["fits"]) == 11
+    # The images went to the cluster once, in one scatter, not with each of the 11 tasks.
+    image_sets = [
+        [x.shape for x in data if getattr(x, "ndim", 0) == 4]
+        for data in scattered
+        if isinstance(data, (list, tuple))
+    ]
+    image_sets = [shapes for shapes in image_sets if shapes]
+    assert len(image_sets) == 1 and len(image_sets[0]) == 2, scattered  # IMA++, external
+    assert image_sets[0][0] == (48, 32, 32, 3)
+    assert not [data for data in scattered if getattr(data, "ndim", 0) == 4]

@@ -234,7 +234,7 @@ def test_interrupted_rerun_leaves_the_previous_outputs(finished, tmp_path, monke
     seed0, _, clean = finished
     out = _copy(seed0, tmp_path / "out")
     before = _files(out)
-    steps_before = {p.name: p.read_bytes() for p in (out / "steps").iterdir()}
+    steps_before = {p.name: p.read_bytes() for p in (out / "steps").glob("*.json")}
     _interrupt_fit(monkeypatch, at_call=2)  # the second fold of the IAA regression
     with pytest.raises(KeyboardInterrupt):
         run_study(out, StudyConfig(**TINY, random_state=1), verbose=0)
@@ -242,14 +242,19 @@ def test_interrupted_rerun_leaves_the_previous_outputs(finished, tmp_path, monke
     assert _files(out) == before
     assert not list(out.glob(".skiaa-staging*"))
     # The interrupted step left no result; the steps before it stored seed 1's.
-    steps_after = {p.name: p.read_bytes() for p in (out / "steps").iterdir()}
+    steps_after = {p.name: p.read_bytes() for p in (out / "steps").glob("*.json")}
     assert (
         steps_after["iaa_regression__test_resnet.json"]
         == (steps_before["iaa_regression__test_resnet.json"])
     )
+    # The fold that finished before the interrupt is stored on its own and read back.
+    fit = "steps/fits/iaa_regression__test_resnet__fold={}.json"
+    assert (out / fit.format(0)).read_bytes() != (seed0 / fit.format(0)).read_bytes()
+    assert (out / fit.format(1)).read_bytes() == (seed0 / fit.format(1)).read_bytes()
     monkeypatch.undo()
     again = run_study(out, StudyConfig(**TINY, random_state=1), verbose=0)
     assert again["reused_steps"] == ["agreement", "statistics"]
+    assert again["parallel"]["reused_fits"] == ["iaa_regression/test_resnet/fold=0"]
     assert numbers(again) == numbers(clean)
 
 

@@ -8,6 +8,7 @@ callable taking the parsed ``argparse.Namespace`` and returning an exit code).
 
 import argparse
 import importlib
+import os
 import sys
 
 from .._version import __version__
@@ -53,6 +54,11 @@ def main(argv=None):
         that cannot be written or is in use by another run, a full disk); 2
         for usage errors; 130 when interrupted (Ctrl-C).
     """
+    # Before torch loads OpenMP: its threads then sleep while they wait instead of
+    # spinning. Spinning threads of a 2-thread fit on cores that other jobs use
+    # made a fit 7-15 times slower (benchmarks/bench_threads_under_load.py); the
+    # numbers do not depend on how threads wait. A user's own setting is kept.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     parser = build_parser()
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     if getattr(args, "func", None) is None:

@@ -122,6 +122,26 @@ def add_parser(subparsers):
         "recorded in results.json; pass it again to repeat the numbers exactly)",
     )
     parser.add_argument(
+        "--n-jobs",
+        type=int,
+        metavar="N",
+        help="fits run at once, in N local worker processes (default 1; -1: one per core, or "
+        "one per device with --devices); the numbers are those of --n-jobs 1 with the same "
+        "--torch-threads",
+    )
+    parser.add_argument(
+        "--devices",
+        metavar="D1,D2",
+        help="torch devices to spread the fits over, one fit per device at a time "
+        "(e.g. cuda:0,cuda:1)",
+    )
+    parser.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="run the fits on the Dask cluster of this scheduler (tcp://host:8786; "
+        "needs skiaa[dask])",
+    )
+    parser.add_argument(
         "--out",
         metavar="DIR",
         default="skiaa-reproduce",
@@ -179,6 +199,8 @@ def run(args):
                 raise FileNotFoundError(f"--weights {model}: no file {path}")
     if args.alphas:
         overrides["alphas"] = _csv(args.alphas, float)
+    if args.devices:
+        overrides["devices"] = _csv(args.devices)
     for option, key in (
         ("n_samples", "n_samples"),
         ("image_size", "image_size"),
@@ -189,6 +211,8 @@ def run(args):
         ("protocol", "protocol"),
         ("runs", "n_runs"),
         ("torch_threads", "torch_num_threads"),
+        ("n_jobs", "n_jobs"),
+        ("scheduler", "scheduler"),
     ):
         value = getattr(args, option)
         if value is not None:

@@ -139,7 +139,29 @@ class StudyConfig:
         :func:`run_study` then fixes for the whole run and records in
         ``results.json`` (``config.torch_num_threads``) and the report. torch's
         CPU results depend on it in the last digits: pass the recorded number
-        to repeat a run's numbers exactly.
+        to repeat a run's numbers exactly. With several local workers, None
+        shares torch's count out between them (``n_jobs=2`` on 2 cores: 1
+        thread each); on a Dask cluster None means 1, the workers' own setting.
+    n_jobs : int, default=1
+        Fits run at once. Every independent fit of the study (an IAA
+        regression per model and fold or run, a diagnosis fit per model,
+        alpha and fold or run, a baseline per feature set, an external
+        fine-tune per model, alpha and fold or run) is one joblib task; with
+        ``n_jobs > 1`` they run in that many local worker processes, which
+        share the image array through a memory map. -1: one per core, or one
+        per device when several devices are used. The numbers are exactly
+        those of ``n_jobs=1`` with the same ``torch_num_threads``;
+        ``results.json`` says how the run was spread (``parallel``).
+    devices : tuple of str, default=None
+        Local torch devices to spread the fits over, one fit per device at a
+        time (``("cuda:0", "cuda:1")``); each fit records the device it ran
+        on. None: ``device`` alone, or every visible GPU when ``device`` is
+        "cuda" or "auto", more than one GPU is visible and ``n_jobs != 1``.
+    scheduler : str, default=None
+        Address of a Dask scheduler (``"tcp://host:8786"``): the fits run on
+        that cluster through joblib's Dask backend (``pip install
+        skiaa[dask]``), the image arrays scattered to it once. Each worker
+        uses its own device (``device="auto"``: its GPU when it sees one).
     """
 
     data: str = "synthetic"
@@ -177,6 +199,9 @@ class StudyConfig:
     finetune_step: int = 3
     preset: str = "default"
     torch_num_threads: int | None = None
+    n_jobs: int = 1
+    devices: tuple | None = None
+    scheduler: str | None = None
 
     @classmethod
     def quick(cls, **overrides):
@@ -304,6 +329,35 @@ class StudyConfig:
             raise ValueError(
                 f"torch_num_threads must be a positive integer or None, got {threads!r}"
             )
+        n_jobs = self.n_jobs
+        if (
+            not isinstance(n_jobs, (int, np.integer))
+            or isinstance(n_jobs, bool)
+            or (n_jobs < 1 and n_jobs != -1)
+        ):
+            raise ValueError(f"n_jobs must be a positive integer or -1, got {n_jobs!r}")
+        if self.devices is not None:
+            if isinstance(self.devices, str):
+                raise ValueError(
+                    f"devices must be a sequence of device names, got the string {self.devices!r}"
+                )
+            devices = tuple(str(d).strip() for d in self.devices)
+            if not devices or not all(devices):
+                raise ValueError(f"devices must name at least one device, got {self.devices!r}")
+            repeated = sorted({d for d in devices if devices.count(d) > 1})
+            if repeated:
+                raise ValueError(f"devices must be distinct, got {repeated} more than once")
+            object.__setattr__(self, "devices", devices)
+        if self.scheduler is not None:
+            if not isinstance(self.scheduler, str) or not self.scheduler.strip():
+                raise ValueError(
+                    f"scheduler must be a Dask scheduler address, got {self.scheduler!r}"
+                )
+            if self.devices is not None:
+                raise ValueError(
+                    "scheduler and devices exclude each other: each Dask worker uses its own "
+                    "device (start one worker per GPU)"
+                )
         if self.cv < 2:
             raise ValueError(f"cv must be at least 2, got {self.cv}")
         if not self.models:
@@ -351,4 +405,5 @@ class StudyConfig:
         out["models"] = list(self.models)
         out["alphas"] = list(self.alphas)
         out["external"] = [list(e) for e in self.external]
+        out["devices"] = None if self.devices is None else list(self.devices)
         return out

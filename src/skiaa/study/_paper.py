@@ -2,15 +2,13 @@
 the recipe and the dry run (``skiaa reproduce --preset paper --dry-run``)."""
 
 import copy
-import time
 from pathlib import Path
 
 import numpy as np
 
-from ..utils import progress
+from ._fits import _FitTask, _StepPlan
 from ._steps import (
     _estimator_params,
-    _fit_params,
     _fold_seeds,
     _folds,
     _image_size,
@@ -129,69 +127,104 @@ def _finetune_params(ext, config):
     )
 
 
-def _step_external(agreement, data, config, store, out_dir, verbose):
-    """Train on IMA++ as the diagnosis step does, fine-tune on each external set, score."""
+def _load_externals(config, out_dir, verbose):
+    """Every external dataset of ``config``, by name."""
+    return {name: _load_external(name, folder, config, out_dir, verbose)
+            for name, folder in config.external}  # fmt: skip
+
+
+def _plan_external(agreement, data, externals, config, store, verbose):
+    """Train on IMA++ as the diagnosis step does, fine-tune on each external set, score.
+
+    One plan per (model, alpha), one fit per fold or run: the IMA++ model of
+    that fold, then a fine-tuned copy of it per external dataset.
+    """
+    iaa = agreement["iaa"].to_numpy(dtype=float)
+    known = np.isin(data.diagnosis, ["benign", "malignant"]) & np.isfinite(iaa)
+    rows = np.flatnonzero(known)
+    partition = _partition(agreement, data, config)
+    folds = _folds(rows, data, config, partition)
+    seeds = _fold_seeds(config, len(folds))
+    ext_specs = {
+        e.name: {"y": e.y, "split": e.split, "finetune": _finetune_params(e, config)}
+        for e in externals.values()
+    }
+    plans = {}
+    for model in config.models:
+        for alpha in (1.0, *config.alphas):
+            settings = {
+                **_train_settings(config),
+                "model": model,
+                "alpha": alpha,
+                "focal": config.focal,
+                "external": config.external,
+                "n_external": config.n_external,
+                "finetune": [config.finetune_epochs, config.finetune_lr, config.finetune_step],
+            }
+            name = f"external/{model}/alpha={alpha:g}"
+            inputs = _training_inputs(agreement, data, model, config)
+            for e in externals.values():
+                inputs[f"external_{e.name}"] = digest(e.images, e.y, e.split)
+
+            def tasks(name=name, model=model, alpha=alpha, settings=settings, inputs=inputs):
+                params = {**_estimator_params(model, config, verbose), "alpha": alpha,
+                          "focal": config.focal}  # fmt: skip
+                return [
+                    _FitTask.of_step(name, f"fold={k}", _fit_external,
+                                     {"params": {**params, "random_state": seed},
+                                      "train": train, "test": test, "externals": ext_specs},
+                                     settings, inputs)
+                    for k, ((train, test), seed) in enumerate(zip(folds, seeds))
+                ]  # fmt: skip
+
+            plans[(model, alpha)] = _StepPlan(
+                store, name, settings, inputs, tasks, _assemble_external
+            )
+    return plans
+
+
+def _fit_external(spec, device, arrays):
+    """One fold or run: the IMA++ diagnosis model, then a fine-tuned copy per external set."""
     from sklearn.metrics import balanced_accuracy_score
 
     from ..estimators import MultiTaskDiagnosisClassifier
 
-    iaa = agreement["iaa"].to_numpy(dtype=float)
-    known = np.isin(data.diagnosis, ["benign", "malignant"]) & np.isfinite(iaa)
-    rows = np.flatnonzero(known)
-    y = data.diagnosis
-    partition = _partition(agreement, data, config)
-    folds = _folds(rows, data, config, partition)
-    seeds = _fold_seeds(config, len(folds))
-    validation = _fit_params(partition).get("validation")
-    externals = {}
-    for name, folder in config.external:
-        externals[name] = _load_external(name, folder, config, out_dir, verbose)
-    results, notes = {}, [n for e in externals.values() for n in e.notes]
-    jobs = [(m, a) for m in config.models for a in (1.0, *config.alphas)]
-    for model, alpha in progress(jobs, verbose=verbose, desc="Fine-tuning (model, alpha)"):
-        settings = {
-            **_train_settings(config),
-            "model": model,
-            "alpha": alpha,
-            "focal": config.focal,
-            "external": config.external,
-            "n_external": config.n_external,
-            "finetune": [config.finetune_epochs, config.finetune_lr, config.finetune_step],
-        }
-        name = f"external/{model}/alpha={alpha:g}"
-        inputs = _training_inputs(agreement, data, model, config)
-        for e in externals.values():
-            inputs[f"external_{e.name}"] = digest(e.images, e.y, e.split)
-        cached = store.get(name, settings, inputs)
-        if cached is None:
-            scores = {"imaplusplus": [], **{e: [] for e in externals}}
-            start = time.perf_counter()
-            for (tr, te), seed in zip(folds, seeds):
-                params = {**_estimator_params(model, config, verbose), "random_state": seed}
-                clf = MultiTaskDiagnosisClassifier(alpha=alpha, focal=config.focal, **params)
-                clf.fit(
-                    data.images[tr], y[tr], iaa=None if alpha == 1.0 else iaa[tr],
-                    validation=None if validation is None else validation[tr],
-                )  # fmt: skip
-                scores["imaplusplus"].append(
-                    balanced_accuracy_score(y[te], clf.predict(data.images[te]))
-                )
-                for ext in externals.values():
-                    fit_rows = np.flatnonzero(np.isin(ext.split, ["train", "val"]))
-                    test_rows = np.flatnonzero(ext.split == "test")
-                    is_val = ext.split[fit_rows] == "val"
-                    tuned = copy.deepcopy(clf).set_params(**_finetune_params(ext, config))
-                    tuned.fit(
-                        ext.images[fit_rows], ext.y[fit_rows],
-                        validation=is_val if is_val.any() else None,
-                    )  # fmt: skip
-                    pred = tuned.predict(ext.images[test_rows])
-                    scores[ext.name].append(balanced_accuracy_score(ext.y[test_rows], pred))
-            result = {"balanced_accuracy": scores, "seconds": time.perf_counter() - start}
-            cached = store.put(name, settings, inputs, result)
-        results.setdefault(model, {})[f"{alpha:g}"] = cached
+    images, y, iaa = arrays["images"], arrays["diagnosis"], arrays["iaa"]
+    validation = arrays.get("validation")
+    tr, te = spec["train"], spec["test"]
+    clf = MultiTaskDiagnosisClassifier(**{**spec["params"], "device": device})
+    clf.fit(
+        images[tr], y[tr], iaa=None if clf.alpha == 1.0 else iaa[tr],
+        validation=None if validation is None else validation[tr],
+    )  # fmt: skip
+    scores = {"imaplusplus": balanced_accuracy_score(y[te], clf.predict(images[te]))}
+    for name, ext in spec["externals"].items():
+        ext_images = arrays[f"external_{name}"]
+        fit_rows = np.flatnonzero(np.isin(ext["split"], ["train", "val"]))
+        test_rows = np.flatnonzero(ext["split"] == "test")
+        is_val = ext["split"][fit_rows] == "val"
+        tuned = copy.deepcopy(clf).set_params(**ext["finetune"])
+        tuned.fit(
+            ext_images[fit_rows], ext["y"][fit_rows],
+            validation=is_val if is_val.any() else None,
+        )  # fmt: skip
+        pred = tuned.predict(ext_images[test_rows])
+        scores[name] = balanced_accuracy_score(ext["y"][test_rows], pred)
+    return scores
+
+
+def _assemble_external(fits):
+    scores = {name: [fit[name] for fit in fits] for name in fits[0] if name != "seconds"}
+    return {"balanced_accuracy": scores, "seconds": sum(fit["seconds"] for fit in fits)}
+
+
+def _external_results(plans, externals):
+    """The external step's part of ``results.json``, from its finished plans."""
+    results = {}
+    for (model, alpha), plan in plans.items():
+        results.setdefault(model, {})[f"{alpha:g}"] = plan.result
     return {"results": results, "sources": {e.name: e.source for e in externals.values()},
-            "notes": notes}  # fmt: skip
+            "notes": [n for e in externals.values() for n in e.notes]}  # fmt: skip
 
 
 # -------------------------------------------------------------------- the table
@@ -358,7 +391,8 @@ def estimate_gpu_time(config, *, gpu_tflops=40.0, images_per_second=3000.0):
     -------
     estimate : dict
         ``seconds`` (total), ``per_model`` (seconds per architecture),
-        ``images`` (training images processed per architecture), ``assumptions``.
+        ``images`` (training images processed per architecture), ``fits``
+        (seconds of each of the study's fit tasks), ``assumptions``.
 
     Notes
     -----
@@ -397,16 +431,25 @@ def estimate_gpu_time(config, *, gpu_tflops=40.0, images_per_second=3000.0):
     n_tunes = n_fits * n_diag if config.external else 0
     trained = n_ima_fits * fit[0] + n_tunes * tune[0]
     evaluated = n_ima_fits * fit[1] + n_tunes * tune[1]
-    per_model, images = {}, {}
+    per_model, images, fits = {}, {}, []
     for model in config.models:
         gflops = _forward_gflops(model, _image_size(model, config))
+
+        def seconds(trained, evaluated, gflops=gflops):
+            arithmetic = (3 * trained + evaluated) * gflops / (gpu_tflops * 1e3)
+            return max(arithmetic, (trained + evaluated) / images_per_second)
+
         images[model] = int(trained + evaluated)
-        arithmetic = (3 * trained + evaluated) * gflops / (gpu_tflops * 1e3)
-        per_model[model] = max(arithmetic, (trained + evaluated) / images_per_second)
+        per_model[model] = seconds(trained, evaluated)
+        # The study's tasks: per run, one regression and n_diag diagnosis fits, and
+        # with external sets n_diag more that retrain on IMA++ and then fine-tune.
+        ima, tuned = seconds(*fit), seconds(*fit) + seconds(*tune)
+        fits += [ima] * (n_fits * (1 + n_diag)) + [tuned] * n_tunes
     return {
         "seconds": float(sum(per_model.values())),
         "per_model": per_model,
         "images": images,
+        "fits": fits,
         "assumptions": f"{gpu_tflops:g} T multiply-adds/s sustained, at most "
         f"{images_per_second:g} images/s; training image = 3 forward passes; multiply-adds "
         "per forward from torchvision's documentation (paper backbones) or counted (others)",
@@ -470,9 +513,49 @@ def describe_study(config, *, gpu_tflops=40.0, images_per_second=3000.0):
         lines.append(f"  {model}: {_hours(seconds)} ({est['images'][model]:,} images trained "
                      "or evaluated)")  # fmt: skip
     lines.append(f"  total: {_hours(est['seconds'])}")
+    for n_workers, how in _workers(config):
+        wall = _hours(_wall_seconds(est["fits"], n_workers))
+        lines.append(f"  wall time on {n_workers} {how}, one fit each at a time: {wall}")
     lines.append(f"  how: {est['assumptions']}; each architecture takes the larger of its "
                  "arithmetic and image-rate times. Assumptions, not a measurement.")  # fmt: skip
     return "\n".join(lines)
+
+
+def _workers(config):
+    """(count, what) of the devices or workers the run spreads its fits over."""
+    if config.devices:
+        n = len(config.devices) if config.n_jobs == -1 else min(config.n_jobs, len(config.devices))
+        return [(n, "devices")]
+    if config.n_jobs > 1:
+        return [(config.n_jobs, "Dask workers" if config.scheduler else "workers")]
+    if config.scheduler or config.n_jobs == -1:
+        what = "Dask workers" if config.scheduler else "devices or workers"
+        return [(n, what) for n in (2, 4, 8)]  # the count is the cluster's or machine's
+    return []
+
+
+def _wall_seconds(fit_seconds, n_workers):
+    """Wall time of fits of the given durations on ``n_workers``, longest first.
+
+    Each worker takes the next fit as soon as it is free (what joblib does), so
+    the time is that of the most loaded worker: never less than the longest fit
+    or than the total shared out evenly.
+
+    Parameters
+    ----------
+    fit_seconds : sequence of float
+        Duration of each fit.
+    n_workers : int
+        Workers (devices) running one fit each at a time.
+
+    Returns
+    -------
+    seconds : float
+    """
+    load = [0.0] * max(1, int(n_workers))
+    for seconds in sorted(fit_seconds, reverse=True):
+        load[load.index(min(load))] += seconds
+    return max(load)
 
 
 def _hours(seconds):

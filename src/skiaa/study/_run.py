@@ -10,17 +10,19 @@ import pandas as pd
 from ..utils import OUTPUT_NAMES, OutputFolder
 from ._config import StudyConfig
 from ._data import _load_data
-from ._paper import _flat_rows, _paper_table, _step_external
+from ._fits import _FitStore, _resolve_spread, _run_fits
+from ._paper import _external_results, _flat_rows, _load_externals, _paper_table, _plan_external
 from ._report import _plot_training, _write_report
 from ._steps import (
     _estimator_params,
+    _fit_params,
     _gain_by_alpha,
     _paired_differences,
     _partition,
+    _plan_baselines,
+    _plan_diagnosis,
+    _plan_iaa_regression,
     _step_agreement,
-    _step_baselines,
-    _step_diagnosis,
-    _step_iaa_regression,
     _step_statistics,
     write_figures,
 )
@@ -97,19 +99,21 @@ def run_study(out_dir, config=None, *, force=False, wait=False, verbose=1):
     """
     config = StudyConfig() if config is None else config
     # Everything that can fail without computing is checked first.
+    spread = None
     if _trains(config):
-        _check_device(config.device)
+        for device in config.devices or (config.device,):
+            _check_device(device)
         _check_estimator_settings(config)
-        if config.torch_num_threads is None:
-            # Fixed for the whole run and recorded: torch's CPU numbers depend on it.
-            config = dataclasses.replace(config, torch_num_threads=_torch_threads())
+        spread = _spread(config)
+        # Fixed for the whole run and recorded: torch's CPU numbers depend on it.
+        config = dataclasses.replace(config, torch_num_threads=spread.torch_num_threads)
     # After the device: a bad device creates no folder. On Ctrl-C or an error
     # the staged outputs are dropped and the previous ones stay as they were.
     say = print if verbose else None
     with OutputFolder(
         out_dir, OUTPUT_FILES, force=True, wait=wait, option="output folder", on_wait=say
     ) as outputs:
-        results = _run(outputs, config, force, verbose)
+        results = _run(outputs, config, spread, force, verbose)
         outputs.commit()
     if verbose:
         print(f"Report: {outputs.path / 'report.md'} ({results['seconds']:.0f} s)")
@@ -121,7 +125,7 @@ def _trains(config):
     return config.data == "synthetic" or config.images is not None
 
 
-def _run(outputs, config, force, verbose):
+def _run(outputs, config, spread, force, verbose):
     """The steps; outputs are staged in ``outputs``, step results go to ``OUT/steps``."""
     out_dir = outputs.path
     store = _StepStore(out_dir, force)
@@ -187,18 +191,40 @@ def _run(outputs, config, force, verbose):
             else f"{config.cv}-fold CV"
         )
         say(f"[4/6] IAA regression: {', '.join(config.models)} ({protocol})")
-        results["iaa_regression"] = _step_iaa_regression(agreement, data, config, store, verbose)
+        regression = _plan_iaa_regression(agreement, data, config, store, verbose)
         say(f"[5/6] diagnosis: alpha=1 vs {list(config.alphas)} ({protocol})")
-        results["diagnosis"] = _step_diagnosis(agreement, data, config, store, verbose)
+        diagnosis = _plan_diagnosis(agreement, data, config, store, verbose)
         say("      baselines: pixels (PCA + linear) and linear probes, same folds")
-        results["baselines"] = _step_baselines(agreement, data, config, store, verbose)
+        baselines = _plan_baselines(agreement, data, config, store, verbose)
+        plans = [*regression.values(), *diagnosis.values(), baselines]
+        arrays = {
+            "images": data.images,
+            "iaa": agreement["iaa"].to_numpy(dtype=float),
+            "diagnosis": data.diagnosis,
+            **_fit_params(partition),
+        }
+        externals, external = {}, {}
+        if config.external:
+            names = ", ".join(name for name, _ in config.external)
+            say(f"[5b/6] external fine-tuning: {names}")
+            externals = _load_externals(config, out_dir, verbose)
+            external = _plan_external(agreement, data, externals, config, store, verbose)
+            plans += external.values()
+            arrays.update({f"external_{n}": e.images for n, e in externals.items()})
+        n_fits = sum(len(plan.tasks) for plan in plans)
+        say(f"      {n_fits} fits to run or read back ({_describe(spread)})")
+        fit_store = _FitStore(out_dir, force)
+        results["parallel"] = _run_fits(plans, arrays, fit_store, spread, config, verbose)
+        results["iaa_regression"] = {m: p.result for m, p in regression.items()}
+        results["diagnosis"] = {}
+        for (model, alpha), plan in diagnosis.items():
+            results["diagnosis"].setdefault(model, {})[f"{alpha:g}"] = plan.result
+        results["baselines"] = baselines.result
         paired = _paired_differences(results["diagnosis"], config.alphas)
         results["paired_differences"] = paired
         results["gain"] = _gain_by_alpha(results["diagnosis"], config.alphas)
         if config.external:
-            names = ", ".join(name for name, _ in config.external)
-            say(f"[5b/6] external fine-tuning: {names}")
-            external = _step_external(agreement, data, config, store, out_dir, verbose)
+            external = _external_results(external, externals)
             external["table"] = _paper_table(external, config.alphas)
             results["external"] = external
             table = pd.DataFrame(_flat_rows(external["table"]))
@@ -216,10 +242,25 @@ def _run(outputs, config, force, verbose):
     return results
 
 
-def _torch_threads():
+def _spread(config):
+    """How this machine (or the Dask cluster) runs the fits of ``config``."""
+    import joblib
     import torch
 
-    return torch.get_num_threads()
+    n_cuda = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    return _resolve_spread(
+        config, n_cpus=joblib.cpu_count(), n_cuda=n_cuda, default_threads=torch.get_num_threads()
+    )
+
+
+def _describe(spread):
+    """One line saying where the fits run."""
+    threads = f"{spread.torch_num_threads} torch thread(s) each"
+    if spread.backend == "dask":
+        return f"on the Dask cluster at {spread.scheduler}, {threads}"
+    where = f"{spread.n_workers} worker process(es)" if spread.backend == "loky" else "in order"
+    devices = f" on {', '.join(spread.devices)}, one fit per device" if spread.devices else ""
+    return f"{where}{devices}, {threads}"
 
 
 def _check_estimator_settings(config):

@@ -10,15 +10,14 @@ import base64
 import functools
 import io
 import os
-import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from ..utils import progress
 from ._config import RANDOM_WEIGHTS
+from ._fits import _FitTask, _StepPlan
 from ._store import _clean, digest
 
 #: Metrics of the agreement step; the IAA of an image is its mean pairwise Dice.
@@ -341,41 +340,14 @@ def _training_inputs(agreement, data, model, config):
     return inputs
 
 
-def _cross_validate(estimator, X, y, folds, *, scoring, params=None, seeds=None):
-    """:func:`sklearn.model_selection.cross_validate` as the study runs it.
-
-    ``folds`` are (train, test) row indices into ``X``; failures raise
-    (``error_score="raise"``: a fold that fails must not become a NaN in the
-    report); ``params`` (``{"iaa": ...}``) are sliced per fold by scikit-learn.
-    ``seeds`` (one per fold) set the estimator's ``random_state``: folds that
-    share a seed go through one ``cross_validate`` call, the runs of the split
-    protocol through one call each; the results are joined in fold order.
-    """
-    from sklearn.base import clone
-
-    if seeds is None or len(set(seeds)) == 1:
-        if seeds is not None:
-            estimator = clone(estimator).set_params(random_state=seeds[0])
-        return _cross_validate_once(estimator, X, y, folds, scoring=scoring, params=params)
-    parts = [
-        _cross_validate_once(
-            clone(estimator).set_params(random_state=seed), X, y, [fold],
-            scoring=scoring, params=params,
-        )
-        for fold, seed in zip(folds, seeds)
-    ]  # fmt: skip
-    joined = {"indices": {"train": [], "test": []}}
-    for part in parts:
-        for key, value in part.items():
-            if key == "indices":
-                joined["indices"]["train"] += list(value["train"])
-                joined["indices"]["test"] += list(value["test"])
-            else:
-                joined.setdefault(key, []).extend(np.asarray(value).tolist())
-    return {k: (v if k == "indices" else np.asarray(v)) for k, v in joined.items()}
-
-
 def _cross_validate_once(estimator, X, y, folds, *, scoring, params=None):
+    """:func:`sklearn.model_selection.cross_validate` as the study's fits run it.
+
+    ``folds`` are (train, test) row indices into ``X`` (a fit task passes its
+    one fold); failures raise (``error_score="raise"``: a fold that fails must
+    not become a NaN in the report); ``params`` (``{"iaa": ...}``, the
+    partition's ``validation``) are sliced per fold by scikit-learn.
+    """
     import sklearn
     from sklearn.model_selection import cross_validate
 
@@ -427,74 +399,103 @@ def _test_fold(rows, tests):
     return fold.to_numpy()
 
 
-def _step_iaa_regression(agreement, data, config, store, verbose):
+def _plan_iaa_regression(agreement, data, config, store, verbose):
     """IAARegressor per architecture, on the protocol's folds or runs, against the median baseline.
 
-    The baseline predicts the median IAA of each fold's training rows. The
-    result holds per-fold scores, every fold's (or run's) test predictions
-    (``test_predictions``), the out-of-fold prediction of every row in ``rows``
-    and the fold that tested it (``test_fold``; the split protocol keeps the
-    last run's there), and the authors' quantities (:func:`_authors_regression`),
-    so that each number can be checked from ``results.json``.
+    One plan per architecture, one fit per fold or run. The baseline predicts
+    the median IAA of each fold's training rows. The result holds per-fold
+    scores, every fold's (or run's) test predictions (``test_predictions``), the
+    out-of-fold prediction of every row in ``rows`` and the fold that tested it
+    (``test_fold``; the split protocol keeps the last run's there), and the
+    authors' quantities (:func:`_authors_regression`), so that each number can
+    be checked from ``results.json``.
     """
-    from sklearn.metrics import mean_absolute_error
-
-    from ..estimators import IAARegressor
-
     iaa = agreement["iaa"].to_numpy(dtype=float)
     rows = np.flatnonzero(np.isfinite(iaa))
     partition = _partition(agreement, data, config)
     folds = _folds(rows, data, config, partition)
-    ids = np.asarray(data.ids).astype(str)
-    results = {}
-    for model in progress(config.models, verbose=verbose, desc="IAA regression"):
+    seeds = _fold_seeds(config, len(folds))
+    plans = {}
+    for model in config.models:
         name = f"iaa_regression/{model}"
         settings = {**_train_settings(config), "model": model}
         inputs = _training_inputs(agreement, data, model, config)
-        cached = store.get(name, settings, inputs)
-        if cached is not None:
-            results[model] = cached
-            continue
-        start = time.perf_counter()
-        scorer = _FoldScorer()
-        reg = IAARegressor(**_estimator_params(model, config, verbose))
-        seeds = _fold_seeds(config, len(folds))
-        cv = _cross_validate(
-            reg, data.images, iaa, folds, scoring=scorer, seeds=seeds,
-            params=_fit_params(partition),
+
+        def tasks(name=name, model=model, settings=settings, inputs=inputs):
+            params = _estimator_params(model, config, verbose)
+            return [
+                _FitTask.of_step(name, f"fold={k}", _fit_iaa_regression,
+                                 {"params": {**params, "random_state": seed},
+                                  "train": train, "test": test},
+                                 settings, inputs)
+                for k, ((train, test), seed) in enumerate(zip(folds, seeds))
+            ]  # fmt: skip
+
+        assemble = functools.partial(
+            _assemble_iaa_regression, iaa=iaa, rows=rows, folds=folds,
+            ids=np.asarray(data.ids).astype(str), diagnosis=data.diagnosis,
         )  # fmt: skip
-        oof = pd.Series(np.nan, index=rows)
-        per_fold, tests = [], []
-        for k, (train, test) in enumerate(zip(cv["indices"]["train"], cv["indices"]["test"])):
-            pred = scorer.predictions[k]
-            oof[test] = pred  # "split": the last run's test predictions
-            tests.append({"image_id": ids[test], "true": iaa[test], "predicted": pred})
-            baseline = np.full(len(test), np.median(iaa[train]))
-            best = cv["test_best_epoch"][k]
-            per_fold.append(
-                {
-                    "mae": cv["test_mae"][k],
-                    "baseline_mae": mean_absolute_error(iaa[test], baseline),
-                    "pearson_r": cv["test_pearson_r"][k],
-                    "best_epoch": None if np.isnan(best) else int(best),
-                    "n_train": len(train),
-                    "n_test": len(test),
-                }
-            )
-        test_rows = np.concatenate(cv["indices"]["test"])
-        result = {
-            "folds": per_fold,
-            "test_predictions": tests,
-            "oof_prediction": oof.to_numpy(),
-            "rows": rows,
-            "test_fold": _test_fold(rows, cv["indices"]["test"]),
-            "authors": _authors_regression(
-                iaa[test_rows], np.concatenate(scorer.predictions), data.diagnosis[test_rows]
-            ),
-            "seconds": time.perf_counter() - start,
-        }
-        results[model] = store.put(name, settings, inputs, result)
-    return results
+        plans[model] = _StepPlan(store, name, settings, inputs, tasks, assemble)
+    return plans
+
+
+def _task_fit_params(arrays):
+    """The fit parameters every fit of the study takes from ``arrays`` (see _fit_params)."""
+    return {"validation": arrays["validation"]} if "validation" in arrays else {}
+
+
+def _fit_iaa_regression(spec, device, arrays):
+    """One fold or run of the IAA regression, through :func:`_cross_validate_once`."""
+    from ..estimators import IAARegressor
+
+    scorer = _FoldScorer()
+    reg = IAARegressor(**{**spec["params"], "device": device})
+    cv = _cross_validate_once(
+        reg, arrays["images"], arrays["iaa"], [(spec["train"], spec["test"])],
+        scoring=scorer, params=_task_fit_params(arrays),
+    )  # fmt: skip
+    best = cv["test_best_epoch"][0]
+    return {
+        "mae": cv["test_mae"][0],
+        "pearson_r": cv["test_pearson_r"][0],
+        "best_epoch": None if np.isnan(best) else int(best),
+        "prediction": scorer.predictions[0],
+    }
+
+
+def _assemble_iaa_regression(fits, *, iaa, rows, folds, ids, diagnosis):
+    from sklearn.metrics import mean_absolute_error
+
+    oof = pd.Series(np.nan, index=rows)
+    per_fold, tests, predictions = [], [], []
+    for (train, test), fit in zip(folds, fits):
+        pred = np.asarray(fit["prediction"], dtype=float)
+        predictions.append(pred)
+        oof[test] = pred  # "split": the last run's test predictions
+        tests.append({"image_id": ids[test], "true": iaa[test], "predicted": pred})
+        baseline = np.full(len(test), np.median(iaa[train]))
+        per_fold.append(
+            {
+                "mae": fit["mae"],
+                "baseline_mae": mean_absolute_error(iaa[test], baseline),
+                "pearson_r": fit["pearson_r"],
+                "best_epoch": fit["best_epoch"],
+                "n_train": len(train),
+                "n_test": len(test),
+            }
+        )
+    test_rows = np.concatenate([test for _, test in folds])
+    return {
+        "folds": per_fold,
+        "test_predictions": tests,
+        "oof_prediction": oof.to_numpy(),
+        "rows": rows,
+        "test_fold": _test_fold(rows, [test for _, test in folds]),
+        "authors": _authors_regression(
+            iaa[test_rows], np.concatenate(predictions), diagnosis[test_rows]
+        ),
+        "seconds": sum(fit["seconds"] for fit in fits),
+    }
 
 
 def _authors_regression(true, predicted, diagnosis):
@@ -530,64 +531,77 @@ def _authors_regression(true, predicted, diagnosis):
     }
 
 
-def _step_diagnosis(agreement, data, config, store, verbose):
+def _plan_diagnosis(agreement, data, config, store, verbose):
     """Balanced accuracy per architecture and alpha (1 = diagnosis only), per fold or run.
 
     Every (model, alpha) is fitted on the same folds, so that the per-fold
-    differences to ``alpha=1`` are paired. Indeterminate images are left out
-    (of each part of the split protocol's partition). Every fold's test
-    predictions are kept.
+    differences to ``alpha=1`` are paired; one plan per (model, alpha), one
+    fit per fold or run. Indeterminate images are left out (of each part of the
+    split protocol's partition). Every fold's test predictions are kept.
     """
-    from ..estimators import MultiTaskDiagnosisClassifier
-
     iaa = agreement["iaa"].to_numpy(dtype=float)
     known = np.isin(data.diagnosis, ["benign", "malignant"]) & np.isfinite(iaa)
     rows = np.flatnonzero(known)
     partition = _partition(agreement, data, config)
     folds = _folds(rows, data, config, partition)
+    seeds = _fold_seeds(config, len(folds))
     ids = np.asarray(data.ids).astype(str)
-    alphas = (1.0, *config.alphas)
-    results = {}
-    jobs = [(m, a) for m in config.models for a in alphas]
-    for model, alpha in progress(jobs, verbose=verbose, desc="Diagnosis (model, alpha)"):
-        name = f"diagnosis/{model}/alpha={alpha:g}"
-        settings = {**_train_settings(config), "model": model, "alpha": alpha}
-        settings["focal"] = config.focal
-        inputs = _training_inputs(agreement, data, model, config)
-        cached = store.get(name, settings, inputs)
-        if cached is None:
-            start = time.perf_counter()
-            clf = MultiTaskDiagnosisClassifier(
-                alpha=alpha, focal=config.focal, **_estimator_params(model, config, verbose)
+    plans = {}
+    for model in config.models:
+        for alpha in (1.0, *config.alphas):
+            name = f"diagnosis/{model}/alpha={alpha:g}"
+            settings = {**_train_settings(config), "model": model, "alpha": alpha}
+            settings["focal"] = config.focal
+            inputs = _training_inputs(agreement, data, model, config)
+
+            def tasks(name=name, model=model, alpha=alpha, settings=settings, inputs=inputs):
+                params = {**_estimator_params(model, config, verbose), "alpha": alpha,
+                          "focal": config.focal}  # fmt: skip
+                return [
+                    _FitTask.of_step(name, f"fold={k}", _fit_diagnosis,
+                                     {"params": {**params, "random_state": seed},
+                                      "train": train, "test": test},
+                                     settings, inputs)
+                    for k, ((train, test), seed) in enumerate(zip(folds, seeds))
+                ]  # fmt: skip
+
+            assemble = functools.partial(
+                _assemble_diagnosis, rows=rows, folds=folds, ids=ids, diagnosis=data.diagnosis
             )
-            # alpha=1 is the diagnosis-only baseline: it never sees the IAA.
-            params = _fit_params(partition)
-            if alpha != 1.0:
-                params["iaa"] = iaa
-            scorer = _DiagnosisScorer()
-            cv = _cross_validate(
-                clf, data.images, data.diagnosis, folds, scoring=scorer,
-                params=params, seeds=_fold_seeds(config, len(folds)),
-            )  # fmt: skip
-            tests = cv["indices"]["test"]
-            cached = store.put(
-                name,
-                settings,
-                inputs,
-                {
-                    "balanced_accuracy": cv["test_score"],
-                    "n_test": [len(te) for te in tests],
-                    "test_predictions": [
-                        {"image_id": ids[te], "true": data.diagnosis[te], "predicted": pred}
-                        for te, pred in zip(tests, scorer.predictions)
-                    ],
-                    "rows": rows,
-                    "test_fold": _test_fold(rows, tests),
-                    "seconds": time.perf_counter() - start,
-                },
-            )
-        results.setdefault(model, {})[f"{alpha:g}"] = cached
-    return results
+            plans[(model, alpha)] = _StepPlan(store, name, settings, inputs, tasks, assemble)
+    return plans
+
+
+def _fit_diagnosis(spec, device, arrays):
+    """One fold or run of a diagnosis setting, through :func:`_cross_validate_once`."""
+    from ..estimators import MultiTaskDiagnosisClassifier
+
+    clf = MultiTaskDiagnosisClassifier(**{**spec["params"], "device": device})
+    params = _task_fit_params(arrays)
+    # alpha=1 is the diagnosis-only baseline: it never sees the IAA.
+    if clf.alpha != 1.0:
+        params["iaa"] = arrays["iaa"]
+    scorer = _DiagnosisScorer()
+    cv = _cross_validate_once(
+        clf, arrays["images"], arrays["diagnosis"], [(spec["train"], spec["test"])],
+        scoring=scorer, params=params,
+    )  # fmt: skip
+    return {"balanced_accuracy": cv["test_score"][0], "prediction": scorer.predictions[0]}
+
+
+def _assemble_diagnosis(fits, *, rows, folds, ids, diagnosis):
+    tests = [test for _, test in folds]
+    return {
+        "balanced_accuracy": [fit["balanced_accuracy"] for fit in fits],
+        "n_test": [len(te) for te in tests],
+        "test_predictions": [
+            {"image_id": ids[te], "true": diagnosis[te], "predicted": fit["prediction"]}
+            for te, fit in zip(tests, fits)
+        ],
+        "rows": rows,
+        "test_fold": _test_fold(rows, tests),
+        "seconds": sum(fit["seconds"] for fit in fits),
+    }
 
 
 class _DiagnosisScorer:
@@ -604,7 +618,7 @@ class _DiagnosisScorer:
         return balanced_accuracy_score(np.asarray(y).astype(str), pred)
 
 
-def _step_baselines(agreement, data, config, store, verbose):
+def _plan_baselines(agreement, data, config, store, verbose):
     """Models that fine-tune nothing, on the networks' folds: what the networks add.
 
     - pixels: PCA (20 components, fewer on folds of fewer rows) of the raw
@@ -617,84 +631,99 @@ def _step_baselines(agreement, data, config, store, verbose):
     Linear models: ridge regression (alpha by internal CV) for the IAA, logistic
     regression with balanced class weights for the diagnosis. Both are fitted on
     the training folds only; the features are computed once per image (the
-    extractor learns nothing from the data).
+    extractor learns nothing from the data). One fit per feature set.
     """
+    settings = {**_train_settings(config), "models": list(config.models), "baselines": 1}
+    inputs = {}
+    for model in config.models:
+        model_inputs = _training_inputs(agreement, data, model, config)
+        inputs.update({f"{k}/{model}": v for k, v in model_inputs.items()})
+    iaa = agreement["iaa"].to_numpy(dtype=float)
+    rows = np.flatnonzero(np.isfinite(iaa))
+    known = np.flatnonzero(np.isin(data.diagnosis, ["benign", "malignant"]) & np.isfinite(iaa))
+    partition = _partition(agreement, data, config)
+    spec = {
+        "reg_folds": _folds(rows, data, config, partition),
+        "clf_folds": _folds(known, data, config, partition),
+        "random_state": config.random_state,
+    }
+
+    def tasks():
+        out = [_FitTask.of_step("baselines", "pixels", _fit_baseline,
+                                {**spec, "features": "pixels"}, settings, inputs)]  # fmt: skip
+        for model in config.models:
+            weights = _weights_for(model, config)
+            if weights is None:
+                continue  # a probe on random features says nothing
+            extractor = dict(model=model, weights=weights, image_size=config.image_size,
+                             torch_num_threads=config.torch_num_threads)  # fmt: skip
+            out.append(_FitTask.of_step(
+                "baselines", f"linear probe ({model})", _fit_baseline,
+                {**spec, "features": "probe", "extractor": extractor}, settings, inputs,
+            ))  # fmt: skip
+        return out
+
+    def assemble(fits):
+        result = {"iaa_regression": {}, "diagnosis": {}}
+        for task, fit in zip(plan.tasks, fits):
+            label = task.name.removeprefix("baselines/")
+            result["iaa_regression"][label] = fit["iaa_regression"]
+            result["diagnosis"][label] = fit["diagnosis"]
+        result["seconds"] = sum(fit["seconds"] for fit in fits)
+        return result
+
+    plan = _StepPlan(store, "baselines", settings, inputs, tasks, assemble)
+    return plan
+
+
+def _fit_baseline(spec, device, arrays):
+    """The pixel baseline or one linear probe, on every fold of both tasks."""
     from sklearn.decomposition import PCA
     from sklearn.linear_model import LogisticRegression, RidgeCV
     from sklearn.metrics import balanced_accuracy_score, mean_absolute_error
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    from ..estimators import FeatureExtractor
+    images, iaa, y = arrays["images"], arrays["iaa"], arrays["diagnosis"]
+    if spec["features"] == "pixels":
+        # Pixels subsampled to about 32 x 32, in float32: at 224 px the whole set in
+        # float64 would take gigabytes for a baseline that PCA reduces to 20 numbers.
+        step = max(1, images.shape[1] // 32)
+        pixels = np.asarray(images[:, ::step, ::step], dtype=np.float32) / 255.0
+        X, n_components = pixels.reshape(len(pixels), -1), 20
+    else:
+        from ..estimators import FeatureExtractor
 
-    settings = {**_train_settings(config), "models": list(config.models), "baselines": 1}
-    inputs = {}
-    for model in config.models:
-        model_inputs = _training_inputs(agreement, data, model, config)
-        inputs.update({f"{k}/{model}": v for k, v in model_inputs.items()})
-    cached = store.get("baselines", settings, inputs)
-    if cached is not None:
-        return cached
-    start = time.perf_counter()
-    # Pixels subsampled to about 32 x 32, in float32: at 224 px the whole set in
-    # float64 would take gigabytes for a baseline that PCA reduces to 20 numbers.
-    step = max(1, data.images.shape[1] // 32)
-    pixels = np.asarray(data.images[:, ::step, ::step], dtype=np.float32) / 255.0
-    features = {"pixels": (pixels.reshape(len(pixels), -1), 20)}
-    for model in config.models:
-        weights = _weights_for(model, config)
-        if weights is None:
-            continue  # a probe on random features says nothing
-        fx = FeatureExtractor(
-            model=model,
-            weights=weights,
-            image_size=config.image_size,
-            device=config.device,
-            torch_num_threads=config.torch_num_threads,
-        )
-        features[f"linear probe ({model})"] = (fx.fit_transform(data.images), None)
+        fx = FeatureExtractor(**spec["extractor"], device=device)
+        X, n_components = fx.fit_transform(images), None
 
-    def reduce(n_components, n_rows):
+    def reduce(n_rows):
         steps = [StandardScaler()]
         if n_components:
             # Small folds (a few images with masks) have fewer rows than components.
             n = max(1, min(n_components, n_rows - 1))
-            steps.append(PCA(n, random_state=config.random_state))
+            steps.append(PCA(n, random_state=spec["random_state"]))
         return steps
 
-    iaa = agreement["iaa"].to_numpy(dtype=float)
-    result = {"iaa_regression": {}, "diagnosis": {}}
-    rows = np.flatnonzero(np.isfinite(iaa))
-    partition = _partition(agreement, data, config)
-    for name, (X, n_comp) in progress(features.items(), verbose=verbose, desc="Baselines"):
-        per_fold = []
-        for tr, te in _folds(rows, data, config, partition):
-            reg = make_pipeline(*reduce(n_comp, len(tr)), RidgeCV(alphas=np.logspace(-2, 4, 13)))
-            pred = np.clip(reg.fit(X[tr], iaa[tr]).predict(X[te]), 0.0, 1.0)
-            per_fold.append(
-                {
-                    "mae": mean_absolute_error(iaa[te], pred),
-                    "baseline_mae": mean_absolute_error(
-                        iaa[te], np.full(len(te), np.median(iaa[tr]))
-                    ),
-                    "pearson_r": _pearson(iaa[te], pred),
-                }
-            )
-        result["iaa_regression"][name] = {"folds": per_fold}
-    known = np.flatnonzero(np.isin(data.diagnosis, ["benign", "malignant"]) & np.isfinite(iaa))
-    y = data.diagnosis
-    for name, (X, n_comp) in features.items():
-        scores = []
-        for train, test in _folds(known, data, config, partition):
-            clf = make_pipeline(
-                *reduce(n_comp, len(train)),
-                LogisticRegression(C=0.1, class_weight="balanced", max_iter=5000),
-            )
-            clf.fit(X[train], y[train])
-            scores.append(balanced_accuracy_score(y[test], clf.predict(X[test])))
-        result["diagnosis"][name] = {"balanced_accuracy": scores}
-    result["seconds"] = time.perf_counter() - start
-    return store.put("baselines", settings, inputs, result)
+    per_fold = []
+    for tr, te in spec["reg_folds"]:
+        reg = make_pipeline(*reduce(len(tr)), RidgeCV(alphas=np.logspace(-2, 4, 13)))
+        pred = np.clip(reg.fit(X[tr], iaa[tr]).predict(X[te]), 0.0, 1.0)
+        per_fold.append(
+            {
+                "mae": mean_absolute_error(iaa[te], pred),
+                "baseline_mae": mean_absolute_error(iaa[te], np.full(len(te), np.median(iaa[tr]))),
+                "pearson_r": _pearson(iaa[te], pred),
+            }
+        )
+    scores = []
+    for train, test in spec["clf_folds"]:
+        clf = make_pipeline(
+            *reduce(len(train)), LogisticRegression(C=0.1, class_weight="balanced", max_iter=5000)
+        )
+        clf.fit(X[train], y[train])
+        scores.append(balanced_accuracy_score(y[test], clf.predict(X[test])))
+    return {"iaa_regression": {"folds": per_fold}, "diagnosis": {"balanced_accuracy": scores}}
 
 
 def _paired_differences(diagnosis, alphas):
