@@ -9,12 +9,13 @@ import warnings
 import numpy as np
 import pytest
 import torch
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import balanced_accuracy_score
 from sklearn.model_selection import GridSearchCV, KFold
 from skorch.callbacks import Callback
 
 from _helpers import fast_params, make_images
-from skiaa.estimators import IAARegressor, MultiTaskDiagnosisClassifier
+from skiaa.estimators import ChanceLevelWarning, IAARegressor, MultiTaskDiagnosisClassifier
 from skiaa.estimators._base import TrainBatches, TrainLoader
 
 STORES = {}
@@ -188,7 +189,46 @@ def test_validation_split_without_a_class_is_warned_once_by_name():
     balanced = np.array(["common", "rare"] * 8)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
+        # One epoch on 12 rows need not learn; this is about the split's warning.
+        warnings.simplefilter("ignore", ChanceLevelWarning)
         clf.set_params(max_epochs=1).fit(X, balanced, iaa=iaa)
+
+
+# ----------------------------------------------------------------- a fit that learned nothing
+
+
+@pytest.mark.parametrize(
+    ("validation_fraction", "rows"), [(0.25, "all 8 validation images"), (None, "32 training")]
+)
+def test_diverged_classifier_warns_and_names_the_settings(validation_fraction, rows):
+    # SGD at lr 1000 blows the weights up in one epoch: the kept model predicts
+    # one class for every image, which a score would report as a result.
+    X, y, iaa = learnable_images(32)
+    clf = MultiTaskDiagnosisClassifier(
+        **fast_params(optimizer="sgd", lr=1e3, validation_fraction=validation_fraction)
+    )
+    with pytest.warns(ChanceLevelWarning) as record:
+        clf.fit(X, y, iaa=iaa)
+    ours = [w for w in record if issubclass(w.category, ChanceLevelWarning)]
+    assert len(ours) == 1 and ours[0].filename == __file__
+    message = str(ours[0].message)
+    assert message.startswith("MultiTaskDiagnosisClassifier did not learn: it predicts ")
+    assert rows in message and "(balanced accuracy 0.500, chance 0.500)" in message
+    assert "lr=1000 with optimizer 'sgd', freeze_bn=False, head_warmup_epochs=0" in message
+    assert len(set(clf.predict(X))) == 1  # what the warning says
+    assert issubclass(ChanceLevelWarning, ConvergenceWarning)
+
+
+def test_classifier_that_learns_does_not_warn():
+    X, y, iaa = learnable_images(32)
+    clf = MultiTaskDiagnosisClassifier(
+        **fast_params(max_epochs=6, validation_fraction=0.25, lr=0.05, lr_step_size=None)
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ChanceLevelWarning)
+        clf.fit(X, y, iaa=iaa)
+    valid = clf.net_.train_split.valid_idx
+    assert balanced_accuracy_score(y[valid], clf.predict(X[valid])) > 0.5
 
 
 # ----------------------------------------------------------------- best epoch, weights

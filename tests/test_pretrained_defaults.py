@@ -46,7 +46,7 @@ def fit(cls, data, **params):
 @pytest.mark.parametrize("cls", [IAARegressor, MultiTaskDiagnosisClassifier])
 def test_from_scratch_is_the_papers_recipe(cls, data):
     est = fit(cls, data)
-    assert est.net_.optimizer is torch.optim.SGD
+    assert est.net_.optimizer is torch.optim.SGD and est.optimizer_ == "sgd"
     assert est.lr_ == 0.01
     assert (est.mean_, est.std_) == (IMA_MEAN, IMA_STD)
 
@@ -55,7 +55,7 @@ def test_from_scratch_is_the_papers_recipe(cls, data):
 def test_pretrained_weights_get_adamw_a_small_lr_and_their_own_statistics(cls, data, weights):
     est = fit(cls, data, weights=weights)
     lr = 1e-4 if cls is IAARegressor else 3e-4
-    assert est.net_.optimizer is torch.optim.AdamW
+    assert est.net_.optimizer is torch.optim.AdamW and est.optimizer_ == "adamw"
     assert est.lr_ == lr
     assert (est.mean_, est.std_) == WEIGHTS_STATS
     preprocess = est.net_.module_.preprocess
@@ -75,7 +75,8 @@ def test_explicit_settings_win(data, weights):
         mean=IMA_MEAN,
         std=IMA_STD,
     )
-    assert est.net_.optimizer is torch.optim.AdamW and est.lr_ == 0.05
+    # A rate above 1e-3 with optimizer="auto" is an SGD rate, also from weights.
+    assert est.net_.optimizer is torch.optim.SGD and est.lr_ == 0.05
     assert (est.mean_, est.std_) == (IMA_MEAN, IMA_STD)
     est = fit(IAARegressor, data, optimizer="adam")
     assert est.lr_ == 0.001
@@ -124,6 +125,35 @@ def test_auto_freezes_bn_and_warms_up_the_classifier_only_from_weights(cls, data
     explicit = fit(cls, data, weights=weights, head_warmup_epochs=2, freeze_bn=False)
     assert (explicit.head_warmup_epochs_, explicit.freeze_bn_) == (2, False)
     assert fit(cls, data, freeze_bn=True).freeze_bn_ is True
+
+
+@pytest.mark.parametrize(
+    ("params", "optimizer", "frozen"),
+    [
+        ({"lr": 1e-4}, "adamw", True),
+        ({"lr": 1e-3}, "adamw", True),
+        # Above 1e-3 a rate is an SGD rate, and frozen statistics let large
+        # steps silence channels for every image: both follow the rate.
+        ({"lr": 1e-2}, "sgd", False),
+        ({"lr": 1e-2, "optimizer": "adamw"}, "adamw", False),
+        ({"lr": 1e-3, "optimizer": "sgd"}, "sgd", True),
+        ({"lr": 1e-2, "freeze_bn": True}, "sgd", True),
+        ({"optimizer": "sgd"}, "sgd", True),  # its "auto" rate from weights is 1e-3
+    ],
+)
+def test_auto_follows_the_learning_rate_from_weights(params, optimizer, frozen, data, weights):
+    est = fit(MultiTaskDiagnosisClassifier, data, weights=weights, **params)
+    assert (est.optimizer_, est.freeze_bn_) == (optimizer, frozen)
+    assert est.net_.optimizer is {"sgd": torch.optim.SGD, "adamw": torch.optim.AdamW}[optimizer]
+    # From scratch nothing is frozen, and any rate keeps the paper's SGD.
+    scratch = fit(MultiTaskDiagnosisClassifier, data, **params)
+    assert scratch.freeze_bn_ is params.get("freeze_bn", False)
+    assert scratch.optimizer_ == params.get("optimizer", "sgd")
+
+
+def test_optimizer_class_given_is_reported_as_given(data):
+    est = fit(IAARegressor, data, optimizer=torch.optim.RMSprop, lr=1e-3)
+    assert est.optimizer_ is torch.optim.RMSprop
 
 
 @pytest.mark.parametrize("cls", [IAARegressor, MultiTaskDiagnosisClassifier])

@@ -5,6 +5,7 @@ import pytest
 from scipy import stats
 
 from skiaa.stats import stochastic_dominance_test
+from skiaa.stats._dominance import _BATCH
 
 
 def test_directions_and_conclusions():
@@ -66,21 +67,27 @@ def _sups(x, y):
     return max((fx - fy).max(), 0.0), max((fy - fx).max(), 0.0)
 
 
-def test_both_pvalues_from_the_same_draws_with_unequal_sizes():
+@pytest.mark.parametrize("n_resamples", [299, 2 * _BATCH + 1])
+def test_both_pvalues_from_the_same_draws_with_unequal_sizes(n_resamples):
     # Each p-value must count its own direction's bootstrap statistics. With
     # unequal sizes the two directions' distributions differ, so taking one
     # direction's p-value from the other's draws changes it. The draws are
-    # redone here as documented: the pooled sample sorted, then per resample
-    # n indices for x and m for y from the generator seeded by random_state.
+    # redone here as documented: the pooled sample sorted, then per batch of
+    # at most _BATCH resamples, n indices for x and m for y per resample, from
+    # the generator seeded by random_state (2 * _BATCH + 1: a last batch of one).
     rng = np.random.default_rng(7)
     x, y = rng.normal(0.0, 1.0, 23), np.round(rng.normal(0.1, 1.0, 61), 1)
-    n_resamples = 299
     res = stochastic_dominance_test(x, y, n_resamples=n_resamples, random_state=11)
     pooled = np.sort(np.concatenate([x, y]))
     draws = np.random.default_rng(11)
-    ix = draws.integers(0, len(pooled), size=(n_resamples, len(x)))
-    iy = draws.integers(0, len(pooled), size=(n_resamples, len(y)))
-    boot = np.array([_sups(pooled[a], pooled[b]) for a, b in zip(ix, iy)])
+    boot = []
+    for start in range(0, n_resamples, _BATCH):
+        b = min(_BATCH, n_resamples - start)
+        ix = draws.integers(0, len(pooled), size=(b, len(x)))
+        iy = draws.integers(0, len(pooled), size=(b, len(y)))
+        boot += [_sups(pooled[i], pooled[j]) for i, j in zip(ix, iy)]
+    boot = np.array(boot)
+    assert boot.shape == (n_resamples, 2)
     sup_xy, sup_yx = _sups(x, y)
     expected_xy = (1 + np.sum(boot[:, 0] >= sup_xy - 1e-12)) / (1 + n_resamples)
     expected_yx = (1 + np.sum(boot[:, 1] >= sup_yx - 1e-12)) / (1 + n_resamples)
@@ -109,6 +116,18 @@ def test_swapped_and_errors():
     assert direct.statistic_yx == pytest.approx(swapped.statistic_yx)
     assert direct.ks_pvalue_xy == pytest.approx(swapped.ks_pvalue_xy)
     assert swapped.swapped() == res
+    assert swapped.to_dict() == {**res.to_dict(), **{
+        "statistic_xy": res.statistic_yx, "statistic_yx": res.statistic_xy,
+        "pvalue_xy": res.pvalue_yx, "pvalue_yx": res.pvalue_xy,
+        "ks_pvalue_xy": res.ks_pvalue_yx, "ks_pvalue_yx": res.ks_pvalue_xy,
+        "conclusion": "x dominates y",
+    }}  # fmt: skip
+    # Conclusions without a direction read the same both ways.
+    wide, narrow = rng.normal(0, 3, 300), rng.normal(0, 0.3, 300)
+    crossing = stochastic_dominance_test(wide, narrow, n_resamples=199, random_state=0)
+    assert crossing.conclusion == crossing.swapped().conclusion == "crossing"
+    same = stochastic_dominance_test(x, x + 1e-3, n_resamples=99, random_state=0)
+    assert same.conclusion == same.swapped().conclusion == "inconclusive"
     with pytest.raises(ValueError, match="'y' is empty"):
         stochastic_dominance_test([1, 2], [])
     with pytest.raises(ValueError, match="alpha"):

@@ -191,6 +191,26 @@ def test_scores_recomputed_from_out_of_fold_predictions(tiny_run):
     assert diag["n_test"] == [int((test_fold == k).sum()) for k in range(TINY["cv"])]
 
 
+def test_split_70_10_20_counts_where_roundings_differ():
+    # Class sizes where floor(x + 0.5), ceil, int and Python's round part ways:
+    # 13 images -> 3 test (2.6), 1 validation (1.3); 27 -> 5 (5.4), 3 (2.7);
+    # 5 -> 1 (1.0), 1 (0.5: round() would give 0); 1 -> none held out.
+    from skiaa.study._steps import split_70_10_20
+
+    counts = {"a": 13, "b": 27, "c": 5, "d": 1}
+    expected = {"a": (9, 1, 3), "b": (19, 3, 5), "c": (3, 1, 1), "d": (1, 0, 0)}
+    labels = np.repeat(list(counts), list(counts.values()))
+    labels = np.random.default_rng(0).permutation(labels)
+    part = split_70_10_20(labels, 8888)
+    for cls, (n_train, n_val, n_test) in expected.items():
+        mine = part[labels == cls]
+        got = ((mine == "train").sum(), (mine == "val").sum(), (mine == "test").sum())
+        assert got == (n_train, n_val, n_test), cls
+    # One partition per seed: the same seed repeats it, another draws another.
+    assert (split_70_10_20(labels, 8888) == part).all()
+    assert (split_70_10_20(labels, 8889) != part).any()
+
+
 # ----------------------------------------------------------------- IMA++ release
 TRAIN = {k: v for k, v in TINY.items() if k != "n_samples"}
 
@@ -250,6 +270,26 @@ def test_edited_labels_recompute_the_statistics(release, tmp_path):
     assert second["statistics"]["table"] != first["statistics"]["table"]
     fresh = run_study(tmp_path / "fresh", config, verbose=0)
     assert numbers(second) == numbers(fresh)
+
+
+def test_relabelled_release_with_images_retrains(release, tmp_path):
+    # The training steps read the diagnoses (the classifier's targets, the folds'
+    # strata): relabelled images must not be served the models of the old labels.
+    tables = _copy_tables(release, tmp_path)
+    config = StudyConfig(
+        data="imaplusplus", imaplusplus=str(tables), images=str(release["images"]), **TRAIN
+    )
+    first = run_study(tmp_path / "out", config, verbose=0)
+    assert first["reused_steps"] == []
+    meta = pd.read_csv(next(tables.glob("*img_metadata.csv")))
+    benign = meta.loc[meta["benign_malignant"] == "benign", "isic_id"][:3]
+    relabel(tables, benign, "malignant")
+    second = run_study(tmp_path / "out", config, verbose=0)
+    # Only the agreement (masks alone) is read back; every training step refits.
+    assert second["reused_steps"] == ["agreement"]
+    assert second["statistics"]["comparison"]["groups"]["malignant"]["n"] == (
+        first["statistics"]["comparison"]["groups"]["malignant"]["n"] + 3
+    )
 
 
 def test_moved_release_is_recognised_by_content(release, tmp_path):

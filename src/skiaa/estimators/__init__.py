@@ -12,6 +12,7 @@ estimators are also available as ``skiaa.IAARegressor``,
 on first access).
 """
 
+from ._base import ChanceLevelWarning
 from ._features import FeatureExtractor, clear_feature_cache
 from ._multitask import MultiTaskDiagnosisClassifier
 from ._regressor import IAARegressor
@@ -26,6 +27,7 @@ from ._transforms import (
 
 __all__ = [
     "AUGMENT_RECIPES",
+    "ChanceLevelWarning",
     "FeatureExtractor",
     "IMA_MEAN",
     "IMA_STD",

@@ -16,6 +16,7 @@ from numbers import Integral, Real
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, _fit_context
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import ShuffleSplit, StratifiedShuffleSplit
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
@@ -36,6 +37,19 @@ _OPTIMIZERS = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam, "adamw": torch.
 # out the pretrained features on few images (measured in
 # benchmarks/finetune_vs_probe.py; docs: user guide, "Pretrained backbones").
 _AUTO_OPTIMIZER = {False: "sgd", True: "adamw"}
+# The largest learning rate at which "auto" freezes the BatchNorm statistics of
+# a pretrained backbone and picks AdamW for it. Frozen statistics make every
+# BatchNorm a fixed affine map: nothing re-centres a channel whose
+# pre-activations a large step pushes below zero, so ReLU6 silences it for every
+# image, and it gets no gradient to come back. With SGD at lr 0.01 on 110
+# images, most of EfficientNet-Lite0's pooled channels ended constant over the
+# images, on some splits all of them: one prediction for every image
+# (benchmarks/finetune_lr_range.py; user guide, "Learning rates a grid search
+# tries"). Above this rate "auto" trains the
+# statistics (batch statistics re-centre every channel at every step) and
+# uses SGD: a rate that high is an SGD rate, at which AdamW erases the
+# pretrained features.
+_FROZEN_BN_MAX_LR = 1e-3
 _AUTO_LR = {
     ("sgd", False): 0.01,
     ("sgd", True): 0.001,
@@ -44,6 +58,25 @@ _AUTO_LR = {
     ("adamw", False): 0.001,
     ("adamw", True): 3e-4,
 }
+
+
+class ChanceLevelWarning(ConvergenceWarning):
+    """A fitted classifier predicts no better than chance on the rows it was checked on.
+
+    Raised at the end of ``fit`` when the kept model predicts one class for
+    every validation image (every training image without a validation split),
+    or its balanced accuracy there is no better than chance: training diverged
+    or never started, and a score computed from it would describe that failure,
+    not the method. The message names the settings to look at (learning rate,
+    optimizer, ``freeze_bn``, warm-up, epochs). A subclass of scikit-learn's
+    :class:`~sklearn.exceptions.ConvergenceWarning`, so that filters of that
+    class also apply.
+    """
+
+
+def _optimizer_name(opt):
+    """``"sgd"``, ``"adam"`` or ``"adamw"`` for skiaa's optimizers, else the class."""
+    return next((k for k, v in _OPTIMIZERS.items() if v is opt), opt)
 
 
 def resolve_device(device):
@@ -477,7 +510,10 @@ class BaseImageEstimator(BaseEstimator):
         # What "auto" resolved to, for the methods section of a paper.
         self.mean_, self.std_ = net.module_.preprocess.stats
         self.lr_ = float(net.lr)
+        self.optimizer_ = _optimizer_name(net.optimizer)
         self._set_fitted(fit, warm)
+        with torch_threads(self.torch_num_threads):
+            self._check_learning(images.with_targets(fit.targets), fit, train_idx, valid_idx)
         return self
 
     # ----- hooks with defaults
@@ -489,6 +525,17 @@ class BaseImageEstimator(BaseEstimator):
 
     def _set_fitted(self, fit, warm):
         """Set the subclass's own fitted attributes (default: none)."""
+
+    def _check_learning(self, dataset, fit, train_idx, valid_idx):
+        """Warn when the fitted model shows it learned nothing (default: no check)."""
+
+    def _settings_to_check(self):
+        """The fitted settings that decide whether fine-tuning learns, for warnings."""
+        return (
+            f"lr={self.lr_:g} with optimizer {self.optimizer_!r}, "
+            f"freeze_bn={self.freeze_bn_}, head_warmup_epochs={self.head_warmup_epochs_}, "
+            f"max_epochs={self.max_epochs}"
+        )
 
     # ----- input handling
     def _require_y(self, y):
@@ -516,8 +563,11 @@ class BaseImageEstimator(BaseEstimator):
         return self.weights is not None or bool(self.pretrained)
 
     def _freeze_bn(self):
-        """``freeze_bn`` with "auto" resolved: frozen when fine-tuning pretrained weights."""
-        return self._from_weights() if self.freeze_bn == "auto" else bool(self.freeze_bn)
+        """``freeze_bn`` with "auto" resolved: frozen when fine-tuning pretrained weights
+        at a learning rate of at most ``_FROZEN_BN_MAX_LR``."""
+        if self.freeze_bn != "auto":
+            return bool(self.freeze_bn)
+        return self._from_weights() and self._optimizer_and_lr()[1] <= _FROZEN_BN_MAX_LR
 
     def _head_warmup_epochs(self):
         """``head_warmup_epochs`` with "auto" resolved (``_auto_head_warmup`` from weights)."""
@@ -566,7 +616,12 @@ class BaseImageEstimator(BaseEstimator):
     def _optimizer_and_lr(self):
         """The optimizer class and learning rate, "auto" resolved (see _AUTO_LR)."""
         pretrained = self._from_weights()
-        opt = _AUTO_OPTIMIZER[pretrained] if self.optimizer == "auto" else self.optimizer
+        opt = self.optimizer
+        if opt == "auto":
+            # A learning rate given above _FROZEN_BN_MAX_LR is an SGD rate, also
+            # from pretrained weights.
+            high = self.lr != "auto" and float(self.lr) > _FROZEN_BN_MAX_LR
+            opt = _AUTO_OPTIMIZER[pretrained and not high]
         opt_cls = _OPTIMIZERS[opt] if isinstance(opt, str) else opt
         lr = self.lr
         if lr == "auto":
@@ -834,16 +889,24 @@ _COMMON_PARAMETERS_TEMPLATE = """\
         training rows after every epoch (before validation): otherwise they
         describe augmented images, and the shift could make a classifier
         predict one class for every image. "auto": frozen with
-        ``pretrained``/``weights``, trained from scratch (the paper trains
-        them and recomputes nothing). The value used is ``freeze_bn_``.
+        ``pretrained``/``weights`` at a learning rate of at most 1e-3, trained
+        above it and from scratch (the paper trains them and recomputes
+        nothing). Frozen statistics make each BatchNorm a fixed affine map, so
+        a large step can push a channel below zero for every image, where
+        ReLU silences it for good: with SGD at 0.01 the features of
+        EfficientNet-Lite0 could become the same for every image.
+        The value used is ``freeze_bn_``.
     augment_passes : int, default=3
         Augmented passes over the training rows per epoch when ``augment`` is
         True (the paper: 3). Use 1 for a third of the training time.
     optimizer : {"auto", "sgd", "adam", "adamw"} or torch optimizer class, \
 default="auto"
         "sgd" is the paper's SGD with Nesterov momentum. "auto": "sgd" from
-        scratch, "adamw" when fine-tuning ``pretrained``/``weights`` (see the
-        user guide, "Pretrained backbones", for the measurements).
+        scratch, "adamw" when fine-tuning ``pretrained``/``weights``, except
+        that a float ``lr`` above 1e-3 gets "sgd" there too (a rate that high
+        is an SGD rate; AdamW at it erases the pretrained features). See the
+        user guide, "Pretrained backbones", for the measurements; the value
+        used is ``optimizer_``.
     lr : float or "auto", default="auto"
         Learning rate. "auto": from scratch 0.01 with SGD (paper) and 0.001
         with Adam/AdamW; from pretrained weights 0.001 with SGD and 3e-4 with
@@ -917,8 +980,10 @@ COMMON_FITTED_DOC = """\
     mean_, std_ : tuple of float
         The normalisation used (``mean``/``std`` or what None resolved to).
     lr_ : float
-        The learning rate used (``lr`` or what "auto" resolved to); the
-        optimizer class is ``net_.optimizer``.
+        The learning rate used (``lr`` or what "auto" resolved to).
+    optimizer_ : str or torch optimizer class
+        The optimizer used: ``"sgd"``, ``"adam"`` or ``"adamw"`` (``optimizer``
+        or what "auto" resolved to), or the class given.
     head_warmup_epochs_ : int
         Epochs the heads were warmed up on frozen features
         (``head_warmup_epochs`` or what "auto" resolved to; 0 after a

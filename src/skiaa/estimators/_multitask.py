@@ -16,8 +16,14 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d
 from .. import nets
 from .._docstring import Substitution
 from ..losses import MultiTaskLoss
-from ..utils import check_labels
-from ._base import COMMON_FITTED_DOC, COMMON_PARAMETERS_DOC, BaseImageEstimator, FitTargets
+from ..utils import check_labels, warn_caller
+from ._base import (
+    COMMON_FITTED_DOC,
+    COMMON_PARAMETERS_DOC,
+    BaseImageEstimator,
+    ChanceLevelWarning,
+    FitTargets,
+)
 from ._inputs import _rows
 from ._regressor import check_iaa
 
@@ -359,6 +365,37 @@ class MultiTaskDiagnosisClassifier(ClassifierMixin, BaseImageEstimator):
         self.classes_ = fit.encoder.classes_
         self.class_weight_ = fit.class_weight
         self.iaa_trained_ = (warm and self.iaa_trained_) or fit.alpha < 1.0
+
+    def _check_learning(self, dataset, fit, train_idx, valid_idx):
+        # The kept model on the validation rows (the training rows without a
+        # split), unaugmented. One class for every image, or a balanced accuracy
+        # no better than chance (with a split: at its best epoch), is what a
+        # diverged or never-started fine-tuning gives; every score of such a
+        # model measures the failure, so the fit says so.
+        rows, where = (train_idx, "training") if valid_idx is None else (valid_idx, "validation")
+        true = fit.stratify[rows]
+        n_present = len(np.unique(true))
+        if n_present < 2:
+            return  # one class among the rows: balanced accuracy cannot tell
+        subset = torch.utils.data.Subset(dataset, np.asarray(rows).tolist())
+        logits = self.net_.forward(subset, training=False, device="cpu")[0]
+        pred = logits.float().argmax(dim=1).numpy()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # predicted classes absent from the rows
+            bacc = balanced_accuracy_score(true, pred)
+        chance = 1.0 / n_present
+        if len(np.unique(pred)) == 1:
+            what = f"predicts {str(self.classes_[pred[0]])!r} for all {len(rows)} {where} images"
+        elif bacc <= chance + 1e-9:
+            what = f"is no better than chance on its {len(rows)} {where} images"
+        else:
+            return
+        warn_caller(
+            f"{type(self).__name__} did not learn: it {what} (balanced accuracy {bacc:.3f}, "
+            f"chance {chance:.3f}). Settings to look at: {self._settings_to_check()} "
+            '(user guide, "Pretrained backbones").',
+            ChanceLevelWarning,
+        )
 
     def _class_weights(self, encoder, y_train, n_classes):
         cw = self.class_weight
