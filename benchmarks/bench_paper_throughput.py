@@ -59,6 +59,7 @@ def hand_written_fit(X, y, iaa, *, model, image_size, batch_size, epochs, device
     )
     device_type = torch.device(device).type
     net.train()
+    losses = []
     for _ in range(epochs):
         for _ in range(PASSES):
             for xb, yb in loader:
@@ -77,7 +78,8 @@ def hand_written_fit(X, y, iaa, *, model, image_size, batch_size, epochs, device
                 loss = criterion(out, yb)
                 loss.backward()
                 opt.step()
-    return net
+                losses.append(loss.detach())
+    return net, torch.stack(losses).float().cpu().numpy()
 
 
 def main(argv=None):
@@ -102,45 +104,59 @@ def main(argv=None):
     y = np.arange(args.n_samples) % 2
     iaa = rng.uniform(0.4, 1.0, size=args.n_samples)
 
+    for model in args.model.split(","):
+        _compare(model, X, y, iaa, args, device, amp, cl, on_cuda)
+
+
+def _compare(model, X, y, iaa, args, device, amp, cl, on_cuda):
+    s = args.image_size
     est = MultiTaskDiagnosisClassifier(
-        model=args.model, image_size=s, batch_size=args.batch_size, max_epochs=args.epochs,
+        model=model, image_size=s, batch_size=args.batch_size, max_epochs=args.epochs,
         augment="paper", augment_passes=PASSES, focal="paper", head_init="kaiming",
         alpha=0.5, validation_fraction=None, lr_step_size=None, device=device,
         mixed_precision=amp, channels_last=cl, random_state=0,
     )  # fmt: skip
+    finite = {}
 
     def run_skiaa(epochs):
         est.set_params(max_epochs=epochs).fit(X, y, iaa=iaa)
+        losses = np.asarray(est.history_[:, "train_loss"], float)
+        finite["skiaa"] = finite.get("skiaa", True) and bool(np.isfinite(losses).all())
 
     def run_torch(epochs):
-        hand_written_fit(
-            X, y, iaa, model=args.model, image_size=s, batch_size=args.batch_size,
+        _, losses = hand_written_fit(
+            X, y, iaa, model=model, image_size=s, batch_size=args.batch_size,
             epochs=epochs, device=device, amp=amp, channels_last=cl, seed=0,
         )  # fmt: skip
+        finite["torch"] = finite.get("torch", True) and bool(np.isfinite(losses).all())
 
     run_skiaa(1)  # untimed warm-up of each (allocator, cuDNN autotuning, lazy imports)
     run_torch(1)
-    times = {"skiaa": [], "torch": []}
+    times, peak = {"skiaa": [], "torch": []}, {"skiaa": 0, "torch": 0}
     for _ in range(args.repeats):
         for name, fn in (("torch", run_torch), ("skiaa", run_skiaa)):
             if on_cuda:
                 torch.cuda.synchronize()
+                torch.cuda.reset_peak_memory_stats()
             start = time.perf_counter()
             fn(args.epochs)
             if on_cuda:
                 torch.cuda.synchronize()
+                peak[name] = max(peak[name], torch.cuda.max_memory_allocated())
             times[name].append(time.perf_counter() - start)
     # Training images seen: passes over the full batches of each epoch.
     n_images = (args.n_samples // args.batch_size) * args.batch_size * PASSES * args.epochs
     rate = {k: n_images / min(v) for k, v in times.items()}
     print(
         f"device={device} ({torch.cuda.get_device_name() if on_cuda else 'cpu'}), "
-        f"torch threads={torch.get_num_threads()}, model={args.model}, image_size={s}, "
+        f"torch threads={torch.get_num_threads()}, model={model}, image_size={s}, "
         f"n={args.n_samples}, batch={args.batch_size}, epochs={args.epochs}, passes={PASSES}, "
         f"bf16={amp}, channels_last={cl}"
     )
-    print(f"hand-written torch loop:          {rate['torch']:8.1f} images/s")
-    print(f"MultiTaskDiagnosisClassifier.fit: {rate['skiaa']:8.1f} images/s")
+    for name, label in (("torch", "hand-written torch loop:         "),
+                        ("skiaa", "MultiTaskDiagnosisClassifier.fit:")):  # fmt: skip
+        memory = f", peak GPU memory {peak[name] / 2**30:.2f} GiB" if on_cuda else ""
+        print(f"{label} {rate[name]:8.1f} images/s{memory}, losses finite: {finite[name]}")
     print(f"ratio skiaa / torch:              {rate['skiaa'] / rate['torch']:8.3f}")
 
 

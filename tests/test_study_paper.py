@@ -382,3 +382,23 @@ def test_paper_preset_offline_without_weights_stops_before_any_work(tmp_path, mo
                  "--weights tv_resnet18=PATH"):  # fmt: skip
         assert part in str(info.value), part
     assert not out.exists()
+
+
+def test_dry_run_estimate_names_its_data_and_counts_the_release(tmp_path, capsys):
+    from _study_release import write_study_release
+
+    assert main(["reproduce", "--preset", "paper", "--dry-run", "--n-samples", "120"]) == 0
+    assert "Estimated GPU time (a rough guide) for 120 synthetic images" in capsys.readouterr().out
+    release = write_study_release(tmp_path / "release", n_images=12)
+    meta = pd.read_csv(next(release["tables"].glob("*img_metadata.csv")))
+    n = int(meta["benign_malignant"].isin(["benign", "malignant"]).sum())
+    argv = ["reproduce", "--preset", "paper", "--dry-run", "--imaplusplus", str(release["tables"])]
+    assert main(argv) == 0
+    text = capsys.readouterr().out
+    assert f"for {n} IMA++ images with a benign/malignant diagnosis" in text
+    # The count drives the estimate: the release's images, not the published 2,385.
+    config = StudyConfig.paper(data="imaplusplus", imaplusplus=str(release["tables"]))
+    assert (
+        estimate_gpu_time(config)["images"]
+        == estimate_gpu_time(StudyConfig.paper(n_samples=n))["images"]
+    )

@@ -410,7 +410,7 @@ def estimate_gpu_time(config, *, gpu_tflops=40.0, images_per_second=3000.0):
     Both numbers are assumptions, not measurements: the estimate says how
     long the run is likely to take to within a factor of a few.
     """
-    n = config.n_samples if config.data == "synthetic" else _SIZES["imaplusplus"]
+    n = _n_images(config)[0]
     n_fits = config.n_runs if config.protocol == "split" else config.cv
     train_frac = 0.8 if config.protocol == "split" else (config.cv - 1) / config.cv
     n_fit_rows = n * train_frac
@@ -456,6 +456,25 @@ def estimate_gpu_time(config, *, gpu_tflops=40.0, images_per_second=3000.0):
     }
 
 
+def _n_images(config):
+    """Images the training steps see, and where that number comes from.
+
+    Synthetic: ``n_samples``. IMA++: the images with a benign or malignant
+    diagnosis, counted in the release's tables when their folder is given,
+    else the published release's 2,385.
+    """
+    if config.data == "synthetic":
+        return config.n_samples, f"{config.n_samples} synthetic images (n_samples)"
+    if config.imaplusplus is not None:
+        from ..datasets import load_imaplusplus
+
+        frame = load_imaplusplus(config.imaplusplus)
+        n = int(frame["diagnosis"].isin(["benign", "malignant"]).sum())
+        return n, f"{n:,} IMA++ images with a benign/malignant diagnosis ({config.imaplusplus})"
+    n = _SIZES["imaplusplus"]
+    return n, f"{n:,} IMA++ images with a benign/malignant diagnosis (the published release)"
+
+
 def describe_study(config, *, gpu_tflops=40.0, images_per_second=3000.0):
     """The full recipe of a study and its estimated GPU time, as printable text.
 
@@ -489,7 +508,7 @@ def describe_study(config, *, gpu_tflops=40.0, images_per_second=3000.0):
     for aspect, ours, theirs in rows:
         lines.append(f"{aspect:<{width}}  {ours} | {theirs}")
     est = estimate_gpu_time(config, gpu_tflops=gpu_tflops, images_per_second=images_per_second)
-    lines += ["", "Estimated GPU time (a rough guide):"]
+    lines += ["", f"Estimated GPU time (a rough guide) for {_n_images(config)[1]}:"]
     for model, seconds in est["per_model"].items():
         lines.append(f"  {model}: {_hours(seconds)} ({est['images'][model]:,} images trained "
                      "or evaluated)")  # fmt: skip
