@@ -4,6 +4,7 @@ Signal tests (a SIGKILLed or Ctrl-C'd parallel run) start a real ``python -m
 skiaa`` and are marked slow; the Dask cluster is tested in ``tests/test_dask.py``.
 """
 
+import contextlib
 import json
 import os
 import signal
@@ -227,8 +228,17 @@ def test_sigkilled_parallel_run_resumes_exactly(tmp_path):
         assert proc.poll() is None, proc.communicate()
         assert time.monotonic() < deadline
         time.sleep(0.2)
-    proc.kill()  # SIGKILL: nothing runs after it
-    proc.communicate(timeout=60)
+    # SIGKILL to the run and its workers, as a job scheduler or ``kill -9`` of the
+    # process group does: nothing runs after it.
+    psutil = pytest.importorskip("psutil")
+    workers = psutil.Process(proc.pid).children(recursive=True)
+    proc.kill()
+    for worker in workers:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            worker.kill()
+    proc.wait(timeout=60)
+    proc.stdout.close()
+    proc.stderr.close()
     stored = {p.stem for p in fits.glob("*.json")}
     assert not (out / "results.json").exists()
     assert main([*_reproduce_argv(out, *extra), "-q"]) == 0
