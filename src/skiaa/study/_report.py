@@ -175,7 +175,8 @@ def _write_report(results, config, out_dir):
         lines += [f"Skipped: {results.get('skipped', {}).get('diagnosis', 'no images')}", ""]
     else:
         lines += [
-            "| model | α | balanced accuracy | gain over α=1 (paired) | folds improved |",
+            "| model | α | balanced accuracy | gain over α=1, percentage points (paired) "
+            "| folds improved |",
             "|---|---|---|---|---|",
         ]
         paired = results["paired_differences"]
@@ -185,8 +186,8 @@ def _write_report(results, config, out_dir):
                     gain, improved = "baseline", ""
                 else:
                     d = paired[model][alpha]
-                    std = "n/a" if d["std"] is None else f"{d['std']:.3f}"
-                    gain = f"{d['mean']:+.3f} ± {std}"
+                    std = "n/a" if d["std"] is None else f"{100 * d['std']:.1f}"
+                    gain = f"{100 * d['mean']:+.1f} ± {std}"
                     improved = f"{d['folds_improved']}/{d['n_folds']}"
                 lines.append(
                     f"| {_name(model)} | {alpha} | {_mean_std(res['balanced_accuracy'])} | "
@@ -204,7 +205,7 @@ def _write_report(results, config, out_dir):
                 "",
                 "Gain in balanced accuracy over α=1, in percentage points, per α: the mean "
                 f"over architectures of the difference of their means over {unit}, on "
-                "IMA++ alone (the paper's figure also averages over the external "
+                "this run's data alone (the paper's figure also averages over the external "
                 "datasets: section 4 with `--external`).",
                 "",
                 "| α | " + " | ".join(_name(m) for m in diag) + " | mean over architectures |",
