@@ -46,6 +46,17 @@ class _FitTask:
         name = f"{plan_name}/{part}"
         return cls(name, func, spec, {**settings, "fit": part}, inputs)
 
+    @classmethod
+    def per_fold(cls, plan_name, func, params, folds, seeds, settings, inputs, **spec):
+        """One fit per fold or run: ``params`` with the fold's seed, its rows, ``spec``."""
+        return [
+            cls.of_step(plan_name, f"fold={k}", func,
+                        {"params": {**params, "random_state": seed},
+                         "train": train, "test": test, **spec},
+                        settings, inputs)
+            for k, ((train, test), seed) in enumerate(zip(folds, seeds))
+        ]  # fmt: skip
+
 
 class _StepPlan:
     """One stored step result: read back from ``store``, or assembled from fits.

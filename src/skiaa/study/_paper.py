@@ -169,13 +169,10 @@ def _plan_external(agreement, data, externals, config, store, verbose):
             def tasks(name=name, model=model, alpha=alpha, settings=settings, inputs=inputs):
                 params = {**_estimator_params(model, config, verbose), "alpha": alpha,
                           "focal": config.focal}  # fmt: skip
-                return [
-                    _FitTask.of_step(name, f"fold={k}", _fit_external,
-                                     {"params": {**params, "random_state": seed},
-                                      "train": train, "test": test, "externals": ext_specs},
-                                     settings, inputs)
-                    for k, ((train, test), seed) in enumerate(zip(folds, seeds))
-                ]  # fmt: skip
+                return _FitTask.per_fold(
+                    name, _fit_external, params, folds, seeds, settings, inputs,
+                    externals=ext_specs,
+                )  # fmt: skip
 
             plans[(model, alpha)] = _StepPlan(
                 store, name, settings, inputs, tasks, _assemble_external

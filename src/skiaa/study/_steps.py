@@ -423,13 +423,9 @@ def _plan_iaa_regression(agreement, data, config, store, verbose):
 
         def tasks(name=name, model=model, settings=settings, inputs=inputs):
             params = _estimator_params(model, config, verbose)
-            return [
-                _FitTask.of_step(name, f"fold={k}", _fit_iaa_regression,
-                                 {"params": {**params, "random_state": seed},
-                                  "train": train, "test": test},
-                                 settings, inputs)
-                for k, ((train, test), seed) in enumerate(zip(folds, seeds))
-            ]  # fmt: skip
+            return _FitTask.per_fold(
+                name, _fit_iaa_regression, params, folds, seeds, settings, inputs
+            )
 
         assemble = functools.partial(
             _assemble_iaa_regression, iaa=iaa, rows=rows, folds=folds,
@@ -557,13 +553,9 @@ def _plan_diagnosis(agreement, data, config, store, verbose):
             def tasks(name=name, model=model, alpha=alpha, settings=settings, inputs=inputs):
                 params = {**_estimator_params(model, config, verbose), "alpha": alpha,
                           "focal": config.focal}  # fmt: skip
-                return [
-                    _FitTask.of_step(name, f"fold={k}", _fit_diagnosis,
-                                     {"params": {**params, "random_state": seed},
-                                      "train": train, "test": test},
-                                     settings, inputs)
-                    for k, ((train, test), seed) in enumerate(zip(folds, seeds))
-                ]  # fmt: skip
+                return _FitTask.per_fold(
+                    name, _fit_diagnosis, params, folds, seeds, settings, inputs
+                )
 
             assemble = functools.partial(
                 _assemble_diagnosis, rows=rows, folds=folds, ids=ids, diagnosis=data.diagnosis
