@@ -431,7 +431,7 @@ def test_image_agreement_excludes_consensus_and_uses_sample_std(four_masks):
 @pytest.mark.parametrize("code", ["ST", "MV"])
 def test_image_agreement_drops_consensus_in_either_column(four_masks, code):
     # The consensus mask listed first: its pairs have it as annotator1, and a
-    # check of annotator2 alone would keep them (issue 8's planted bug).
+    # check of annotator2 alone would keep them.
     pairs = pairwise_agreement(four_masks, ["dice"], annotators=[code, "A1", "A2", "A3"])
     assert (pairs["annotator1"] == code).sum() == 3 and (pairs["annotator2"] == code).sum() == 0
     summary = image_agreement(pairs, statistics=["mean"])

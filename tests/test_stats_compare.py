@@ -216,7 +216,7 @@ def test_acceptance_on_real_tables(imaplusplus_dir):
     res = compare_groups(
         images["iaa"], images["diagnosis"].astype(str), n_resamples=999, random_state=0
     )
-    # Figures of the paper (issue 3 acceptance), rounded as published.
+    # Figures of the paper, rounded as published.
     assert res.groups["benign"]["n"] == 1880 and res.groups["malignant"]["n"] == 505
     assert round(res.groups["benign"]["mean"], 3) == 0.802
     assert round(res.groups["malignant"]["mean"], 3) == 0.756

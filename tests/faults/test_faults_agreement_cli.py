@@ -60,7 +60,7 @@ def no_work(monkeypatch):
 
 
 # --------------------------------------------------------------------------- #
-# --out checked before any work (issue 8, item 8)
+# --out checked before any work
 # --------------------------------------------------------------------------- #
 def _command(command, masks, out):
     # compare's tables need not exist: --out is checked before they are read.
@@ -126,7 +126,7 @@ def test_check_output_dir_unit(tmp_path):
 
 
 # --------------------------------------------------------------------------- #
-# File modes follow the umask (issue 8, item 10)
+# File modes follow the umask
 # --------------------------------------------------------------------------- #
 @pytest.mark.parametrize("umask", [0o022, 0o027, 0o077])
 def test_outputs_follow_the_umask(masks, tmp_path, umask):
@@ -145,7 +145,7 @@ def test_outputs_follow_the_umask(masks, tmp_path, umask):
 
 
 # --------------------------------------------------------------------------- #
-# Interrupts (issue 8, item 5): never a mix, rerun equals an uninterrupted run
+# Interrupts: never a mix, rerun equals an uninterrupted run
 # --------------------------------------------------------------------------- #
 @pytest.fixture
 def runs(masks, tmp_path):

@@ -43,7 +43,7 @@ def _assert_unchanged(est, state, X, pred):
 @pytest.mark.parametrize(
     ("make", "match"),
     [
-        # issue 8 item 4: 0-255 floats used to train on wrong intensities, silently.
+        # 0-255 floats would train on wrong intensities, silently.
         (
             lambda X: X.transpose(0, 3, 1, 2).astype(float),
             r"float images must have intensities in \[0, 1\], but X has values in "

@@ -1,6 +1,6 @@
 """Fault injection, the image cache of ``load_images``.
 
-A cache entry that cannot be read (issue 8, item 7: a truncated ``.npy`` gave
+A cache entry that cannot be read (a truncated ``.npy`` gave
 numpy's "mmap length is greater than file size", even for a new image list
 borrowing only some rows from it) is a miss: a warning names the file and the
 images are decoded again, to exactly the pixels of an uncached decode. The

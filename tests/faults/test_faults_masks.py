@@ -1,8 +1,8 @@
 """Fault injection, masks: bad mask files and arrays are refused naming the item.
 
 Covers palette, 16-bit and NIfTI files (read for what they show, NIfTI masks in
-world space), the alpha channel (issue 8, item 10: a partly transparent RGBA mask was
-accepted although alpha must be opaque), ragged nested lists (item 9: numpy's
+world space), the alpha channel (a partly transparent RGBA mask was
+accepted although alpha must be opaque), ragged nested lists (numpy's
 "inhomogeneous shape"), and a bad mask inside a folder given to ``skiaa
 agreement``, which must leave earlier outputs unchanged.
 """

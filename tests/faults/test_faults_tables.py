@@ -62,7 +62,7 @@ def _error(capsys):
 
 
 # --------------------------------------------------------------------------- #
-# skiaa compare --iaa TABLE: the faults of issue 8, item 6 and 9
+# skiaa compare --iaa TABLE: bad tables and labels
 # --------------------------------------------------------------------------- #
 def _duplicate_row(frame):
     return pd.concat([frame, frame.iloc[[3]]], ignore_index=True)
@@ -420,7 +420,7 @@ def test_compare_imaplusplus_fault_leaves_earlier_outputs(release, tmp_path, cap
 
 
 # --------------------------------------------------------------------------- #
-# Labels (issue 8, item 9: "'<' not supported" for NaN/None labels)
+# Labels (NaN/None labels once gave "'<' not supported")
 # --------------------------------------------------------------------------- #
 @pytest.mark.parametrize(
     ("labels", "message"),

@@ -4,9 +4,8 @@ Every cached result is keyed by the *content* of what produced it: the step's
 settings, a digest of every input it read (the bytes of the files, the values
 of the arrays and tables) and of the upstream results it used, and skiaa's
 version. Paths are not part of a key: a release moved to another folder is
-still recognised, and a file edited in place is not (issue 8 item 2: a cache
-keyed by paths served statistics of the old labels after ``benign_malignant``
-was edited).
+still recognised, and a file edited in place is not (a cache keyed by paths
+would serve statistics of the old labels after ``benign_malignant`` is edited).
 """
 
 import hashlib
