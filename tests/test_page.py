@@ -287,6 +287,18 @@ def test_cli_html_writes_page_and_tables(tmp_path, capsys):
     assert "--images is only used by --html" in capsys.readouterr().err
 
 
+def test_cli_html_over_a_finished_page_names_the_command_line_flag(tmp_path, capsys):
+    masks, images = _write_folder(tmp_path, [(20, 20)])
+    out = tmp_path / "out"
+    args = ["agreement", str(masks), "--images", str(images), "--html", "--out", str(out), "-q"]
+    assert main(args) == 0
+    before = (out / PAGE_FILE).read_bytes()
+    assert main(args) != 0
+    err = capsys.readouterr().err
+    assert f"{out / PAGE_FILE}" in err and "--force on the command line" in err
+    assert (out / PAGE_FILE).read_bytes() == before
+
+
 def test_consensus_masks_are_paired_in_the_table_but_never_drawn(tmp_path):
     masks, images = _write_folder(tmp_path, [(30, 40)])
     Image.fromarray(_blob((30, 40), (15, 20), 7).astype(np.uint8) * 255).save(

@@ -261,7 +261,9 @@ def check_output_dir(out, names=(), *, force=False, option="--out"):
     existing = [str(out / name) for name in names if (out / name).exists()]
     if existing and not force:
         verb = "exists" if len(existing) == 1 else "exist"
-        hint = "--force" if option.startswith("--") else "force=True"
+        # Library calls made by a command (the page of `skiaa agreement --html`) name
+        # their folder "out": say both spellings, as the busy message does.
+        hint = "--force" if option.startswith("--") else "force=True (--force on the command line)"
         raise OutputFolderError(
             f"{' and '.join(existing)} already {verb}; use {hint} to overwrite", errno.EEXIST
         )
