@@ -246,6 +246,65 @@ def test_summarize_scores_counts_and_propagates_nan():
         summarize_scores(per_image.drop(columns="percentile"))
 
 
+def test_summarize_scores_every_column_by_hand():
+    # Each column computed by hand on a table built to hit the edges: a model
+    # exactly on the annotators' worst or best pair is within their range (both
+    # bounds inclusive), "better" means lower for a distance and higher for an
+    # overlap, a NaN anywhere in a column makes its mean NaN, and the metrics
+    # keep the order in which they first appear (not alphabetical).
+    nan = math.nan
+    scores = pd.DataFrame(
+        {
+            "image_id": ["a", "b", "c", "d", "a", "b", "c", "d"],
+            "metric": ["hd95"] * 4 + ["dice"] * 4,
+            # hd95: lower is better. a below the best pair, b on hi, c on lo, d above.
+            # dice: higher is better. a above the best pair, b on hi, c on lo, d below.
+            "model_mean": [1.0, 5.0, 2.0, 9.0, 0.95, 0.9, 0.7, 0.5],
+            "model_consensus": [1.0, 2.0, 3.0, 4.0, 0.9, nan, 0.7, 0.5],
+            "human_mean": [3.0, 3.0, 3.0, 3.0, 0.8, 0.8, 0.8, 0.8],
+            "human_min": [2.0, 2.0, 2.0, 2.0, 0.7, 0.7, 0.7, 0.7],
+            "human_max": [5.0, 5.0, 5.0, 5.0, 0.9, 0.9, 0.9, 0.9],
+            "percentile": [100.0, 0.0, 50.0, 0.0, 100.0, 50.0, 0.0, nan],
+        }
+    )
+    summary = summarize_scores(scores)
+    assert summary.index.name == "metric"
+    assert list(summary.index) == ["hd95", "dice"]
+    assert list(summary.columns) == [
+        "n_images",
+        "model_mean",
+        "model_consensus",
+        "human_mean",
+        "percentile_median",
+        "worse_than_humans",
+        "within_human_range",
+        "better_than_humans",
+        "n_undefined",
+    ]
+    hd95, dice = summary.loc["hd95"], summary.loc["dice"]
+    assert hd95["n_images"] == 4
+    assert hd95["model_mean"] == pytest.approx(17.0 / 4)
+    assert hd95["model_consensus"] == pytest.approx(2.5)
+    assert hd95["human_mean"] == pytest.approx(3.0)
+    assert hd95["percentile_median"] == pytest.approx(25.0)
+    # hd95: a (1 < 2) better; b (5 == hi) and c (2 == lo) within; d (9 > 5) worse.
+    assert (hd95["better_than_humans"], hd95["within_human_range"]) == (0.25, 0.5)
+    assert hd95["worse_than_humans"] == 0.25
+    # dice: a (0.95 > 0.9) better; b (== hi) and c (== lo) within; d (0.5 < 0.7) worse.
+    assert (dice["better_than_humans"], dice["within_human_range"]) == (0.25, 0.5)
+    assert dice["worse_than_humans"] == 0.25
+    # A NaN consensus score or percentile is not skipped: the mean is NaN.
+    assert math.isnan(dice["model_consensus"]) and math.isnan(dice["percentile_median"])
+    assert dice["n_undefined"] == 0  # model_mean and human_mean are all defined
+    # An undefined human mean counts its image, whatever the model: one count
+    # per image, not one per table.
+    scores.loc[[5, 6], "human_mean"] = nan
+    assert summarize_scores(scores).loc["dice", "n_undefined"] == 2
+    assert math.isnan(summarize_scores(scores).loc["dice", "human_mean"])
+    with pytest.raises(ValueError, match="lacks the columns model_consensus$"):
+        summarize_scores(scores.drop(columns="model_consensus"))
+
+
 # --------------------------------------------------------------------------- #
 # As a scikit-learn scorer
 # --------------------------------------------------------------------------- #
