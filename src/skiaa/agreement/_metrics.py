@@ -598,7 +598,7 @@ def _class_index(labelmap, labels):
         lut = np.full(top + 1, n, dtype=dtype)
         inside = labels <= top
         lut[labels[inside]] = np.flatnonzero(inside).astype(dtype)
-        return lut[labelmap]
+        return lut.take(labelmap)  # twice as fast as lut[labelmap] (measured)
     order = np.argsort(labels)
     pos = np.searchsorted(labels[order], labelmap).clip(0, n - 1)
     hit = labels[order][pos] == labelmap
@@ -661,7 +661,10 @@ class LabelStats:
     def __init__(self, labelmap, labels, spacing, need_surface, need_surfels=False):
         n = len(labels)
         self.index = _class_index(labelmap, labels)
-        self.counts = np.bincount(self.index.reshape(-1), minlength=n + 1)[:n]
+        if n <= 16:  # a count per class beats bincount's conversion of the map to intp
+            self.counts = np.array([np.count_nonzero(self.index == c) for c in range(n)])
+        else:
+            self.counts = np.bincount(self.index.reshape(-1), minlength=n + 1)[:n]
         if need_surface:
             borders = _class_border_points(self.index, n)
             surfaces = [_Surface(points, spacing) for points in borders]
