@@ -15,7 +15,7 @@ from scipy.spatial import cKDTree
 from .._docstring import Substitution
 from .._masks import as_binary_mask, as_label_map
 from ._naming import DISTANCE_METRICS, OVERLAP_METRICS, TOLERANCE_METRICS
-from ._surfels import bounding_box, class_surface_elements, surface_elements
+from ._surfels import argwhere, bounding_box, class_surface_elements, surface_elements
 
 __all__ = [
     "EmptyMaskWarning",
@@ -143,7 +143,7 @@ def _border_points(mask):
             shifted[axis] = slice(start, stop)
             eroded &= crop[tuple(shifted)]
     border = crop[inner] & ~eroded
-    return np.argwhere(border) + np.asarray(lo, dtype=np.intp)
+    return argwhere(border, lo)
 
 
 def _lengths(steps, spacing):
@@ -629,8 +629,9 @@ def _class_border_points(index, n):
             shifted[axis] = slice(start, stop)
             edge |= crop[tuple(shifted)] != inner
     edge &= inner < n
-    points = np.argwhere(edge) + np.asarray(lo, dtype=np.intp)
-    classes = inner[edge]
+    positions = argwhere(edge, 0)
+    classes = inner[tuple(positions.T)]
+    points = positions + np.asarray(lo, dtype=np.intp)
     order = np.argsort(classes, kind="stable")
     bounds = np.concatenate([[0], np.cumsum(np.bincount(classes, minlength=n)[:n])])
     points = points[order]

@@ -16,7 +16,7 @@ as the package's distance transform of the pair's common crop.
 
 import numpy as np
 
-__all__ = ["class_surface_elements", "surface_elements"]
+__all__ = ["argwhere", "bounding_box", "class_surface_elements", "surface_elements"]
 
 # The surfel normals of the 256 codes of a 2 x 2 x 2 neighbourhood (up to four
 # triangles each; a normal's length is its triangle's area in voxel units), from
@@ -94,6 +94,16 @@ def _lengths_2d(spacing):
     out[0b0101] = out[0b1010] = vertical
     out[0b0110] = out[0b1001] = 2 * diag
     return out
+
+
+def argwhere(mask, start):
+    """``np.argwhere(mask) + start``: the same indices in the same (row-major) order.
+
+    Through ``np.flatnonzero`` and ``np.unravel_index``, about ten times faster
+    than ``np.argwhere`` on a mask of a few hundred thousand pixels (measured).
+    """
+    found = np.stack(np.unravel_index(np.flatnonzero(mask), mask.shape), axis=1)
+    return found + np.asarray(start, dtype=np.intp)
 
 
 def bounding_box(mask):
@@ -176,8 +186,9 @@ def _crop_surfels(crop, lo, n, spacing):
     differs = np.empty(shape, dtype=bool)
     for corner in corners[2:]:
         mixed |= np.not_equal(corner, corners[0], out=differs)
-    positions = np.argwhere(mixed)
+    # Each mixed vertex's corners, gathered through the crop's flat index of its first.
     strides = np.asarray(crop.strides, dtype=np.intp) // crop.itemsize
+    positions = argwhere(mixed, 0)
     starts = positions @ strides
     cells = crop.reshape(-1)
     values = [cells[starts + int(np.dot(offset, strides))] for offset in offsets]
