@@ -425,6 +425,18 @@ def one_empty(s1, s2):
     return (s1.count == 0) != (s2.count == 0)
 
 
+def _both_ways(first, second, tolerance, distances):
+    """Directed distances (None, None unless ``distances``) and within-tolerance flags.
+
+    Returns ``(d12, d21, near12, near21)``; without distances the flags come
+    from the cheaper :meth:`_Surface.within`.
+    """
+    if distances:
+        d12, d21 = first.distances_to(second), second.distances_to(first)
+        return d12, d21, d12 <= tolerance, d21 <= tolerance
+    return None, None, first.within(second, tolerance), second.within(first, tolerance)
+
+
 def pair_values(
     s1,
     s2,
@@ -485,20 +497,14 @@ def pair_values(
         return out
     bases = {m.removesuffix("_normalized") for m in surface_metrics}
     uses = _surface_uses(bases, hd_percentile, surface)
-    # Each set of numbers only where a metric asked for it: distances from the k-d
-    # trees, and the cheaper "within tolerance" tests when no distance is needed.
-    if "border distances" in uses:
-        d12, d21 = s1.surface.distances_to(s2.surface), s2.surface.distances_to(s1.surface)
-        near12, near21 = d12 <= tolerance, d21 <= tolerance
-    elif "border tolerance" in uses:
-        near12 = s1.surface.within(s2.surface, tolerance)
-        near21 = s2.surface.within(s1.surface, tolerance)
-    if "surfel distances" in uses:
-        e12, e21 = s1.surfels.distances_to(s2.surfels), s2.surfels.distances_to(s1.surfels)
-        close12, close21 = e12 <= tolerance, e21 <= tolerance
-    elif "surfel tolerance" in uses:
-        close12 = s1.surfels.within(s2.surfels, tolerance)
-        close21 = s2.surfels.within(s1.surfels, tolerance)
+    if uses & {"border distances", "border tolerance"}:
+        d12, d21, near12, near21 = _both_ways(
+            s1.surface, s2.surface, tolerance, "border distances" in uses
+        )
+    if uses & {"surfel distances", "surfel tolerance"}:
+        e12, e21, close12, close21 = _both_ways(
+            s1.surfels, s2.surfels, tolerance, "surfel distances" in uses
+        )
     raw = {}
     for metric in surface_metrics:
         base = metric.removesuffix("_normalized")
