@@ -91,7 +91,8 @@ def test_tolerance_metrics_alone_equal_them_beside_distances(data, tolerance):
     # Alone, surface Dice and boundary F1 use the tolerance test; beside the
     # Hausdorff distance they use the distances: the two must agree.
     a, b, spacing = data
-    sp = None if spacing is None else tuple(spacing)
+    # A spacing of one value per axis, also 1.0s: the table then reads no channel axis.
+    sp = (1.0,) * a.ndim if spacing is None else tuple(spacing)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", EmptyMaskWarning)
         table = pairwise_agreement(
@@ -158,3 +159,12 @@ def test_bounding_box_is_the_extent_of_the_true_pixels(mask):
         return
     points = np.argwhere(mask)
     assert box == (list(points.min(axis=0)), list(points.max(axis=0) + 1))
+
+
+def test_huge_tolerance_counts_every_point_without_listing_steps():
+    a = np.zeros((5, 6), bool)
+    b = np.zeros((5, 6), bool)
+    a[0, 0] = b[4, 5] = True
+    assert surface_dice(a, b, 1e300) == 1.0
+    assert surface_dice(a, b, 1e300, spacing=(1e-3, 2.0), surface="area_weighted") == 1.0
+    assert boundary_f1(a, b, 6.0) == 0.0  # sqrt(4**2 + 5**2) = 6.4

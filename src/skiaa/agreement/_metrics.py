@@ -165,7 +165,7 @@ def _lengths(steps, spacing):
 
 #: The most nearby steps :meth:`_Surface.within` tries one by one before asking the tree.
 _MAX_STEPS = 64
-#: The largest box of candidate steps (and of the common grid) worth building.
+#: The largest box of candidate steps worth listing, and of grid cells worth allocating.
 _MAX_BOX = 1 << 12
 _MAX_GRID = 1 << 27
 
@@ -177,9 +177,11 @@ def _steps_within(tolerance, spacing, ndim):
     """
     scale = np.ones(ndim) if spacing is None else spacing
     # One step more than the quotient: the lengths below decide, not the division.
-    reach = np.floor(tolerance / scale).astype(np.intp) + 1
-    if np.prod(2 * reach + 1) > _MAX_BOX:
+    reach = np.floor(tolerance / scale) + 1
+    # In floats, each axis first: a huge tolerance overflows integers and products.
+    if reach.max() > _MAX_BOX or np.prod(2 * reach + 1) > _MAX_BOX:
         return None
+    reach = reach.astype(np.intp)
     steps = np.indices(tuple(2 * reach + 1)).reshape(ndim, -1).T - reach
     lengths = _lengths(steps, spacing)
     keep = lengths <= tolerance
@@ -237,9 +239,10 @@ class _Surface:
     def within(self, other, tolerance):
         """Whether each of this border's points lies within ``tolerance`` of ``other``'s.
 
-        The same test as ``distances_to(other) <= tolerance``, but tolerances
-        are small: the steps no longer than it are tried nearest first on a
-        grid of ``other``'s points, the settled points set aside as they
+        The test ``distances_to(other) <= tolerance`` (lengths as
+        :func:`_lengths` computes them), made cheaper because tolerances are
+        small: the steps no longer than it are tried nearest first on a grid
+        of ``other``'s points, the settled points set aside as they
         accumulate, and only the points that none of the first ``_MAX_STEPS``
         steps settles are measured on the k-d tree.
         """
