@@ -112,7 +112,7 @@ def _border_points_2d(packed):
     words = _words(eroded)
     hits = np.flatnonzero(words)
     bits = np.unpackbits(words[hits].view(np.uint8).reshape(-1, 8), axis=1)
-    which, bit = np.nonzero(bits)
+    which, bit = np.divmod(np.flatnonzero(bits), 64)  # np.nonzero of 2-D is slower
     byte = hits[which] * 8 + bit // 8
     n_bytes = crop.shape[1]
     rows_out = byte // n_bytes + r0
