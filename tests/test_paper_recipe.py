@@ -21,8 +21,9 @@ for bit, for ResNet-18 and EfficientNet-B1 alike (timm's and torchvision's netwo
 compute the same forward and backward from the same weights). Written the authors' way,
 that one rounding (1e-7) grows, through BatchNorm on 12 images, to 1e-5 of the loss
 within three steps, at lr 1e-4 (B1) or 1e-3 (ResNet-18) already: whether a float32
-comparison passes at 1e-5 depends on the initial weights drawn. In float64 the two agree to 1e-10 or better after four steps at lr 0.01 (the
-rounding grows about a hundredfold a step), so the test asks 1e-8.
+comparison passes at 1e-5 depends on the initial weights drawn. In float64 the two
+agree to 1e-10 or better after four steps at lr 0.01 (the rounding grows about a
+hundredfold a step), so the test asks 1e-8.
 """
 
 import numpy as np
