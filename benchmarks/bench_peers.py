@@ -2,7 +2,7 @@
 
 Run from the repository root::
 
-    PYTHONPATH=src python benchmarks/bench_peers.py [--repeat 3] [--csv FILE]
+    PYTHONPATH=src python benchmarks/bench_peers.py [--repeat 9] [--csv FILE]
 
 (the user guide includes ``--csv docs/user_guide/bench_peers.csv``).
 
@@ -14,8 +14,10 @@ on border pixels; float32) and DeepMind's surface-distance (``hd95``
 "area_weighted", ``surface_dice`` on area-weighted surface elements). The
 values of skiaa and the peer are checked equal (1e-9, 1e-4 relative for
 MONAI's float32) before any timing is kept; then both run side by side in
-this process, best of ``--repeat`` runs after a warm-up. The ratio is the
-fastest peer's time over skiaa's.
+this process, in turns (one run of each per round, so that a change of load
+falls on all alike), ``--repeat`` rounds after a warm-up. The times shown
+are the best of the rounds; the speed-up is the median over rounds of the
+fastest peer's time over skiaa's in the same round.
 
 Cases: a pair of lesion-like masks of 1024 x 768 pixels (the ISIC size),
 a pair of 128^3 volumes with spacing (2.5, 0.8, 0.8), and a 1024 x 768 label
@@ -26,6 +28,7 @@ time). On a shared machine only the ratios mean something.
 """
 
 import argparse
+import os
 import platform
 import time
 import warnings
@@ -39,15 +42,21 @@ from skiaa.agreement import assd, hausdorff, hd95, surface_dice
 TOLERANCE = 2.0
 
 
-def timed(func, args, repeat):
-    """Best wall time (s) of ``repeat`` calls ``func(*args)`` after a warm-up, and its value."""
-    value = func(*args)
-    times = []
+def side_by_side(funcs, args, repeat):
+    """Values and wall times (s) of each ``func(*args)``, runs taken in turns.
+
+    One warm-up call each gives the values; then each of ``repeat`` rounds runs
+    every function once, so that a change of the machine's load falls on all
+    of them alike. Returns ``(values, times)``, ``times[name]`` one per round.
+    """
+    values = {name: func(*args) for name, func in funcs.items()}
+    times = {name: [] for name in funcs}
     for _ in range(repeat):
-        start = time.perf_counter()
-        value = func(*args)
-        times.append(time.perf_counter() - start)
-    return min(times), value
+        for name, func in funcs.items():
+            start = time.perf_counter()
+            func(*args)
+            times[name].append(time.perf_counter() - start)
+    return values, times
 
 
 def cases():
@@ -183,41 +192,54 @@ def peer_funcs(labels):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeat", type=int, default=3, help="timed runs per measurement")
+    parser.add_argument("--repeat", type=int, default=9, help="timed rounds per measurement")
     parser.add_argument("--csv", default=None, help="also write the table to this CSV file")
     args = parser.parse_args(argv)
     warnings.simplefilter("ignore")  # the peers' deprecation warnings
     print(f"numpy {np.__version__}, python {platform.python_version()}, {platform.machine()}")
-    print(f"best of {args.repeat} runs after a warm-up; values checked equal first\n")
+    print(
+        f"{args.repeat} rounds after a warm-up, values checked equal first: best times, "
+        "median of the rounds' speed-ups"
+    )
+    print(
+        "load average (1, 5, 15 min) at the start: {:.2f} {:.2f} {:.2f}\n".format(*os.getloadavg())
+    )
     header = ("case", "metric", "definition", "skiaa ms", "peers ms", "fastest peer", "speed-up")
     rows = [header]
     print(" | ".join(header))
     for case, a, b, spacing, labels in cases():
         ours_all = skiaa_funcs(labels)
         for key, peers in peer_funcs(labels).items():
-            ours = ours_all[key]
-            t_ours, v_ours = timed(ours, (a, b, spacing), args.repeat)
-            times = {}
-            for peer, func in peers.items():
-                t_peer, v_peer = timed(func, (a, b, spacing), args.repeat)
+            values, times = side_by_side(
+                {"skiaa": ours_all[key], **peers}, (a, b, spacing), args.repeat
+            )
+            ours = np.array(times.pop("skiaa"))
+            for peer in peers:
                 rtol = 1e-4 if peer == "MONAI" else 1e-9
                 np.testing.assert_allclose(
-                    v_ours, v_peer, rtol=rtol, atol=1e-6, err_msg=f"{case} {key} {peer}"
+                    values["skiaa"],
+                    values[peer],
+                    rtol=rtol,
+                    atol=1e-6,
+                    err_msg=f"{case} {key} {peer}",
                 )
-                times[peer] = t_peer
-            fastest = min(times, key=times.get)
+            fastest = min(times, key=lambda peer: min(times[peer]))
+            # The ratio within each round (runs close in time), median over rounds:
+            # steadier under a changing load than the ratio of two best times.
+            speed_up = np.median(np.array(times[fastest]) / ours)
             row = (
                 case,
                 key[0],
                 key[1],
-                f"{t_ours * 1e3:.1f}",
-                ", ".join(f"{p} {t * 1e3:.0f}" for p, t in times.items()),
+                f"{ours.min() * 1e3:.1f}",
+                ", ".join(f"{p} {min(t) * 1e3:.0f}" for p, t in times.items()),
                 fastest,
-                f"{times[fastest] / t_ours:.1f}x",
+                f"{speed_up:.1f}x",
             )
             rows.append(row)
             print(" | ".join(row), flush=True)
     print("\nall values equal to the peers' (MONAI: 1e-4 relative, float32)")
+    print("load average (1, 5, 15 min) at the end: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
     if args.csv:
         write_csv(args.csv, rows)
 

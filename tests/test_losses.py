@@ -84,6 +84,24 @@ def _paper_focal_reference(logits, target, weight, gamma):
     return total / len(target)
 
 
+def test_float64_outputs_keep_their_precision():
+    # A network cast to double precision trains with a float64 loss: narrowed to
+    # float32, the outputs would lose their last 8 digits, and every gradient with them.
+    logits = torch.tensor([[1.0, 0.0], [0.0, 3.0], [2.0, 2.0]], dtype=torch.float64) / 3
+    target = torch.tensor([0, 1, 1])
+    weight = torch.tensor([0.6, 3.0])
+    focal = FocalLoss(weight=weight, variant="paper")(logits, target)
+    assert focal.dtype == torch.float64
+    want = _paper_focal_reference(logits, target, weight, 2.0)
+    assert focal.item() == pytest.approx(want, rel=1e-14)
+    iaa_pred = torch.tensor([0.2, 0.9, 0.4], dtype=torch.float64) / 3
+    y = torch.tensor([[0.0, 0.5], [1.0, 0.25], [1.0, 0.75]])  # float32, as the estimators'
+    loss = MultiTaskLoss(alpha=0.5, weight=weight, focal="paper")((logits, iaa_pred), y)
+    assert loss.dtype == torch.float64
+    reg = _smooth_l1_reference(iaa_pred.tolist(), [0.5, 0.25, 0.75], 1.0)
+    assert loss.item() == pytest.approx(0.5 * want + 0.5 * reg, rel=1e-14)
+
+
 @given(problems(), st.floats(0, 5))
 def test_paper_focal_matches_the_authors_formula(problem, gamma):
     logits, target, weight = problem

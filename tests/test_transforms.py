@@ -1,11 +1,13 @@
-"""The augmentation recipes against torchvision's own transforms, image by image."""
+"""The augmentation recipes against torchvision's own transforms, image by image, and
+the preprocessing's precision."""
 
 import pytest
 import torch
 import torchvision.transforms as T
 import torchvision.transforms.functional as TVF
 
-from skiaa.estimators import augment_batch
+from skiaa.estimators import IMA_MEAN, IMA_STD, augment_batch
+from skiaa.estimators._transforms import ImagePreprocess
 
 
 def _replay(x, p, recipe, seed):
@@ -97,3 +99,23 @@ def test_any_channel_count_is_augmented_channel_by_channel():
             img = TVF.autocontrast(TVF.vflip(TVF.hflip(img)))
             img = TVF.adjust_sharpness(T.GaussianBlur((5, 5), sigma=(0.1, 0.1))(img), 2.0)
             torch.testing.assert_close(got[i, c : c + 1], img, rtol=0, atol=1e-6)
+
+
+def test_preprocessing_normalises_in_the_dtype_of_its_module():
+    # A model built in float64 gets float64 inputs computed in float64 from the
+    # start, not float32 intensities widened afterwards.
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randint(0, 256, (2, 3, 4, 4), dtype=torch.uint8, generator=gen)
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        pre64 = ImagePreprocess(None, IMA_MEAN, IMA_STD)
+    finally:
+        torch.set_default_dtype(previous)
+    mean = torch.tensor(IMA_MEAN, dtype=torch.float64).view(1, 3, 1, 1)
+    std = torch.tensor(IMA_STD, dtype=torch.float64).view(1, 3, 1, 1)
+    want = (x.double() / 255 - mean) / std
+    assert torch.equal(pre64(x), want)
+    out = ImagePreprocess(None, IMA_MEAN, IMA_STD)(x)
+    assert out.dtype == torch.float32
+    torch.testing.assert_close(out, want.float())

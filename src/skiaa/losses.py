@@ -18,6 +18,11 @@ __all__ = ["FocalLoss", "MultiTaskLoss"]
 _FOCAL_VARIANTS = ("standard", "paper")
 
 
+def _at_least_float32(x):
+    # Half-precision outputs (autocast) are widened; float64 ones are not narrowed.
+    return x.to(torch.promote_types(x.dtype, torch.float32))
+
+
 class FocalLoss(nn.Module):
     """Focal loss for multi-class classification (Lin et al., 2017).
 
@@ -56,8 +61,9 @@ class FocalLoss(nn.Module):
 
     Notes
     -----
-    The loss is computed in float32 whatever the dtype of the logits, so that it
-    stays accurate under bf16 autocast.
+    The loss is computed in float32 at least, so that it stays accurate under
+    bf16 autocast; float64 logits (a network cast to double precision) keep
+    their precision.
 
     The paper's variant comes from computing the focal factor from a weighted
     cross-entropy: ``log p^w = -CE_w`` so that ``p ** w`` takes the place of
@@ -109,7 +115,7 @@ class FocalLoss(nn.Module):
         loss : torch.Tensor
             A scalar, or shape (n,) with ``reduction="none"``.
         """
-        logits = logits.float()
+        logits = _at_least_float32(logits)
         target = target.long()
         log_p = F.log_softmax(logits, dim=1).gather(1, target[:, None])[:, 0]
         w = torch.ones_like(log_p) if self.weight is None else self.weight[target]
@@ -206,8 +212,8 @@ class MultiTaskLoss(nn.Module):
         label = y_true[:, 0]
         loss = self.alpha * self.focal(logits, label) if self.alpha > 0 else 0.0
         if self.alpha < 1.0:
-            iaa_true = y_true[:, 1].float()
-            iaa_pred = iaa_pred.float().reshape(-1)
+            iaa_pred = _at_least_float32(iaa_pred).reshape(-1)
+            iaa_true = y_true[:, 1].to(iaa_pred.dtype)
             known = ~torch.isnan(iaa_true)
             if bool(known.any()):
                 reg = F.smooth_l1_loss(iaa_pred[known], iaa_true[known], beta=self.beta)

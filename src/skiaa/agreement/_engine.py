@@ -23,6 +23,7 @@ from ._metrics import (
     check_tolerance,
     image_diagonal,
     label_pair_values,
+    needs_borders,
     needs_surfels,
     one_empty,
     pair_values,
@@ -30,7 +31,6 @@ from ._metrics import (
 )
 from ._naming import (
     DISTANCE_METRICS,
-    OVERLAP_METRICS,
     RELEASE_NAMES,
     check_metrics,
     check_statistics,
@@ -159,7 +159,7 @@ def pairwise_values(
     each class; each map's classes and their borders come from one pass over
     it (:class:`LabelStats`).
     """
-    need_surface = any(m not in OVERLAP_METRICS for m in metrics)
+    need_surface = needs_borders(metrics, hd_percentile)
     wants_distance = any(m.removesuffix("_normalized") in DISTANCE_METRICS for m in metrics)
     diagonal = image_diagonal(stack.shape[1:], spacing)
     pairs = pair_indices(stack.shape[0])

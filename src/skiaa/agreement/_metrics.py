@@ -15,7 +15,7 @@ from scipy.spatial import cKDTree
 from .._docstring import Substitution
 from .._masks import as_binary_mask, as_label_map
 from ._naming import DISTANCE_METRICS, OVERLAP_METRICS, TOLERANCE_METRICS
-from ._surfels import surface_elements
+from ._surfels import argwhere, bounding_box, class_surface_elements, surface_elements
 
 __all__ = [
     "EmptyMaskWarning",
@@ -112,7 +112,7 @@ def _border_points_2d(packed):
     words = _words(eroded)
     hits = np.flatnonzero(words)
     bits = np.unpackbits(words[hits].view(np.uint8).reshape(-1, 8), axis=1)
-    which, bit = np.nonzero(bits)
+    which, bit = np.divmod(np.flatnonzero(bits), 64)  # np.nonzero of 2-D is slower
     byte = hits[which] * 8 + bit // 8
     n_bytes = crop.shape[1]
     rows_out = byte // n_bytes + r0
@@ -130,14 +130,10 @@ def _border_points(mask):
     same pixels as on the full image, at the cost of the lesion's area only.
     """
     ndim = mask.ndim
-    lo, hi = [], []
-    for axis in range(ndim):
-        other = tuple(a for a in range(ndim) if a != axis)
-        hits = np.flatnonzero(mask.any(axis=other) if other else mask)
-        if hits.size == 0:
-            return np.empty((0, ndim), dtype=np.intp)
-        lo.append(hits[0])
-        hi.append(hits[-1] + 1)
+    box = bounding_box(mask)
+    if box is None:
+        return np.empty((0, ndim), dtype=np.intp)
+    lo, hi = box
     crop = np.pad(mask[tuple(slice(a, b) for a, b in zip(lo, hi))], 1)
     inner = (slice(1, -1),) * ndim
     eroded = crop[inner].copy()
@@ -147,7 +143,49 @@ def _border_points(mask):
             shifted[axis] = slice(start, stop)
             eroded &= crop[tuple(shifted)]
     border = crop[inner] & ~eroded
-    return np.argwhere(border) + np.asarray(lo, dtype=np.intp)
+    return argwhere(border, lo)
+
+
+def _lengths(steps, spacing):
+    """Lengths of integer steps (n, ndim) as scipy's distance transform computes them.
+
+    ``sqrt(sum((step * spacing) ** 2))``, summed axis by axis in order (what
+    ``np.add.reduce`` over the axes does, to the bit), in pixels when
+    ``spacing`` is None.
+    """
+    total = np.zeros(len(steps))
+    for axis in range(steps.shape[1]):
+        term = steps[:, axis].astype(np.float64)
+        if spacing is not None:
+            term *= spacing[axis]
+        term *= term
+        total += term
+    return np.sqrt(total)
+
+
+#: The most nearby steps :meth:`_Surface.within` tries one by one before asking the tree.
+_MAX_STEPS = 64
+#: The largest box of candidate steps worth listing, and of grid cells worth allocating.
+_MAX_BOX = 1 << 12
+_MAX_GRID = 1 << 27
+
+
+def _steps_within(tolerance, spacing, ndim):
+    """Integer steps no longer than ``tolerance`` (see :func:`_lengths`), nearest first.
+
+    None when their box would exceed ``_MAX_BOX`` steps.
+    """
+    scale = np.ones(ndim) if spacing is None else spacing
+    # One step more than the quotient: the lengths below decide, not the division.
+    reach = np.floor(tolerance / scale) + 1
+    # In floats, each axis first: a huge tolerance overflows integers and products.
+    if reach.max() > _MAX_BOX or np.prod(2 * reach + 1) > _MAX_BOX:
+        return None
+    reach = reach.astype(np.intp)
+    steps = np.indices(tuple(2 * reach + 1)).reshape(ndim, -1).T - reach
+    lengths = _lengths(steps, spacing)
+    keep = lengths <= tolerance
+    return steps[keep][np.argsort(lengths[keep], kind="stable")]
 
 
 class _Surface:
@@ -159,8 +197,8 @@ class _Surface:
         self.points = points.astype(np.float64)
         if spacing is not None:
             self.points *= spacing
-        self.empty = self.points.shape[0] == 0
         self._tree = None
+        self._box = None
 
     @property
     def tree(self):
@@ -172,20 +210,73 @@ class _Surface:
             )
         return self._tree
 
-    def distances_to(self, other):
+    def distances_to(self, other, rows=slice(None)):
         """Directed distances from each of this border's pixels to ``other``'s border.
 
         With a spacing, each distance is recomputed from the integer steps to the
         nearest point as scipy's distance transform computes it (the one medpy,
         MONAI and surface-distance use), ``sqrt(sum((step * spacing) ** 2))``: the
         k-d tree's scaled coordinates can differ from it in the last bit, which
-        decides ``distance <= tolerance`` when the two are equal.
+        decides ``distance <= tolerance`` when the two are equal. ``rows``
+        selects the points to measure (all by default).
         """
-        dist, nearest = other.tree.query(self.points, k=1)
+        dist, nearest = other.tree.query(self.points[rows], k=1)
         if self.spacing is None:
             return dist  # integer steps: the tree's distances are already exact
-        steps = (other.index[nearest] - self.index).astype(np.float64) * self.spacing
-        return np.sqrt(np.add.reduce(steps * steps, axis=1))
+        return _lengths(other.index[nearest] - self.index[rows], self.spacing)
+
+    @property
+    def box(self):
+        """Smallest and largest index along each axis (the points are not empty)."""
+        if self._box is None:
+            columns = self.index.T
+            self._box = (
+                np.array([c.min() for c in columns]),
+                np.array([c.max() for c in columns]),
+            )
+        return self._box
+
+    def within(self, other, tolerance):
+        """Whether each of this border's points lies within ``tolerance`` of ``other``'s.
+
+        The test ``distances_to(other) <= tolerance`` (lengths as
+        :func:`_lengths` computes them), made cheaper because tolerances are
+        small: the steps no longer than it are tried nearest first on a grid
+        of ``other``'s points, the settled points set aside as they
+        accumulate, and only the points that none of the first ``_MAX_STEPS``
+        steps settles are measured on the k-d tree.
+        """
+        steps = _steps_within(tolerance, self.spacing, self.index.shape[1])
+        if steps is None:
+            return self.distances_to(other) <= tolerance
+        tried = steps[:_MAX_STEPS]
+        reach = np.abs(tried).max(axis=0)
+        lo = np.minimum(self.box[0], other.box[0]) - reach
+        shape = tuple(np.maximum(self.box[1], other.box[1]) + reach + 1 - lo)
+        if math.prod(shape) > _MAX_GRID:
+            return self.distances_to(other) <= tolerance
+        grid = np.zeros(shape, dtype=bool)
+        grid[tuple((other.index - lo).T)] = True
+        cells = grid.reshape(-1)
+        strides = np.asarray(grid.strides, dtype=np.intp)  # bytes of a bool: elements
+        todo = (self.index - lo) @ strides
+        where = np.arange(len(todo))
+        near = np.zeros(len(todo), dtype=bool)
+        found = np.zeros(len(todo), dtype=bool)
+        for step in tried @ strides:
+            found |= cells[todo + step]
+            if np.count_nonzero(found) * 4 > len(todo):  # worth setting them aside
+                near[where[found]] = True
+                missed = ~found
+                todo, where = todo[missed], where[missed]
+                if not where.size:
+                    return near
+                found = np.zeros(len(todo), dtype=bool)
+        near[where[found]] = True
+        if len(tried) < len(steps):
+            rest = where[~found]
+            near[rest] = self.distances_to(other, rest) <= tolerance
+        return near
 
 
 class _Surfels(_Surface):
@@ -196,11 +287,38 @@ class _Surfels(_Surface):
         self.areas = areas
 
 
+def _surface_uses(bases, hd_percentile, surface):
+    """What the metrics ``bases`` (names without "_normalized") need of two surfaces.
+
+    A subset of "border distances", "border tolerance" (only whether each
+    border pixel lies within the tolerance of the other border), "surfel
+    distances" and "surfel tolerance" (the same on surface elements).
+    """
+    uses = set()
+    if bases & {"hausdorff", "assd"} or ("hd95" in bases and hd_percentile != "area_weighted"):
+        uses.add("border distances")
+    if "boundary_f1" in bases or ("surface_dice" in bases and surface != "area_weighted"):
+        uses.add("border tolerance")
+    if "hd95" in bases and hd_percentile == "area_weighted":
+        uses.add("surfel distances")
+    if "surface_dice" in bases and surface == "area_weighted":
+        uses.add("surfel tolerance")
+    return uses
+
+
 def needs_surfels(metrics, hd_percentile="pooled", surface="pixels"):
-    """Whether ``metrics`` under these options use surface elements rather than borders."""
+    """Whether ``metrics`` under these options use surface elements."""
     bases = {m.removesuffix("_normalized") for m in metrics}
-    return (hd_percentile == "area_weighted" and "hd95" in bases) or (
-        surface == "area_weighted" and "surface_dice" in bases
+    return bool(
+        _surface_uses(bases, hd_percentile, surface) & {"surfel distances", "surfel tolerance"}
+    )
+
+
+def needs_borders(metrics, hd_percentile="pooled", surface="pixels"):
+    """Whether ``metrics`` under these options use border pixels."""
+    bases = {m.removesuffix("_normalized") for m in metrics}
+    return bool(
+        _surface_uses(bases, hd_percentile, surface) & {"border distances", "border tolerance"}
     )
 
 
@@ -310,6 +428,18 @@ def one_empty(s1, s2):
     return (s1.count == 0) != (s2.count == 0)
 
 
+def _both_ways(first, second, tolerance, distances):
+    """Directed distances (None, None unless ``distances``) and within-tolerance flags.
+
+    Returns ``(d12, d21, near12, near21)``; without distances the flags come
+    from the cheaper :meth:`_Surface.within`.
+    """
+    if distances:
+        d12, d21 = first.distances_to(second), second.distances_to(first)
+        return d12, d21, d12 <= tolerance, d21 <= tolerance
+    return None, None, first.within(second, tolerance), second.within(first, tolerance)
+
+
 def pair_values(
     s1,
     s2,
@@ -343,7 +473,7 @@ def pair_values(
     surface_metrics = [m for m in metrics if m not in OVERLAP_METRICS]
     if not surface_metrics:
         return out
-    e1, e2 = s1.surface.empty, s2.surface.empty
+    e1, e2 = s1.count == 0, s2.count == 0
     if e1 and e2:
         for metric in surface_metrics:
             out[metric] = 1.0 if metric in TOLERANCE_METRICS else 0.0
@@ -368,22 +498,30 @@ def pair_values(
             else:
                 out[metric] = math.nan
         return out
-    d12 = s1.surface.distances_to(s2.surface) if s1.surface is not None else None
-    d21 = s2.surface.distances_to(s1.surface) if s1.surface is not None else None
-    if s1.surfels is not None:
-        e12 = s1.surfels.distances_to(s2.surfels)
-        e21 = s2.surfels.distances_to(s1.surfels)
-        a1, a2 = s1.surfels.areas, s2.surfels.areas
+    bases = {m.removesuffix("_normalized") for m in surface_metrics}
+    uses = _surface_uses(bases, hd_percentile, surface)
+    if uses & {"border distances", "border tolerance"}:
+        d12, d21, near12, near21 = _both_ways(
+            s1.surface, s2.surface, tolerance, "border distances" in uses
+        )
+    if uses & {"surfel distances", "surfel tolerance"}:
+        e12, e21, close12, close21 = _both_ways(
+            s1.surfels, s2.surfels, tolerance, "surfel distances" in uses
+        )
     raw = {}
     for metric in surface_metrics:
         base = metric.removesuffix("_normalized")
         if base not in raw:
             if base == "hd95" and hd_percentile == "area_weighted":
                 raw[base] = float(
-                    max(_weighted_percentile(e12, a1, 95), _weighted_percentile(e21, a2, 95))
+                    max(
+                        _weighted_percentile(e12, s1.surfels.areas, 95),
+                        _weighted_percentile(e21, s2.surfels.areas, 95),
+                    )
                 )
             elif base == "surface_dice" and surface == "area_weighted":
-                hits = a1[e12 <= tolerance].sum() + a2[e21 <= tolerance].sum()
+                a1, a2 = s1.surfels.areas, s2.surfels.areas
+                hits = a1[close12].sum() + a2[close21].sum()
                 raw[base] = float(hits / (a1.sum() + a2.sum()))
             elif base == "hausdorff":
                 raw[base] = float(max(d12.max(), d21.max()))
@@ -395,11 +533,11 @@ def pair_values(
             elif base == "assd":
                 raw[base] = float(np.concatenate([d12, d21]).mean())
             elif base == "surface_dice":
-                hits = np.count_nonzero(d12 <= tolerance) + np.count_nonzero(d21 <= tolerance)
-                raw[base] = hits / (d12.size + d21.size)
+                hits = np.count_nonzero(near12) + np.count_nonzero(near21)
+                raw[base] = hits / (near12.size + near21.size)
             else:  # boundary_f1
-                precision = np.count_nonzero(d12 <= tolerance) / d12.size
-                recall = np.count_nonzero(d21 <= tolerance) / d21.size
+                precision = np.count_nonzero(near12) / near12.size
+                recall = np.count_nonzero(near21) / near21.size
                 denom = precision + recall
                 raw[base] = 0.0 if denom == 0 else 2.0 * precision * recall / denom
         value = raw[base]
@@ -469,7 +607,7 @@ def _class_index(labelmap, labels):
         lut = np.full(top + 1, n, dtype=dtype)
         inside = labels <= top
         lut[labels[inside]] = np.flatnonzero(inside).astype(dtype)
-        return lut[labelmap]
+        return lut.take(labelmap)  # twice as fast as lut[labelmap] (measured)
     order = np.argsort(labels)
     pos = np.searchsorted(labels[order], labelmap).clip(0, n - 1)
     hit = labels[order][pos] == labelmap
@@ -485,15 +623,10 @@ def _class_border_points(index, n):
     every class at once. Points come in row-major order within each class.
     """
     ndim = index.ndim
-    inside = index < n
-    lo, hi = [], []
-    for axis in range(ndim):
-        other = tuple(a for a in range(ndim) if a != axis)
-        hits = np.flatnonzero(inside.any(axis=other) if other else inside)
-        if hits.size == 0:
-            return [np.empty((0, ndim), dtype=np.intp) for _ in range(n)]
-        lo.append(hits[0])
-        hi.append(hits[-1] + 1)
+    box = bounding_box(index < n)
+    if box is None:
+        return [np.empty((0, ndim), dtype=np.intp) for _ in range(n)]
+    lo, hi = box
     # The value n (no class) pads the crop: outside the image counts as another class.
     crop = np.pad(index[tuple(slice(a, b) for a, b in zip(lo, hi))], 1, constant_values=n)
     inner_slices = (slice(1, -1),) * ndim
@@ -505,8 +638,9 @@ def _class_border_points(index, n):
             shifted[axis] = slice(start, stop)
             edge |= crop[tuple(shifted)] != inner
     edge &= inner < n
-    points = np.argwhere(edge) + np.asarray(lo, dtype=np.intp)
-    classes = inner[edge]
+    positions = argwhere(edge, 0)
+    classes = inner[tuple(positions.T)]
+    points = positions + np.asarray(lo, dtype=np.intp)
     order = np.argsort(classes, kind="stable")
     bounds = np.concatenate([[0], np.cumsum(np.bincount(classes, minlength=n)[:n])])
     points = points[order]
@@ -528,26 +662,29 @@ class LabelStats:
     """What every metric needs from one label map, for all its classes, computed once.
 
     The class of each pixel (its position in ``labels``), the voxel count of
-    each class, and each class's border points from a single pass over the
-    map (:func:`_class_border_points`), so that k classes cost one pass, not k.
+    each class, and each class's border points and surface elements from a
+    single pass over the map each (:func:`_class_border_points`,
+    :func:`~skiaa.agreement._surfels.class_surface_elements`), so that k
+    classes cost one pass, not k.
     """
 
     def __init__(self, labelmap, labels, spacing, need_surface, need_surfels=False):
         n = len(labels)
         self.index = _class_index(labelmap, labels)
-        self.counts = np.bincount(self.index.reshape(-1), minlength=n + 1)[:n]
+        if n <= 16:  # a count per class beats bincount's conversion of the map to intp
+            self.counts = np.array([np.count_nonzero(self.index == c) for c in range(n)])
+        else:
+            self.counts = np.bincount(self.index.reshape(-1), minlength=n + 1)[:n]
         if need_surface:
             borders = _class_border_points(self.index, n)
             surfaces = [_Surface(points, spacing) for points in borders]
         else:
             surfaces = [None] * n
-        # Surface elements (area-weighted options only) are found class by class.
-        surfels = [
-            _Surfels(*surface_elements(self.index == c, spacing), spacing)
-            if need_surfels
-            else None
-            for c in range(n)
-        ]
+        if need_surfels:
+            elements = class_surface_elements(self.index, n, spacing)
+            surfels = [_Surfels(*parts, spacing) for parts in elements]
+        else:
+            surfels = [None] * n
         self.classes = [_ClassStats(*parts) for parts in zip(self.counts, surfaces, surfels)]
 
 
@@ -660,7 +797,7 @@ def _one_metric(
     spacing = check_spacing(spacing, a.ndim)
     check_options(hd_percentile, empty)
     name = f"{metric}_normalized" if normalize else metric
-    need_surface = metric not in OVERLAP_METRICS
+    need_surface = needs_borders([metric], hd_percentile, surface)
     need_surfels = needs_surfels([metric], hd_percentile, surface)
     diagonal = image_diagonal(a.shape, spacing)
     options = dict(hd_percentile=hd_percentile, empty=empty, surface=surface)

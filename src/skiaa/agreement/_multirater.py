@@ -35,11 +35,12 @@ from ._metrics import (
     check_options,
     image_diagonal,
     label_pair_values,
+    needs_borders,
     needs_surfels,
     pair_values,
     resolve_labels,
 )
-from ._naming import CONSENSUS_CODES, OVERLAP_METRICS, RELEASE_NAMES
+from ._naming import CONSENSUS_CODES, RELEASE_NAMES
 
 __all__ = [
     "IMAGE_MEASURES",
@@ -142,7 +143,7 @@ class _Masks:
         check_options(hd_percentile, empty)
         spacing = check_spacing(spacing, masks[0].ndim)
         self.options = {"hd_percentile": hd_percentile, "empty": empty}
-        need_surface = any(m not in OVERLAP_METRICS for m in metrics)
+        need_surface = needs_borders(metrics, hd_percentile)
         surfels = needs_surfels(metrics, hd_percentile)
         self.stats = [MaskStats(mask, spacing, need_surface, surfels) for mask in masks]
         self.diagonal = image_diagonal(masks[0].shape, spacing)

@@ -196,15 +196,18 @@ class ImagePreprocess(nn.Module):
         mean, std : sequence of float
             Per-channel mean and standard deviation of intensities in [0, 1].
         """
-        # The values as given (the buffers round them to float32), for reports.
+        # The values as given (the buffers round them to their dtype), for reports.
         self.stats = (tuple(float(m) for m in mean), tuple(float(v) for v in std))
         with torch.no_grad():
-            self.mean.copy_(torch.as_tensor(mean, dtype=torch.float32).view(1, -1, 1, 1))
-            self.std.copy_(torch.as_tensor(std, dtype=torch.float32).view(1, -1, 1, 1))
+            self.mean.copy_(torch.as_tensor(mean, dtype=torch.float64).view(1, -1, 1, 1))
+            self.std.copy_(torch.as_tensor(std, dtype=torch.float64).view(1, -1, 1, 1))
 
     def forward(self, x):
         """Convert, resize, augment (training only) and normalise a batch."""
-        x = x.float().div_(255.0) if x.dtype == torch.uint8 else x.float()
+        # In the buffers' dtype: float32, or float64 in a module built in double
+        # precision (torch's default dtype float64).
+        dtype = self.mean.dtype
+        x = x.to(dtype).div_(255.0) if x.dtype == torch.uint8 else x.to(dtype)
         size = self.image_size
         if size is not None and tuple(x.shape[-2:]) != (size, size):
             x = F.interpolate(x, size=(size, size), mode="bicubic", antialias=True)
