@@ -83,6 +83,46 @@ def test_pooled_alpha_equals_reference_with_raters_missing_from_images(seed):
     assert krippendorff_alpha(images, pooled=True) == pytest.approx(expected, abs=1e-12)
 
 
+def test_pooled_alpha_with_nan_images_all_zero_and_single_mask_equals_reference():
+    # Images given as float stacks with NaN for missing values, among them one
+    # where every present value is 0 (nobody outlined anything: its pairs still
+    # count, as agreeing zeros) and one of a single rater's mask (no pair; it
+    # must not be refused for holding fewer masks than the others).
+    rng = np.random.default_rng(5)
+    varied = (rng.random((3, 4, 4)) < 0.5).astype(float)
+    varied[0, 0, :2] = np.nan
+    zeros = np.zeros((3, 3, 3))
+    zeros[1, 1, 1] = zeros[2, 0, :] = np.nan
+    single = np.array([[[1.0, 0.0, np.nan]]])
+    columns = []
+    for stack in (varied, zeros, single):
+        block = np.full((3, stack[0].size), np.nan)
+        block[: len(stack)] = stack.reshape(len(stack), -1)
+        columns.append(block)
+    expected = _reference_alpha(np.concatenate(columns, axis=1))
+    pooled = krippendorff_alpha([varied, zeros, single], pooled=True)
+    assert pooled == pytest.approx(expected, abs=1e-12)
+    # The all-zero image moves the pooled value: it is read as zeros, not as ones.
+    assert pooled != pytest.approx(krippendorff_alpha([varied, single], pooled=True))
+
+
+def test_pooled_alpha_message_names_the_image_and_shows_six_values():
+    bad = np.array([[[0.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, np.nan]], [[0.0] * 8]])
+    good = np.zeros((2, 1, 2))
+    with pytest.raises(ValueError) as info:
+        krippendorff_alpha([good, bad], pooled=True)
+    assert str(info.value) == (
+        "image 1: mask values must be {0, 1} or {0, 255} (NaN marks a missing value), "
+        "found {0.0, 2.0, 3.0, 4.0, 5.0, 6.0, ...}"
+    )
+    with pytest.raises(ValueError) as info:
+        krippendorff_alpha(bad[:, :, [0, 1, 2, 3, 4, 5, 7]])  # six values and a NaN
+    assert str(info.value) == (
+        "mask values must be {0, 1} or {0, 255} (NaN marks a missing value), "
+        "found {0.0, 2.0, 3.0, 4.0, 5.0, 6.0}"
+    )
+
+
 def test_alpha_of_volumes_equals_reference():
     rng = np.random.default_rng(7)
     truth = rng.random((5, 6, 7)) < 0.5
@@ -283,8 +323,9 @@ def test_uncertainty_map_base_and_errors():
     stack = np.array([[[1, 0]], [[0, 0]]])
     nats = uncertainty_map(stack, base=math.e).entropy
     np.testing.assert_allclose(nats, [[math.log(2), 0.0]])
-    with pytest.raises(ValueError, match="base"):
-        uncertainty_map(stack, base=1)
+    for base in (1, True, "2", None):  # a string is refused by type, not compared
+        with pytest.raises(ValueError, match=f"base must be a number above 1, got {base!r}"):
+            uncertainty_map(stack, base=base)
 
 
 # --------------------------------------------------------------------------- #

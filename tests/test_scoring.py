@@ -255,16 +255,18 @@ def test_summarize_scores_every_column_by_hand():
     nan = math.nan
     scores = pd.DataFrame(
         {
-            "image_id": ["a", "b", "c", "d", "a", "b", "c", "d"],
-            "metric": ["hd95"] * 4 + ["dice"] * 4,
-            # hd95: lower is better. a below the best pair, b on hi, c on lo, d above.
+            "image_id": ["a", "b", "c", "d", "e", "a", "b", "c", "d"],
+            "metric": ["hd95"] * 5 + ["dice"] * 4,
+            # hd95: lower is better. a and e below the best pair, b on hi, c on
+            # lo, d above: two better, one worse, so that reading hd95 as
+            # higher-is-better gives other shares.
             # dice: higher is better. a above the best pair, b on hi, c on lo, d below.
-            "model_mean": [1.0, 5.0, 2.0, 9.0, 0.95, 0.9, 0.7, 0.5],
-            "model_consensus": [1.0, 2.0, 3.0, 4.0, 0.9, nan, 0.7, 0.5],
-            "human_mean": [3.0, 3.0, 3.0, 3.0, 0.8, 0.8, 0.8, 0.8],
-            "human_min": [2.0, 2.0, 2.0, 2.0, 0.7, 0.7, 0.7, 0.7],
-            "human_max": [5.0, 5.0, 5.0, 5.0, 0.9, 0.9, 0.9, 0.9],
-            "percentile": [100.0, 0.0, 50.0, 0.0, 100.0, 50.0, 0.0, nan],
+            "model_mean": [1.0, 5.0, 2.0, 9.0, 1.5, 0.95, 0.9, 0.7, 0.5],
+            "model_consensus": [1.0, 2.0, 3.0, 4.0, 5.0, 0.9, nan, 0.7, 0.5],
+            "human_mean": [3.0] * 5 + [0.8] * 4,
+            "human_min": [2.0] * 5 + [0.7] * 4,
+            "human_max": [5.0] * 5 + [0.9] * 4,
+            "percentile": [100.0, 0.0, 50.0, 0.0, 100.0, 100.0, 50.0, 0.0, nan],
         }
     )
     summary = summarize_scores(scores)
@@ -282,14 +284,14 @@ def test_summarize_scores_every_column_by_hand():
         "n_undefined",
     ]
     hd95, dice = summary.loc["hd95"], summary.loc["dice"]
-    assert hd95["n_images"] == 4
-    assert hd95["model_mean"] == pytest.approx(17.0 / 4)
-    assert hd95["model_consensus"] == pytest.approx(2.5)
+    assert hd95["n_images"] == 5
+    assert hd95["model_mean"] == pytest.approx(18.5 / 5)
+    assert hd95["model_consensus"] == pytest.approx(3.0)
     assert hd95["human_mean"] == pytest.approx(3.0)
-    assert hd95["percentile_median"] == pytest.approx(25.0)
-    # hd95: a (1 < 2) better; b (5 == hi) and c (2 == lo) within; d (9 > 5) worse.
-    assert (hd95["better_than_humans"], hd95["within_human_range"]) == (0.25, 0.5)
-    assert hd95["worse_than_humans"] == 0.25
+    assert hd95["percentile_median"] == pytest.approx(50.0)
+    # hd95: a (1 < 2), e (1.5 < 2) better; b (5 == hi), c (2 == lo) within; d (9 > 5) worse.
+    assert (hd95["better_than_humans"], hd95["within_human_range"]) == (0.4, 0.4)
+    assert hd95["worse_than_humans"] == 0.2
     # dice: a (0.95 > 0.9) better; b (== hi) and c (== lo) within; d (0.5 < 0.7) worse.
     assert (dice["better_than_humans"], dice["within_human_range"]) == (0.25, 0.5)
     assert dice["worse_than_humans"] == 0.25
@@ -301,6 +303,10 @@ def test_summarize_scores_every_column_by_hand():
     scores.loc[[5, 6], "human_mean"] = nan
     assert summarize_scores(scores).loc["dice", "n_undefined"] == 2
     assert math.isnan(summarize_scores(scores).loc["dice", "human_mean"])
+    # A metric undefined on every image has NaN shares in a float column.
+    alone = summarize_scores(scores[scores["metric"] == "dice"].assign(model_mean=nan))
+    assert alone["within_human_range"].dtype == np.float64
+    assert alone["within_human_range"].isna().all()
     with pytest.raises(ValueError, match="lacks the columns model_consensus$"):
         summarize_scores(scores.drop(columns="model_consensus"))
 

@@ -186,7 +186,10 @@ def test_to_dict_is_json_and_str_is_a_table():
     assert "Mann-Whitney U" in text and "Cohen's d" in text and "Cliff's delta" in text
     assert repr(res).startswith("<GroupComparison")
     assert list(res.groups_frame().index) == [0, 1]
-    assert len(res.tests_frame()) == 6
+    tests = res.tests_frame()
+    assert len(tests) == 6
+    assert list(tests.columns[:2]) == ["test", "alternative"]
+    assert set(tests["alternative"]) == {"two-sided", "less", "greater"}
 
 
 @pytest.mark.parametrize(

@@ -527,7 +527,7 @@ def uncertainty_map(masks, *, base=2.0):
     return UncertaintyMap(mean, _binary_entropy(mean, base))
 
 
-def _binary_entropy(p, base=2.0):
+def _binary_entropy(p, base):
     """Binary entropy of probabilities ``p`` (0 at 0 and 1), in units of ``log(base)``."""
     out = np.zeros_like(p, dtype=np.float64)
     inside = (p > 0) & (p < 1)

@@ -251,15 +251,12 @@ def _alpha_from_sums(o01, n0, n1, where=""):
 
 def _images(masks):
     """``(index, stack)`` of each image of a pooled ``masks`` argument."""
-    if isinstance(masks, np.ndarray) and masks.dtype != object:
-        images = list(masks)
-    elif is_path(masks) or not hasattr(masks, "__iter__"):
+    if is_path(masks) or not hasattr(masks, "__iter__"):
         raise ValueError(
             f"with pooled=True, masks must be a sequence of mask stacks (one per image), "
             f"got {type(masks).__name__}"
         )
-    else:
-        images = list(masks)
+    images = list(masks)
     if not images:
         raise ValueError("with pooled=True, masks must hold at least one image's stack")
     return enumerate(images)
