@@ -123,6 +123,38 @@ def test_pooled_alpha_message_names_the_image_and_shows_six_values():
     )
 
 
+@pytest.mark.parametrize("k", [255, 256, 300])
+def test_alpha_with_hundreds_of_raters_equals_reference(k):
+    # Votes per pixel are counted in uint8 below 256 raters: at 256 a pixel
+    # every rater marks must count 256, not wrap to 0.
+    rng = np.random.default_rng(k)
+    stack = np.ones((k, 2, 3), bool)
+    stack[:, 1, :] = rng.random((k, 3)) < 0.7
+    expected = _reference_alpha(stack.reshape(k, -1).astype(float))
+    assert krippendorff_alpha(stack) == pytest.approx(expected, abs=1e-12)
+    with_missing = stack.astype(float)
+    with_missing[0, 0, 0] = np.nan
+    expected = _reference_alpha(with_missing.reshape(k, -1))
+    assert krippendorff_alpha(with_missing) == pytest.approx(expected, abs=1e-12)
+    labels = stack.astype(np.uint8) * 2
+    labels[: k // 2, 1, 0] = 1
+    want = krippendorff.alpha(
+        reliability_data=labels.reshape(k, -1).astype(float), level_of_measurement="nominal"
+    )
+    assert krippendorff_alpha(labels, labels="all") == pytest.approx(want, abs=1e-12)
+
+
+@pytest.mark.parametrize("labels", [None, "all"])
+def test_energy_distance_messages_name_the_bad_set(labels):
+    good = np.zeros((2, 3, 3), np.uint8)
+    good[0, 1, 1] = 1
+    bad = np.full((2, 3, 3), 7.5)  # neither a binary mask nor a label map
+    with pytest.raises(ValueError, match="^samples: "):
+        generalized_energy_distance(bad, good, labels=labels)
+    with pytest.raises(ValueError, match="^annotators: "):
+        generalized_energy_distance(good, bad, labels=labels)
+
+
 def test_alpha_of_volumes_equals_reference():
     rng = np.random.default_rng(7)
     truth = rng.random((5, 6, 7)) < 0.5
