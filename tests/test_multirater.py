@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from skiaa.agreement import (
+    DEFAULT_METRICS,
     AlphaUndefinedWarning,
     EmptyMaskWarning,
     annotator_vs_consensus,
@@ -20,6 +21,7 @@ from skiaa.agreement import (
     hd95,
     krippendorff_alpha,
     majority_vote,
+    pairwise_agreement,
     staple,
     uncertainty_map,
 )
@@ -269,6 +271,11 @@ def test_pooled_alpha_names_the_bad_image():
         krippendorff_alpha([good, np.full((2, 3, 3), 7)], pooled=True)
     with pytest.raises(ValueError, match="sequence of mask stacks"):
         krippendorff_alpha("masks", pooled=True)
+    # Over labels too: the bad image is named, a good one is not.
+    with pytest.raises(ValueError, match="^image 1: "):
+        krippendorff_alpha(
+            [good.astype(np.uint8), np.full((2, 3, 3), 1.5)], pooled=True, labels="all"
+        )
 
 
 # --------------------------------------------------------------------------- #
@@ -387,6 +394,37 @@ def test_leave_one_out_compares_with_the_others_consensus(method):
         assert row["image_id"] == "x" and row["index"] == j and row["n_others"] == 3
         assert row["dice"] == pytest.approx(dice(masks[j], reference))
         assert row["hd95"] == pytest.approx(hd95(masks[j], reference))
+
+
+@pytest.mark.parametrize("leave_one_out", [True, False])
+def test_annotator_vs_consensus_passes_every_option_to_the_metrics(leave_one_out):
+    # Each row equals pairwise_agreement of the mask and its consensus with
+    # the same options: spacing, tolerance, hd_percentile, empty, metrics.
+    masks = _lesions(4, seed=8, shape=(20, 28))
+    masks[1, 2:5, 2:5] = True  # a far blob: HD95 pooled and max differ
+    masks[3] = False  # an empty mask: distances to its consensus are the worst case
+    options = dict(spacing=(0.7, 1.9), tolerance=1.3, hd_percentile="max", empty="worst")
+    metrics = ["dice", "hd95", "surface_dice", "boundary_f1"]
+    table = annotator_vs_consensus(
+        masks, method="majority", leave_one_out=leave_one_out, metrics=metrics, **options
+    )
+    assert list(table.columns) == ["index", "consensus", "n_others", *metrics]
+    assert (table["consensus"] == "majority").all()
+    for j in range(4):
+        others = np.delete(masks, j, axis=0) if leave_one_out else masks
+        pair = np.stack([masks[j], majority_vote(others)])
+        expected = pairwise_agreement(pair, metrics, **options).iloc[0][metrics]
+        np.testing.assert_allclose(table.iloc[j][metrics].astype(float), expected.astype(float))
+    # Without metrics, the default ones, in their order.
+    default = annotator_vs_consensus(masks, method="majority", empty="worst")
+    assert list(default.columns[3:]) == list(DEFAULT_METRICS)
+    # The default tolerance is the documented 2.0.
+    np.testing.assert_array_equal(
+        annotator_vs_consensus(masks, metrics="surface_dice", empty="worst")["surface_dice"],
+        annotator_vs_consensus(masks, metrics="surface_dice", empty="worst", tolerance=2.0)[
+            "surface_dice"
+        ],
+    )
 
 
 def test_without_leave_one_out_every_mask_meets_the_full_consensus():
