@@ -408,6 +408,59 @@ def test_multilabel_staple_and_voting_equal_simpleitk(ndim, data):
     np.testing.assert_allclose(result.confusion.sum(axis=1)[result.confusion.sum(axis=1) > 0], 1)
 
 
+def _sitk_multilabel_staple(maps, max_iter=None):
+    sitk = pytest.importorskip("SimpleITK")
+    f = sitk.MultiLabelSTAPLEImageFilter()
+    if max_iter is not None:
+        f.SetMaximumNumberOfIterations(max_iter)
+    mask = sitk.GetArrayFromImage(f.Execute([sitk.GetImageFromArray(m) for m in maps]))
+    n = int(maps.max()) + 1
+    confusion = np.stack(
+        [np.reshape(f.GetConfusionMatrix(a), (n + 1, n)) for a in range(len(maps))]
+    )
+    return mask, confusion
+
+
+@pytest.mark.parametrize("k", [4, 40])
+def test_multilabel_staple_confusion_iterations_and_prior_equal_simpleitk(k):
+    # Noise-like maps, where EM takes tens of iterations: every annotator's
+    # confusion matrix equals SimpleITK's after 1 and 2 iterations and at
+    # convergence; n_iter is the iteration that converged (one fewer warns);
+    # the prior is each class's share of all pixels. 40 raters of 3 classes
+    # (3**40 > 2**63) take the path that does not encode vote patterns as integers.
+    from sklearn.exceptions import ConvergenceWarning
+
+    rng = np.random.default_rng(k)
+    base = np.zeros((12, 14), np.uint8)
+    base[3:8, 3:9], base[6:10, 8:12] = 1, 2
+    noisy = rng.random((k, *base.shape)) < 0.3
+    maps = np.where(noisy, rng.integers(0, 3, (k, *base.shape)), base).astype(np.uint8)
+    result = staple(maps, labels=[1, 2])
+    mask, confusion = _sitk_multilabel_staple(maps)
+    np.testing.assert_array_equal(result.mask, mask)
+    np.testing.assert_allclose(result.confusion, confusion, atol=1e-12)
+    assert result.n_iter > 3
+    for max_iter in (1, 2):
+        with pytest.warns(ConvergenceWarning, match=f"max_iter={max_iter} "):
+            early = staple(maps, labels=[1, 2], max_iter=max_iter)
+        assert early.n_iter == max_iter
+        np.testing.assert_allclose(
+            early.confusion, _sitk_multilabel_staple(maps, max_iter)[1], atol=1e-12
+        )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        staple(maps, labels=[1, 2], max_iter=result.n_iter)
+    with pytest.warns(ConvergenceWarning):
+        staple(maps, labels=[1, 2], max_iter=result.n_iter - 1)
+    np.testing.assert_array_equal(result.values, [0, 1, 2])
+    np.testing.assert_allclose(result.prior, np.bincount(maps.ravel(), minlength=3) / maps.size)
+    np.testing.assert_allclose(result.probabilities.sum(axis=0), 1.0)
+    decided = np.sort(result.probabilities, axis=0)[-1] > np.sort(result.probabilities, axis=0)[-2]
+    np.testing.assert_array_equal(
+        result.values[result.probabilities.argmax(axis=0)][decided], result.mask[decided]
+    )
+
+
 def test_label_consensus_undecided_value_and_background_of_unnamed_values():
     maps = np.array([[[1, 2, 5]], [[1, 3, 5]]])
     # A 2-2 tie between 2 and 3 is undecided; 5 is not named, so it is background.
