@@ -89,18 +89,29 @@ def test_threshold_jaccard_keeps_a_value_exactly_at_the_threshold():
 # --------------------------------------------------------------------------- #
 @pytest.mark.parametrize("consensus", ["staple", "majority"])
 def test_score_segmentation_equals_the_pair_metrics(consensus):
-    masks = _image(4, seed=1)
+    # Every option reaches the metrics: spacing, tolerance, hd_percentile; and
+    # the two consensus masks differ here (by 48 pixels), so the consensus
+    # asked for is the one used.
+    masks = _image(4, seed=3)
+    assert not np.array_equal(staple(masks).mask, majority_vote(masks))
     pred = _disc((32, 32), (17, 15), 9)
-    metrics = ["dice", "jaccard", "threshold_jaccard", "hd95", "assd"]
+    options = dict(spacing=(0.8, 1.3), tolerance=1.5, hd_percentile="max")
+    metrics = ["dice", "jaccard", "threshold_jaccard", "hd95", "assd", "surface_dice"]
     result = score_segmentation(
-        pred, masks, metrics, annotators=list("ABCD"), consensus=consensus, image_id="img"
+        pred,
+        masks,
+        metrics,
+        annotators=list("ABCD"),
+        consensus=consensus,
+        image_id="img",
+        **options,
     )
-    base = ["dice", "jaccard", "hd95", "assd"]
-    model = pairwise_agreement(np.concatenate([pred[None], masks]), base)
+    base = ["dice", "jaccard", "hd95", "assd", "surface_dice"]
+    model = pairwise_agreement(np.concatenate([pred[None], masks]), base, **options)
     model = model[model["index1"] == 0]
-    human = pairwise_agreement(masks, base)
+    human = pairwise_agreement(masks, base, **options)
     reference = staple(masks).mask if consensus == "staple" else majority_vote(masks)
-    against = pairwise_agreement(np.stack([pred, reference]), base).iloc[0]
+    against = pairwise_agreement(np.stack([pred, reference]), base, **options).iloc[0]
     for name in base:
         row = result.summary.set_index("metric").loc[name]
         assert row["model_mean"] == pytest.approx(model[name].mean())
@@ -117,6 +128,18 @@ def test_score_segmentation_equals_the_pair_metrics(consensus):
     assert result.annotators["annotator"].tolist() == list("ABCD")
     assert (result.summary["image_id"] == "img").all()
     assert (result.summary["n_annotators"] == 4).all()
+
+
+def test_score_segmentation_default_tolerance_and_threshold_bounds():
+    masks = _image(3, seed=2)
+    pred = _disc((32, 32), (15, 17), 7)
+    default = score_segmentation(pred, masks, ["surface_dice"]).summary
+    explicit = score_segmentation(pred, masks, ["surface_dice"], tolerance=2.0).summary
+    pd.testing.assert_frame_equal(default, explicit)
+    # Both ends of the threshold are accepted: 1.0 keeps only perfect overlaps.
+    assert threshold_jaccard(masks[0], masks[0], 1.0) == 1.0
+    assert threshold_jaccard(masks[0], masks[1], 1.0) == 0.0
+    assert threshold_jaccard(masks[0], masks[1], 0.0) == jaccard(masks[0], masks[1])
 
 
 def _percentile_by_definition(model, pairs, lower_is_better):
