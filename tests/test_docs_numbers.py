@@ -66,6 +66,20 @@ def test_compare_names_each_moved_number(table, record):
     ]
 
 
+def test_check_reruns_each_row_and_fails_naming_what_moved(table, record, monkeypatch, capsys):
+    # The --check path with the run replaced by the recorded row (and a moved
+    # one): what the slow test runs, minus the two minutes of training.
+    row = record["rows"][0]
+    monkeypatch.setattr(table, "run_seed", lambda seed, threads: copy.deepcopy(row))
+    assert table.main(["--check", str(RECORD), "--seeds", str(row["seed"])]) == 0
+    assert "1 row(s) of" in capsys.readouterr().out
+    moved = copy.deepcopy(row)
+    moved["probe"] += 0.1
+    monkeypatch.setattr(table, "run_seed", lambda seed, threads: moved)
+    assert table.main(["--check", str(RECORD), "--seeds", str(row["seed"])]) == 1
+    assert f"seed {row['seed']} probe: documented" in capsys.readouterr().err
+
+
 def test_row_from_results_reads_a_results_file(table, record):
     # The row is computed from results.json's own fields: means and sample sds
     # over the folds, the gain per fold from the paired differences.
