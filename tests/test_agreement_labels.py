@@ -161,6 +161,7 @@ def test_generalized_dice_equals_monai_with_absent_classes():
     a = np.array([[1, 1, 2, 0, 3, 3]])
     cases = [
         np.array([[1, 1, 0, 0, 0, 3]]),  # class 2 absent from the reference: largest weight
+        np.array([[1, 1, 0, 0, 3, 3]]),  # the same, the largest weight below 1
         np.array([[0, 0, 0, 0, 0, 0]]),  # every class absent: weights 1
         a,
     ]
@@ -599,6 +600,16 @@ def test_area_weighted_options_per_class_and_in_tables():
     per_class = hd95(maps[0], maps[1], labels=labels, hd_percentile="area_weighted")
     want = [hd95(maps[0] == c, maps[1] == c, hd_percentile="area_weighted") for c in labels]
     np.testing.assert_allclose(per_class, want)
+    # With a spacing, each class's surface elements are measured in it too.
+    spacing, tol = (2.5, 0.6), 1.2
+    for metric, kwargs in (
+        (hd95, dict(hd_percentile="area_weighted")),
+        (surface_dice, dict(tolerance=tol, surface="area_weighted")),
+    ):
+        got = metric(maps[0], maps[1], labels=labels, spacing=spacing, **kwargs)
+        binary = [metric(maps[0] == c, maps[1] == c, spacing=spacing, **kwargs) for c in labels]
+        np.testing.assert_allclose(got, binary)
+        assert not np.allclose(got, metric(maps[0], maps[1], labels=labels, **kwargs))
     pairs = pairwise_agreement(maps[:2], ["hd95"], labels=labels, hd_percentile="area_weighted")
     np.testing.assert_allclose(pairs[["hd95_label1", "hd95_label2"]].to_numpy()[0], want)
     with pytest.raises(ValueError, match="defined for 2-D and 3-D masks, got 4-D"):
