@@ -580,6 +580,23 @@ def test_area_weighted_hd95_and_surface_dice_equal_deepmind(ndim, data):
     )
 
 
+def test_area_weighted_hd95_where_the_farthest_element_holds_over_5_percent():
+    # Single pixels: each of a pixel's four edges holds a quarter of its
+    # surface, so the 95th percentile weighted by area is the largest distance
+    # alone (the cumulative share reaches 0.95 only at the last element), as
+    # DeepMind's robust Hausdorff distance has it.
+    sd = _deepmind()
+    a = np.zeros((12, 16), bool)
+    b = a.copy()
+    a[5, 4] = True
+    b[7, 11] = True
+    distances = sd.compute_surface_distances(a, b, (1.0, 1.3))
+    want = sd.compute_robust_hausdorff(distances, 95)
+    assert hd95(a, b, spacing=(1.0, 1.3), hd_percentile="area_weighted") == pytest.approx(
+        want, abs=1e-9
+    )
+
+
 def test_area_weighted_surface_dice_equals_monai_subvoxels():
     metrics = pytest.importorskip("monai.metrics", reason="MONAI reference (the 'test' extra)")
     torch = pytest.importorskip("torch")
