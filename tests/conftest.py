@@ -15,6 +15,17 @@ settings.register_profile(
     "default", max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
 settings.register_profile("ci-full", max_examples=500, deadline=None)
+# "mutation" (tox -e mutation): every mutant reruns the property tests, so fewer
+# examples, always the same ones (derandomize), so that whether a mutant is
+# killed does not depend on the draw.
+settings.register_profile(
+    "mutation",
+    max_examples=10,
+    derandomize=True,
+    database=None,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 
