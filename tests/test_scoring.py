@@ -153,6 +153,17 @@ def _percentile_by_definition(model, pairs, lower_is_better):
     return 100.0 * score / len(pairs)
 
 
+def test_percentile_ties_only_within_the_last_bits():
+    # A pair value 1e-7 above the model's is a better pair, not a tie: ties are
+    # only the last-bit differences of a mean (rtol 1e-9), not numpy's 1e-5.
+    from skiaa.agreement._scoring import _percentile
+
+    human = np.array([0.5 + 1e-7, 0.5 + 1e-13, 0.4])
+    assert _percentile(0.5, human, lower_is_better=False) == pytest.approx(100 * 1.5 / 3)
+    assert _percentile(0.5, human, lower_is_better=True) == pytest.approx(100 * 1.5 / 3)
+    assert _percentile(0.5, human[:1], lower_is_better=True) == 100.0
+
+
 @pytest.mark.filterwarnings("ignore::skiaa.agreement.EmptyMaskWarning")
 @given(st.integers(0, 10_000), st.integers(2, 5))
 def test_percentile_by_definition_in_each_metric_direction(seed, k):
