@@ -11,6 +11,7 @@ import shutil
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 
 from _study_release import TINY, numbers, relabel, write_study_release
 from skiaa.cli import main
@@ -186,6 +187,14 @@ def test_scores_recomputed_from_out_of_fold_predictions(tiny_run):
         baseline = np.mean(np.abs(iaa[test] - np.median(iaa[train])))
         assert fold["baseline_mae"] == pytest.approx(baseline, rel=1e-12)
         assert fold["mae"] == pytest.approx(np.mean(np.abs(iaa[test] - oof[test_fold == k])))
+        # Pearson r of the fold's predictions, as scipy computes it (NaN for a
+        # constant prediction, which has no correlation).
+        pred = oof[test_fold == k]
+        if np.std(pred) == 0:
+            assert np.isnan(fold["pearson_r"])
+        else:
+            want = stats.pearsonr(iaa[test], pred).statistic
+            assert fold["pearson_r"] == pytest.approx(want, rel=1e-9)
         assert (fold["n_train"], fold["n_test"]) == (len(train), len(test))
     diag = results["diagnosis"]["test_resnet"]["1"]
     assert diag["n_test"] == [int((test_fold == k).sum()) for k in range(TINY["cv"])]
