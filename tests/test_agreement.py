@@ -72,9 +72,14 @@ def _reference_border(mask):
 
 
 def _reference_directed(a, b, spacing):
+    # A distance is sqrt(sum((step * spacing) ** 2)) over the integer step
+    # between two pixels, as scipy's distance transform (and so medpy, MONAI and
+    # surface-distance) computes it: scaling the coordinates before subtracting
+    # them rounds differently in the last bit, which decides "distance <=
+    # tolerance" when a tolerance equals a step's length.
     scale = np.ones(2) if spacing is None else np.asarray(spacing)
-    pa, pb = _reference_border(a) * scale, _reference_border(b) * scale
-    diff = pa[:, None, :] - pb[None, :, :]
+    pa, pb = _reference_border(a), _reference_border(b)
+    diff = (pa[:, None, :] - pb[None, :, :]) * scale
     return np.sqrt((diff**2).sum(-1)).min(axis=1)
 
 
