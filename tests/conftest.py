@@ -1,5 +1,6 @@
 """Shared pytest fixtures and settings for skiaa's tests."""
 
+import math
 import os
 import random
 import sys
@@ -68,8 +69,49 @@ def _seed_everything():
         sys.modules["torch"].manual_seed(0)
 
 
+def _mutant_under_test():
+    """The mutmut mutant this process runs the tests of, or None outside mutmut.
+
+    mutmut names its mutants ``<module>.x_<function>__mutmut_<n>`` and sets
+    ``MUTANT_UNDER_TEST`` to that name (to "stats", "fail" or "" otherwise).
+    """
+    name = os.environ.get("MUTANT_UNDER_TEST", "")
+    return name if "__mutmut_" in name else None
+
+
+# Test files that exercise the study end to end: a mutant of agreement/ or
+# stats/ is reached by them too, but the files written for its own module
+# already decide it, and the study's runs would make each of its survivors
+# cost ten seconds more.
+_STUDY_ONLY_TEST_FILES = ("test_study_paper.py",)
+
+
+def _order_for_mutant(config, items, mutant):
+    """Run a mutant's tests fastest first and only those meant for its module.
+
+    mutmut stops at the first failing test, so ordering by the duration it
+    recorded makes a killed mutant cost its cheapest killing test; the end-to-end
+    study tests run only for mutants of ``skiaa.study``.
+    """
+    import json
+
+    stats = Path("mutmut-stats.json")  # mutmut runs the tests from mutants/
+    durations = json.loads(stats.read_text())["duration_by_test"] if stats.is_file() else {}
+    if not mutant.startswith("skiaa.study."):
+        kept = [item for item in items if item.path.name not in _STUDY_ONLY_TEST_FILES]
+        # A mutant only those files reach keeps them (no tests would read as killed).
+        if kept and len(kept) < len(items):
+            config.hook.pytest_deselected(items=[i for i in items if i not in kept])
+            items[:] = kept
+    # sorted() is stable: tests without a recorded time keep their order, last.
+    items.sort(key=lambda item: durations.get(item.nodeid, math.inf))
+
+
 def pytest_collection_modifyitems(config, items):
-    """Skip tests marked ``gpu`` when CUDA is absent."""
+    """Skip tests marked ``gpu`` when CUDA is absent; order a mutant's tests."""
+    mutant = _mutant_under_test()
+    if mutant is not None:
+        _order_for_mutant(config, items, mutant)
     try:
         import torch
 

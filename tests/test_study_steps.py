@@ -1,0 +1,157 @@
+"""The study's agreement and statistics steps on their own, with a real step store.
+
+``tests/test_study.py`` and ``tests/test_study_paper.py`` run the steps inside
+whole studies; these tests call them directly on a few small masks, so that what
+each step computes, what it stores and when it reads its result back are checked
+in a fraction of a second.
+"""
+
+import base64
+import io
+
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.figure import Figure
+from PIL import Image
+
+import skiaa.agreement
+from skiaa.agreement import dice, hd95
+from skiaa.study import StudyConfig
+from skiaa.study._data import _StudyData
+from skiaa.study._steps import _iaa_digest, _png, _step_agreement, _step_statistics
+from skiaa.study._store import _StepStore
+
+
+def _disc(shift, radius, size=24):
+    yy, xx = np.mgrid[:size, :size]
+    return (yy - 12) ** 2 + (xx - 12 - shift) ** 2 <= radius**2
+
+
+def _masks():
+    """Four images of three masks each, the shifts growing image by image."""
+    return [
+        np.stack([_disc(0, 6), _disc(k, 6), _disc(-k, 7)]).astype(np.uint8) for k in (0, 1, 2, 4)
+    ]
+
+
+def _data(masks=None, diagnosis=("benign", "malignant", "benign", "malignant")):
+    masks = _masks() if masks is None else masks
+    return _study_data(["a", "b", "c", "d"], diagnosis, masks)
+
+
+def _study_data(ids, diagnosis, masks):
+    # The study digests the masks' content (their files' bytes when read from disk).
+    return _StudyData(
+        ids=ids, diagnosis=list(diagnosis), masks=masks, content={"masks": lambda: masks}
+    )
+
+
+def _forbid_computing(monkeypatch):
+    """Make the agreement step fail if it computes instead of reading the store."""
+
+    def fail(*args, **kwargs):
+        raise AssertionError("the agreement was computed, not read back")
+
+    monkeypatch.setattr(skiaa.agreement, "AgreementTransformer", fail)
+
+
+def test_agreement_table_has_ids_diagnoses_and_the_mean_pairwise_values(tmp_path):
+    masks = _masks()
+    table = _step_agreement(_data(masks), StudyConfig(), _StepStore(tmp_path, False), 0)
+    assert list(table.columns[:3]) == ["image_id", "diagnosis", "iaa"]
+    assert table["image_id"].tolist() == ["a", "b", "c", "d"]
+    assert table["diagnosis"].tolist() == ["benign", "malignant", "benign", "malignant"]
+    assert table.attrs["method"] == "AgreementTransformer on the masks"
+    pairs = [(0, 1), (0, 2), (1, 2)]
+    for row, stack in zip(table.itertuples(), masks):
+        for metric, column in ((dice, row.iaa), (hd95, row.hd95_mean)):
+            values = [metric(stack[i], stack[j]) for i, j in pairs]
+            assert column == pytest.approx(np.mean(values))
+    # The shifts grow image by image, so agreement falls.
+    assert table["iaa"].is_monotonic_decreasing
+
+
+def test_agreement_is_read_back_with_this_runs_diagnoses(tmp_path, monkeypatch):
+    first = _step_agreement(_data(), StudyConfig(), _StepStore(tmp_path, False), 0)
+    _forbid_computing(monkeypatch)
+    store = _StepStore(tmp_path, False)
+    relabelled = ("malignant", "malignant", "benign", "benign")
+    again = _step_agreement(_data(diagnosis=relabelled), StudyConfig(), store, 0)
+    assert store.reused == ["agreement"]
+    assert again.attrs["method"] == first.attrs["method"]
+    assert again["diagnosis"].tolist() == list(relabelled)
+    pd.testing.assert_frame_equal(again.drop(columns="diagnosis"), first.drop(columns="diagnosis"))
+
+
+def test_agreement_of_changed_masks_or_ids_is_computed_again(tmp_path):
+    store = _StepStore(tmp_path, False)
+    first = _step_agreement(_data(), StudyConfig(), store, 0)
+    masks = _masks()
+    masks[0] = masks[0].copy()
+    masks[0][1] = _disc(5, 6)  # one mask of the first image moves
+    changed = _step_agreement(_data(masks), StudyConfig(), store, 0)
+    assert store.reused == []
+    assert changed["iaa"][0] < first["iaa"][0]
+    assert changed["iaa"][1:].tolist() == first["iaa"][1:].tolist()
+    renamed = _study_data(["a", "b", "c", "e"], ["benign"] * 4, masks)
+    assert _step_agreement(renamed, StudyConfig(), store, 0)["image_id"].iloc[-1] == "e"
+    assert store.reused == []
+
+
+def test_iaa_digest_follows_ids_and_values():
+    table = pd.DataFrame({"image_id": ["a", "b"], "iaa": [0.5, 0.75]})
+    base = _iaa_digest(table).hex
+    assert _iaa_digest(table.copy()).hex == base
+    assert _iaa_digest(table.assign(image_id=["a", "c"])).hex != base
+    assert _iaa_digest(table.assign(iaa=[0.5, 0.7500001])).hex != base
+
+
+def test_png_is_the_figure_at_150_dpi():
+    fig = Figure(figsize=(2, 1.5))
+    fig.subplots().plot([0, 1], [1, 0])
+    text = _png(fig)
+    assert isinstance(text, str)
+    image = Image.open(io.BytesIO(base64.b64decode(text)))
+    assert image.format == "PNG"
+    assert image.size == (300, 225)
+
+
+def _statistics(tmp_path, agreement=None, **config):
+    data = _data()
+    config = StudyConfig(n_resamples=200, **config)
+    store = _StepStore(tmp_path, False)
+    if agreement is None:
+        agreement = _step_agreement(data, config, store, 0)
+    return _step_statistics(agreement, data, config, store), store
+
+
+def test_statistics_compare_the_two_diagnoses_and_keep_their_figure(tmp_path):
+    result, _ = _statistics(tmp_path)
+    comparison = result["comparison"]
+    agreement = _step_agreement(_data(), StudyConfig(), _StepStore(tmp_path, False), 0)
+    assert result["n_excluded"] == 0
+    assert comparison["positive"] == "malignant"
+    assert comparison["confidence_intervals"]["n_resamples"] == 200
+    for group, values in agreement.groupby("diagnosis")["iaa"]:
+        assert comparison["groups"][group]["n"] == 2
+        assert comparison["groups"][group]["mean"] == pytest.approx(values.mean())
+    assert set(result["figures"]) == {"ecdf.png"}
+    assert Image.open(io.BytesIO(base64.b64decode(result["figures"]["ecdf.png"]))).size == (
+        900,
+        630,
+    )
+    assert "IAA" in result["table"]
+
+
+def test_statistics_are_read_back_unless_their_settings_or_inputs_change(tmp_path):
+    first, _ = _statistics(tmp_path)
+    again, store = _statistics(tmp_path)
+    assert again == first
+    assert "statistics" in store.reused
+    _, store = _statistics(tmp_path, random_state=1)
+    assert "statistics" not in store.reused
+    agreement = _step_agreement(_data(), StudyConfig(), _StepStore(tmp_path, False), 0)
+    agreement.loc[0, "iaa"] = 0.5
+    _, store = _statistics(tmp_path, agreement=agreement)
+    assert "statistics" not in store.reused
