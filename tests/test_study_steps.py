@@ -19,7 +19,20 @@ import skiaa.agreement
 from skiaa.agreement import dice, hd95
 from skiaa.study import StudyConfig
 from skiaa.study._data import _StudyData
-from skiaa.study._steps import _iaa_digest, _png, _step_agreement, _step_statistics
+from skiaa.study._steps import (
+    _cross_validate_once,
+    _FoldScorer,
+    _iaa_digest,
+    _partition,
+    _pearson,
+    _png,
+    _step_agreement,
+    _step_statistics,
+    _test_fold,
+    _train_settings,
+    split_70_10_20,
+    write_figures,
+)
 from skiaa.study._store import _StepStore
 
 
@@ -155,3 +168,89 @@ def test_statistics_are_read_back_unless_their_settings_or_inputs_change(tmp_pat
     agreement.loc[0, "iaa"] = 0.5
     _, store = _statistics(tmp_path, agreement=agreement)
     assert "statistics" not in store.reused
+
+
+def test_pearson_r_is_scipys_and_nan_when_either_side_is_constant():
+    from scipy.stats import pearsonr
+
+    rng = np.random.default_rng(0)
+    truth, pred = rng.random(20), rng.random(20)
+    assert _pearson(truth, pred) == pytest.approx(pearsonr(truth, pred).statistic, abs=1e-12)
+    assert _pearson(truth, -pred) == pytest.approx(-_pearson(truth, pred), abs=1e-12)
+    assert np.isnan(_pearson(truth, np.full(20, 0.7)))  # the median baseline
+    assert np.isnan(_pearson(np.full(20, 0.7), pred))
+
+
+class _Predictor:
+    """Stands for a fitted estimator: fixed predictions, maybe a best epoch."""
+
+    def __init__(self, pred, best_epoch=None):
+        self.pred = pred
+        if best_epoch is not None:
+            self.best_epoch_ = best_epoch
+
+    def predict(self, X):
+        return self.pred[: len(X)]
+
+
+def test_fold_scorer_scores_and_keeps_each_folds_predictions():
+    truth = np.array([0.2, 0.4, 0.9, 0.5])
+    scorer = _FoldScorer()
+    first = scorer(_Predictor(np.array([0.3, 0.4, 0.6, 0.5]), best_epoch=7), np.zeros(4), truth)
+    second = scorer(_Predictor(np.array([0.5, 0.5, 0.5])), np.zeros(3), truth[:3])
+    assert first["mae"] == pytest.approx(0.1)
+    assert first["pearson_r"] == pytest.approx(_pearson(truth, [0.3, 0.4, 0.6, 0.5]))
+    assert first["best_epoch"] == 7.0
+    assert np.isnan(second["best_epoch"])  # no early stopping: no best epoch
+    assert np.isnan(second["pearson_r"])
+    assert [p.tolist() for p in scorer.predictions] == [[0.3, 0.4, 0.6, 0.5], [0.5] * 3]
+
+
+def test_test_fold_names_the_fold_that_tests_each_row():
+    rows = np.array([2, 3, 5, 7, 8])
+    assert _test_fold(rows, [np.array([3, 8]), np.array([2])]).tolist() == [1, 0, -1, -1, 0]
+
+
+def test_partition_is_drawn_per_diagnosis_among_images_with_an_iaa():
+    n = 40
+    agreement = pd.DataFrame({"iaa": np.r_[np.full(n - 2, 0.8), np.nan, np.nan]})
+    data = _StudyData(ids=np.arange(n), diagnosis=["benign", "malignant"] * (n // 2))
+    assert _partition(agreement, data, StudyConfig()) is None  # cross-validation
+    part = _partition(agreement, data, StudyConfig(protocol="split", split_seed=3))
+    assert part[-2:].tolist() == ["", ""]
+    assert sorted(set(part[:-2])) == ["test", "train", "val"]
+    expected = split_70_10_20(data.diagnosis[: n - 2], 3)
+    assert part[:-2].tolist() == list(expected)
+    assert not np.array_equal(part, _partition(agreement, data, StudyConfig(protocol="split")))
+
+
+def test_split_protocols_settings_name_its_runs_seed_and_scheme():
+    cv = _train_settings(StudyConfig())
+    assert not {"n_runs", "split_seed", "partition"} & set(cv)
+    split = _train_settings(StudyConfig(protocol="split", n_runs=2, split_seed=5))
+    assert split["n_runs"] == 2
+    assert split["split_seed"] == 5
+    assert split["partition"] == "70/10/20 per class, fixed validation"
+    assert split["protocol"] == "split"
+
+
+def test_cross_validate_once_raises_a_failing_fold_and_returns_its_indices():
+    from sklearn.dummy import DummyRegressor
+    from sklearn.linear_model import LinearRegression
+
+    X, y = np.arange(12.0).reshape(6, 2), np.arange(6.0)
+    folds = [(np.arange(3), np.arange(3, 6)), (np.arange(3, 6), np.arange(3))]
+    result = _cross_validate_once(DummyRegressor(), X, y, folds, scoring="r2")
+    assert [t.tolist() for t in result["indices"]["test"]] == [[3, 4, 5], [0, 1, 2]]
+    bad = X.copy()
+    bad[4, 0] = np.nan  # the second fold trains on it: LinearRegression refuses NaN
+    with pytest.raises(ValueError, match="NaN"):
+        _cross_validate_once(LinearRegression(), bad, y, folds, scoring="r2")
+
+
+def test_write_figures_writes_into_the_output_folder(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    write_figures({"a.png": base64.b64encode(b"png bytes").decode("ascii")}, out)
+    assert (out / "a.png").read_bytes() == b"png bytes"
+    assert not (tmp_path / "a.png").exists()  # tests run in tmp_path
