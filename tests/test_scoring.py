@@ -391,6 +391,39 @@ def test_scorer_equals_the_mean_of_score_segmentation():
         assert scorer(model, X, y) == pytest.approx(sign * expected)
 
 
+@pytest.mark.parametrize(
+    ("metric", "reference", "options"),
+    [
+        ("dice", "consensus", {"consensus": "majority"}),
+        ("threshold_jaccard", "annotators", {"threshold": 0.3}),
+        ("hd95", "annotators", {"hd_percentile": "max"}),
+        ("hd95", "percentile", {"hd_percentile": "max", "consensus": "majority"}),
+    ],
+)
+def test_scorer_passes_its_options_to_score_segmentation(metric, reference, options):
+    X, y = _dataset()
+    model = ThresholdSegmenter(level=0.3).fit(X)
+    pred = model.predict(X)
+    column = {"annotators": "model_mean", "consensus": "model_consensus"}.get(
+        reference, "percentile"
+    )
+
+    def mean_score(**kwargs):
+        return np.mean(
+            [
+                score_segmentation(p, m, [metric], **kwargs).summary[column].iloc[0]
+                for p, m in zip(pred, y)
+            ]
+        )
+
+    expected = mean_score(**options)
+    assert expected != pytest.approx(mean_score())  # the options change the number
+    # Lower-is-better distances are negated, except as a percentile of the annotators.
+    sign = -1 if metric == "hd95" and reference != "percentile" else 1
+    scorer = make_segmentation_scorer(metric, reference=reference, **options)
+    assert scorer(model, X, y) == pytest.approx(sign * expected)
+
+
 def test_scorer_in_cross_validation_and_grid_search():
     X, y = _dataset(6)
     scorer = make_segmentation_scorer("dice")
