@@ -23,6 +23,7 @@ from skiaa.agreement import (
     majority_vote,
     pairwise_agreement,
     staple,
+    surface_dice,
     uncertainty_map,
 )
 
@@ -425,6 +426,28 @@ def test_annotator_vs_consensus_passes_every_option_to_the_metrics(leave_one_out
             "surface_dice"
         ],
     )
+
+
+def test_annotator_vs_consensus_on_area_weighted_surface_elements():
+    # DeepMind's definitions (surface elements weighted by their area) reach the
+    # per-annotator table too, with a spacing.
+    masks = _lesions(4, seed=5, shape=(20, 28))
+    table = annotator_vs_consensus(
+        masks,
+        method="majority",
+        metrics=["hd95", "surface_dice"],
+        hd_percentile="area_weighted",
+        spacing=(0.8, 1.3),
+    )
+    differs = False
+    for j in range(4):
+        reference = majority_vote(np.delete(masks, j, axis=0))
+        want = hd95(masks[j], reference, spacing=(0.8, 1.3), hd_percentile="area_weighted")
+        assert table["hd95"][j] == pytest.approx(want)
+        want_sd = surface_dice(masks[j], reference, spacing=(0.8, 1.3), surface="pixels")
+        assert table["surface_dice"][j] == pytest.approx(want_sd)
+        differs |= want != pytest.approx(hd95(masks[j], reference, spacing=(0.8, 1.3)))
+    assert differs  # the definition changes the numbers on these masks
 
 
 def test_without_leave_one_out_every_mask_meets_the_full_consensus():

@@ -137,9 +137,8 @@ class _Masks:
     words ("prediction and mask 2: ").
     """
 
-    def __init__(
-        self, masks, metrics, *, spacing=None, tolerance=2.0, hd_percentile="pooled", empty="nan"
-    ):
+    # Every option is required: the public functions that build it own the defaults.
+    def __init__(self, masks, metrics, *, spacing, tolerance, hd_percentile, empty):
         check_options(hd_percentile, empty)
         spacing = check_spacing(spacing, masks[0].ndim)
         self.options = {"hd_percentile": hd_percentile, "empty": empty}
@@ -150,7 +149,7 @@ class _Masks:
         self.metrics = list(metrics)
         self.tolerance = tolerance
 
-    def values(self, i, j, where=""):
+    def values(self, i, j, where):
         row = pair_values(
             self.stats[i],
             self.stats[j],
@@ -221,12 +220,12 @@ def _label_alpha_sums(stack, labels):
     return (k * k * pixels - squares) / (k - 1), totals
 
 
-def _alpha_from_label_sums(disagreement, totals, where=""):
+def _alpha_from_label_sums(disagreement, totals):
     n = totals.sum()
     expected = n * n - float(np.dot(totals, totals))
     if expected == 0:
         warnings.warn(
-            f"{where}Krippendorff's alpha is undefined when every pairable value is the same "
+            "Krippendorff's alpha is undefined when every pairable value is the same "
             "class; returned as NaN",
             AlphaUndefinedWarning,
             stacklevel=3,
@@ -235,10 +234,10 @@ def _alpha_from_label_sums(disagreement, totals, where=""):
     return 1.0 - (n - 1.0) * disagreement / expected
 
 
-def _alpha_from_sums(o01, n0, n1, where=""):
+def _alpha_from_sums(o01, n0, n1):
     if n0 == 0 or n1 == 0:
         warnings.warn(
-            f"{where}Krippendorff's alpha is undefined when every pairable value is the same "
+            "Krippendorff's alpha is undefined when every pairable value is the same "
             f"({'no' if n1 == 0 else 'every'} pixel marked by the annotators); returned as NaN",
             AlphaUndefinedWarning,
             stacklevel=3,
