@@ -82,3 +82,30 @@ def test_summarise_groups_equals_numpy_per_group(sizes, ddof, seed):
             for s, stat in enumerate(stats):
                 expected = np.nan if n == 0 else funcs[stat](group[:, c])
                 np.testing.assert_allclose(out[g, c, s], expected, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("labels", [None, "all"])
+@pytest.mark.parametrize("metric", ["dice", "hd95", "surface_dice"])
+def test_a_bad_mask_is_named_by_its_argument(metric, labels):
+    func = getattr(agreement, metric)
+    good = np.zeros((6, 6), dtype=np.uint8)
+    good[1:4, 1:4] = 1
+    bad = np.full((6, 6), 1.5)  # neither binary nor a label map of whole numbers
+    with pytest.raises(ValueError, match=r"^mask1: "):
+        func(bad, good, labels=labels)
+    with pytest.raises(ValueError, match=r"^mask2: "):
+        func(good, bad, labels=labels)
+
+
+def test_pairwise_tolerance_defaults_to_two():
+    rng = np.random.default_rng(3)
+    yy, xx = np.mgrid[:32, :32]
+    stack = np.stack(
+        [(yy - 16 - dy) ** 2 + (xx - 16 - dx) ** 2 <= 64 for dy, dx in rng.integers(-3, 4, (4, 2))]
+    )
+    metrics = ["surface_dice", "boundary_f1"]
+    default = agreement.pairwise_agreement(stack, metrics)
+    pd.testing.assert_frame_equal(
+        default, agreement.pairwise_agreement(stack, metrics, tolerance=2.0)
+    )
+    assert not default.equals(agreement.pairwise_agreement(stack, metrics, tolerance=3.0))

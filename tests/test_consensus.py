@@ -192,3 +192,13 @@ def test_staple_convergence_warning_and_errors():
     ]:
         with pytest.raises(ValueError, match=message):
             staple(masks, **kwargs)
+
+
+@pytest.mark.parametrize("labels", [None, [1, 2]])
+def test_the_consensus_of_one_mask_is_that_mask(labels):
+    mask = np.zeros((6, 6), dtype=np.uint8)
+    mask[1:3, 1:3] = 1
+    if labels is not None:
+        mask[3:5, 3:5] = 2
+    np.testing.assert_array_equal(majority_vote(mask[None], labels=labels), mask)
+    np.testing.assert_array_equal(staple(mask[None], labels=labels).mask, mask)

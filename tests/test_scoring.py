@@ -13,6 +13,7 @@ from sklearn.model_selection import GridSearchCV, cross_validate
 
 from skiaa.agreement import (
     EmptyMaskWarning,
+    dice,
     jaccard,
     majority_vote,
     make_segmentation_scorer,
@@ -447,3 +448,35 @@ def test_scorer_with_an_empty_prediction_is_nan_or_the_worst_case():
     assert worst == -1.0
     with pytest.raises(ValueError, match="empty"):
         make_segmentation_scorer("hd95", empty="zero")
+
+
+def test_per_annotator_table_names_the_image_and_each_masks_position():
+    X, y = _dataset(1)
+    pred = ThresholdSegmenter().fit(X).predict(X)[0]
+    # Release names are read as skiaa's; the consensus masks are left out.
+    result = score_segmentation(
+        pred,
+        y[0],
+        ["dice_score", "threshold_jaccard", "hd95_score"],
+        annotators=["A1", "ST", "A2", "A3"][: len(y[0])],
+        image_id="ISIC_1",
+    )
+    table = result.annotators
+    n = len(y[0])
+    keep = [i for i, code in enumerate(["A1", "ST", "A2", "A3"][:n]) if code != "ST"]
+    assert list(table.columns) == [
+        "image_id",
+        "index",
+        "annotator",
+        "dice",
+        "threshold_jaccard",
+        "hd95",
+    ]
+    assert table["image_id"].tolist() == ["ISIC_1"] * len(keep)
+    assert table["index"].tolist() == keep
+    assert result.summary["metric"].tolist() == ["dice", "threshold_jaccard", "hd95"]
+    for row in table.itertuples():
+        assert row.dice == pytest.approx(dice(pred, y[0][row.index]))
+    anonymous = score_segmentation(pred, y[0], "dice").annotators
+    assert list(anonymous.columns) == ["index", "dice"]
+    assert anonymous["index"].tolist() == list(range(n))
