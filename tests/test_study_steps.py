@@ -254,3 +254,25 @@ def test_write_figures_writes_into_the_output_folder(tmp_path):
     write_figures({"a.png": base64.b64encode(b"png bytes").decode("ascii")}, out)
     assert (out / "a.png").read_bytes() == b"png bytes"
     assert not (tmp_path / "a.png").exists()  # tests run in tmp_path
+
+
+def test_statistics_are_the_same_from_two_fresh_folders_and_leave_out_images_without_iaa(
+    tmp_path,
+):
+    first, _ = _statistics(tmp_path / "one")
+    second, _ = _statistics(tmp_path / "two")
+    assert second == first  # seeded by the study's random_state, not by chance
+    # Six images, one of which has a single mask (no IAA): it is left out and counted.
+    masks = _masks() + _masks()[1:3]
+    masks[0] = masks[0][:1]
+    data = _study_data(list("abcdef"), ["benign", "malignant"] * 3, masks)
+    config = StudyConfig(n_resamples=200)
+    store = _StepStore(tmp_path / "three", False)
+    agreement = _step_agreement(data, config, store, 0)
+    assert np.isnan(agreement["iaa"][0])
+    result = _step_statistics(agreement, data, config, store)
+    assert result["n_excluded"] == 1
+    assert {k: g["n"] for k, g in result["comparison"]["groups"].items()} == {
+        "benign": 2,
+        "malignant": 3,
+    }
