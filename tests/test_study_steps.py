@@ -30,6 +30,7 @@ from skiaa.study._steps import (
     _step_statistics,
     _test_fold,
     _train_settings,
+    _training_inputs,
     split_70_10_20,
     write_figures,
 )
@@ -276,3 +277,30 @@ def test_statistics_are_the_same_from_two_fresh_folders_and_leave_out_images_wit
         "benign": 2,
         "malignant": 3,
     }
+
+
+def test_training_inputs_follow_the_weight_files_content(tmp_path):
+    # A weight file replaced under the same name must not serve models fitted
+    # from the old one: its content, not its path, enters the training steps' key.
+    agreement = pd.DataFrame({"image_id": ["a", "b"], "iaa": [0.5, 0.75]})
+    data = _StudyData(ids=["a", "b"], diagnosis=["benign", "malignant"], images=np.zeros((2, 4)))
+    weights = tmp_path / "w.pt"
+    weights.write_bytes(b"first")
+    config = StudyConfig(weights={"resnet18": str(weights)})
+    first = _training_inputs(agreement, data, "resnet18", config)
+    assert set(first) == {"images", "agreement", "diagnosis", "weights"}
+    weights.write_bytes(b"second, longer")
+    second = _training_inputs(agreement, data, "resnet18", config)
+    assert second["weights"].hex != first["weights"].hex
+    assert {k: v.hex for k, v in second.items() if k != "weights"} == {
+        k: v.hex for k, v in first.items() if k != "weights"
+    }
+    random = StudyConfig(weights={"resnet18": "random"})
+    assert "weights" not in _training_inputs(agreement, data, "resnet18", random)
+    relabelled = _StudyData(
+        ids=["a", "b"], diagnosis=["malignant", "malignant"], images=np.zeros((2, 4))
+    )
+    assert (
+        _training_inputs(agreement, relabelled, "resnet18", random)["diagnosis"].hex
+        != _training_inputs(agreement, data, "resnet18", random)["diagnosis"].hex
+    )
