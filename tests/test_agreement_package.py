@@ -109,3 +109,27 @@ def test_pairwise_tolerance_defaults_to_two():
         default, agreement.pairwise_agreement(stack, metrics, tolerance=2.0)
     )
     assert not default.equals(agreement.pairwise_agreement(stack, metrics, tolerance=3.0))
+
+
+def _pairs_table():
+    stack = np.zeros((2, 8, 8), dtype=bool)
+    stack[:, 2:6, 2:6] = True
+    return agreement.pairwise_agreement(stack, ["dice"])
+
+
+def test_an_unknown_statistic_is_named_with_the_three_closest():
+    with pytest.raises(ValueError) as info:
+        agreement.image_agreement(_pairs_table(), statistics=["man"])
+    assert str(info.value) == (
+        "unknown statistic 'man' in statistics; choose from mean, std, min, max, median. "
+        "Did you mean 'mean', 'min', 'median'?"
+    )
+    with pytest.raises(ValueError) as info:
+        agreement.image_agreement(_pairs_table(), statistics="zzz")
+    assert str(info.value) == (
+        "unknown statistic 'zzz' in statistics; choose from mean, std, min, max, median."
+    )
+
+
+def test_agreement_transformer_needs_no_target():
+    assert agreement.AgreementTransformer().__sklearn_tags__().target_tags.required is False
