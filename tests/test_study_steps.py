@@ -20,6 +20,7 @@ from skiaa.agreement import dice, hd95
 from skiaa.study import StudyConfig
 from skiaa.study._data import _StudyData
 from skiaa.study._steps import (
+    _assemble_iaa_regression,
     _cross_validate_once,
     _FoldScorer,
     _iaa_digest,
@@ -304,3 +305,56 @@ def test_training_inputs_follow_the_weight_files_content(tmp_path):
         _training_inputs(agreement, relabelled, "resnet18", random)["diagnosis"].hex
         != _training_inputs(agreement, data, "resnet18", random)["diagnosis"].hex
     )
+
+
+def test_iaa_regression_assembles_folds_out_of_fold_predictions_and_the_authors_numbers():
+    from scipy.stats import mannwhitneyu
+
+    iaa = np.array([0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3])
+    ids = np.array(list("abcdefg"))
+    diagnosis = np.array(["benign", "malignant"] * 3 + ["indeterminate"], dtype=object)
+    rows = np.array([0, 1, 2, 3, 4, 5])  # image 6 has no IAA: in no fold
+    folds = [
+        (np.array([2, 3, 4, 5]), np.array([0, 1])),
+        (np.array([0, 1, 4, 5]), np.array([2, 3])),
+    ]
+    fits = [
+        {
+            "prediction": [0.85, 0.7],
+            "mae": 0.075,
+            "pearson_r": 1.0,
+            "best_epoch": 3,
+            "seconds": 2.0,
+        },
+        {
+            "prediction": [0.6, 0.65],
+            "mae": 0.075,
+            "pearson_r": -1.0,
+            "best_epoch": None,
+            "seconds": 1.5,
+        },
+    ]
+    out = _assemble_iaa_regression(
+        fits, iaa=iaa, rows=rows, folds=folds, ids=ids, diagnosis=diagnosis
+    )
+    assert out["folds"] == [
+        {"mae": 0.075, "baseline_mae": pytest.approx(0.3), "pearson_r": 1.0, "best_epoch": 3,
+         "n_train": 4, "n_test": 2},
+        {"mae": 0.075, "baseline_mae": pytest.approx(0.05), "pearson_r": -1.0, "best_epoch": None,
+         "n_train": 4, "n_test": 2},
+    ]  # fmt: skip
+    np.testing.assert_array_equal(out["oof_prediction"], [0.85, 0.7, 0.6, 0.65, np.nan, np.nan])
+    np.testing.assert_array_equal(out["rows"], rows)
+    np.testing.assert_array_equal(out["test_fold"], [0, 0, 1, 1, -1, -1])
+    assert [t["image_id"].tolist() for t in out["test_predictions"]] == [["a", "b"], ["c", "d"]]
+    np.testing.assert_array_equal(out["test_predictions"][1]["true"], [0.7, 0.6])
+    np.testing.assert_array_equal(out["test_predictions"][1]["predicted"], [0.6, 0.65])
+    assert out["seconds"] == 3.5
+    authors = out["authors"]
+    true, pred = iaa[:4], np.array([0.85, 0.7, 0.6, 0.65])
+    assert authors["n"] == 4
+    assert authors["mae"] == pytest.approx(np.mean(np.abs(true - pred)))
+    assert authors["std_signed_residual"] == pytest.approx(np.std(true - pred, ddof=1))
+    want = mannwhitneyu(pred[[1, 3]], pred[[0, 2]]).pvalue
+    assert authors["predicted_malignant_vs_benign"]["mannwhitneyu_pvalue"] == pytest.approx(want)
+    assert authors["predicted_malignant_vs_benign"]["n_malignant"] == 2
