@@ -26,6 +26,8 @@ from skiaa.study._steps import (
     _iaa_digest,
     _partition,
     _pearson,
+    _plan_baselines,
+    _plan_diagnosis,
     _png,
     _step_agreement,
     _step_statistics,
@@ -358,3 +360,59 @@ def test_iaa_regression_assembles_folds_out_of_fold_predictions_and_the_authors_
     want = mannwhitneyu(pred[[1, 3]], pred[[0, 2]]).pvalue
     assert authors["predicted_malignant_vs_benign"]["mannwhitneyu_pvalue"] == pytest.approx(want)
     assert authors["predicted_malignant_vs_benign"]["n_malignant"] == 2
+
+
+def _mixed_study(tmp_path):
+    """Twelve images: ten labelled with an IAA, one indeterminate, one without an IAA."""
+    n = 12
+    diagnosis = np.array(["benign", "malignant"] * 5 + ["indeterminate", "benign"], dtype=object)
+    agreement = pd.DataFrame(
+        {"image_id": [f"i{k}" for k in range(n)], "iaa": np.r_[np.linspace(0.5, 0.9, 11), np.nan]}
+    )
+    data = _StudyData(
+        ids=agreement["image_id"], diagnosis=diagnosis, images=np.zeros((n, 8, 8, 3), np.uint8)
+    )
+    weights = tmp_path / "resnet.pt"
+    weights.write_bytes(b"weights")
+    config = StudyConfig(
+        cv=2,
+        alphas=(0.5,),
+        weights={"resnet18": str(weights), "efficientnet_lite0": "random"},
+    )
+    return agreement, data, config, _StepStore(tmp_path, False)
+
+
+@pytest.mark.filterwarnings("ignore:The least populated class:UserWarning")
+def test_diagnosis_is_planned_on_labelled_images_with_an_iaa_and_shared_folds(tmp_path):
+    agreement, data, config, store = _mixed_study(tmp_path)
+    plans = _plan_diagnosis(agreement, data, config, store, 0)
+    assert list(plans) == [
+        (model, alpha) for model in ("resnet18", "efficientnet_lite0") for alpha in (1.0, 0.5)
+    ]
+    folds = None
+    for (model, alpha), plan in plans.items():
+        assert plan.name == f"diagnosis/{model}/alpha={alpha:g}"
+        assert plan.settings["alpha"] == alpha and plan.settings["model"] == model
+        these = [(t.spec["train"].tolist(), t.spec["test"].tolist()) for t in plan.tasks]
+        assert all(t.spec["params"]["alpha"] == alpha for t in plan.tasks)
+        folds = these if folds is None else folds
+        assert these == folds  # paired: every (model, alpha) on the same folds
+    tested = sorted(i for _, test in folds for i in test)
+    assert tested == list(range(10))  # not the indeterminate image, not the one without IAA
+
+
+@pytest.mark.filterwarnings("ignore:The least populated class:UserWarning")
+def test_baselines_probe_only_models_with_weights_on_the_same_rows(tmp_path):
+    agreement, data, config, store = _mixed_study(tmp_path)
+    plan = _plan_baselines(agreement, data, config, store, 0)
+    assert [t.name for t in plan.tasks] == [
+        "baselines/pixels",
+        "baselines/linear probe (resnet18)",
+    ]
+    spec = plan.tasks[1].spec
+    assert spec["extractor"]["model"] == "resnet18"
+    assert spec["extractor"]["weights"] == config.weights["resnet18"]
+    reg = sorted(i for _, test in spec["reg_folds"] for i in test)
+    clf = sorted(i for _, test in spec["clf_folds"] for i in test)
+    assert reg == list(range(11))  # the regression: every image with an IAA
+    assert clf == list(range(10))  # the diagnosis: labelled ones only
