@@ -372,12 +372,13 @@ def _mixed_study(tmp_path):
     data = _StudyData(
         ids=agreement["image_id"], diagnosis=diagnosis, images=np.zeros((n, 8, 8, 3), np.uint8)
     )
-    weights = tmp_path / "resnet.pt"
+    weights = tmp_path / "lite0.pt"
     weights.write_bytes(b"weights")
+    # The first model starts from random weights: the one after it is still probed.
     config = StudyConfig(
         cv=2,
         alphas=(0.5,),
-        weights={"resnet18": str(weights), "efficientnet_lite0": "random"},
+        weights={"resnet18": "random", "efficientnet_lite0": str(weights)},
     )
     return agreement, data, config, _StepStore(tmp_path, False)
 
@@ -407,11 +408,11 @@ def test_baselines_probe_only_models_with_weights_on_the_same_rows(tmp_path):
     plan = _plan_baselines(agreement, data, config, store, 0)
     assert [t.name for t in plan.tasks] == [
         "baselines/pixels",
-        "baselines/linear probe (resnet18)",
+        "baselines/linear probe (efficientnet_lite0)",
     ]
     spec = plan.tasks[1].spec
-    assert spec["extractor"]["model"] == "resnet18"
-    assert spec["extractor"]["weights"] == config.weights["resnet18"]
+    assert spec["extractor"]["model"] == "efficientnet_lite0"
+    assert spec["extractor"]["weights"] == config.weights["efficientnet_lite0"]
     reg = sorted(i for _, test in spec["reg_folds"] for i in test)
     clf = sorted(i for _, test in spec["clf_folds"] for i in test)
     assert reg == list(range(11))  # the regression: every image with an IAA
