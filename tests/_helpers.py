@@ -32,6 +32,12 @@ PUBLIC_MODULES = [
 ]
 
 
+def disc(shape, centre, radius):
+    """A boolean disc of ``radius`` pixels around ``centre`` in an array of ``shape``."""
+    yy, xx = np.mgrid[: shape[0], : shape[1]]
+    return (yy - centre[0]) ** 2 + (xx - centre[1]) ** 2 <= radius**2
+
+
 def existing_public_modules():
     """The names of :data:`PUBLIC_MODULES` that exist in this checkout."""
     return [m for m in PUBLIC_MODULES if m == "skiaa" or importlib.util.find_spec(m) is not None]

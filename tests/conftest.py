@@ -98,11 +98,11 @@ def _order_for_mutant(config, items, mutant):
     stats = Path("mutmut-stats.json")  # mutmut runs the tests from mutants/
     durations = json.loads(stats.read_text())["duration_by_test"] if stats.is_file() else {}
     if not mutant.startswith("skiaa.study."):
-        kept = [item for item in items if item.path.name not in _STUDY_ONLY_TEST_FILES]
+        study = [item for item in items if item.path.name in _STUDY_ONLY_TEST_FILES]
         # A mutant only those files reach keeps them (no tests would read as killed).
-        if kept and len(kept) < len(items):
-            config.hook.pytest_deselected(items=[i for i in items if i not in kept])
-            items[:] = kept
+        if study and len(study) < len(items):
+            config.hook.pytest_deselected(items=study)
+            items[:] = [item for item in items if item.path.name not in _STUDY_ONLY_TEST_FILES]
     # sorted() is stable: tests without a recorded time keep their order, last.
     items.sort(key=lambda item: durations.get(item.nodeid, math.inf))
 

@@ -11,6 +11,7 @@ from hypothesis.extra.numpy import arrays
 from sklearn.base import BaseEstimator
 from sklearn.model_selection import GridSearchCV, cross_validate
 
+from _helpers import disc
 from skiaa.agreement import (
     EmptyMaskWarning,
     dice,
@@ -25,16 +26,11 @@ from skiaa.agreement import (
 )
 
 
-def _disc(shape, centre, radius):
-    yy, xx = np.mgrid[: shape[0], : shape[1]]
-    return (yy - centre[0]) ** 2 + (xx - centre[1]) ** 2 <= radius**2
-
-
 def _image(k=4, seed=0, shape=(32, 32)):
     rng = np.random.default_rng(seed)
     masks = np.stack(
         [
-            _disc(shape, (16 + rng.normal(0, 1.5), 16 + rng.normal(0, 1.5)), 8 + rng.normal(0, 1))
+            disc(shape, (16 + rng.normal(0, 1.5), 16 + rng.normal(0, 1.5)), 8 + rng.normal(0, 1))
             for _ in range(k)
         ]
     )
@@ -95,7 +91,7 @@ def test_score_segmentation_equals_the_pair_metrics(consensus):
     # asked for is the one used.
     masks = _image(4, seed=3)
     assert not np.array_equal(staple(masks).mask, majority_vote(masks))
-    pred = _disc((32, 32), (17, 15), 9)
+    pred = disc((32, 32), (17, 15), 9)
     options = dict(spacing=(0.8, 1.3), tolerance=1.5, hd_percentile="max")
     metrics = ["dice", "jaccard", "threshold_jaccard", "hd95", "assd", "surface_dice"]
     result = score_segmentation(
@@ -133,7 +129,7 @@ def test_score_segmentation_equals_the_pair_metrics(consensus):
 
 def test_score_segmentation_default_tolerance_and_threshold_bounds():
     masks = _image(3, seed=2)
-    pred = _disc((32, 32), (15, 17), 7)
+    pred = disc((32, 32), (15, 17), 7)
     default = score_segmentation(pred, masks, ["surface_dice"]).summary
     explicit = score_segmentation(pred, masks, ["surface_dice"], tolerance=2.0).summary
     pd.testing.assert_frame_equal(default, explicit)
@@ -257,7 +253,7 @@ def test_score_segmentation_of_volumes_with_spacing():
 # --------------------------------------------------------------------------- #
 def test_summarize_scores_counts_and_propagates_nan():
     tables = [
-        score_segmentation(_disc((32, 32), (16, 16), 8 + s), _image(3, seed=s), image_id=s)
+        score_segmentation(disc((32, 32), (16, 16), 8 + s), _image(3, seed=s), image_id=s)
         for s in range(4)
     ]
     per_image = pd.concat([t.summary for t in tables], ignore_index=True)

@@ -1,9 +1,10 @@
-"""The study's agreement and statistics steps on their own, with a real step store.
+"""The study's steps on their own, with a real step store and no network fitted.
 
 ``tests/test_study.py`` and ``tests/test_study_paper.py`` run the steps inside
-whole studies; these tests call them directly on a few small masks, so that what
-each step computes, what it stores and when it reads its result back are checked
-in a fraction of a second.
+whole studies; these tests call the agreement and statistics steps, the plans
+and assembly of the training steps and their helpers directly on a few small
+masks, so that what each computes, what it stores and when it reads its result
+back are checked in a fraction of a second (and decide mutants quickly).
 """
 
 import base64
@@ -16,6 +17,7 @@ from matplotlib.figure import Figure
 from PIL import Image
 
 import skiaa.agreement
+from _helpers import disc
 from skiaa.agreement import dice, hd95
 from skiaa.study import StudyConfig
 from skiaa.study._data import _StudyData
@@ -40,9 +42,9 @@ from skiaa.study._steps import (
 from skiaa.study._store import _StepStore
 
 
-def _disc(shift, radius, size=24):
-    yy, xx = np.mgrid[:size, :size]
-    return (yy - 12) ** 2 + (xx - 12 - shift) ** 2 <= radius**2
+def _disc(shift, radius):
+    """A disc in a 24 x 24 image, ``shift`` pixels right of the centre."""
+    return disc((24, 24), (12, 12 + shift), radius)
 
 
 def _masks():
