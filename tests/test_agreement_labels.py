@@ -30,6 +30,7 @@ from skiaa.agreement import (
     surface_dice,
 )
 from skiaa.agreement._metrics import _border_points, _class_border_points, _class_index
+from skiaa.agreement._surfels import class_surface_elements, surface_elements
 
 PER_CLASS = {
     "dice": dice,
@@ -87,6 +88,19 @@ def test_one_pass_borders_equal_each_class_border(data):
     borders = _class_border_points(index, len(labels))
     for c, value in enumerate(labels):
         np.testing.assert_array_equal(borders[c], _border_points(labelmap == value))
+
+
+@settings(max_examples=30, deadline=None)
+@given(data=st.one_of(map_pairs(ndim=2), map_pairs(ndim=3)))
+def test_one_pass_surfels_equal_each_class_surfels(data):
+    labelmap, _, spacing = data
+    labels = np.array([3, 1, 2, 7])
+    elements = class_surface_elements(_class_index(labelmap, labels), len(labels), spacing)
+    assert len(elements) == len(labels)
+    for (vertices, areas), value in zip(elements, labels):
+        want_vertices, want_areas = surface_elements(labelmap == value, spacing)
+        np.testing.assert_array_equal(vertices, want_vertices)
+        np.testing.assert_allclose(areas, want_areas, rtol=1e-12, atol=0)
 
 
 def test_labels_all_is_every_nonzero_value_of_either_map_in_order():
@@ -646,4 +660,27 @@ def test_stored_surfel_table_equals_deepmind_table():
     for spacing in ((1.0, 1.0), (0.7, 1.3)):
         np.testing.assert_array_equal(
             _lengths_2d(spacing), lookup.create_table_neighbour_code_to_contour_length(spacing)
+        )
+
+
+def test_alpha_over_labels_names_the_image_only_when_pooled():
+    bad = np.array([[[0, 1], [2, -1]]] * 2, dtype=np.int64)
+    with pytest.raises(ValueError) as exc:
+        krippendorff_alpha(bad, labels="all")
+    assert str(exc.value) == "mask 0: label values must be non-negative, found -1"
+    with pytest.raises(ValueError) as exc:
+        krippendorff_alpha([bad[:, :1], bad], pooled=True, labels="all")
+    assert str(exc.value) == "image 1: mask 0: label values must be non-negative, found -1"
+    one = np.full((1, 3, 3), 2, np.uint8)
+    with pytest.raises(ValueError) as exc:
+        krippendorff_alpha([one, one[:, :2]], pooled=True, labels="all")
+    assert str(exc.value).endswith("with pooled=True, each of the 2 image(s) has one mask")
+
+
+def test_alpha_over_one_named_class_is_that_class_against_the_rest():
+    rng = np.random.default_rng(5)
+    maps = rng.integers(0, 3, (3, 6, 7))
+    for c in (1, 2):
+        assert krippendorff_alpha(maps, labels=[c]) == pytest.approx(
+            krippendorff_alpha(maps == c), abs=1e-12
         )

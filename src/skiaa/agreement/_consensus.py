@@ -305,7 +305,7 @@ def staple(
     stack = check_mask_stack(masks, min_masks=1)
     k = stack.shape[0]
     shape = stack.shape[1:]
-    mean = stack.mean(axis=0, dtype=np.float64)
+    mean = stack.mean(axis=0)  # of a bool stack: float64
     prior = float(mean.mean()) * float(confidence_weight)
     if not (mean.any() and (mean < 1).any()):
         full = bool(mean.all())
@@ -523,13 +523,13 @@ def uncertainty_map(masks, *, base=2.0):
     if isinstance(base, bool) or not isinstance(base, (int, float, np.number)) or not base > 1:
         raise ValueError(f"base must be a number above 1, got {base!r}")
     stack = check_mask_stack(masks, min_masks=1)
-    mean = stack.mean(axis=0, dtype=np.float64)
+    mean = stack.mean(axis=0)  # of a bool stack: float64
     return UncertaintyMap(mean, _binary_entropy(mean, base))
 
 
 def _binary_entropy(p, base):
     """Binary entropy of probabilities ``p`` (0 at 0 and 1), in units of ``log(base)``."""
-    out = np.zeros_like(p, dtype=np.float64)
+    out = np.zeros_like(p)
     inside = (p > 0) & (p < 1)
     q = p[inside]
     out[inside] = -(q * np.log(q) + (1.0 - q) * np.log1p(-q)) / np.log(base)

@@ -45,7 +45,7 @@ _POPCOUNT_TABLE = np.array([bin(i).count("1") for i in range(256)], dtype=np.uin
 
 def _popcount_lut(packed):
     """Set bits of a packed array through a byte lookup table (numpy < 2 fallback)."""
-    return int(_POPCOUNT_TABLE[packed.view(np.uint8)].sum(dtype=np.int64))
+    return int(_POPCOUNT_TABLE[packed.view(np.uint8)].sum())
 
 
 def _popcount_native(packed):

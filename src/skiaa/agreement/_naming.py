@@ -93,7 +93,7 @@ ID_COLUMNS = ("image_id", "img_id")
 
 
 def _unknown(name, choices, what, where):
-    close = difflib.get_close_matches(str(name), list(choices), n=3)
+    close = difflib.get_close_matches(str(name), list(choices))  # the 3 closest
     hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
     return ValueError(f"unknown {what} {name!r}{where}; choose from {', '.join(choices)}.{hint}")
 
