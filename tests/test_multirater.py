@@ -570,3 +570,29 @@ def test_alpha_missing_value_checks():
         krippendorff_alpha(np.array([[[np.nan, 1.0]], [[255.0, 0.0]]]))
     with pytest.warns(AlphaUndefinedWarning):
         assert math.isnan(krippendorff_alpha(np.full((2, 1, 3), np.nan)))
+
+
+@pytest.mark.parametrize("image_id", ["img7", None])
+def test_annotator_vs_consensus_messages_name_the_image_when_given(image_id):
+    masks = np.zeros((3, 6, 6), bool)
+    masks[1:, 1:4, 1:4] = True
+    prefix = "" if image_id is None else f"image {image_id}: "
+    with pytest.warns(EmptyMaskWarning) as record:
+        annotator_vs_consensus(masks, method="majority", metrics=["hd95"], image_id=image_id)
+    where = "" if image_id is None else f"image {image_id}, "
+    assert str(record[0].message).startswith(
+        f"{where}mask 0 and the consensus of the others: one mask is empty"
+    )
+    with pytest.raises(ValueError) as exc:
+        annotator_vs_consensus(masks * 3, image_id=image_id)
+    assert str(exc.value) == (
+        f"{prefix}mask 1: mask values must be {{0, 1}} or {{0, 255}}, found {{0, 3}}"
+    )
+    with pytest.raises(ValueError) as exc:
+        annotator_vs_consensus(masks, ["A", "B", "C"], exclude=["B", "C"], image_id=image_id)
+    assert str(exc.value) == (
+        f"{prefix}annotator_vs_consensus needs at least 2 annotator masks, got 1"
+    )
+    # The options are checked before any mask is read, even with one annotator left.
+    with pytest.raises(ValueError, match="^empty must be 'nan' or 'worst', got 'bad'$"):
+        annotator_vs_consensus(masks, ["A", "A", "A"], empty="bad", image_id=image_id)

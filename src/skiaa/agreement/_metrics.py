@@ -380,7 +380,7 @@ class MaskStats:
     masks find their borders on the boolean array.
     """
 
-    def __init__(self, mask, spacing, need_surface, need_surfels=False):
+    def __init__(self, mask, spacing, need_surface=False, need_surfels=False):
         if mask.ndim == 2 and need_surface:
             rows = np.packbits(mask, axis=1)
             self.packed = _words(rows)
@@ -668,7 +668,7 @@ class LabelStats:
     classes cost one pass, not k.
     """
 
-    def __init__(self, labelmap, labels, spacing, need_surface, need_surfels=False):
+    def __init__(self, labelmap, labels, spacing, need_surface=False, need_surfels=False):
         n = len(labels)
         self.index = _class_index(labelmap, labels)
         if n <= 16:  # a count per class beats bincount's conversion of the map to intp

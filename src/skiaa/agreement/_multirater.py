@@ -173,15 +173,15 @@ def _alpha_sums(values, missing):
     k = values.shape[0]
     if missing is None:
         counts = np.bincount(_count_true(values), minlength=k + 1)
-        m = np.full(k + 1, float(k))
+        m = np.full(k + 1, k)
         v = np.arange(k + 1)
     else:
         present = ~missing
         codes = _count_true(present) * (k + 1) + _count_true(values & present)
-        counts = np.bincount(codes, minlength=(k + 1) ** 2).astype(np.float64)
-        m = np.repeat(np.arange(k + 1, dtype=np.float64), k + 1)
-        v = np.tile(np.arange(k + 1, dtype=np.float64), k + 1)
-    pairable = (m >= 2) & (counts > 0)
+        counts = np.bincount(codes, minlength=(k + 1) ** 2)
+        m = np.repeat(np.arange(k + 1), k + 1)
+        v = np.tile(np.arange(k + 1), k + 1)
+    pairable = m >= 2  # units of one value cannot be paired (absent (m, v) add 0)
     counts, m, v = counts[pairable], m[pairable], v[pairable]
     o01 = float(np.sum(counts * v * (m - v) / (m - 1)))
     n1 = float(np.sum(counts * v))
@@ -278,7 +278,7 @@ def _need_two_annotators(counts, pooled):
     No value could then be paired: alpha would be 0/0, a NaN whose warning
     blames the data's values rather than the number of annotators.
     """
-    if max(counts, default=0) >= 2:
+    if max(counts) >= 2:  # never empty: pooled alpha refuses a list of no image
         return
     found = (
         f"with pooled=True, each of the {len(counts)} image(s) has one mask"
@@ -386,18 +386,16 @@ def krippendorff_alpha(masks, *, pooled=False, labels=None):
     if labels is not None:
         return _label_alpha(masks, labels, pooled)
     if not pooled:
-        values, missing = _check_stack(masks, min_masks=1, allow_missing=True)
-        _need_two_annotators([values.shape[0]], pooled)
+        values, missing = _check_stack(masks, allow_missing=True)
+        _need_two_annotators([values.shape[0]], pooled=False)
         return _alpha_from_sums(*_alpha_sums(values, missing))
     total = np.zeros(3)
     counts = []
     for index, stack in _images(masks):
-        values, missing = _check_stack(
-            stack, what=f"image {index}", min_masks=1, allow_missing=True
-        )
+        values, missing = _check_stack(stack, what=f"image {index}", allow_missing=True)
         counts.append(values.shape[0])
         total += _alpha_sums(values, missing)
-    _need_two_annotators(counts, pooled)
+    _need_two_annotators(counts, pooled=True)
     return _alpha_from_sums(*total)
 
 
@@ -451,8 +449,8 @@ def _label_iou_distances(stats_a, stats_b):
 
 def _mean_distance(dist, *, same, unbiased):
     if same and unbiased:
-        n = dist.shape[0]
-        return float((dist.sum() - np.trace(dist)) / (n * (n - 1)))
+        n = len(dist)  # the diagonal holds d(S, S) = 0: the sum is over the pairs
+        return float(dist.sum() / (n * (n - 1)))
     return float(dist.mean())
 
 
@@ -522,8 +520,8 @@ def generalized_energy_distance(samples, annotators, *, unbiased=False, labels=N
     """
     labels = check_labels_option(labels)
     if labels is None:
-        s_stack, _ = _check_stack(samples, what="samples", min_masks=1)
-        y_stack, _ = _check_stack(annotators, what="annotators", min_masks=1)
+        s_stack, _ = _check_stack(samples, what="samples")
+        y_stack, _ = _check_stack(annotators, what="annotators")
     else:
         s_stack = _label_stack(samples, "samples")
         y_stack = _label_stack(annotators, "annotators")
@@ -537,13 +535,13 @@ def generalized_energy_distance(samples, annotators, *, unbiased=False, labels=N
             if stack.shape[0] < 2:
                 raise ValueError(f"unbiased=True needs at least 2 {name}, got {stack.shape[0]}")
     if labels is None:
-        s_stats = [MaskStats(mask, None, False) for mask in s_stack]
-        y_stats = [MaskStats(mask, None, False) for mask in y_stack]
+        s_stats = [MaskStats(mask, None) for mask in s_stack]
+        y_stats = [MaskStats(mask, None) for mask in y_stack]
         distances = _iou_distances
     else:
         labels = resolve_labels(labels, [*s_stack, *y_stack])
-        s_stats = [LabelStats(mask, labels, None, False) for mask in s_stack]
-        y_stats = [LabelStats(mask, labels, None, False) for mask in y_stack]
+        s_stats = [LabelStats(mask, labels, None) for mask in s_stack]
+        y_stats = [LabelStats(mask, labels, None) for mask in y_stack]
         distances = _label_iou_distances
     cross = float(distances(s_stats, y_stats).mean())
     d_ss = _mean_distance(distances(s_stats, s_stats), same=True, unbiased=unbiased)
@@ -758,7 +756,7 @@ def image_measures(stack, measures):
             alpha_undefined = n0 == 0 or n1 == 0
             out[i] = math.nan if alpha_undefined else 1.0 - (n0 + n1 - 1.0) * o01 / (n0 * n1)
         elif name == "annotator_diversity":
-            stats = [MaskStats(mask, None, False) for mask in stack]
+            stats = [MaskStats(mask, None) for mask in stack]
             out[i] = _iou_distances(stats, stats).mean()
         else:  # union_entropy
             marked = stack.any(axis=0)
