@@ -596,3 +596,12 @@ def test_annotator_vs_consensus_messages_name_the_image_when_given(image_id):
     # The options are checked before any mask is read, even with one annotator left.
     with pytest.raises(ValueError, match="^empty must be 'nan' or 'worst', got 'bad'$"):
         annotator_vs_consensus(masks, ["A", "A", "A"], empty="bad", image_id=image_id)
+
+
+def test_unbiased_ged_names_the_set_with_one_mask():
+    two = np.zeros((2, 4, 4), bool)
+    two[1, 1:3, 1:3] = True
+    for samples, annotators, name in ((two[:1], two, "samples"), (two, two[:1], "annotators")):
+        with pytest.raises(ValueError) as exc:
+            generalized_energy_distance(samples, annotators, unbiased=True)
+        assert str(exc.value) == f"unbiased=True needs at least 2 {name}, got 1"
