@@ -687,3 +687,54 @@ def test_alpha_over_one_named_class_is_that_class_against_the_rest():
         assert krippendorff_alpha(maps, labels=[c]) == pytest.approx(
             krippendorff_alpha(maps == c), abs=1e-12
         )
+
+
+def test_multilabel_staple_of_unanimous_maps_converges_at_the_first_iteration():
+    # The majority vote's confusion matrices are then already EM's fixed point:
+    # the first update changes nothing (SimpleITK's matrices after one
+    # iteration are the identity too).
+    from sklearn.exceptions import ConvergenceWarning
+
+    base = np.zeros((12, 14), np.uint8)
+    base[3:8, 3:9], base[6:10, 8:12] = 1, 2
+    maps = np.stack([base] * 3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        result = staple(maps, labels=[1, 2], max_iter=1)
+    assert result.n_iter == 1
+    np.testing.assert_array_equal(result.mask, base)
+    np.testing.assert_allclose(result.confusion, _sitk_multilabel_staple(maps, 1)[1], atol=0)
+
+
+def test_multilabel_staple_with_a_named_class_no_map_has():
+    rng = np.random.default_rng(8)
+    base = np.zeros((12, 14), np.uint8)
+    base[3:8, 3:9], base[6:10, 8:12] = 1, 2
+    noisy = rng.random((4, *base.shape)) < 0.3
+    maps = np.where(noisy, rng.integers(0, 3, (4, *base.shape)), base).astype(np.uint8)
+    without = staple(maps, labels=[1, 2])
+    result = staple(maps, labels=[1, 2, 5])
+    np.testing.assert_array_equal(result.mask, without.mask)
+    assert result.n_iter == without.n_iter
+    # Class 5 (position 3) has no pixel: prior, probability and its column of
+    # every confusion matrix are 0, never NaN; the other classes are unchanged.
+    assert result.prior[3] == 0
+    assert not np.isnan(result.probabilities).any()
+    assert not result.probabilities[3].any()
+    assert not result.confusion[:, :, 3].any()
+    np.testing.assert_allclose(
+        result.confusion[:, [0, 1, 2, 4], :3], without.confusion, atol=1e-12
+    )
+
+
+def test_multilabel_staple_tie_is_the_undecided_value_as_in_simpleitk():
+    sitk = pytest.importorskip("SimpleITK")
+    one = np.zeros((6, 6), np.uint8)
+    one[1:4, 1:4] = 1
+    maps = np.stack([one, one * 2])  # one annotator says 1 where the other says 2
+    want = sitk.GetArrayFromImage(
+        sitk.MultiLabelSTAPLE([sitk.GetImageFromArray(m) for m in maps], 9)
+    )
+    result = staple(maps, labels=[1, 2], undecided=9)
+    np.testing.assert_array_equal(result.mask, want)
+    assert (result.mask == 9).sum() == 9

@@ -182,8 +182,14 @@ def test_staple_degenerate_stacks():
 def test_staple_convergence_warning_and_errors():
     rng = np.random.default_rng(0)
     masks = rng.random((3, 8, 8)) < 0.5
-    with pytest.warns(ConvergenceWarning, match="max_iter=1"):
+    with pytest.warns(ConvergenceWarning, match="max_iter=1") as record:
         assert staple(masks, max_iter=1).n_iter == 1
+    # The warning points at the caller's line, for binary masks and label maps alike.
+    with pytest.warns(ConvergenceWarning, match="max_iter=1") as labelled:
+        staple(
+            masks.astype(np.uint8) * np.array([1, 2, 1])[:, None, None], labels="all", max_iter=1
+        )
+    assert [r.filename for r in (*record, *labelled)] == [__file__, __file__]
     for kwargs, message in [
         ({"max_iter": 0}, "max_iter"),
         ({"tol": -1.0}, "tol"),

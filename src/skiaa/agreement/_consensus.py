@@ -326,8 +326,6 @@ def staple(
     weights = votes.mean(axis=1)  # initial posterior: the mean of the masks
     p = np.full(k, np.nan)
     q = np.full(k, np.nan)
-    n_iter = 0
-    converged = False
     for n_iter in range(1, max_iter + 1):  # noqa: B007 - n_iter is reported
         last_p, last_q = p, q
         # M-step: sensitivity p_j = sum(W D_j) / sum(W), specificity alike on background.
@@ -346,9 +344,8 @@ def staple(
         # to every estimate. Such pixels keep the prior instead.
         weights = np.divide(alpha, evidence, out=np.full_like(alpha, prior), where=evidence > 0)
         if np.all(np.abs(p - last_p) <= tol) and np.all(np.abs(q - last_q) <= tol):
-            converged = True
             break
-    if not converged:
+    else:
         _warn_not_converged(max_iter, stacklevel=3)
 
     if present is not None:
@@ -430,8 +427,6 @@ def _multilabel_staple(classes, values, undecided, max_iter, tol):
             weights *= confusion[a][patterns[:, a]]
         return weights  # (m, n)
 
-    n_iter = 0
-    converged = False
     for n_iter in range(1, max_iter + 1):  # noqa: B007 - n_iter is reported
         weights = posterior(confusion)
         total = weights.sum(axis=1, keepdims=True)
@@ -445,9 +440,8 @@ def _multilabel_staple(classes, values, undecided, max_iter, tol):
         change = float(np.abs(updated - confusion).max())
         confusion = updated
         if change < tol:
-            converged = True
             break
-    if not converged:
+    else:
         _warn_not_converged(max_iter, stacklevel=4)
     weights = posterior(confusion)  # (m, n)
     winner = _winner(weights.T, n)
