@@ -26,6 +26,7 @@ from skiaa.agreement import (
     pairwise_agreement,
     staple,
 )
+from skiaa.agreement._surfels import surface_elements
 from skiaa.datasets import mask_folder_agreement
 from skiaa.stats import agreement_by_factor
 
@@ -368,3 +369,13 @@ def test_transformer_pickles_with_the_new_options():
     t = AgreementTransformer(hd_percentile="max", empty="worst", spacing=(1.0, 2.0, 3.0))
     clone = pickle.loads(pickle.dumps(t))
     assert clone.get_params() == t.get_params()
+
+
+def test_surface_elements_of_one_pixel_sit_at_its_four_corners():
+    # Vertex i lies between pixels i - 1 and i: a pixel at (2, 3) has corners
+    # (2, 3), (2, 4), (3, 3) and (3, 4), each a quarter of a diagonal.
+    mask = np.zeros((6, 7), bool)
+    mask[2, 3] = True
+    vertices, lengths = surface_elements(mask, spacing=(1.0, 2.0))
+    np.testing.assert_array_equal(vertices, [[2, 3], [2, 4], [3, 3], [3, 4]])
+    np.testing.assert_allclose(lengths, np.hypot(1.0, 2.0) / 2)

@@ -439,7 +439,10 @@ def test_scorer_in_cross_validation_and_grid_search():
 def test_scorer_with_an_empty_prediction_is_nan_or_the_worst_case():
     X, y = _dataset(2)
     model = ThresholdSegmenter(level=-1.0).fit(X)  # predicts nothing
-    assert math.isnan(make_segmentation_scorer("hd95")(model, X, y))
+    with pytest.warns(EmptyMaskWarning) as record:
+        assert math.isnan(make_segmentation_scorer("hd95")(model, X, y))
+    # Each warning names the image by its position in X.
+    assert {str(r.message).split(",")[0] for r in record} == {"image 0", "image 1"}
     worst = make_segmentation_scorer("hd95_normalized", empty="worst")(model, X, y)
     assert worst == -1.0
     with pytest.raises(ValueError, match="empty"):
