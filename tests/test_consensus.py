@@ -1,5 +1,7 @@
 """Consensus masks: majority vote and STAPLE, against SimpleITK."""
 
+import warnings
+
 import numpy as np
 import pytest
 import SimpleITK as sitk
@@ -177,6 +179,37 @@ def test_staple_degenerate_stacks():
     assert np.isnan(empty.sensitivity).all() and (empty.specificity == 1).all()
     full = staple(np.ones((2, 4, 4), np.uint8) * 255)
     assert full.mask.all() and (full.sensitivity == 1).all() and np.isnan(full.specificity).all()
+    assert (full.probabilities == 1).all()
+    # No EM step is run; the prior is the share of marked pixels.
+    assert (empty.n_iter, empty.prior, full.n_iter, full.prior) == (0, 0.0, 0, 1.0)
+
+
+def test_staple_threshold_tol_and_max_iter_at_their_bounds():
+    masks = np.zeros((3, 6, 6), bool)
+    masks[:, 1:4, 1:4] = True
+    masks[2, 4, 1:4] = True
+    result = staple(masks)
+    assert result.probabilities.max() == 1.0  # two annotators with specificity 1
+    for threshold in (0.0, 1.0):  # both bounds allowed; the mask is probability > threshold
+        np.testing.assert_array_equal(
+            staple(masks, threshold=threshold).mask, result.probabilities > threshold
+        )
+    assert not staple(np.zeros((2, 4, 4), bool), threshold=0.0).mask.any()
+    assert not staple(np.ones((2, 4, 4), bool), threshold=1.0).mask.any()
+    # tol=0 stops at an exact fixed point, which unanimous masks reach at once.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        assert staple(np.stack([masks[0]] * 3), tol=0.0).n_iter == 2
+        assert staple(masks, tol=0.0, max_iter=50).n_iter == 7
+    for kwargs, message in [
+        ({"threshold": 1.5}, "threshold must be in [0.0, 1.0], got 1.5"),
+        ({"tol": -1.0}, "tol must be in [0.0, inf], got -1.0"),
+        ({"max_iter": True}, "max_iter must be a positive integer, got True"),
+        ({"max_iter": 2.0}, "max_iter must be a positive integer, got 2.0"),
+    ]:
+        with pytest.raises(ValueError) as exc:
+            staple(masks, **kwargs)
+        assert str(exc.value) == message
 
 
 def test_staple_convergence_warning_and_errors():

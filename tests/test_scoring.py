@@ -24,6 +24,7 @@ from skiaa.agreement import (
     summarize_scores,
     threshold_jaccard,
 )
+from skiaa.agreement._scoring import _percentile
 
 
 def _image(k=4, seed=0, shape=(32, 32)):
@@ -153,12 +154,15 @@ def _percentile_by_definition(model, pairs, lower_is_better):
 def test_percentile_ties_only_within_the_last_bits():
     # A pair value 1e-7 above the model's is a better pair, not a tie: ties are
     # only the last-bit differences of a mean (rtol 1e-9), not numpy's 1e-5.
-    from skiaa.agreement._scoring import _percentile
 
     human = np.array([0.5 + 1e-7, 0.5 + 1e-13, 0.4])
     assert _percentile(0.5, human, lower_is_better=False) == pytest.approx(100 * 1.5 / 3)
     assert _percentile(0.5, human, lower_is_better=True) == pytest.approx(100 * 1.5 / 3)
     assert _percentile(0.5, human[:1], lower_is_better=True) == 100.0
+    # Near zero the absolute tolerance is 1e-12, not numpy's 1e-8.
+    zeros = np.array([0.0, 0.0, 2.0, 2.0])
+    assert _percentile(1e-9, zeros, lower_is_better=True) == 50.0
+    assert _percentile(1e-13, zeros, lower_is_better=True) == 75.0
 
 
 @pytest.mark.filterwarnings("ignore::skiaa.agreement.EmptyMaskWarning")
@@ -479,3 +483,51 @@ def test_per_annotator_table_names_the_image_and_each_masks_position():
     anonymous = score_segmentation(pred, y[0], "dice").annotators
     assert list(anonymous.columns) == ["index", "dice"]
     assert anonymous["index"].tolist() == list(range(n))
+
+
+@pytest.mark.parametrize("image_id", ["img7", None])
+def test_score_segmentation_messages_name_the_image_when_given(image_id):
+    masks = np.zeros((3, 6, 6), bool)
+    masks[:, 1:4, 1:4] = True
+    masks[2, 0, 0] = True
+    pred = masks[0]
+    at = "" if image_id is None else f"image {image_id}, "
+    prefix = "" if image_id is None else f"image {image_id}: "
+    bad_values = "mask 0: mask values must be {0, 1} or {0, 255}, found {0, 3}"
+    for args, message in [
+        ((pred, masks * 3), f"{prefix}{bad_values}"),
+        ((pred * 3, masks), f"{at}pred: {bad_values}"),
+        (
+            (pred, masks[:1]),
+            f"{prefix}scoring against the annotators' range needs at least 2 annotator masks, "
+            "got 1",
+        ),
+    ]:
+        with pytest.raises(ValueError) as exc:
+            score_segmentation(*args, ["dice"], image_id=image_id)
+        assert str(exc.value) == message
+    with pytest.raises(ValueError) as exc:
+        score_segmentation(pred, masks, ["dice"], annotators=["A", "B"], image_id=image_id)
+    assert str(exc.value) == "annotators must have one entry per mask (3), got 2"
+    with pytest.raises(ValueError, match="^empty must be 'nan' or 'worst', got 'bad'$"):
+        score_segmentation(pred, masks, ["hd95"], empty="bad", image_id=image_id)
+    # A float stack with NaN is refused here (NaN is a missing value only to alpha).
+    holes = masks.astype(float)
+    holes[0, 0, 0] = np.nan
+    with pytest.raises(ValueError, match=r"found \{0\.0, 1\.0, nan\}$"):
+        score_segmentation(pred, holes, ["dice"], image_id=image_id)
+    one_empty = masks.copy()
+    one_empty[1] = False
+    with pytest.warns(EmptyMaskWarning) as record:
+        summary, per_mask = score_segmentation(pred, one_empty, ["hd95"], image_id=image_id)
+    assert [str(r.message).split(":")[0] for r in record] == [
+        f"{at}prediction and mask 1",
+        f"{at}masks 0 and 1",
+        f"{at}masks 1 and 2",
+    ]
+    with pytest.warns(EmptyMaskWarning) as record:
+        score_segmentation(np.zeros((6, 6)), masks, ["hd95"], image_id=image_id)
+    assert str(record[-1].message).startswith(f"{at}prediction and the consensus: ")
+    # The image_id column only when an id is given.
+    for table in (summary, per_mask):
+        assert ("image_id" in table.columns) == (image_id is not None)

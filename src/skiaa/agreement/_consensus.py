@@ -127,7 +127,7 @@ def majority_vote(masks, *, ties="foreground", labels=None, undecided=None):
         lookup = np.append(values, undecided)
         return lookup[_winner(votes, len(values))]
     stack = check_mask_stack(masks, min_masks=1)
-    votes = 2 * stack.sum(axis=0, dtype=np.int64)
+    votes = 2 * stack.sum(axis=0)
     k = stack.shape[0]
     return votes >= k if ties == "foreground" else votes > k
 
@@ -305,10 +305,10 @@ def staple(
     stack = check_mask_stack(masks, min_masks=1)
     k = stack.shape[0]
     shape = stack.shape[1:]
-    mean = stack.mean(axis=0)  # of a bool stack: float64
-    prior = float(mean.mean()) * float(confidence_weight)
-    if not (mean.any() and (mean < 1).any()):
-        full = bool(mean.all())
+    share = float(stack.mean())  # the fraction of all the masks' pixels marked
+    prior = share * float(confidence_weight)
+    if share in (0.0, 1.0):  # no pixel marked, or every pixel by all: nothing to estimate
+        full = share == 1.0
         probabilities = np.full(shape, 1.0 if full else 0.0)
         sensitivity = np.full(k, 1.0 if full else np.nan)
         specificity = np.full(k, np.nan if full else 1.0)

@@ -691,7 +691,7 @@ class LabelStats:
 GD_WEIGHTS = ("square", "simple", "uniform")
 
 
-def _generalized_dice(count1, count2, inter, weight="square"):
+def _generalized_dice(count1, count2, inter, weight):
     """Generalized Dice of ``mask1`` against the reference ``mask2`` (MONAI's rule).
 
     Class weights are ``1 / |ref|**2`` (square), ``1 / |ref|`` (simple) or 1;

@@ -267,12 +267,12 @@ def score_segmentation(
     tolerance = check_tolerance(tolerance)
     threshold = _check_threshold(threshold)
     what = None if image_id is None else f"image {image_id}"
-    stack, _ = _check_stack(masks, what=what, min_masks=1)
+    stack, _ = _check_stack(masks, what=what)
     k = stack.shape[0]
     codes = check_labels(annotators, k, "annotators")
     where = f"{what}: " if what is not None else ""
     keep = _annotator_positions(codes, k, exclude, where, "scoring against the annotators' range")
-    pred_stack, _ = _check_stack([pred], what=what if what else "pred", min_masks=1)
+    pred_stack, _ = _check_stack([pred], what="pred" if what is None else f"{what}, pred")
     if pred_stack.shape[1:] != stack.shape[1:]:
         raise ValueError(
             f"{where}the prediction and the annotators' masks must have the same shape, "
