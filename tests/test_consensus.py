@@ -11,6 +11,7 @@ from hypothesis.extra.numpy import arrays
 from sklearn.exceptions import ConvergenceWarning
 
 from skiaa.agreement import StapleResult, majority_vote, staple
+from skiaa.agreement import _consensus as consensus_module
 
 
 def _images(masks):
@@ -222,7 +223,8 @@ def test_staple_convergence_warning_and_errors():
         staple(
             masks.astype(np.uint8) * np.array([1, 2, 1])[:, None, None], labels="all", max_iter=1
         )
-    assert [r.filename for r in (*record, *labelled)] == [__file__, __file__]
+    if not hasattr(consensus_module, "x_staple__mutmut_orig"):  # mutmut's trampolines add frames
+        assert [r.filename for r in (*record, *labelled)] == [__file__, __file__]
     for kwargs, message in [
         ({"max_iter": 0}, "max_iter"),
         ({"tol": -1.0}, "tol"),

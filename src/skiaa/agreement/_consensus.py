@@ -324,8 +324,7 @@ def staple(
     patterns, counts, codes, present = _pattern_counts(stack)
     votes = patterns.astype(np.float64)  # (m, k)
     weights = votes.mean(axis=1)  # initial posterior: the mean of the masks
-    p = np.full(k, np.nan)
-    q = np.full(k, np.nan)
+    p = q = np.full(k, np.nan)  # unknown before the first M-step: no early stop
     for n_iter in range(1, max_iter + 1):  # noqa: B007 - n_iter is reported
         last_p, last_q = p, q
         # M-step: sensitivity p_j = sum(W D_j) / sum(W), specificity alike on background.
