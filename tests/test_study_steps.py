@@ -24,6 +24,7 @@ from skiaa.study._data import _StudyData
 from skiaa.study._steps import (
     _assemble_iaa_regression,
     _cross_validate_once,
+    _fit_baseline,
     _FoldScorer,
     _iaa_digest,
     _partition,
@@ -419,3 +420,50 @@ def test_baselines_probe_only_models_with_weights_on_the_same_rows(tmp_path):
     clf = sorted(i for _, test in spec["clf_folds"] for i in test)
     assert reg == list(range(11))  # the regression: every image with an IAA
     assert clf == list(range(10))  # the diagnosis: labelled ones only
+
+
+@pytest.mark.parametrize("side", [40, 64])  # a stride of 1 and of 2
+def test_pixel_baseline_is_subsampled_pixels_scaled_reduced_and_ridge_or_logistic(side):
+    # The study's pixels baseline, rebuilt here from its description: pixels
+    # subsampled to about 32 x 32, standardised, PCA to 20 components (fewer
+    # than the training rows when a fold is small), RidgeCV over 13 alphas
+    # from 1e-2 to 1e4 clipped to [0, 1]; balanced logistic regression, C=0.1.
+    from sklearn.decomposition import PCA
+    from sklearn.linear_model import LogisticRegression, RidgeCV
+    from sklearn.metrics import balanced_accuracy_score, mean_absolute_error
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    rng = np.random.default_rng(0)
+    n = 80
+    brightness = rng.random(n)
+    noise = rng.normal(0, 60, (n, side, side, 3))
+    images = np.clip(brightness[:, None, None, None] * 255 + noise, 0, 255).astype(np.uint8)
+    iaa = np.clip(1.3 * brightness - 0.15 + rng.normal(0, 0.1, n), 0, 1)  # some at 0 and 1
+    y = (brightness + rng.normal(0, 0.3, n) > 0.75).astype(int)  # imbalanced, noisy
+    order = rng.permutation(n)
+    reg_folds = [(order[:12], order[12:]), (order[12:], order[:12])]
+    clf_folds = [(order[::2], order[1::2]), (order[1::2], order[::2])]
+    spec = dict(features="pixels", random_state=0, reg_folds=reg_folds, clf_folds=clf_folds)
+    got = _fit_baseline(spec, "cpu", {"images": images, "iaa": iaa, "diagnosis": y})
+
+    step = max(1, side // 32)
+    X = images[:, ::step, ::step].reshape(n, -1).astype(np.float32) / 255.0
+
+    def reduce(rows):
+        return [StandardScaler(), PCA(min(20, rows - 1), random_state=0)]
+
+    for fold, (tr, te) in zip(got["iaa_regression"]["folds"], reg_folds):
+        reg = make_pipeline(*reduce(len(tr)), RidgeCV(alphas=np.logspace(-2, 4, 13)))
+        pred = np.clip(reg.fit(X[tr], iaa[tr]).predict(X[te]), 0, 1)
+        assert fold["mae"] == pytest.approx(mean_absolute_error(iaa[te], pred), rel=1e-6)
+        median = np.full(len(te), np.median(iaa[tr]))
+        assert fold["baseline_mae"] == pytest.approx(mean_absolute_error(iaa[te], median))
+        assert fold["pearson_r"] == pytest.approx(np.corrcoef(iaa[te], pred)[0, 1], rel=1e-6)
+    want = []
+    for tr, te in clf_folds:
+        clf = make_pipeline(
+            *reduce(len(tr)), LogisticRegression(C=0.1, class_weight="balanced", max_iter=5000)
+        )
+        want.append(balanced_accuracy_score(y[te], clf.fit(X[tr], y[tr]).predict(X[te])))
+    assert got["diagnosis"]["balanced_accuracy"] == pytest.approx(want)
