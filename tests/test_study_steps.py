@@ -26,7 +26,9 @@ from skiaa.study._steps import (
     _cross_validate_once,
     _fit_baseline,
     _FoldScorer,
+    _gain_by_alpha,
     _iaa_digest,
+    _paired_differences,
     _partition,
     _pearson,
     _plan_baselines,
@@ -467,3 +469,32 @@ def test_pixel_baseline_is_subsampled_pixels_scaled_reduced_and_ridge_or_logisti
         )
         want.append(balanced_accuracy_score(y[te], clf.fit(X[tr], y[tr]).predict(X[te])))
     assert got["diagnosis"]["balanced_accuracy"] == pytest.approx(want)
+
+
+def test_gains_over_alpha_one_per_fold_and_per_model():
+    diagnosis = {
+        "net_a": {
+            "1": {"balanced_accuracy": [0.70, 0.80, 0.60]},
+            "0.5": {"balanced_accuracy": [0.75, 0.80, 0.55]},
+        },
+        "net_b": {
+            "1": {"balanced_accuracy": [0.50, 0.50, 0.50]},
+            "0.5": {"balanced_accuracy": [0.60, 0.62, 0.51]},
+        },
+    }
+    paired = _paired_differences(diagnosis, [0.5])
+    a = paired["net_a"]["0.5"]
+    assert a["per_fold"] == pytest.approx([0.05, 0.0, -0.05])
+    assert a["mean"] == pytest.approx(0.0, abs=1e-12)
+    assert a["std"] == pytest.approx(0.05)  # ddof=1: sqrt((0.05**2 + 0.05**2) / 2)
+    # A fold with no change is not an improvement.
+    assert (a["folds_improved"], a["n_folds"]) == (1, 3)
+    assert paired["net_b"]["0.5"]["folds_improved"] == 3
+    for scores, std in (([0.6], np.nan), ([0.6, 0.7], 0.0)):  # one fold has no spread
+        few = {"m": {alpha: {"balanced_accuracy": scores} for alpha in ("1", "0.5")}}
+        np.testing.assert_equal(_paired_differences(few, [0.5])["m"]["0.5"]["std"], std)
+    gain = _gain_by_alpha(diagnosis, [0.5])["0.5"]
+    want_b = 100 * (np.mean([0.60, 0.62, 0.51]) - 0.5)
+    assert gain["per_model_pp"] == pytest.approx({"net_a": 0.0, "net_b": want_b})
+    assert gain["mean_pp"] == pytest.approx(want_b / 2)
+    assert gain["n_models"] == 2
