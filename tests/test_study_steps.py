@@ -422,6 +422,40 @@ def test_baselines_probe_only_models_with_weights_on_the_same_rows(tmp_path):
     clf = sorted(i for _, test in spec["clf_folds"] for i in test)
     assert reg == list(range(11))  # the regression: every image with an IAA
     assert clf == list(range(10))  # the diagnosis: labelled ones only
+    assert spec["extractor"]["image_size"] == config.image_size
+    assert spec["extractor"]["torch_num_threads"] == config.torch_num_threads
+    assert [t.spec["features"] for t in plan.tasks] == ["pixels", "probe"]
+    assert all(t.func is _fit_baseline for t in plan.tasks)
+    # The step's key holds the training settings, the models and every model's inputs.
+    assert plan.name == "baselines"
+    assert plan.settings == {
+        **_train_settings(config),
+        "models": list(config.models),
+        "baselines": 1,
+    }
+    for task in plan.tasks:
+        label = task.name.removeprefix("baselines/")
+        assert (task.settings, task.inputs) == ({**plan.settings, "fit": label}, plan.inputs)
+    for model in config.models:
+        for key, value in _training_inputs(agreement, data, model, config).items():
+            assert repr(plan.inputs[f"{key}/{model}"]) == repr(value)
+    # Assembled under each feature set's label, with the seconds of all fits.
+    fits = [
+        {"iaa_regression": {"folds": [k]}, "diagnosis": {"balanced_accuracy": [k]}, "seconds": 2.5}
+        for k in range(2)
+    ]
+    result = plan._assemble(fits)
+    assert result == {
+        "iaa_regression": {
+            "pixels": {"folds": [0]},
+            "linear probe (efficientnet_lite0)": {"folds": [1]},
+        },
+        "diagnosis": {
+            "pixels": {"balanced_accuracy": [0]},
+            "linear probe (efficientnet_lite0)": {"balanced_accuracy": [1]},
+        },
+        "seconds": 5.0,
+    }
 
 
 @pytest.mark.parametrize("side", [40, 64])  # a stride of 1 and of 2
