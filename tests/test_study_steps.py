@@ -22,6 +22,7 @@ from skiaa.agreement import dice, hd95
 from skiaa.study import StudyConfig
 from skiaa.study._data import _StudyData
 from skiaa.study._steps import (
+    _assemble_diagnosis,
     _assemble_iaa_regression,
     _cross_validate_once,
     _fit_baseline,
@@ -532,3 +533,24 @@ def test_gains_over_alpha_one_per_fold_and_per_model():
     assert gain["per_model_pp"] == pytest.approx({"net_a": 0.0, "net_b": want_b})
     assert gain["mean_pp"] == pytest.approx(want_b / 2)
     assert gain["n_models"] == 2
+
+
+def test_diagnosis_assembly_keeps_each_fold_and_where_each_row_was_tested():
+    rows = np.array([0, 2, 3, 5])  # images 1 and 4 are not in this step
+    folds = [(np.array([3, 5]), np.array([0, 2])), (np.array([0, 2]), np.array([3, 5]))]
+    ids = np.array(["a", "x", "b", "c", "y", "d"])
+    diagnosis = np.array(["benign", "?", "malignant", "benign", "?", "malignant"])
+    fits = [
+        {"balanced_accuracy": 0.5, "prediction": ["benign", "benign"], "seconds": 1.5},
+        {"balanced_accuracy": 1.0, "prediction": ["benign", "malignant"], "seconds": 2.0},
+    ]
+    got = _assemble_diagnosis(fits, rows=rows, folds=folds, ids=ids, diagnosis=diagnosis)
+    assert got["balanced_accuracy"] == [0.5, 1.0]
+    assert got["n_test"] == [2, 2]
+    assert got["rows"] is rows
+    assert got["test_fold"].tolist() == [0, 0, 1, 1]
+    assert got["seconds"] == 3.5
+    second = got["test_predictions"][1]
+    assert second["image_id"].tolist() == ["c", "d"]
+    assert second["true"].tolist() == ["benign", "malignant"]
+    assert second["predicted"] == ["benign", "malignant"]
