@@ -34,9 +34,11 @@ from skiaa.study._steps import (
     _pearson,
     _plan_baselines,
     _plan_diagnosis,
+    _plan_iaa_regression,
     _png,
     _step_agreement,
     _step_statistics,
+    _task_fit_params,
     _test_fold,
     _train_settings,
     _training_inputs,
@@ -554,3 +556,33 @@ def test_diagnosis_assembly_keeps_each_fold_and_where_each_row_was_tested():
     assert second["image_id"].tolist() == ["c", "d"]
     assert second["true"].tolist() == ["benign", "malignant"]
     assert second["predicted"] == ["benign", "malignant"]
+
+
+@pytest.mark.filterwarnings("ignore:The least populated class:UserWarning")
+def test_iaa_regression_is_planned_per_model_on_every_image_with_an_iaa(tmp_path):
+    agreement, data, config, store = _mixed_study(tmp_path)
+    plans = _plan_iaa_regression(agreement, data, config, store, 0)
+    assert list(plans) == list(config.models)
+    for model, plan in plans.items():
+        assert plan.name == f"iaa_regression/{model}"
+        assert plan.settings == {**_train_settings(config), "model": model}
+        want = _training_inputs(agreement, data, model, config)
+        assert {k: repr(v) for k, v in plan.inputs.items()} == {
+            k: repr(v) for k, v in want.items()
+        }
+        tested = sorted(i for t in plan.tasks for i in t.spec["test"])
+        assert tested == list(range(11))  # every image with an IAA, labelled or not
+        assert all(t.name.startswith(f"iaa_regression/{model}/") for t in plan.tasks)
+        assert all(t.func.__name__ == "_fit_iaa_regression" for t in plan.tasks)
+        assert all(t.spec["params"]["model"] == model for t in plan.tasks)
+        assert all(t.spec["params"]["verbose"] == 0 for t in plan.tasks)
+    # The study's verbose=2 shows the estimators' epoch tables.
+    store = _StepStore(tmp_path / "again", False)
+    for plan in _plan_iaa_regression(agreement, data, config, store, 2).values():
+        assert all(t.spec["params"]["verbose"] == 1 for t in plan.tasks)
+
+
+def test_fit_params_pass_validation_rows_only_when_the_protocol_has_them():
+    assert _task_fit_params({"images": 1}) == {}
+    rows = np.array([False, True])
+    assert _task_fit_params({"images": 1, "validation": rows}) == {"validation": rows}
