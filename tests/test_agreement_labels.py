@@ -741,3 +741,12 @@ def test_multilabel_staple_tie_is_the_undecided_value_as_in_simpleitk():
     result = staple(maps, labels=[1, 2], undecided=9)
     np.testing.assert_array_equal(result.mask, want)
     assert (result.mask == 9).sum() == 9
+
+
+def test_overlap_of_a_class_that_never_coincides_is_zero():
+    # No pixel carries class 2 in both maps, and none is background: the
+    # per-class intersections must still hold one count per class.
+    a = np.array([[1, 1], [2, 2]])
+    b = np.array([[1, 2], [1, 1]])
+    np.testing.assert_allclose(dice(a, b, labels=[1, 2]), [2 * 1 / (2 + 3), 0.0])
+    np.testing.assert_allclose(jaccard(a, b, labels=[1, 2]), [1 / 4, 0.0])

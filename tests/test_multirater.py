@@ -605,3 +605,11 @@ def test_unbiased_ged_names_the_set_with_one_mask():
         with pytest.raises(ValueError) as exc:
             generalized_energy_distance(samples, annotators, unbiased=True)
         assert str(exc.value) == f"unbiased=True needs at least 2 {name}, got 1"
+
+
+def test_pairwise_empty_mask_warning_has_no_image_prefix_without_an_id():
+    masks = np.zeros((2, 5, 5), bool)
+    masks[0, 1:3, 1:3] = True
+    with pytest.warns(EmptyMaskWarning) as record:
+        pairwise_agreement(masks, ["hd95"])
+    assert str(record[0].message).startswith("masks 0 and 1: one mask is empty")
