@@ -228,3 +228,89 @@ def test_acceptance_on_real_tables(imaplusplus_dir):
     assert res.tests["ks"]["two-sided"]["method"] == "exact"
     assert res.dominance_conclusion == "benign dominates malignant"
     assert res.ecdf_gap["difference"] > 0  # malignant ECDF above benign
+
+
+def test_dict_and_report_carry_every_result_under_its_name():
+    rng = np.random.default_rng(1)
+    values, groups = _two_groups(rng.normal(size=30), rng.normal(0.5, size=20))
+    res = compare_groups(values, groups, n_resamples=99, random_state=0, value_name="IAA")
+    pos, ref = "malignant", "benign"
+    assert (res.positive, res.reference) == (pos, ref)
+    dom = res.dominance
+    assert res.to_dict() == {
+        "positive": pos,
+        "reference": ref,
+        "value_name": "IAA",
+        "groups": {k: dict(v) for k, v in res.groups.items()},
+        "tests": res.tests,
+        "effect_sizes": res.effect_sizes,
+        "confidence_intervals": {
+            "level": res.confidence_level,
+            "method": res.bootstrap_method,
+            "n_resamples": 99,
+            **{k: [lo, hi] for k, (lo, hi) in res.confidence_intervals.items()},
+        },
+        "dominance": {
+            "method": "Barrett-Donald (2003) KS-type sup statistics, pooled bootstrap",
+            "null_1": f"F_{pos}(t) <= F_{ref}(t) for all t ({pos} dominates {ref})",
+            "statistic_1": dom.statistic_xy,
+            "pvalue_1": dom.pvalue_xy,
+            "ks_pvalue_1": dom.ks_pvalue_xy,
+            "null_2": f"F_{ref}(t) <= F_{pos}(t) for all t ({ref} dominates {pos})",
+            "statistic_2": dom.statistic_yx,
+            "pvalue_2": dom.pvalue_yx,
+            "ks_pvalue_2": dom.ks_pvalue_yx,
+            "alpha": dom.alpha,
+            "n_resamples": dom.n_resamples,
+            "conclusion": res.dominance_conclusion,
+        },
+        "ecdf_gap": res.ecdf_gap,
+        "settings": res.settings,
+    }
+    # The report: every number is the attribute's, in its row, with its label.
+    lines = str(res).splitlines()
+    assert lines[:3] == [
+        "IAA: malignant vs benign",
+        "",
+        "group          n    mean  median     std     q25     q75",
+    ]
+    for line, label in zip(lines[3:5], (ref, pos)):
+        g = res.groups[label]
+        assert line.split() == [
+            label,
+            str(g["n"]),
+            *(f"{g[k]:.3f}" for k in ("mean", "median", "std", "q25", "q75")),
+        ]
+    assert lines[6] == "Tests (malignant against benign; 'less': malignant tends to be smaller)"
+    assert lines[7].split() == ["test", "alternative", "statistic", "p-value"]
+    names = {"mannwhitneyu": ["Mann-Whitney", "U"], "ks": ["Kolmogorov-Smirnov"]}
+    rows = [
+        [*names[name], alt, f"{r['statistic']:.6g}", f"{r['pvalue']:.2g}"]
+        for name, by_alt in res.tests.items()
+        for alt, r in by_alt.items()
+    ]
+    assert [line.split() for line in lines[8 : 8 + len(rows)]] == rows
+    es, ci = res.effect_sizes, res.confidence_intervals
+    level = f"{100 * res.confidence_level:g}%"
+    assert lines[8 + len(rows) :] == [
+        "",
+        f"Effect sizes (malignant - benign; {level} {res.bootstrap_method} bootstrap CI, "
+        "99 resamples)",
+        f"  mean difference    {es['mean_difference']:+.4f}  "
+        f"[{ci['mean_difference'][0]:+.4f}, {ci['mean_difference'][1]:+.4f}]",
+        f"  median difference  {es['median_difference']:+.4f}  "
+        f"[{ci['median_difference'][0]:+.4f}, {ci['median_difference'][1]:+.4f}]",
+        f"  Cohen's d          {es['cohens_d']:+.4f}",
+        f"  Cliff's delta      {es['cliffs_delta']:+.4f}",
+        "",
+        f"Largest ECDF gap: {res.ecdf_gap['statistic']:.4f} at {res.ecdf_gap['location']:.4f} "
+        f"(F_malignant - F_benign = {res.ecdf_gap['difference']:+.4f})",
+        "First-order stochastic dominance (Barrett-Donald, pooled bootstrap):",
+        f"  H0: F_malignant <= F_benign everywhere: p = {dom.pvalue_xy:.2g} "
+        f"(one-sided KS p = {dom.ks_pvalue_xy:.2g})",
+        f"  H0: F_benign <= F_malignant everywhere: p = {dom.pvalue_yx:.2g} "
+        f"(one-sided KS p = {dom.ks_pvalue_yx:.2g})",
+        f"  conclusion at alpha = {dom.alpha:g}: {res.dominance_conclusion}",
+        f"  (bootstrap p-values are at least 1/{dom.n_resamples + 1}: "
+        f"{dom.n_resamples} resamples)",
+    ]

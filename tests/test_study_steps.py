@@ -25,6 +25,7 @@ from skiaa.study._steps import (
     _assemble_diagnosis,
     _assemble_iaa_regression,
     _cross_validate_once,
+    _estimator_params,
     _fit_baseline,
     _FoldScorer,
     _gain_by_alpha,
@@ -586,3 +587,50 @@ def test_fit_params_pass_validation_rows_only_when_the_protocol_has_them():
     assert _task_fit_params({"images": 1}) == {}
     rows = np.array([False, True])
     assert _task_fit_params({"images": 1, "validation": rows}) == {"validation": rows}
+
+
+def test_estimator_params_pass_every_training_setting_of_the_config(tmp_path):
+    weights = tmp_path / "w.pt"
+    weights.write_bytes(b"w")
+    config = StudyConfig(
+        weights={"resnet18": str(weights)},
+        image_size=96, augment=False, head_init="paper", head_warmup_epochs=2,
+        freeze_bn=False, max_epochs=7, batch_size=8, optimizer="sgd", lr=0.03,
+        lr_step_size=4, augment_passes=2, device="cpu", torch_num_threads=1,
+        random_state=11, normalization="imaplusplus",
+    )  # fmt: skip
+    params = _estimator_params("resnet18", config)
+    from skiaa.estimators import IMA_MEAN, IMA_STD
+
+    assert params == dict(
+        model="resnet18", pretrained=True, weights=str(weights), mean=IMA_MEAN, std=IMA_STD,
+        image_size=96, augment=False, head_init="paper", head_warmup_epochs=2,
+        freeze_bn=False, max_epochs=7, batch_size=8, optimizer="sgd", lr=0.03,
+        lr_step_size=4, augment_passes=2, device="cpu", torch_num_threads=1,
+        random_state=11, verbose=0,
+    )  # fmt: skip
+    assert _estimator_params("resnet18", config, verbose=2)["verbose"] == 1
+    # Random initialisation asked for by name: not pretrained, no file.
+    random = StudyConfig(weights={"resnet18": "random"})
+    assert _estimator_params("resnet18", random)["pretrained"] is False
+    assert "mean" not in _estimator_params("resnet18", random)  # "auto": the estimators'
+
+
+def test_the_paper_preset_trains_swin_v2_at_256_px_and_the_others_at_224(tmp_path):
+    weights = {m: "random" for m in ("tv_swin_v2_t", "tv_resnet18")}
+    paper = StudyConfig.paper(weights=weights)
+    assert _estimator_params("tv_swin_v2_t", paper)["image_size"] == 256
+    assert _estimator_params("tv_resnet18", paper)["image_size"] == 224
+    # Only the paper's own size is replaced: another size, or another preset, stays.
+    assert (
+        _estimator_params("tv_swin_v2_t", StudyConfig.paper(weights=weights, image_size=128))[
+            "image_size"
+        ]
+        == 128
+    )
+    assert (
+        _estimator_params("tv_swin_v2_t", StudyConfig(weights=weights, image_size=224))[
+            "image_size"
+        ]
+        == 224
+    )
