@@ -19,6 +19,7 @@ from skiaa.agreement import (
     dice,
     generalized_energy_distance,
     hd95,
+    image_agreement,
     krippendorff_alpha,
     majority_vote,
     pairwise_agreement,
@@ -613,3 +614,19 @@ def test_pairwise_empty_mask_warning_has_no_image_prefix_without_an_id():
     with pytest.warns(EmptyMaskWarning) as record:
         pairwise_agreement(masks, ["hd95"])
     assert str(record[0].message).startswith("masks 0 and 1: one mask is empty")
+
+
+@pytest.mark.parametrize(
+    ("naming", "id_name", "dice"),
+    [("skiaa", "image_id", "dice"), ("release", "img_id", "dice_score")],
+)
+def test_image_agreement_of_one_image_without_an_id(naming, id_name, dice):
+    masks = np.zeros((3, 6, 6), bool)
+    masks[:, 1:4, 1:4] = True
+    masks[2, 4, 1:4] = True
+    pairs = pairwise_agreement(masks, ["dice", "hd95"], naming=naming)
+    summary = image_agreement(pairs)
+    # One image, numbered 0, under the naming's id column; the release's names kept.
+    assert summary.index.tolist() == [0] and summary.index.name == id_name
+    assert summary[f"{dice}_mean"].iloc[0] == pytest.approx(pairs[dice].mean())
+    assert summary["n_pairs"].dtype == np.int64 and summary["n_pairs"].iloc[0] == 3
