@@ -143,3 +143,52 @@ def test_plot_agreement_by_factor():
     key = ax.xaxis.label.get_window_extent(renderer)
     assert key.y1 <= ax.get_window_extent(renderer).y0
     plt.close(ax.figure)
+
+
+def test_pair_groups_labels_values_and_consensus_exclusion():
+    from skiaa.stats._factors import pair_groups
+
+    pairs = pd.DataFrame(
+        {
+            "annotator1": ["A01", "A01", "A02", "A01", "ST"],
+            "annotator2": ["A01", "A02", "A01", "MV", "A02"],
+            "tool1": ["T1", "T1", "T2", "T1", "ST"],
+            "tool2": ["T2", "T1", "T1", "MV", "T1"],
+            "skill1": ["S1", "S2", "S1", "S1", "ST"],
+            "skill2": ["S1", "S1", "S2", "MV", "S1"],
+            "dice": [0.9, "0.8", 0.7, 0.6, 0.5],
+        }
+    )
+    # A pair with a consensus mask on either side is left out, and counted.
+    group, values, same, excluded = pair_groups(pairs, "annotator")
+    assert group.tolist() == ["intra-annotator", "inter-annotator", "inter-annotator"]
+    assert values.dtype == np.float64 and values.tolist() == [0.9, 0.8, 0.7]
+    assert same.tolist() == [True, False, False] and excluded == 2
+    # Other factors: unordered combinations. A consensus code in any factor
+    # column (the factor's own, annotator, tool, skill) leaves the pair out.
+    pairs = pd.DataFrame(
+        {
+            "annotator1": ["A01", "A01", "A01", "ST", "A01"],
+            "annotator2": ["A02", "A02", "A02", "A02", "A02"],
+            "tool1": ["T2", "ST", "T1", "T1", "T1"],
+            "tool2": ["T1", "T1", "T1", "T1", "T1"],
+            "skill1": ["S1", "S1", "MV", "S1", "S2"],
+            "skill2": ["S1", "S2", "S1", "S1", "S1"],
+            "device1": ["D2", "D1", "D2", "D1", "ST"],
+            "device2": ["D1", "D1", "D1", "D1", "D1"],
+            "dice": [0.9, 0.8, 0.7, 0.6, 0.5],
+        }
+    )
+    for factor, labels, excluded_want in (
+        ("tool", ["T1-T2", "T1-T1"], 3),
+        ("skill", ["S1-S1", "S1-S2"], 3),
+        ("device", ["D1-D2"], 4),
+    ):
+        group, _, same, excluded = pair_groups(pairs, factor)
+        assert (group.tolist(), excluded) == (labels, excluded_want), factor
+        assert same.tolist() == [a == b for a, b in (g.split("-") for g in labels)]
+    group, values, _, excluded = pair_groups(pairs, "tool", include_consensus=True)
+    assert len(group) == 5 and excluded == 0
+    pairs["dice"] = ["n/a", 0.8, 0.7, 0.6, 0.5]
+    with pytest.raises(ValueError, match=r"^1 pair\(s\) have no 'dice' value; drop or fill"):
+        pair_groups(pairs, "tool")
