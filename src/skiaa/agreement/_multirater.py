@@ -89,10 +89,11 @@ def _check_with_missing(arr, what):
     return values if high else np.zeros(arr.shape, dtype=bool), missing
 
 
-def _check_stack(masks, *, what=None, min_masks=1, allow_missing=False):
+def _check_stack(masks, *, what=None, allow_missing=False):
     """Stack of one image's masks as (values bool (k, ...), missing bool (k, ...) or None).
 
-    A float array may hold NaN for a missing value when ``allow_missing``.
+    One mask or more. A float array may hold NaN for a missing value when
+    ``allow_missing``.
     Everything else goes through :func:`skiaa._masks.check_mask_stack` (n-D
     stacks, sequences of masks or files); its messages are prefixed with
     ``what``. A 2-D array is refused rather than read as (raters, units): it
@@ -112,7 +113,8 @@ def _check_stack(masks, *, what=None, min_masks=1, allow_missing=False):
     ):
         return _check_with_missing(masks, what)
     try:
-        return check_mask_stack(masks, min_masks=min_masks), None
+        # Callers that need two masks check it with their own message.
+        return check_mask_stack(masks, min_masks=1), None
     except ValueError as exc:
         raise ValueError(f"{prefix}{exc}") from exc
 
