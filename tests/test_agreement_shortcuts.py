@@ -5,6 +5,8 @@ every class from one pass against each class's mask alone, bounding boxes, and a
 computed alone (tolerance test only) against the same metric computed beside distances.
 """
 
+import itertools
+import math
 import warnings
 
 import numpy as np
@@ -19,9 +21,12 @@ from skiaa.agreement import (
     surface_dice,
 )
 from skiaa.agreement._metrics import (
+    _MAX_BOX,
     _MAX_STEPS,
+    LabelStats,
     _border_points,
     _lengths,
+    _steps_within,
     _Surface,
     _Surfels,
 )
@@ -49,10 +54,107 @@ tolerances = st.one_of(
 )
 
 
+def _length(step, spacing):
+    """One step's length as scipy's distance transform sums it: axis by axis, in order."""
+    scale = (1.0,) * len(step) if spacing is None else spacing
+    return math.sqrt(sum((float(s) * float(h)) ** 2 for s, h in zip(step, scale)))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    steps=st.integers(2, 3).flatmap(
+        lambda ndim: arrays(np.int64, st.tuples(st.integers(0, 6), st.just(ndim)),
+                            elements=st.integers(-40, 40))
+    ),
+    spacing=st.lists(spacing_values, min_size=3, max_size=3),
+    scaled=st.booleans(),
+)
+def test_step_lengths_are_summed_axis_by_axis_to_the_bit(steps, spacing, scaled):
+    spacing = np.asarray(spacing[: steps.shape[1]]) if scaled else None
+    want = [_length(step, spacing) for step in steps]
+    np.testing.assert_array_equal(_lengths(steps, spacing), np.asarray(want, dtype=np.float64))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    ndim=st.sampled_from([2, 3]),
+    spacing=st.one_of(st.none(), st.lists(spacing_values, min_size=3, max_size=3)),
+    tolerance=tolerances.filter(lambda t: t <= 4.0),
+)
+def test_steps_within_a_tolerance_are_every_step_that_short_nearest_first(
+    ndim, spacing, tolerance
+):
+    spacing = None if spacing is None else np.asarray(spacing[:ndim])
+    steps = _steps_within(tolerance, spacing, ndim)
+    scale = np.ones(ndim) if spacing is None else spacing
+    reach = [int(tolerance // h) + 2 for h in scale]  # a box larger than any step kept
+    if np.prod([2 * r + 1 for r in reach]) > 4 * _MAX_BOX:
+        return  # the box is listed only below _MAX_BOX steps: see the next test
+    box = itertools.product(*(range(-r, r + 1) for r in reach))
+    want = {step for step in box if _length(step, spacing) <= tolerance}
+    if steps is None:
+        assert np.prod([2 * (tolerance // h) + 3 for h in scale]) > _MAX_BOX
+        return
+    assert {tuple(int(v) for v in step) for step in steps} == want
+    assert len(steps) == len(want)  # each once
+    lengths = [_length(step, spacing) for step in steps]
+    assert lengths == sorted(lengths)  # nearest first
+
+
+def test_steps_within_are_listed_only_below_the_largest_box():
+    # In 2-D without spacing, a tolerance t lists the (2 floor(t) + 3)**2 steps of
+    # its box: 63**2 = 3969 steps at t = 30.5, 65**2 = 4225 > _MAX_BOX at t = 31.
+    assert _MAX_BOX == 4096
+    assert len(_steps_within(30.5, None, 2)) == sum(
+        1 for step in itertools.product(range(-31, 32), repeat=2) if _length(step, None) <= 30.5
+    )
+    assert _steps_within(31.0, None, 2) is None
+    # A spacing so fine along one axis that it alone overflows the box, and
+    # tolerances whose box would overflow integers.
+    assert _steps_within(2.0, np.array([1e-3, 1.0]), 2) is None
+    assert _steps_within(1e300, np.array([1e-3, 1.0, 1.0]), 3) is None
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    data=st.sampled_from([2, 3]).flatmap(
+        lambda ndim: st.tuples(
+            arrays(np.uint8, st.tuples(*(st.integers(1, 7) for _ in range(ndim))),
+                   elements=st.integers(0, 4)),
+            st.one_of(st.none(), st.tuples(*(spacing_values for _ in range(ndim)))),
+        )
+    ),
+    labels=st.sampled_from([[1, 2, 3], [4, 0], [2, 7], [3]]),
+)
+def test_label_stats_of_each_class_equal_that_class_alone(data, labels):
+    # One pass over a label map gives each class the count, border and surface
+    # elements its own binary mask would have.
+    labelmap, spacing = data
+    spacing = None if spacing is None else np.asarray(spacing)
+    stats = LabelStats(labelmap, np.asarray(labels), spacing, need_surface=True, need_surfels=True)
+    assert len(stats.classes) == len(labels)
+    for value, cls in zip(labels, stats.classes):
+        mask = labelmap == value
+        assert cls.count == np.count_nonzero(mask)
+        assert isinstance(cls.count, int)
+        border = _border_points(mask)
+        assert {tuple(p) for p in cls.surface.index} == {tuple(p) for p in border}
+        assert len(cls.surface.index) == len(border)
+        np.testing.assert_array_equal(cls.surface.spacing, spacing)
+        vertices, areas = surface_elements(mask, spacing)
+        np.testing.assert_array_equal(cls.surfels.index, vertices)
+        np.testing.assert_array_equal(cls.surfels.areas, areas)
+    bare = LabelStats(labelmap, np.asarray(labels), spacing)
+    assert all(c.surface is None and c.surfels is None for c in bare.classes)
+    assert [c.count for c in bare.classes] == [c.count for c in stats.classes]
+
+
 def _brute_within(a_points, b_points, spacing, tolerance):
     """Whether some point of ``b_points`` lies within ``tolerance`` of each of ``a_points``."""
     steps = (b_points[None, :, :] - a_points[:, None, :]).reshape(-1, a_points.shape[1])
-    lengths = _lengths(steps, spacing).reshape(len(a_points), len(b_points))
+    lengths = np.array([_length(step, spacing) for step in steps]).reshape(
+        len(a_points), len(b_points)
+    )
     return (lengths <= tolerance).any(axis=1)
 
 

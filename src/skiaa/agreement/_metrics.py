@@ -178,8 +178,8 @@ def _steps_within(tolerance, spacing, ndim):
     scale = np.ones(ndim) if spacing is None else spacing
     # One step more than the quotient: the lengths below decide, not the division.
     reach = np.floor(tolerance / scale) + 1
-    # In floats, each axis first: a huge tolerance overflows integers and products.
-    if reach.max() > _MAX_BOX or np.prod(2 * reach + 1) > _MAX_BOX:
+    # In floats: a huge tolerance would overflow integers (the product is then inf).
+    if np.prod(2 * reach + 1) > _MAX_BOX:
         return None
     reach = reach.astype(np.intp)
     steps = np.indices(tuple(2 * reach + 1)).reshape(ndim, -1).T - reach
@@ -384,7 +384,7 @@ class MaskStats:
         if mask.ndim == 2 and need_surface:
             rows = np.packbits(mask, axis=1)
             self.packed = _words(rows)
-            points = _border_points_2d(rows) if need_surface else None
+            points = _border_points_2d(rows)
         else:
             self.packed = _pack(mask)
             points = _border_points(mask) if need_surface else None
