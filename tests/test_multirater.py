@@ -630,3 +630,44 @@ def test_image_agreement_of_one_image_without_an_id(naming, id_name, dice):
     assert summary.index.tolist() == [0] and summary.index.name == id_name
     assert summary[f"{dice}_mean"].iloc[0] == pytest.approx(pairs[dice].mean())
     assert summary["n_pairs"].dtype == np.int64 and summary["n_pairs"].iloc[0] == 3
+
+
+# --------------------------------------------------------------------------- #
+# The whole-stack measures of one image (what the transformer's columns hold)
+# --------------------------------------------------------------------------- #
+@given(stack=stacks(max_k=4, max_side=6, ndim=3) | stacks(max_k=5, max_side=7))
+def test_image_measures_equal_their_definitions(stack):
+    from skiaa.agreement._multirater import image_measures
+
+    measures = ("union_entropy", "krippendorff_alpha", "annotator_diversity")
+    values, undefined = image_measures(stack, measures)
+    entropy, alpha, diversity = values
+    # Alpha as the reference package computes it over the pixels; undefined
+    # (NaN, and said so) when every annotator gives every pixel one value.
+    k = len(stack)
+    assert undefined is (not _both_values(stack))
+    if undefined:
+        assert math.isnan(alpha)
+    else:
+        assert alpha == pytest.approx(_reference_alpha(stack.reshape(k, -1)), abs=1e-12)
+    # Diversity: mean IoU distance over all k x k ordered pairs of masks, each
+    # with itself included (1 - |A & B| / |A | B|, 0 when both are empty).
+    pairs = []
+    for a, b in itertools.product(stack, repeat=2):
+        union = np.count_nonzero(a | b)
+        pairs.append(1.0 - np.count_nonzero(a & b) / union if union else 0.0)
+    assert diversity == pytest.approx(np.mean(pairs), abs=1e-12)
+    # Entropy in bits of the fraction of annotators marking each pixel, over
+    # the pixels any of them marked; NaN when none did.
+    p = stack.mean(axis=0)[stack.any(axis=0)]
+    if p.size == 0:
+        assert math.isnan(entropy)
+    else:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            bits = -(np.where(p > 0, p * np.log2(p), 0.0) + np.where(p < 1, (1 - p) * np.log2(1 - p), 0.0))
+        assert entropy == pytest.approx(bits.mean(), abs=1e-12)
+    # One measure alone is the same number, and alpha alone decides the flag.
+    for name, value in zip(measures, values):
+        alone, flag = image_measures(stack, (name,))
+        np.testing.assert_array_equal(alone, [value])
+        assert flag is (undefined and name == "krippendorff_alpha")

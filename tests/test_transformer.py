@@ -321,3 +321,26 @@ with warnings.catch_warnings():
 @_sklearn_checks
 def test_sklearn_compatible(estimator, check):
     check(estimator)
+
+
+@pytest.mark.parametrize("depth", [1, 3])
+def test_measures_of_volumes_whose_last_axis_looks_like_channels(depth):
+    # A volume (D, H, W) with W of 1 or 3 voxels and a spacing per axis is a
+    # volume: the whole-stack measures read it as the pair metrics do.
+    rng = np.random.default_rng(depth)
+    stack = rng.random((3, 4, 5, depth)) < 0.5
+    stack[0, 0, 0, 0], stack[1, 0, 0, 0] = True, False  # two values: alpha is defined
+    t = AgreementTransformer(
+        metrics=["dice"],
+        statistics=["mean"],
+        measures=["union_entropy", "krippendorff_alpha", "annotator_diversity"],
+        spacing=(1.0, 1.0, 1.0),
+    )
+    row = t.fit_transform([stack])[0]
+    entropy, alpha, diversity = row[1:4]
+    p = stack.mean(axis=0)[stack.any(axis=0)]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        bits = -(np.where(p > 0, p * np.log2(p), 0) + np.where(p < 1, (1 - p) * np.log2(1 - p), 0))
+    assert entropy == pytest.approx(bits.mean(), abs=1e-12)
+    assert np.isfinite(alpha) and np.isfinite(diversity)
+    assert row[-1] == 3

@@ -500,7 +500,7 @@ def uncertainty_map(masks, *, base=2.0):
     ``-p log p - (1 - p) log(1 - p)`` with ``0 log 0 = 0``. It is the entropy
     of the vote of an annotator drawn at random, not a model's predictive
     uncertainty; :class:`skiaa.AgreementTransformer` summarises it per image
-    (statistic ``"entropy"``: its mean over the union of the masks).
+    (measure ``"union_entropy"``: its mean over the union of the masks).
 
     Examples
     --------

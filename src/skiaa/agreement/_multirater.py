@@ -24,7 +24,7 @@ import pandas as pd
 
 from .._masks import check_mask_stack, load_mask_stack
 from ..utils import is_path
-from ._consensus import majority_vote, staple, uncertainty_map
+from ._consensus import _binary_entropy, majority_vote, staple
 from ._engine import check_labels, check_metrics, check_spacing, check_tolerance
 from ._metrics import (
     LabelStats,
@@ -761,7 +761,10 @@ def image_measures(stack, measures):
             stats = [MaskStats(mask, None) for mask in stack]
             out[i] = _iou_distances(stats, stats).mean()
         else:  # union_entropy
+            # From the validated stack itself: uncertainty_map would validate it
+            # again without its spacing, and read a volume's last axis of 1 or
+            # 3 voxels as colour channels.
             marked = stack.any(axis=0)
-            entropy = uncertainty_map(stack).entropy
-            out[i] = entropy[marked].mean() if marked.any() else math.nan
+            p = stack.mean(axis=0)[marked]
+            out[i] = _binary_entropy(p, 2.0).mean() if p.size else math.nan
     return out, alpha_undefined
