@@ -236,3 +236,17 @@ def start_skiaa(*args, **env):
         )
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+def examples(n):
+    """``n`` Hypothesis examples under the "default" profile, scaled for the loaded one.
+
+    A test's own ``@settings(max_examples=...)`` overrides the profile, so the
+    profile's choice would be lost: the "mutation" profile (tox -e mutation,
+    which reruns the property tests for every mutant) runs a fifth as many,
+    "ci-full" ten times as many.
+    """
+    from hypothesis import settings
+
+    scale = settings.default.max_examples / settings.get_profile("default").max_examples
+    return max(1, round(n * scale))

@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from scipy import ndimage
 
+from _helpers import examples
 from skiaa.agreement import (
     AgreementTransformer,
     AlphaUndefinedWarning,
@@ -65,7 +66,7 @@ def map_pairs(draw, ndim):
 # --------------------------------------------------------------------------- #
 # Each class equals the binary metric on ``map == class``
 # --------------------------------------------------------------------------- #
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(25), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=map_pairs(ndim=2), labels=st.sampled_from([[1, 2, 3], [3, 1], [2, 5], [0, 1]]))
 def test_each_class_equals_binary_metric_on_its_mask(data, labels):
     a, b, spacing = data
@@ -79,7 +80,7 @@ def test_each_class_equals_binary_metric_on_its_mask(data, labels):
             np.testing.assert_allclose(got, want, rtol=1e-12, atol=0, err_msg=name)
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=examples(30), deadline=None)
 @given(data=map_pairs(ndim=3))
 def test_one_pass_borders_equal_each_class_border(data):
     labelmap, _, _ = data
@@ -90,7 +91,7 @@ def test_one_pass_borders_equal_each_class_border(data):
         np.testing.assert_array_equal(borders[c], _border_points(labelmap == value))
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=examples(30), deadline=None)
 @given(data=st.one_of(map_pairs(ndim=2), map_pairs(ndim=3)))
 def test_one_pass_surfels_equal_each_class_surfels(data):
     labelmap, _, spacing = data
@@ -137,7 +138,7 @@ def _monai_values(a, b, labels, spacing, tolerance):
 
 
 @pytest.mark.parametrize("ndim", [2, 3])
-@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(8), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_per_class_metrics_equal_monai(ndim, data):
     a, b, spacing = data.draw(map_pairs(ndim=ndim))
@@ -408,7 +409,7 @@ def rater_maps(draw, ndim=2):
 
 
 @pytest.mark.parametrize("ndim", [2, 3])
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=examples(25), deadline=None)
 @given(data=st.data())
 def test_multilabel_staple_and_voting_equal_simpleitk(ndim, data):
     sitk = pytest.importorskip("SimpleITK")
@@ -509,7 +510,7 @@ def test_labels_all_on_maps_without_a_class_is_refused_where_values_would_be_emp
         assert np.isnan(krippendorff_alpha(zeros, labels="all"))
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=examples(25), deadline=None)
 @given(data=rater_maps())
 def test_alpha_over_labels_equals_krippendorff_package(data):
     krippendorff = pytest.importorskip("krippendorff")
@@ -564,7 +565,7 @@ def _ged_by_definition(samples, annotators, labels):
     return 2 * cross - d_ss - d_yy, cross, d_ss, d_yy
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=examples(25), deadline=None)
 @given(data=rater_maps(), n_samples=st.integers(1, 4))
 def test_ged_over_labels_equals_the_per_class_iou_distance(data, n_samples):
     maps, labels = data
@@ -583,7 +584,7 @@ def _deepmind():
 
 
 @pytest.mark.parametrize("ndim", [2, 3])
-@settings(max_examples=20, deadline=None)
+@settings(max_examples=examples(20), deadline=None)
 @given(data=st.data())
 def test_area_weighted_hd95_and_surface_dice_equal_deepmind(ndim, data):
     sd = _deepmind()

@@ -15,6 +15,7 @@ from hypothesis.extra.numpy import arrays
 from medpy.metric import binary as medpy_binary
 from scipy import ndimage
 
+from _helpers import examples
 from skiaa import AgreementTransformer
 from skiaa.agreement import (
     EmptyMaskWarning,
@@ -65,7 +66,7 @@ def _directed(a, b, spacing):
 # --------------------------------------------------------------------------- #
 # 3-D stacks against medpy, and the hd_percentile choice against its definition
 # --------------------------------------------------------------------------- #
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(40), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(volume_stacks(), spacings_3d)
 def test_3d_pairs_equal_medpy_with_spacing(stack, spacing):
     # A last axis of 1, 3 or 4 voxels is spatial only when the spacing says so
@@ -84,7 +85,7 @@ def test_3d_pairs_equal_medpy_with_spacing(stack, spacing):
         assert row.hd95_normalized == pytest.approx(row.hd95 / diagonal, rel=1e-12)
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=examples(40), deadline=None)
 @given(volume_stacks(min_masks=2, max_masks=2), spacings_3d)
 def test_hd_percentile_max_is_the_larger_directed_percentile(stack, spacing):
     a, b = stack
@@ -115,7 +116,7 @@ def test_hd_percentile_choices_differ_when_one_border_is_longer():
 # --------------------------------------------------------------------------- #
 # Symmetry and annotator permutation invariance of the image-level values
 # --------------------------------------------------------------------------- #
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=examples(25), deadline=None)
 @given(volume_stacks(min_masks=3, max_masks=4), st.randoms(use_true_random=False))
 def test_image_values_are_invariant_to_annotator_order(stack, rnd):
     order = list(range(len(stack)))

@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
+from _helpers import examples
 from skiaa.agreement import (
     EmptyMaskWarning,
     boundary_f1,
@@ -60,11 +61,12 @@ def _length(step, spacing):
     return math.sqrt(sum((float(s) * float(h)) ** 2 for s, h in zip(step, scale)))
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(
     steps=st.integers(2, 3).flatmap(
-        lambda ndim: arrays(np.int64, st.tuples(st.integers(0, 6), st.just(ndim)),
-                            elements=st.integers(-40, 40))
+        lambda ndim: arrays(
+            np.int64, st.tuples(st.integers(0, 6), st.just(ndim)), elements=st.integers(-40, 40)
+        )
     ),
     spacing=st.lists(spacing_values, min_size=3, max_size=3),
     scaled=st.booleans(),
@@ -75,7 +77,7 @@ def test_step_lengths_are_summed_axis_by_axis_to_the_bit(steps, spacing, scaled)
     np.testing.assert_array_equal(_lengths(steps, spacing), np.asarray(want, dtype=np.float64))
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(
     ndim=st.sampled_from([2, 3]),
     spacing=st.one_of(st.none(), st.lists(spacing_values, min_size=3, max_size=3)),
@@ -115,12 +117,15 @@ def test_steps_within_are_listed_only_below_the_largest_box():
     assert _steps_within(1e300, np.array([1e-3, 1.0, 1.0]), 3) is None
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=examples(40), deadline=None)
 @given(
     data=st.sampled_from([2, 3]).flatmap(
         lambda ndim: st.tuples(
-            arrays(np.uint8, st.tuples(*(st.integers(1, 7) for _ in range(ndim))),
-                   elements=st.integers(0, 4)),
+            arrays(
+                np.uint8,
+                st.tuples(*(st.integers(1, 7) for _ in range(ndim))),
+                elements=st.integers(0, 4),
+            ),
             st.one_of(st.none(), st.tuples(*(spacing_values for _ in range(ndim)))),
         )
     ),
@@ -158,7 +163,7 @@ def _brute_within(a_points, b_points, spacing, tolerance):
     return (lengths <= tolerance).any(axis=1)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(data=mask_pairs(), tolerance=tolerances)
 def test_within_tolerance_equals_brute_force_distances(data, tolerance):
     a, b, spacing = data
@@ -187,7 +192,7 @@ def test_within_tolerance_past_the_steps_tried_one_by_one_asks_the_tree():
     np.testing.assert_array_equal(far, [True, False])
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=examples(40), deadline=None)
 @given(data=mask_pairs(), tolerance=tolerances)
 def test_tolerance_metrics_alone_equal_them_beside_distances(data, tolerance):
     # Alone, surface Dice and boundary F1 use the tolerance test; beside the
@@ -223,7 +228,7 @@ def label_maps(draw):
     return labelmap, spacing
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(data=label_maps(), labels=st.sampled_from([[1, 2, 3], [4, 0], [2, 7], [3]]))
 def test_surfels_of_every_class_in_one_pass_equal_each_class_alone(data, labels):
     labelmap, spacing = data
@@ -252,7 +257,7 @@ def test_surfels_of_single_pixels_and_full_images():
     assert surface_elements(np.zeros((4, 4), bool))[0].shape == (0, 2)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(mask=arrays(bool, st.tuples(*(st.integers(1, 6) for _ in range(3)))))
 def test_bounding_box_is_the_extent_of_the_true_pixels(mask):
     box = bounding_box(mask)

@@ -664,7 +664,10 @@ def test_image_measures_equal_their_definitions(stack):
         assert math.isnan(entropy)
     else:
         with np.errstate(divide="ignore", invalid="ignore"):
-            bits = -(np.where(p > 0, p * np.log2(p), 0.0) + np.where(p < 1, (1 - p) * np.log2(1 - p), 0.0))
+            bits = -(
+                np.where(p > 0, p * np.log2(p), 0.0)
+                + np.where(p < 1, (1 - p) * np.log2(1 - p), 0.0)
+            )
         assert entropy == pytest.approx(bits.mean(), abs=1e-12)
     # One measure alone is the same number, and alpha alone decides the flag.
     for name, value in zip(measures, values):

@@ -7,6 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from _helpers import examples
 from skiaa.datasets import make_lesions
 
 
@@ -178,7 +179,7 @@ def test_invalid_parameters(kwargs, match):
         make_lesions(params.pop("n_samples"), **params)
 
 
-@settings(max_examples=8)
+@settings(max_examples=examples(8))
 @given(seed=st.integers(0, 2**31 - 1), size=st.sampled_from([40, 56, 72]))
 def test_malignant_agree_less(seed, size):
     # The study's finding (lower IAA on malignant lesions) holds on generated data.
