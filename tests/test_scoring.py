@@ -290,18 +290,19 @@ def test_summarize_scores_every_column_by_hand():
     nan = math.nan
     scores = pd.DataFrame(
         {
-            "image_id": ["a", "b", "c", "d", "e", "a", "b", "c", "d"],
-            "metric": ["hd95"] * 5 + ["dice"] * 4,
+            "image_id": ["a", "b", "c", "d", "e", "a", "b", "c", "d", "e"],
+            "metric": ["hd95"] * 5 + ["dice"] * 5,
             # hd95: lower is better. a and e below the best pair, b on hi, c on
             # lo, d above: two better, one worse, so that reading hd95 as
             # higher-is-better gives other shares.
-            # dice: higher is better. a above the best pair, b on hi, c on lo, d below.
-            "model_mean": [1.0, 5.0, 2.0, 9.0, 1.5, 0.95, 0.9, 0.7, 0.5],
-            "model_consensus": [1.0, 2.0, 3.0, 4.0, 5.0, 0.9, nan, 0.7, 0.5],
-            "human_mean": [3.0] * 5 + [0.8] * 4,
-            "human_min": [2.0] * 5 + [0.7] * 4,
-            "human_max": [5.0] * 5 + [0.9] * 4,
-            "percentile": [100.0, 0.0, 50.0, 0.0, 100.0, 100.0, 50.0, 0.0, nan],
+            # dice: higher is better. a and e above the best pair, b on hi, c on
+            # lo, d below: read as lower-is-better, the shares would differ too.
+            "model_mean": [1.0, 5.0, 2.0, 9.0, 1.5, 0.95, 0.9, 0.7, 0.5, 0.99],
+            "model_consensus": [1.0, 2.0, 3.0, 4.0, 5.0, 0.9, nan, 0.7, 0.5, 0.6],
+            "human_mean": [3.0] * 5 + [0.8] * 5,
+            "human_min": [2.0] * 5 + [0.7] * 5,
+            "human_max": [5.0] * 5 + [0.9] * 5,
+            "percentile": [100.0, 0.0, 50.0, 0.0, 100.0, 100.0, 50.0, 0.0, nan, 100.0],
         }
     )
     summary = summarize_scores(scores)
@@ -327,9 +328,10 @@ def test_summarize_scores_every_column_by_hand():
     # hd95: a (1 < 2), e (1.5 < 2) better; b (5 == hi), c (2 == lo) within; d (9 > 5) worse.
     assert (hd95["better_than_humans"], hd95["within_human_range"]) == (0.4, 0.4)
     assert hd95["worse_than_humans"] == 0.2
-    # dice: a (0.95 > 0.9) better; b (== hi) and c (== lo) within; d (0.5 < 0.7) worse.
-    assert (dice["better_than_humans"], dice["within_human_range"]) == (0.25, 0.5)
-    assert dice["worse_than_humans"] == 0.25
+    # dice: a (0.95 > 0.9) and e better; b (== hi) and c (== lo) within; d (0.5 < 0.7) worse.
+    assert (dice["better_than_humans"], dice["within_human_range"]) == (0.4, 0.4)
+    assert dice["worse_than_humans"] == 0.2
+    assert dice["n_images"] == 5
     # A NaN consensus score or percentile is not skipped: the mean is NaN.
     assert math.isnan(dice["model_consensus"]) and math.isnan(dice["percentile_median"])
     assert dice["n_undefined"] == 0  # model_mean and human_mean are all defined
