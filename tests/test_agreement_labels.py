@@ -708,6 +708,11 @@ def test_multilabel_staple_of_unanimous_maps_converges_at_the_first_iteration():
     assert result.n_iter == 1
     np.testing.assert_array_equal(result.mask, base)
     np.testing.assert_allclose(result.confusion, _sitk_multilabel_staple(maps, 1)[1], atol=0)
+    # tol=0 stops there too, as it does for binary masks: a change of exactly
+    # 0 is converged, not a reason to run to max_iter and warn.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        assert staple(maps, labels=[1, 2], tol=0.0, max_iter=50).n_iter == 1
 
 
 def test_multilabel_staple_with_a_named_class_no_map_has():

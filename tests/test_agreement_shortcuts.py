@@ -254,7 +254,12 @@ def test_surfels_of_single_pixels_and_full_images():
     full = np.ones((2, 3), bool)
     vertices, _ = surface_elements(full)
     assert len(vertices) == 3 * 4 - 2  # the 3 x 4 vertices less the 2 inside the mask
-    assert surface_elements(np.zeros((4, 4), bool))[0].shape == (0, 2)
+    # No surface: empty arrays of the types a surface has (integer vertex indices).
+    vertices, areas = surface_elements(np.zeros((4, 4), bool))
+    assert (vertices.shape, vertices.dtype, areas.shape) == ((0, 2), np.intp, (0,))
+    for vertices, areas in class_surface_elements(np.full((3, 3, 2), 2, np.uint8), 2, None):
+        assert (vertices.shape, vertices.dtype, areas.shape) == ((0, 3), np.intp, (0,))
+    assert surface_elements(full)[0].dtype == np.intp
 
 
 @settings(max_examples=examples(60), deadline=None)

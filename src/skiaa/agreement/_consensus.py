@@ -438,7 +438,7 @@ def _multilabel_staple(classes, values, undecided, max_iter, tol):
         np.divide(updated, sums, out=updated, where=sums > 0)
         change = float(np.abs(updated - confusion).max())
         confusion = updated
-        if change < tol:
+        if change <= tol:  # as the binary STAPLE: tol=0 stops at an exact fixed point
             break
     else:
         _warn_not_converged(max_iter, stacklevel=4)
