@@ -183,9 +183,8 @@ def _crop_surfels(crop, lo, n, spacing):
         crop[tuple(slice(o, o + size) for o, size in zip(offset, shape))] for offset in offsets
     ]
     mixed = corners[1] != corners[0]
-    differs = np.empty(shape, dtype=bool)
     for corner in corners[2:]:
-        mixed |= np.not_equal(corner, corners[0], out=differs)
+        mixed |= corner != corners[0]
     # Each mixed vertex's corners, gathered through the crop's flat index of its first.
     strides = np.asarray(crop.strides, dtype=np.intp) // crop.itemsize
     positions = argwhere(mixed, 0)
