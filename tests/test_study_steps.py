@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 from PIL import Image
+from sklearn.base import BaseEstimator, RegressorMixin
 
 import skiaa.agreement
 from _helpers import disc
@@ -27,6 +28,7 @@ from skiaa.study._steps import (
     _cross_validate_once,
     _estimator_params,
     _fit_baseline,
+    _fit_iaa_regression,
     _FoldScorer,
     _gain_by_alpha,
     _iaa_digest,
@@ -388,6 +390,7 @@ def _mixed_study(tmp_path):
         cv=2,
         alphas=(0.5,),
         weights={"resnet18": "random", "efficientnet_lite0": str(weights)},
+        torch_num_threads=2,  # not the default (None): the plans must pass it on
     )
     return agreement, data, config, _StepStore(tmp_path, False)
 
@@ -427,7 +430,7 @@ def test_baselines_probe_only_models_with_weights_on_the_same_rows(tmp_path):
     assert reg == list(range(11))  # the regression: every image with an IAA
     assert clf == list(range(10))  # the diagnosis: labelled ones only
     assert spec["extractor"]["image_size"] == config.image_size
-    assert spec["extractor"]["torch_num_threads"] == config.torch_num_threads
+    assert spec["extractor"]["torch_num_threads"] == config.torch_num_threads == 2
     assert [t.spec["features"] for t in plan.tasks] == ["pixels", "probe"]
     assert all(t.func is _fit_baseline for t in plan.tasks)
     # The step's key holds the training settings, the models and every model's inputs.
@@ -634,3 +637,41 @@ def test_the_paper_preset_trains_swin_v2_at_256_px_and_the_others_at_224(tmp_pat
         ]
         == 224
     )
+
+
+class _MeanRegressor(RegressorMixin, BaseEstimator):
+    """Stands in for IAARegressor: predicts the training mean; its best epoch is
+    the number of validation rows it was given (None without a validation)."""
+
+    def __init__(self, model="m", device="cpu"):
+        self.model = model
+        self.device = device
+
+    def fit(self, X, y, validation=None):
+        self.mean_ = float(np.mean(y))
+        self.best_epoch_ = None if validation is None else int(np.sum(validation))
+        return self
+
+    def predict(self, X):
+        return np.full(len(X), self.mean_)
+
+
+def test_one_iaa_regression_fit_reports_its_scores_best_epoch_and_predictions(monkeypatch):
+    import skiaa.estimators
+
+    monkeypatch.setattr(skiaa.estimators, "IAARegressor", _MeanRegressor)
+    images = np.zeros((8, 4, 4, 3), np.uint8)
+    iaa = np.array([0.2, 0.4, 0.6, 0.8, 0.5, 0.7, 0.3, 0.9])
+    spec = {"params": {"model": "m"}, "train": np.arange(5), "test": np.arange(5, 8)}
+    validation = np.array([True, False, True, False, False, True, True, True])
+    with_validation = _fit_iaa_regression(
+        spec, "cpu", {"images": images, "iaa": iaa, "validation": validation}
+    )
+    # The training rows' validation mask reaches fit: 2 of the 5 training rows.
+    assert with_validation["best_epoch"] == 2 and type(with_validation["best_epoch"]) is int
+    np.testing.assert_allclose(with_validation["prediction"], [0.5] * 3)
+    assert with_validation["mae"] == pytest.approx(np.mean(np.abs(iaa[5:] - 0.5)))
+    assert np.isnan(with_validation["pearson_r"])  # a constant prediction: no correlation
+    without = _fit_iaa_regression(spec, "cpu", {"images": images, "iaa": iaa})
+    assert without["best_epoch"] is None  # no validation rows: no best epoch
+    assert without["mae"] == with_validation["mae"]
