@@ -149,6 +149,7 @@ def test_label_stats_of_each_class_equal_that_class_alone(data, labels):
         vertices, areas = surface_elements(mask, spacing)
         np.testing.assert_array_equal(cls.surfels.index, vertices)
         np.testing.assert_array_equal(cls.surfels.areas, areas)
+        assert cls.surface.index.dtype == np.intp and cls.surfels.index.dtype == np.intp
     bare = LabelStats(labelmap, np.asarray(labels), spacing)
     assert all(c.surface is None and c.surfels is None for c in bare.classes)
     assert [c.count for c in bare.classes] == [c.count for c in stats.classes]
@@ -241,6 +242,16 @@ def test_surfels_of_every_class_in_one_pass_equal_each_class_alone(data, labels)
         vertices, areas = surface_elements(labelmap == value, spacing)
         np.testing.assert_array_equal(together[c][0], vertices)
         np.testing.assert_array_equal(together[c][1], areas)
+
+
+def test_a_label_map_without_the_classes_has_empty_integer_borders():
+    stats = LabelStats(np.zeros((3, 4), np.uint8), np.array([2, 5]), None, need_surface=True)
+    for cls in stats.classes:
+        assert (cls.count, cls.surface.index.shape, cls.surface.index.dtype) == (
+            0,
+            (0, 2),
+            np.intp,
+        )
 
 
 def test_surfels_of_single_pixels_and_full_images():

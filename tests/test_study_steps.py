@@ -29,6 +29,7 @@ from skiaa.study._steps import (
     _estimator_params,
     _fit_baseline,
     _fit_iaa_regression,
+    _fit_params,
     _FoldScorer,
     _gain_by_alpha,
     _iaa_digest,
@@ -590,6 +591,10 @@ def test_fit_params_pass_validation_rows_only_when_the_protocol_has_them():
     assert _task_fit_params({"images": 1}) == {}
     rows = np.array([False, True])
     assert _task_fit_params({"images": 1, "validation": rows}) == {"validation": rows}
+    # A protocol without a partition (cross-validation) passes none at all.
+    assert _fit_params(None) == {}
+    partition = np.array(["train", "val", "test", "val"], dtype=object)
+    np.testing.assert_array_equal(_fit_params(partition)["validation"], [0, 1, 0, 1])
 
 
 def test_estimator_params_pass_every_training_setting_of_the_config(tmp_path):
