@@ -200,26 +200,6 @@ def test_scores_recomputed_from_out_of_fold_predictions(tiny_run):
     assert diag["n_test"] == [int((test_fold == k).sum()) for k in range(TINY["cv"])]
 
 
-def test_split_70_10_20_counts_where_roundings_differ():
-    # Class sizes where floor(x + 0.5), ceil, int and Python's round part ways:
-    # 13 images -> 3 test (2.6), 1 validation (1.3); 27 -> 5 (5.4), 3 (2.7);
-    # 5 -> 1 (1.0), 1 (0.5: round() would give 0); 1 -> none held out.
-    from skiaa.study._steps import split_70_10_20
-
-    counts = {"a": 13, "b": 27, "c": 5, "d": 1}
-    expected = {"a": (9, 1, 3), "b": (19, 3, 5), "c": (3, 1, 1), "d": (1, 0, 0)}
-    labels = np.repeat(list(counts), list(counts.values()))
-    labels = np.random.default_rng(0).permutation(labels)
-    part = split_70_10_20(labels, 8888)
-    for cls, (n_train, n_val, n_test) in expected.items():
-        mine = part[labels == cls]
-        got = ((mine == "train").sum(), (mine == "val").sum(), (mine == "test").sum())
-        assert got == (n_train, n_val, n_test), cls
-    # One partition per seed: the same seed repeats it, another draws another.
-    assert (split_70_10_20(labels, 8888) == part).all()
-    assert (split_70_10_20(labels, 8889) != part).any()
-
-
 # ----------------------------------------------------------------- IMA++ release
 TRAIN = {k: v for k, v in TINY.items() if k != "n_samples"}
 

@@ -166,6 +166,8 @@ def _check_paper_run(out, results, n_runs):
 
 def test_authors_mae_spread_is_the_sample_std_of_signed_residuals():
     # Their compute_test_metrics.py: np.std(true - predicted, ddof=1) beside the MAE.
+    from scipy.stats import mannwhitneyu
+
     from skiaa.study._steps import _authors_regression
 
     true, pred = np.array([0.5, 0.7, 0.9, 0.8]), np.array([0.6, 0.6, 0.6, 0.8])
@@ -178,6 +180,18 @@ def test_authors_mae_spread_is_the_sample_std_of_signed_residuals():
     # The indeterminate image is in neither group.
     counts = out["predicted_malignant_vs_benign"]
     assert (counts["n_malignant"], counts["n_benign"]) == (1, 2)
+    assert counts["mannwhitneyu_pvalue"] == pytest.approx(
+        mannwhitneyu(pred[1:2], pred[[0, 2]]).pvalue
+    )
+    # Edges: one image per group is a test; a group without images is none; one
+    # residual has no sample spread, two have one.
+    two = _authors_regression(true[:2], pred[:2], diagnosis[:2])
+    assert two["predicted_malignant_vs_benign"]["mannwhitneyu_pvalue"] is not None
+    assert two["std_signed_residual"] == pytest.approx(np.std([-0.1, 0.1], ddof=1))
+    for groups in (["benign", "benign"], ["malignant", "malignant"]):
+        one_sided = _authors_regression(true[:2], pred[:2], np.array(groups, dtype=object))
+        assert one_sided["predicted_malignant_vs_benign"]["mannwhitneyu_pvalue"] is None
+    assert _authors_regression(true[:1], pred[:1], diagnosis[:1])["std_signed_residual"] is None
 
 
 def _check_authors_quantities(out, results):

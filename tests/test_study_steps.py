@@ -9,13 +9,14 @@ back are checked in a fraction of a second (and decide mutants quickly).
 
 import base64
 import io
+import warnings
 
 import numpy as np
 import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 from PIL import Image
-from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 
 import skiaa.agreement
 from _helpers import disc
@@ -28,6 +29,7 @@ from skiaa.study._steps import (
     _cross_validate_once,
     _estimator_params,
     _fit_baseline,
+    _fit_diagnosis,
     _fit_iaa_regression,
     _fit_params,
     _FoldScorer,
@@ -358,6 +360,7 @@ def test_iaa_regression_assembles_folds_out_of_fold_predictions_and_the_authors_
          "n_train": 4, "n_test": 2},
     ]  # fmt: skip
     np.testing.assert_array_equal(out["oof_prediction"], [0.85, 0.7, 0.6, 0.65, np.nan, np.nan])
+    assert out["oof_prediction"].dtype == np.float64  # NaN where untested, not None
     np.testing.assert_array_equal(out["rows"], rows)
     np.testing.assert_array_equal(out["test_fold"], [0, 0, 1, 1, -1, -1])
     assert [t["image_id"].tolist() for t in out["test_predictions"]] == [["a", "b"], ["c", "d"]]
@@ -534,7 +537,9 @@ def test_gains_over_alpha_one_per_fold_and_per_model():
     assert paired["net_b"]["0.5"]["folds_improved"] == 3
     for scores, std in (([0.6], np.nan), ([0.6, 0.7], 0.0)):  # one fold has no spread
         few = {"m": {alpha: {"balanced_accuracy": scores} for alpha in ("1", "0.5")}}
-        np.testing.assert_equal(_paired_differences(few, [0.5])["m"]["0.5"]["std"], std)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # said as NaN, without numpy's ddof warning
+            np.testing.assert_equal(_paired_differences(few, [0.5])["m"]["0.5"]["std"], std)
     gain = _gain_by_alpha(diagnosis, [0.5])["0.5"]
     want_b = 100 * (np.mean([0.60, 0.62, 0.51]) - 0.5)
     assert gain["per_model_pp"] == pytest.approx({"net_a": 0.0, "net_b": want_b})
@@ -680,3 +685,86 @@ def test_one_iaa_regression_fit_reports_its_scores_best_epoch_and_predictions(mo
     without = _fit_iaa_regression(spec, "cpu", {"images": images, "iaa": iaa})
     assert without["best_epoch"] is None  # no validation rows: no best epoch
     assert without["mae"] == with_validation["mae"]
+
+
+def test_split_70_10_20_counts_where_roundings_differ():
+    # Class sizes where floor(x + 0.5), ceil, int and Python's round part ways:
+    # 13 images -> 3 test (2.6), 1 validation (1.3); 27 -> 5 (5.4), 3 (2.7);
+    # 5 -> 1 (1.0), 1 (0.5: round() would give 0); 1 -> none held out.
+    counts = {"a": 13, "b": 27, "c": 5, "d": 1}
+    expected = {"a": (9, 1, 3), "b": (19, 3, 5), "c": (3, 1, 1), "d": (1, 0, 0)}
+    labels = np.repeat(list(counts), list(counts.values()))
+    labels = np.random.default_rng(0).permutation(labels)
+    part = split_70_10_20(labels, 8888)
+    for cls, (n_train, n_val, n_test) in expected.items():
+        mine = part[labels == cls]
+        got = ((mine == "train").sum(), (mine == "val").sum(), (mine == "test").sum())
+        assert got == (n_train, n_val, n_test), cls
+    # One partition per seed: the same seed repeats it, another draws another.
+    assert (split_70_10_20(labels, 8888) == part).all()
+    assert (split_70_10_20(labels, 8889) != part).any()
+
+
+class _FitRecorder(ClassifierMixin, BaseEstimator):
+    """Stands in for MultiTaskDiagnosisClassifier: predicts the training majority
+    and records what each fit was given."""
+
+    fits = []
+
+    def __init__(self, alpha=1.0, device="cpu"):
+        self.alpha = alpha
+        self.device = device
+
+    def fit(self, X, y, iaa=None, validation=None):
+        type(self).fits.append({"n": len(y), "iaa": iaa, "validation": validation})
+        values, counts = np.unique(y, return_counts=True)
+        self.classes_, self.majority_ = values, values[np.argmax(counts)]
+        return self
+
+    def predict(self, X):
+        return np.full(len(X), self.majority_, dtype=object)
+
+
+@pytest.mark.parametrize("alpha", [1.0, 0.5])
+def test_one_diagnosis_fit_gives_the_iaa_only_to_the_multitask_settings(alpha, monkeypatch):
+    import skiaa.estimators
+
+    _FitRecorder.fits = []
+    monkeypatch.setattr(skiaa.estimators, "MultiTaskDiagnosisClassifier", _FitRecorder)
+    images = np.zeros((7, 4, 4, 3), np.uint8)
+    diagnosis = np.array(["benign"] * 3 + ["malignant"] * 4, dtype=object)
+    iaa = np.linspace(0.3, 0.9, 7)
+    spec = {
+        "params": {"alpha": alpha},
+        "train": np.array([0, 1, 2, 3, 4]),
+        "test": np.array([5, 6, 0]),
+    }
+    got = _fit_diagnosis(spec, "cpu", {"images": images, "diagnosis": diagnosis, "iaa": iaa})
+    (fit,) = _FitRecorder.fits
+    assert fit["n"] == 5 and fit["validation"] is None
+    # alpha=1 is the diagnosis-only baseline: it never sees the IAA.
+    if alpha == 1.0:
+        assert fit["iaa"] is None
+    else:
+        np.testing.assert_array_equal(fit["iaa"], iaa[:5])
+    # Training majority: benign (3 of 5); tested on two malignant and one benign image.
+    assert list(got["prediction"]) == ["benign"] * 3
+    assert got["balanced_accuracy"] == pytest.approx(0.5)
+
+
+def test_cross_validate_once_routes_the_fit_parameters_when_scikit_learn_asks(monkeypatch):
+    # With metadata routing on, scikit-learn passes a fit parameter only to an
+    # estimator that requested it: the study's fits request theirs.
+    import sklearn
+
+    X, y = np.zeros((6, 2)), np.arange(6.0)
+    folds = [(np.arange(4), np.arange(4, 6))]
+    validation = np.array([True, False, True, False, True, True])
+    for routing in (False, True):
+        with sklearn.config_context(enable_metadata_routing=routing):
+            cv = _cross_validate_once(
+                _MeanRegressor(), X, y, folds, scoring=_FoldScorer(),
+                params={"validation": validation},
+            )  # fmt: skip
+        assert cv["test_best_epoch"][0] == 2  # the training rows' 2 validation rows
+        assert cv["test_mae"][0] == pytest.approx(3.0)  # predicts 1.5 for 4 and 5

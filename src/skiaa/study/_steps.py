@@ -355,8 +355,10 @@ def _cross_validate_once(estimator, X, y, folds, *, scoring, params=None):
     from sklearn.model_selection import cross_validate
 
     params = dict(params or {})
-    if params and sklearn.get_config().get("enable_metadata_routing", False):
+    if params and sklearn.get_config()["enable_metadata_routing"]:
         estimator = estimator.set_fit_request(**{name: True for name in params})
+    # Folds run in order, in this process (cross_validate's default n_jobs):
+    # _FoldScorer and _DiagnosisScorer rely on it.
     return cross_validate(
         estimator,
         X,
@@ -366,7 +368,6 @@ def _cross_validate_once(estimator, X, y, folds, *, scoring, params=None):
         params=params,
         error_score="raise",
         return_indices=True,
-        n_jobs=None,  # in order: _FoldScorer relies on it
     )
 
 
