@@ -138,7 +138,7 @@ def test_paper_preset_training_equals_a_plain_torch_loop_of_the_recipe(
 
     # The estimator, with the paper preset's settings for this model.
     config = StudyConfig.paper(models=(model,), image_size=size, weights={model: str(path)})
-    params = _estimator_params(model, config)
+    params = _estimator_params(model, config, 0)
     assert (params["mean"], params["std"]) == (IMA_MEAN, IMA_STD)
     assert (params["optimizer"], params["lr"], params["augment_passes"]) == ("sgd", 0.01, 3)
     params.update(

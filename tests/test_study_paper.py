@@ -361,14 +361,16 @@ def test_paper_preset_takes_torchvision_weights_from_the_cache_and_imaplusplus_s
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     monkeypatch.setattr(nets, "_hub_reachable", lambda *a, **k: False)  # offline
     official = _official_checkpoint(tmp_path)
-    params = _estimator_params("tv_resnet18", StudyConfig.paper())
+    params = _estimator_params("tv_resnet18", StudyConfig.paper(), 0)
     assert (params["pretrained"], params["weights"]) == (True, str(official))
     assert (params["mean"], params["std"]) == (IMA_MEAN, IMA_STD)
     # Random initialisation only when asked for by name.
-    asked = _estimator_params("tv_resnet18", StudyConfig.paper(weights={"tv_resnet18": "random"}))
+    asked = _estimator_params(
+        "tv_resnet18", StudyConfig.paper(weights={"tv_resnet18": "random"}), 0
+    )
     assert (asked["pretrained"], asked["weights"]) == (False, None)
     # Outside the paper preset the estimators choose the statistics.
-    assert "mean" not in _estimator_params("tv_resnet18", StudyConfig(models=("tv_resnet18",)))
+    assert "mean" not in _estimator_params("tv_resnet18", StudyConfig(models=("tv_resnet18",)), 0)
     argv = ["reproduce", "--preset", "paper", "--models", "tv_resnet18,tv_mobilenet_v2",
             "--dry-run", "--external", "synthetic"]  # fmt: skip
     assert main(argv) == 0

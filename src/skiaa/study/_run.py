@@ -275,7 +275,7 @@ def _check_estimator_settings(config):
     from ..estimators import IAARegressor, MultiTaskDiagnosisClassifier
 
     for model in config.models:
-        params = _estimator_params(model, config)
+        params = _estimator_params(model, config, verbose=0)
         for estimator in (IAARegressor(**params), MultiTaskDiagnosisClassifier(**params)):
             try:
                 estimator._validate_params()

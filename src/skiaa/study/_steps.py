@@ -188,7 +188,7 @@ def _image_size(model, config):
     return config.image_size
 
 
-def _estimator_params(model, config, verbose=0):
+def _estimator_params(model, config, verbose):
     from ..estimators import IMA_MEAN, IMA_STD
 
     weights = _weights_for(model, config)
@@ -684,8 +684,9 @@ def _fit_baseline(spec, device, arrays):
     if spec["features"] == "pixels":
         # Pixels subsampled to about 32 x 32, in float32: at 224 px the whole set in
         # float64 would take gigabytes for a baseline that PCA reduces to 20 numbers.
+        # Not scaled to [0, 1]: the StandardScaler below cancels any constant factor.
         step = max(1, images.shape[1] // 32)
-        pixels = np.asarray(images[:, ::step, ::step], dtype=np.float32) / 255.0
+        pixels = np.asarray(images[:, ::step, ::step], dtype=np.float32)
         X, n_components = pixels.reshape(len(pixels), -1), 20
     else:
         from ..estimators import FeatureExtractor
