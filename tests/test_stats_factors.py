@@ -60,14 +60,27 @@ def test_matches_brute_force(pairs):
     for key, vals in expected.items():
         assert table.loc[key, "n"] == len(vals)
         assert table.loc[key, "mean"] == pytest.approx(np.mean(vals))
+        assert table.loc[key, "median"] == pytest.approx(np.median(vals))
+        if len(vals) > 1:
+            std = np.std(vals, ddof=1)
+            assert table.loc[key, "std"] == pytest.approx(std, abs=1e-12)
+            assert table.loc[key, "sem"] == pytest.approx(std / np.sqrt(len(vals)), abs=1e-12)
+        else:  # one pair has no spread
+            assert np.isnan(table.loc[key, "std"]) and np.isnan(table.loc[key, "sem"])
         assert table.loc[key, "same"] == (key.split("-")[0] == key.split("-")[1])
     assert table["n"].sum() + table.attrs["n_consensus_pairs_excluded"] == len(pairs)
+    assert (table.attrs["factor"], table.attrs["value_column"]) == ("skill", "dice_score")
+    # Rows are matched by position, whatever the table's index (a filtered table's).
+    relabelled = pairs.set_axis(np.arange(len(pairs))[::-1] * 3 + 5)
+    pd.testing.assert_frame_equal(agreement_by_factor(relabelled, "skill"), table)
 
     intra = [r.dice_score for r in kept if r.annotator1 == r.annotator2]
     by_annot = agreement_by_factor(pairs, "annotator")
     if intra:
         assert by_annot.loc["intra-annotator", "mean"] == pytest.approx(np.mean(intra))
     assert by_annot["n"].sum() == len(kept)
+    # Intra- against inter-annotator: the groups say it, no "same" column.
+    assert "same" not in by_annot.columns and by_annot.attrs["factor"] == "annotator"
 
 
 def test_include_consensus_and_errors():
@@ -83,8 +96,15 @@ def test_include_consensus_and_errors():
     assert agreement_by_factor(pairs, "tool")["n"].to_dict() == {"T1-T3": 1}
     with pytest.raises(ValueError, match="1 pair.*'dice_score'"):
         agreement_by_factor(pairs, "tool", include_consensus=True)
-    with pytest.raises(ValueError, match="skill"):
+    with pytest.raises(ValueError) as exc:
         agreement_by_factor(pairs, "skill")
+    assert str(exc.value) == (
+        "pairs table lacks the columns 'skill1'/'skill2' or 'skill_level1'/'skill_level2' "
+        "for factor 'skill'"
+    )
+    # Both columns of a factor are needed: one of the two is not enough.
+    with pytest.raises(ValueError, match="lacks the columns 'tool1'/'tool2' for factor 'tool'"):
+        agreement_by_factor(pairs.drop(columns="tool2"), "tool")
     with pytest.raises(ValueError, match="'jaccard'"):
         agreement_by_factor(pairs, "tool", value_column="jaccard")
     with pytest.raises(ValueError, match="DataFrame"):

@@ -153,7 +153,7 @@ def pair_groups(pairs, factor, value_column="dice", include_consensus=False):
         # Unordered combination: S2/S1 and S1/S2 pairs are the same group.
         ordered = [sorted(p) for p in zip(level1[keep], level2[keep])]
         group = np.array([f"{lo}-{hi}" for lo, hi in ordered], dtype=object)
-        same = pd.Series([lo == hi for lo, hi in ordered], index=values.index, dtype=bool)
+        same = [lo == hi for lo, hi in ordered]
 
     excluded = 0 if include_consensus else int(consensus.sum())
-    return group, values.to_numpy(dtype=float), same.to_numpy(dtype=bool), excluded
+    return group, values.to_numpy(dtype=float), np.asarray(same, dtype=bool), excluded
