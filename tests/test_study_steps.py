@@ -10,6 +10,7 @@ back are checked in a fraction of a second (and decide mutants quickly).
 import base64
 import io
 import os
+import re
 import sys
 import types
 import warnings
@@ -177,7 +178,43 @@ def test_statistics_compare_the_two_diagnoses_and_keep_their_figure(tmp_path):
         900,
         630,
     )
-    assert "IAA" in result["table"]
+    assert re.search(r"(?<![A-Z])IAA(?![A-Z])", result["table"])  # the values' name
+    # The stored figure is the ECDF of these numbers, malignant as the positive group.
+    from skiaa.stats import compare_groups, diagnosis_groups, plot_ecdf
+
+    samples = diagnosis_groups(agreement, on_missing="drop")
+    values, groups = samples.data.to_numpy(), samples.groups
+    fig = Figure(figsize=(6, 4.2))
+    want = compare_groups(values, groups, positive="malignant", n_resamples=200,
+                          value_name="IAA", random_state=0)  # fmt: skip
+    plot_ecdf(values, groups, positive="malignant", ax=fig.subplots(), comparison=want)
+    fig.tight_layout()
+    assert result["figures"]["ecdf.png"] == _png(fig)
+
+
+def test_statistics_with_a_pairs_table_compare_annotators_tools_and_skills(tmp_path):
+    from skiaa.stats import agreement_by_factor
+
+    pairs = pd.DataFrame(
+        {
+            "annotator1": ["A1", "A1", "A2", "A3"], "annotator2": ["A1", "A2", "A3", "A3"],
+            "tool1": ["T1", "T1", "T2", "T3"], "tool2": ["T1", "T2", "T3", "T3"],
+            "skill_level1": ["S1", "S1", "S2", "S2"], "skill_level2": ["S1", "S2", "S2", "S2"],
+            "dice_score": [0.9, 0.7, 0.8, 0.85],
+        }
+    )  # fmt: skip
+    masks = _masks()
+    data = _StudyData(ids=list("abcd"), diagnosis=["benign", "malignant"] * 2, masks=masks,
+                      pairs=pairs, content={"masks": lambda: masks})  # fmt: skip
+    config = StudyConfig(n_resamples=200)
+    store = _StepStore(tmp_path, False)
+    agreement = _step_agreement(data, config, store, 0)
+    result = _step_statistics(agreement, data, config, store)
+    assert set(result["figures"]) == {"ecdf.png", "agreement_by_factor.png"}
+    for factor in ("annotator", "tool", "skill"):
+        table = agreement_by_factor(pairs, factor).reset_index()
+        assert result["by_factor"][factor]["group"] == table["group"].tolist()
+        assert result["by_factor"][factor]["mean"] == pytest.approx(table["mean"].tolist())
 
 
 def test_statistics_are_read_back_unless_their_settings_or_inputs_change(tmp_path):

@@ -117,7 +117,7 @@ def _step_statistics(agreement, data, config, store):
         return cached
     # Indeterminate images, and images without an IAA (fewer than two masks),
     # are left out and counted, as skiaa compare does.
-    samples = diagnosis_groups(agreement, "iaa", on_missing="drop")
+    samples = diagnosis_groups(agreement, on_missing="drop")  # its "iaa" column
     values, groups = samples.data.to_numpy(), samples.groups
     comparison = compare_groups(
         values,
