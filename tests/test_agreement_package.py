@@ -58,6 +58,33 @@ def test_every_release_name_round_trips():
     assert set(_naming.METRICS) == set(_naming.RELEASE_NAMES) - {"image_id"}
 
 
+def test_release_names_of_per_class_columns_and_other_columns():
+    from skiaa.agreement._engine import release_name
+
+    dice = _naming.RELEASE_NAMES["dice"]
+    assert release_name("dice") == dice
+    assert release_name("dice_label2") == f"{dice}_label2"
+    assert release_name("dice_label12") == f"{dice}_label12"
+    # Only a metric's per-class column is renamed: not a tail that is not a
+    # label number, not a stem that is not a metric, not other columns.
+    for column in ("dice_labels", "dice_label", "mask_label1", "annotator1", "index2"):
+        assert release_name(column) == column
+
+
+def test_value_column_by_either_name_or_an_error_naming_the_table_and_its_metrics():
+    assert _naming.value_column(["image_id", "dice_score"], "dice") == "dice_score"
+    assert _naming.value_column(["image_id", "dice"], "dice_score") == "dice"
+    assert _naming.value_column(["iaa"], "iaa") == "iaa"
+    with pytest.raises(ValueError) as exc:
+        _naming.value_column(["image_id", "dice", "hd95"], "jaccard")
+    assert str(exc.value) == (
+        "pairs table lacks the value column 'jaccard'; its metric columns are dice, hd95"
+    )
+    with pytest.raises(ValueError) as exc:
+        _naming.value_column(["image_id"], "jaccard", what="scores")
+    assert str(exc.value) == "scores lacks the value column 'jaccard'"
+
+
 @given(
     st.lists(st.integers(0, 5), min_size=1, max_size=8),
     st.integers(0, 2),
