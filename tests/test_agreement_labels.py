@@ -526,6 +526,13 @@ def test_alpha_over_labels_equals_krippendorff_package(data):
     assert krippendorff_alpha(maps, labels=labels) == pytest.approx(want, abs=1e-12)
 
 
+def test_alpha_over_labels_of_maps_without_pixels_is_undefined():
+    # No unit holds a pair of values: NaN, said so, whatever the labels.
+    for labels in ([1], "all"):
+        with pytest.warns(AlphaUndefinedWarning):
+            assert np.isnan(krippendorff_alpha(np.zeros((2, 0, 3), np.uint8), labels=labels))
+
+
 def test_pooled_alpha_over_labels_equals_krippendorff_on_all_units():
     krippendorff = pytest.importorskip("krippendorff")
     rng = np.random.default_rng(3)
