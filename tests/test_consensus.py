@@ -202,6 +202,18 @@ def test_staple_threshold_tol_and_max_iter_at_their_bounds():
         warnings.simplefilter("error", ConvergenceWarning)
         assert staple(np.stack([masks[0]] * 3), tol=0.0).n_iter == 2
         assert staple(masks, tol=0.0, max_iter=50).n_iter == 7
+    # The prior foreground probability, a quarter of the pixels times
+    # confidence_weight, must stay in (0, 1): 4 x 0.25 = 1 is refused.
+    quarter = np.zeros((2, 4, 4), bool)
+    quarter[:, :2, :2] = True
+    assert staple(quarter, confidence_weight=3.99).prior == pytest.approx(0.9975)
+    for weight in (4.0, 5.0):
+        with pytest.raises(ValueError) as exc:
+            staple(quarter, confidence_weight=weight)
+        assert str(exc.value) == (
+            f"confidence_weight={weight!r} makes the prior foreground probability "
+            f"{0.25 * weight!r}, outside (0, 1)"
+        )
     for kwargs, message in [
         ({"threshold": 1.5}, "threshold must be in [0.0, 1.0], got 1.5"),
         ({"tol": -1.0}, "tol must be in [0.0, inf], got -1.0"),

@@ -190,6 +190,32 @@ def test_to_dict_is_json_and_str_is_a_table():
     assert len(tests) == 6
     assert list(tests.columns[:2]) == ["test", "alternative"]
     assert set(tests["alternative"]) == {"two-sided", "less", "greater"}
+    # A numpy label chosen as positive is written as a plain number.
+    chosen = compare_groups(values, labels, positive=np.int64(0), n_resamples=99, random_state=0)
+    data = json.loads(json.dumps(chosen.to_dict()))
+    assert (data["positive"], data["reference"]) == (0, 1)
+    assert all(
+        type(v) is float for v in chosen.dominance.to_dict().values() if isinstance(v, float)
+    )
+
+
+@pytest.mark.parametrize(
+    "positive, reference",
+    [("x", "y"), ("malignant-nodular", "benign"), ("b", "superficial-spreading")],
+)
+def test_str_aligns_the_group_rows_under_their_header_whatever_the_labels(positive, reference):
+    rng = np.random.default_rng(1)
+    values = np.r_[rng.normal(size=12), rng.normal(1, size=9)]
+    groups = np.array([reference] * 12 + [positive] * 9, dtype=object)
+    res = compare_groups(values, groups, positive=positive, n_resamples=99, random_state=0)
+    lines = str(res).splitlines()
+    head = next(i for i, line in enumerate(lines) if line.startswith("group"))
+    rows = lines[head : head + 3]
+    assert [row.split()[0] for row in rows] == ["group", reference, positive]
+    assert len({len(row) for row in rows}) == 1  # one column width for the labels
+    assert len(rows[0]) == max(len(positive), len(reference), 9) + 1 + 6 + 5 * 8
+    tests = lines.index(next(line for line in lines if line.startswith("Tests (")))
+    assert lines[tests - 1] == ""  # a blank line between the blocks
 
 
 @pytest.mark.parametrize(

@@ -48,6 +48,15 @@ def test_missing_value_raises_naming_the_image_or_is_counted(bad):
     assert (res.n_indeterminate, res.n_missing) == (2, 1)
 
 
+def test_a_value_that_is_not_a_number_is_missing_and_a_table_without_ids_names_the_row():
+    table = _table(iaa=[0.9, "n/a", 0.8, 0.85, 0.6])
+    res = diagnosis_groups(table, on_missing="drop")
+    assert res.data.tolist() == [0.9, 0.85] and res.n_missing == 1
+    with pytest.raises(ValueError) as exc:
+        diagnosis_groups(table.drop(columns="image_id").set_axis([10, 11, 12, 13, 14]))
+    assert str(exc.value) == ("1 benign or malignant image(s) have no 'iaa' value, e.g. 'row 11'")
+
+
 def test_a_missing_value_of_a_left_out_image_is_no_error():
     res = diagnosis_groups(_table(iaa=[0.9, 0.7, np.nan, 0.85, np.nan]))
     assert len(res.data) == 3 and res.n_missing == 0

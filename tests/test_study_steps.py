@@ -193,7 +193,7 @@ def test_statistics_compare_the_two_diagnoses_and_keep_their_figure(tmp_path):
 
 
 def test_statistics_with_a_pairs_table_compare_annotators_tools_and_skills(tmp_path):
-    from skiaa.stats import agreement_by_factor
+    from skiaa.stats import agreement_by_factor, plot_agreement_by_factor
 
     pairs = pd.DataFrame(
         {
@@ -211,10 +211,16 @@ def test_statistics_with_a_pairs_table_compare_annotators_tools_and_skills(tmp_p
     agreement = _step_agreement(data, config, store, 0)
     result = _step_statistics(agreement, data, config, store)
     assert set(result["figures"]) == {"ecdf.png", "agreement_by_factor.png"}
-    for factor in ("annotator", "tool", "skill"):
+    fig = Figure(figsize=(11, 3.6))
+    for ax, factor in zip(fig.subplots(1, 3, sharey=True), ("annotator", "tool", "skill")):
         table = agreement_by_factor(pairs, factor).reset_index()
         assert result["by_factor"][factor]["group"] == table["group"].tolist()
         assert result["by_factor"][factor]["mean"] == pytest.approx(table["mean"].tolist())
+        assert set(result["by_factor"][factor]) == set(table.columns)
+        plot_agreement_by_factor(pairs, factor, ax=ax)
+    fig.tight_layout()
+    # The stored figure: the three factors side by side on one value axis.
+    assert result["figures"]["agreement_by_factor.png"] == _png(fig)
 
 
 def test_statistics_are_read_back_unless_their_settings_or_inputs_change(tmp_path):

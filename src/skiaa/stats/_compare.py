@@ -347,8 +347,7 @@ class GroupComparison:
         for name, by_alt in self.tests.items():
             for alt, res in by_alt.items():
                 lines.append(
-                    f"{names.get(name, name):<20} {alt:<11} {res['statistic']:>11.6g} "
-                    f"{res['pvalue']:>10.2g}"
+                    f"{names[name]:<20} {alt:<11} {res['statistic']:>11.6g} {res['pvalue']:>10.2g}"
                 )
         level = f"{100 * self.confidence_level:g}%"
         es, ci = self.effect_sizes, self.confidence_intervals

@@ -70,7 +70,7 @@ def diagnosis_groups(table, value_column="iaa", *, on_missing="raise"):
     if missing_cols:
         raise ValueError(f"the table has no column(s) {missing_cols}")
     diagnosis = table["diagnosis"].astype("string")
-    known = diagnosis.isin(DIAGNOSIS_GROUPS).fillna(False).to_numpy(dtype=bool)
+    known = diagnosis.isin(DIAGNOSIS_GROUPS).to_numpy(dtype=bool)  # <NA>: False
     values = pd.to_numeric(table[value_column], errors="coerce").astype(float)
     finite = np.isfinite(values.to_numpy())
     lacking = known & ~finite
