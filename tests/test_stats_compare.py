@@ -340,3 +340,19 @@ def test_dict_and_report_carry_every_result_under_its_name():
         f"  (bootstrap p-values are at least 1/{dom.n_resamples + 1}: "
         f"{dom.n_resamples} resamples)",
     ]
+
+
+def test_ks_records_the_p_value_method_scipy_used():
+    from skiaa.stats._compare import _ks_2samp
+
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=30), rng.normal(0.5, size=25)
+    for method in ("exact", "asymp"):
+        res, used = _ks_2samp(x, y, "two-sided", method)
+        assert used == method
+        assert res.pvalue == stats.ks_2samp(x, y, method=method).pvalue
+    # scipy's "auto": exact up to 10,000 values per sample, asymptotic above.
+    assert _ks_2samp(x, y, "two-sided", "auto")[1] == "exact"
+    big = rng.normal(size=10_001)
+    assert _ks_2samp(big, y, "two-sided", "auto")[1] == "asymp"
+    assert _ks_2samp(big, y, "two-sided", "exact")[1] == "exact"  # asked for: exact
