@@ -356,3 +356,89 @@ def test_ks_records_the_p_value_method_scipy_used():
     big = rng.normal(size=10_001)
     assert _ks_2samp(big, y, "two-sided", "auto")[1] == "asymp"
     assert _ks_2samp(big, y, "two-sided", "exact")[1] == "exact"  # asked for: exact
+
+
+def test_ks_fallback_to_the_asymptotic_p_value_is_recorded_and_not_warned(monkeypatch):
+    # scipy switches an exact p-value it cannot compute to the asymptotic one
+    # with a RuntimeWarning: recorded as "asymp", that warning swallowed, others kept.
+    import warnings
+
+    from skiaa.stats import _compare
+
+    real = stats.ks_2samp
+
+    def switching(x, y, alternative, method):
+        warnings.warn("ks_2samp: Exact calculation unsuccessful. Switching to method=asymp.",
+                      RuntimeWarning, stacklevel=2)  # fmt: skip
+        warnings.warn("another warning", UserWarning, stacklevel=2)
+        return real(x, y, alternative=alternative, method="asymp")
+
+    monkeypatch.setattr(_compare.stats, "ks_2samp", switching)
+    x, y = np.arange(12.0), np.arange(9.0) + 0.5
+    with pytest.warns(UserWarning, match="another warning") as caught:
+        res, used = _compare._ks_2samp(x, y, "less", "exact")
+    assert used == "asymp"
+    assert not [w for w in caught if "Switching" in str(w.message)]
+    assert res.pvalue == real(x, y, alternative="less", method="asymp").pvalue
+
+    def warning_only(x, y, alternative, method):
+        warnings.warn("another warning", UserWarning, stacklevel=2)
+        return real(x, y, alternative=alternative, method=method)
+
+    monkeypatch.setattr(_compare.stats, "ks_2samp", warning_only)
+    with pytest.warns(UserWarning, match="another warning"):
+        assert _compare._ks_2samp(x, y, "less", "exact")[1] == "exact"  # no switch: exact
+    monkeypatch.setattr(_compare.stats, "ks_2samp", real)
+    assert _compare._ks_2samp(np.arange(10_000.0), y, "two-sided", "auto")[1] == "exact"
+
+
+@pytest.mark.parametrize("method", ["BCa", "percentile"])
+def test_bootstrap_interval_is_scipys_with_the_asked_resamples_and_level(method):
+    from skiaa.stats._compare import _BOOTSTRAP_RNG, _bootstrap_interval
+
+    rng = np.random.default_rng(3)
+    data = (rng.normal(size=15), rng.normal(0.4, size=11))
+
+    def statistic(a, b, axis=-1):
+        return np.mean(a, axis=axis) - np.mean(b, axis=axis)
+
+    interval, used = _bootstrap_interval(data, statistic, 199, 0.9, method, 7)
+    seed = {_BOOTSTRAP_RNG: np.random.default_rng(7)}
+    want = stats.bootstrap(
+        data, statistic, n_resamples=199, confidence_level=0.9, method=method, **seed
+    )
+    assert used == method
+    assert interval == pytest.approx(
+        (want.confidence_interval.low, want.confidence_interval.high), rel=1e-12
+    )
+
+
+def test_degenerate_bootstrap_falls_back_to_percentile_without_a_warning():
+    import warnings
+
+    from skiaa.stats._compare import _bootstrap_interval
+
+    def statistic(a, b, axis=-1):
+        return np.median(a, axis=axis) - np.median(b, axis=axis)
+
+    data = (np.full(6, 0.5), np.full(5, 0.25))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # scipy's BCa and degrees-of-freedom warnings kept in
+        interval, used = _bootstrap_interval(data, statistic, 99, 0.95, "BCa", 0)
+    assert interval == (0.25, 0.25)
+    assert used == "percentile (BCa undefined: degenerate jackknife)"
+
+
+def test_groups_of_incomparable_labels_keep_their_order_and_errors_name_the_group():
+    values = np.r_[np.arange(4.0), np.arange(3.0) + 0.5]
+    res = compare_groups(values, [2j] * 4 + [1 + 0j] * 3, n_resamples=99, random_state=0)
+    assert (res.reference, res.positive) == (2j, 1 + 0j)  # complex numbers do not sort
+    with pytest.raises(ValueError) as exc:
+        compare_groups([0.1, np.nan, 0.3, 0.4], ["x", "x", "y", "y"])
+    assert str(exc.value) == "sample 'x' holds 1 NaN or infinite value(s) (first at position 1)"
+    with pytest.raises(ValueError) as exc:
+        compare_groups([1, 2, 3, 4], ["a", "a", None, "b"])
+    assert str(exc.value) == (
+        "groups holds 1 missing label(s) (None or NaN; first at position 2); "
+        "drop or relabel those samples first"
+    )

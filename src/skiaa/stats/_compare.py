@@ -163,8 +163,8 @@ def _bootstrap_interval(data, statistic, n_resamples, level, method, seed):
 
     def run(method):
         with warnings.catch_warnings():
+            # scipy's degenerate-jackknife warning (a RuntimeWarning) among them.
             warnings.simplefilter("ignore", category=RuntimeWarning)
-            warnings.filterwarnings("ignore", message=".*BCa confidence interval cannot")
             res = stats.bootstrap(
                 data,
                 statistic,
