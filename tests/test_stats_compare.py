@@ -442,3 +442,30 @@ def test_groups_of_incomparable_labels_keep_their_order_and_errors_name_the_grou
         "groups holds 1 missing label(s) (None or NaN; first at position 2); "
         "drop or relabel those samples first"
     )
+
+
+@pytest.mark.parametrize("func", [cohens_d, cliffs_delta, largest_ecdf_gap])
+def test_effect_sizes_name_the_sample_that_holds_a_nan(func):
+    for x, y, name, position in (([1, np.nan], [1, 2], "x", 1), ([1, 2], [np.inf, 2], "y", 0)):
+        with pytest.raises(ValueError) as exc:
+            func(x, y)
+        assert str(exc.value) == (
+            f"sample {name!r} holds 1 NaN or infinite value(s) (first at position {position})"
+        )
+
+
+def test_cohens_d_of_one_value_in_a_group_pools_the_other_groups_spread():
+    import warnings
+
+    # One value: no spread of its own, (n - 1) * var = 0; three values in all is enough.
+    assert cohens_d([1.0, 3.0], [5.0]) == pytest.approx((2.0 - 5.0) / np.sqrt(2.0))
+    assert cohens_d([5.0], [1.0, 3.0]) == pytest.approx((5.0 - 2.0) / np.sqrt(2.0))
+    assert cohens_d([1.0, 2.0, 6.0], [1.0, 3.0]) == pytest.approx(
+        (3.0 - 2.0) / np.sqrt((2 * np.var([1, 2, 6], ddof=1) + np.var([1, 3], ddof=1)) / 3)
+    )
+    with pytest.raises(ValueError, match="more than two values in total"):
+        cohens_d([1.0], [2.0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no spread at all: inf or NaN, without a warning
+        assert cohens_d([1.0, 1.0], [2.0, 2.0]) == -np.inf
+        assert np.isnan(cohens_d([1.0, 1.0], [1.0, 1.0]))
