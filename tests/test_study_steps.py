@@ -107,6 +107,39 @@ def test_agreement_table_has_ids_diagnoses_and_the_mean_pairwise_values(tmp_path
             assert column == pytest.approx(np.mean(values))
     # The shifts grow image by image, so agreement falls.
     assert table["iaa"].is_monotonic_decreasing
+    # Each metric's mean and standard deviation over the pairs, and the mask count.
+    from skiaa.study._steps import AGREEMENT_METRICS
+
+    stats = [f"{m}_{s}" for m in AGREEMENT_METRICS for s in ("mean", "std")]
+    stats[stats.index("dice_mean")] = "iaa"
+    assert list(table.columns[2:]) == [*stats, "n_masks"]
+
+
+def test_agreement_from_a_release_pairs_table_without_masks(tmp_path):
+    # The release's pairwise table (no masks): per-image means of its rows.
+    pairs = pd.DataFrame(
+        {
+            "img_id": ["a", "a", "a", "b"],
+            "dice_score": [0.9, 0.8, 0.7, 0.5],
+            "jaccard_score": [0.8, 0.7, 0.6, 0.3],
+        }
+    )
+    data = _StudyData(
+        ids=["a", "b", "c"], diagnosis=["benign", "malignant", "benign"], pairs=pairs
+    )
+    store = _StepStore(tmp_path, False)
+    table = _step_agreement(data, StudyConfig(), store, 0)
+    assert table.attrs["method"] == "image_agreement on the release's pairwise table"
+    np.testing.assert_allclose(table["iaa"], [0.8, 0.5, np.nan])  # c has no pair
+    assert table["image_id"].tolist() == ["a", "b", "c"]
+    # Keyed on the pairs table: read back, then computed again once it changes.
+    _step_agreement(data, StudyConfig(), store, 0)
+    assert "agreement" in store.reused
+    changed = pairs.assign(dice_score=[0.9, 0.8, 0.7, 0.4])
+    again = _StudyData(ids=["a", "b", "c"], diagnosis=["benign"] * 3, pairs=changed)
+    store = _StepStore(tmp_path, False)
+    assert _step_agreement(again, StudyConfig(), store, 0)["iaa"][1] == pytest.approx(0.4)
+    assert "agreement" not in store.reused
 
 
 def test_agreement_is_read_back_with_this_runs_diagnoses(tmp_path, monkeypatch):
