@@ -244,6 +244,12 @@ def test_surfels_of_every_class_in_one_pass_equal_each_class_alone(data, labels)
         np.testing.assert_array_equal(together[c][1], areas)
 
 
+def test_an_empty_mask_has_an_empty_integer_border():
+    for shape in ((3, 4), (2, 3, 4)):
+        border = _border_points(np.zeros(shape, bool))
+        assert (border.shape, border.dtype) == ((0, len(shape)), np.intp)
+
+
 def test_a_label_map_without_the_classes_has_empty_integer_borders():
     stats = LabelStats(np.zeros((3, 4), np.uint8), np.array([2, 5]), None, need_surface=True)
     for cls in stats.classes:
