@@ -71,6 +71,23 @@ def test_release_names_of_per_class_columns_and_other_columns():
         assert release_name(column) == column
 
 
+def test_base_metric_of_per_class_columns_only():
+    assert _naming._base_metric("dice_label3") == "dice"
+    assert _naming._base_metric("dice_score_label3") == "dice"
+    assert _naming._base_metric("x_label_dice_label2") == "x_label_dice"  # the last "_label"
+    for column in ("dice_labels", "dice_label", "dice_label_x3"):
+        assert _naming._base_metric(column) == column
+    assert _naming.metric_columns(["image_id", "dice_labels", "hd95_label2"]) == ["hd95_label2"]
+
+
+def test_the_options_are_checked_by_every_metric():
+    a, b = disc((9, 9), (4, 4), 2), disc((9, 9), (4, 5), 2)
+    for metric in (agreement.hd95, agreement.hausdorff, agreement.assd):
+        with pytest.raises(ValueError) as exc:
+            metric(a, b, empty="zero")
+        assert str(exc.value) == "empty must be 'nan' or 'worst', got 'zero'"
+
+
 def test_value_column_by_either_name_or_an_error_naming_the_table_and_its_metrics():
     assert _naming.value_column(["image_id", "dice_score"], "dice") == "dice_score"
     assert _naming.value_column(["image_id", "dice"], "dice_score") == "dice"

@@ -244,6 +244,15 @@ def test_surfels_of_every_class_in_one_pass_equal_each_class_alone(data, labels)
         np.testing.assert_array_equal(together[c][1], areas)
 
 
+def test_a_tolerance_too_large_to_list_its_steps_still_counts_a_point_at_exactly_it():
+    # 40 px: the box of steps (81 x 81) exceeds _MAX_BOX, the k-d tree decides,
+    # and a distance equal to the tolerance is within it, as on the grid path.
+    a, b = np.array([[0, 0]]), np.array([[0, 40], [30, 40]])
+    assert _steps_within(40.0, None, 2) is None
+    np.testing.assert_array_equal(_Surface(a, None).within(_Surface(b, None), 40.0), [True])
+    np.testing.assert_array_equal(_Surface(b, None).within(_Surface(a, None), 40.0), [True, False])
+
+
 def test_an_empty_mask_has_an_empty_integer_border():
     for shape in ((3, 4), (2, 3, 4)):
         border = _border_points(np.zeros(shape, bool))
