@@ -240,7 +240,9 @@ default=("mean", "std")
             columns.append(col)
             per_class = metric_columns(pairs.columns, [name])
             columns.extend(c for c in per_class if c != col and c not in columns)
-    release = "img_id" in pairs.columns or any(c in RELEASE_NAMES.values() for c in columns)
+    # Names the id column only of a table without one (one image): the release's
+    # when its metric columns are.
+    release = any(c in RELEASE_NAMES.values() for c in columns)
     table = pairs
     if exclude:
         keep = np.ones(len(table), dtype=bool)
