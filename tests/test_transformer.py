@@ -344,3 +344,36 @@ def test_measures_of_volumes_whose_last_axis_looks_like_channels(depth):
     assert entropy == pytest.approx(bits.mean(), abs=1e-12)
     assert np.isfinite(alpha) and np.isfinite(diversity)
     assert row[-1] == 3
+
+
+def test_label_maps_rows_take_the_options_and_measure_the_marked_pixels():
+    # With labels, each row's pair statistics follow the options (here the
+    # directed-maximum HD95), and the whole-stack measures read "any class"
+    # (map != 0), as documented.
+    from skiaa.agreement import generalized_energy_distance, krippendorff_alpha
+
+    rng = np.random.default_rng(5)
+    maps = [rng.integers(0, 3, (3, 12, 12)).astype(np.uint8) for _ in range(2)]
+    t = AgreementTransformer(
+        metrics=["hd95"], statistics=["mean"], labels=[1, 2], hd_percentile="max",
+        measures=["krippendorff_alpha", "annotator_diversity"],
+    ).set_output(transform="pandas")  # fmt: skip
+    out = t.fit_transform(maps)
+    for (_, row), stack in zip(out.iterrows(), maps):
+        pairs = pairwise_agreement(stack, ["hd95"], labels=[1, 2], hd_percentile="max")
+        assert row["hd95_label2_mean"] == pytest.approx(pairs["hd95_label2"].mean())
+        marked = stack != 0
+        assert row["krippendorff_alpha"] == pytest.approx(krippendorff_alpha(marked))
+        want = generalized_energy_distance(marked, marked).annotator_diversity
+        assert row["annotator_diversity"] == pytest.approx(want)
+
+
+def test_an_image_with_too_few_masks_is_nan_without_an_alpha_warning():
+    from skiaa.agreement import AlphaUndefinedWarning
+
+    stacks = [np.ones((1, 6, 6), bool), np.stack([_ellipse((6, 6), (3, 3), (2, 2))] * 2)]
+    t = AgreementTransformer(metrics=["dice"], measures=["krippendorff_alpha"], few_masks="nan")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", AlphaUndefinedWarning)
+        out = t.fit_transform(stacks[:1])
+    assert np.isnan(out[0, :-1]).all() and out[0, -1] == 1

@@ -309,7 +309,7 @@ def release_name(column):
     return RELEASE_NAMES.get(column, column)
 
 
-def summarise(values, statistics, ddof=1):
+def summarise(values, statistics, ddof):
     """Statistics over the pairs (rows) of ``values`` (n_pairs, n_metrics).
 
     Returns an array (n_metrics, n_statistics); see :func:`summarise_groups`,

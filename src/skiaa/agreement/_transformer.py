@@ -59,7 +59,8 @@ def _image_row(masks, index, spacing, metrics, statistics, options):
     if k < min_masks:
         n_features = len(label_columns(metrics, labels)) * len(statistics) + len(measures)
         return np.concatenate([np.full(n_features, np.nan), [k]]), [], False
-    extra, alpha_undefined = image_measures(stack if labels is None else stack != 0, measures)
+    # The pixels any class marks (a bool stack: itself).
+    extra, alpha_undefined = image_measures(stack != 0, measures)
     summary = summarise(values, statistics, ddof).reshape(-1)
     return np.concatenate([summary, extra, [k]]), lonely, alpha_undefined
 
