@@ -177,3 +177,15 @@ def test_an_unknown_statistic_is_named_with_the_three_closest():
 
 def test_agreement_transformer_needs_no_target():
     assert agreement.AgreementTransformer().__sklearn_tags__().target_tags.required is False
+
+
+def test_one_pair_metric_warns_of_an_empty_mask_in_plain_words():
+    a = np.zeros((5, 5), bool)
+    b = a.copy()
+    b[2, 2] = True
+    with pytest.warns(agreement.EmptyMaskWarning) as caught:
+        assert np.isnan(agreement.hd95(a, b))
+    assert str(caught[0].message) == (
+        "one mask is empty and the other is not: boundary distances are undefined and "
+        "returned as NaN"
+    )

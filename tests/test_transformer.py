@@ -377,3 +377,13 @@ def test_an_image_with_too_few_masks_is_nan_without_an_alpha_warning():
         warnings.simplefilter("error", AlphaUndefinedWarning)
         out = t.fit_transform(stacks[:1])
     assert np.isnan(out[0, :-1]).all() and out[0, -1] == 1
+
+
+def test_a_spacing_per_image_needs_one_row_per_image():
+    stacks = [np.stack([_ellipse((8, 8), (4, 4), (2, 3))] * 2)] * 3  # 3 images, 2-D
+    spacing = np.array([[1.0, 1.0], [1.0, 2.0], [2.0, 2.0]])  # 3 rows of 2 values
+    t = AgreementTransformer(metrics=["hd95"], statistics=["mean"], spacing=spacing)
+    assert t.fit_transform(stacks).shape == (3, 2)
+    with pytest.raises(ValueError) as exc:
+        t.fit_transform(stacks[:2])
+    assert str(exc.value) == "spacing has 3 rows, one per image, but X holds 2 images"
