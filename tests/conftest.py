@@ -133,8 +133,9 @@ def _order_for_mutant(config, items, mutant):
     stats = Path("mutmut-stats.json")  # mutmut runs the tests from mutants/
     durations = json.loads(stats.read_text())["duration_by_test"] if stats.is_file() else {}
     kills = _kills_by_test(_function_of(mutant))
-    global _kills_path
-    _kills_path = Path(_KILLS_FILE).resolve()  # the tests chdir to their tmp_path
+    if stats.is_file():  # in mutmut's mutants/, not a checkout a test is checked in
+        global _kills_path
+        _kills_path = Path(_KILLS_FILE).resolve()  # the tests chdir to their tmp_path
     if not mutant.startswith("skiaa.study."):
         study = [item for item in items if item.path.name in _STUDY_ONLY_TEST_FILES]
         # A mutant only those files reach keeps them (no tests would read as killed).
