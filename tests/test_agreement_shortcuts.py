@@ -26,6 +26,7 @@ from skiaa.agreement._metrics import (
     _MAX_STEPS,
     LabelStats,
     _border_points,
+    _border_points_2d,
     _lengths,
     _steps_within,
     _Surface,
@@ -257,6 +258,9 @@ def test_an_empty_mask_has_an_empty_integer_border():
     for shape in ((3, 4), (2, 3, 4)):
         border = _border_points(np.zeros(shape, bool))
         assert (border.shape, border.dtype) == ((0, len(shape)), np.intp)
+    # The row-packed 2-D path too (MaskStats takes it when borders are needed).
+    border = _border_points_2d(np.packbits(np.zeros((3, 20), bool), axis=1))
+    assert (border.shape, border.dtype) == ((0, 2), np.intp)
 
 
 def test_a_label_map_without_the_classes_has_empty_integer_borders():
