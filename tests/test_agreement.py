@@ -387,6 +387,28 @@ def test_pairwise_agreement_labels_and_release_naming(four_masks):
     assert release.rename(columns={v: k for k, v in RELEASE_NAMES.items()}).equals(pairs)
 
 
+def test_names_and_annotators_are_kept_as_given_and_checked_by_name(four_masks):
+    # Annotator ids are often integers (IMA++'s are): they stay integers beside
+    # strings, not the strings numpy would turn a mixed list into.
+    names, annotators = ["a", 2, 3.5, "d"], [7, "b", 7, 12]
+    pairs = pairwise_agreement(four_masks, ["dice"], names=names, annotators=annotators)
+    i, j = pairs["index1"].to_numpy(), pairs["index2"].to_numpy()
+    for column, values, index in [
+        ("mask1", names, i),
+        ("mask2", names, j),
+        ("annotator1", annotators, i),
+        ("annotator2", annotators, j),
+    ]:
+        expected = [values[k] for k in index]
+        assert pairs[column].tolist() == expected
+        assert [type(v) for v in pairs[column]] == [type(v) for v in expected]
+    for what in ("names", "annotators"):
+        with pytest.raises(
+            ValueError, match=rf"^{what} must have one entry per mask \(4\), got 3$"
+        ):
+            pairwise_agreement(four_masks, ["dice"], **{what: [1, 2, 3]})
+
+
 def test_pairwise_agreement_accepts_release_metric_names(four_masks):
     pairs = pairwise_agreement(four_masks, ["dice_score", "hd_score_normalized"])
     assert list(pairs.columns[2:]) == ["dice", "hausdorff_normalized"]

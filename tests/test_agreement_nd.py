@@ -332,6 +332,22 @@ def test_mask_folder_of_nifti_cases(tmp_path):
     pd.testing.assert_frame_equal(threaded.images, result.images)
 
 
+def test_mask_folder_tolerance_metrics_use_pairwise_agreements_default_tolerance(tmp_path):
+    # mask_folder_agreement has no tolerance option: surface Dice and boundary
+    # F1 are measured at pairwise_agreement's default (2 pixels), which the
+    # blobs' disagreement (boundaries up to several voxels apart) tells apart
+    # from any other.
+    stack = _blob_volumes(3, k=3)
+    (tmp_path / "case1").mkdir()
+    for j, m in enumerate(stack):
+        _save_nifti(tmp_path / "case1" / f"rater{j}.nii.gz", m, (1.0, 1.0, 1.0))
+    pairs = mask_folder_agreement(tmp_path, ["dice", "surface_dice"]).pairs
+    ours = pairs["surface_dice_score"].to_numpy()
+    for tolerance in (1.0, 2.0, 3.0):
+        expected = pairwise_agreement(stack, ["surface_dice"], tolerance=tolerance)
+        assert np.allclose(ours, expected["surface_dice"], rtol=1e-12) == (tolerance == 2.0)
+
+
 # --------------------------------------------------------------------------- #
 # One naming: every table skiaa writes is read by every reader
 # --------------------------------------------------------------------------- #

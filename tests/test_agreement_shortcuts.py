@@ -254,6 +254,21 @@ def test_a_tolerance_too_large_to_list_its_steps_still_counts_a_point_at_exactly
     np.testing.assert_array_equal(_Surface(b, None).within(_Surface(a, None), 40.0), [True, False])
 
 
+def test_distances_with_a_spacing_are_scipys_not_the_trees_scaled_coordinates():
+    # The tree measures between coordinates scaled by the spacing (3 * 0.1 is
+    # 0.30000000000000004), so its distances can differ from scipy's
+    # sqrt(sum((step * spacing) ** 2)) in the last bit: enough to flip a
+    # distance equal to a tolerance. distances_to returns scipy's.
+    spacing = (0.1, 0.7)
+    a = _Surface(np.array([[3, 7], [5, 1], [9, 9]]), spacing)
+    b = _Surface(np.array([[2, 5], [8, 3]]), spacing)
+    steps = np.array([[-1, -2], [3, 2], [-7, -4]])  # to each nearest point
+    expected = _lengths(steps, spacing)
+    np.testing.assert_array_equal(a.distances_to(b), expected)
+    tree_distances, _ = b.tree.query(a.points, k=1)
+    assert (tree_distances != expected).any()  # the case is one where the two differ
+
+
 def test_an_empty_mask_has_an_empty_integer_border():
     for shape in ((3, 4), (2, 3, 4)):
         border = _border_points(np.zeros(shape, bool))

@@ -252,9 +252,9 @@ def pairs_frame(
     image_id=None,
     spacing=None,
     tolerance=2.0,
-    hd_percentile="pooled",
-    empty="nan",
-    naming="skiaa",
+    hd_percentile,
+    empty,
+    naming,
     labels=None,
 ):
     """The pairs table of one image and its :class:`EmptyPairs`, without warning.
