@@ -109,6 +109,11 @@ def test_labels_all_is_every_nonzero_value_of_either_map_in_order():
     b = np.array([[0, 4, 9], [2, 0, 0]])
     np.testing.assert_allclose(dice(a, b, labels="all"), dice(a, b, labels=[2, 4, 9]))
     assert dice(a, b, labels="all").shape == (3,)
+    # The pairs table too: its columns are the classes found.
+    pd.testing.assert_frame_equal(
+        pairwise_agreement(np.stack([a, b]), ["dice", "jaccard"], labels="all"),
+        pairwise_agreement(np.stack([a, b]), ["dice", "jaccard"], labels=[2, 4, 9]),
+    )
 
 
 # --------------------------------------------------------------------------- #
