@@ -132,6 +132,13 @@ def test_agreement_from_a_release_pairs_table_without_masks(tmp_path):
     assert table.attrs["method"] == "image_agreement on the release's pairwise table"
     np.testing.assert_allclose(table["iaa"], [0.8, 0.5, np.nan])  # c has no pair
     assert table["image_id"].tolist() == ["a", "b", "c"]
+    # A pairs table in skiaa's naming (pairwise_agreement's) gives the same IAA.
+    ours = pairs.rename(
+        columns={"img_id": "image_id", "dice_score": "dice", "jaccard_score": "jaccard"}
+    )
+    from_ours = _StudyData(ids=data.ids, diagnosis=data.diagnosis, pairs=ours)
+    table = _step_agreement(from_ours, StudyConfig(), _StepStore(tmp_path / "ours", False), 0)
+    np.testing.assert_allclose(table["iaa"], [0.8, 0.5, np.nan])
     # Keyed on the pairs table: read back, then computed again once it changes.
     _step_agreement(data, StudyConfig(), store, 0)
     assert "agreement" in store.reused
