@@ -387,3 +387,20 @@ def test_a_spacing_per_image_needs_one_row_per_image():
     with pytest.raises(ValueError) as exc:
         t.fit_transform(stacks[:2])
     assert str(exc.value) == "spacing has 3 rows, one per image, but X holds 2 images"
+
+
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        ({"labels": [1, 1]}, r"^labels must be distinct, got \[1, 1\]$"),
+        ({"measures": ["union_entropy", "nope"]}, r"^unknown measure 'nope'; choose from "),
+        ({"spacing": ["a", "b"]}, r"^spacing must be a positive number.*got \['a', 'b'\]$"),
+    ],
+)
+def test_fit_refuses_what_transform_would_with_the_same_message(params, message):
+    # fit reads no mask, but it checks every parameter, their contents included,
+    # so that a grid search fails at once rather than at transform.
+    stack = np.zeros((2, 4, 4), bool)
+    stack[:, 1:3, 1:3] = True
+    with pytest.raises(ValueError, match=message):
+        AgreementTransformer(**params).fit([stack])

@@ -16,7 +16,6 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from ..utils import progress
 from ._engine import (
     check_metrics,
-    check_options,
     check_statistics,
     check_tolerance,
     image_values,
@@ -247,7 +246,6 @@ default=("mean",)
         statistics = check_statistics(self.statistics)
         check_measures(self.measures)
         check_tolerance(self.tolerance)
-        check_options(self.hd_percentile, self.empty)
         try:
             spacing = None if self.spacing is None else np.asarray(self.spacing, dtype=float)
         except (TypeError, ValueError):  # ragged rows, strings
