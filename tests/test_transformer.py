@@ -395,6 +395,8 @@ def test_a_spacing_per_image_needs_one_row_per_image():
         ({"labels": [1, 1]}, r"^labels must be distinct, got \[1, 1\]$"),
         ({"measures": ["union_entropy", "nope"]}, r"^unknown measure 'nope'; choose from "),
         ({"spacing": ["a", "b"]}, r"^spacing must be a positive number.*got \['a', 'b'\]$"),
+        ({"spacing": [1.0, 0.0]}, r"^spacing must be a positive number.*got \[1\.0, 0\.0\]$"),
+        ({"spacing": np.ones((2, 2, 2))}, r"^spacing must be a positive number"),
     ],
 )
 def test_fit_refuses_what_transform_would_with_the_same_message(params, message):
