@@ -106,11 +106,13 @@ def test_value_column_by_either_name_or_an_error_naming_the_table_and_its_metric
     st.lists(st.integers(0, 5), min_size=1, max_size=8),
     st.integers(0, 2),
     st.integers(0, 2**32 - 1),
+    st.integers(0, 3),
 )
-def test_summarise_groups_equals_numpy_per_group(sizes, ddof, seed):
+def test_summarise_groups_equals_numpy_per_group(sizes, ddof, seed, lead):
+    # Groups need not start at row 0: rows before bounds[0] belong to none.
     rng = np.random.default_rng(seed)
-    bounds = np.concatenate([[0], np.cumsum(sizes)])
-    values = rng.normal(size=(bounds[-1], 3))
+    bounds = lead + np.concatenate([[0], np.cumsum(sizes)])
+    values = rng.normal(size=(bounds[-1] + 2, 3))
     values[rng.random(values.shape) < 0.1] = np.nan
     stats = list(_naming.STATISTICS)
     out = summarise_groups(values, bounds, stats, ddof)

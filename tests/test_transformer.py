@@ -406,3 +406,25 @@ def test_fit_refuses_what_transform_would_with_the_same_message(params, message)
     stack[:, 1:3, 1:3] = True
     with pytest.raises(ValueError, match=message):
         AgreementTransformer(**params).fit([stack])
+
+
+def test_every_parameter_is_kept_as_given_for_clone_and_grid_search():
+    params = dict(
+        metrics=["dice", "hd95"],
+        statistics=["mean", "median"],
+        tolerance=1.5,
+        spacing=(0.5, 2.0),
+        hd_percentile="max",
+        empty="worst",
+        min_masks=3,
+        few_masks="nan",
+        ddof=0,
+        n_jobs=2,
+        verbose=1,
+        labels=[1, 2],
+        measures=["union_entropy"],
+    )
+    t = AgreementTransformer(**params)
+    got = t.get_params()
+    assert {name: got[name] for name in params} == params
+    assert clone(t).get_params() == got
