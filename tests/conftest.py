@@ -132,8 +132,9 @@ def _order_for_mutant(config, items, mutant):
 
     stats = Path("mutmut-stats.json")  # mutmut runs the tests from mutants/
     durations = json.loads(stats.read_text())["duration_by_test"] if stats.is_file() else {}
-    kills = _kills_by_test(_function_of(mutant))
+    kills = {}
     if stats.is_file():  # in mutmut's mutants/, not a checkout a test is checked in
+        kills = _kills_by_test(_function_of(mutant))
         global _kills_path
         _kills_path = Path(_KILLS_FILE).resolve()  # the tests chdir to their tmp_path
     if not mutant.startswith("skiaa.study."):
@@ -172,8 +173,8 @@ def _cheap_mutmut_stats():
     While mutmut records which tests call each mutated function, mutmut 3.8
     walks the stack at every call of one (``max_stack_depth``) and resolves
     each frame's file on disk to tell the project's frames from the others:
-    that made the recording run five times slower than the tests themselves
-    (about ten of the run's first sixteen minutes). This records the same
+    that made the recording run many times slower than the tests themselves
+    (most of a run's setup). This records the same
     thing, the same way, with each file's kind cached and the walk skipped
     when the function is already recorded for the running test and its
     caller already known (mutmut clears the record after each test). mutmut's
