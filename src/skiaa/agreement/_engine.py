@@ -73,7 +73,7 @@ def pair_indices(k):
     return list(itertools.combinations(range(k), 2))
 
 
-def load_stack(masks, spacing=None, *, image_index=None, min_masks=2, labels=False):
+def load_stack(masks, spacing, *, image_index, min_masks, labels):
     """Validated bool stack (k, ...) of one image and the spacing to measure it with.
 
     ``spacing`` given by the caller wins; otherwise the voxel size stored in
@@ -140,9 +140,9 @@ def pairwise_values(
     metrics,
     *,
     spacing=None,
-    tolerance=2.0,
-    hd_percentile="pooled",
-    empty="nan",
+    tolerance,
+    hd_percentile,
+    empty,
     labels=None,
 ):
     """Metric values of a validated stack (k, ...), pairs i < j in combinations order.
@@ -199,9 +199,9 @@ def image_values(
     metrics,
     *,
     spacing=None,
-    tolerance=2.0,
-    hd_percentile="pooled",
-    empty="nan",
+    tolerance,
+    hd_percentile,
+    empty,
     image_index=None,
     min_masks=2,
     labels=None,
@@ -227,7 +227,7 @@ def image_values(
     return stack, values, lonely
 
 
-def warn_empty_pairs(empty_pairs, where="", stacklevel=3):
+def warn_empty_pairs(empty_pairs, where, stacklevel=3):
     """One :class:`EmptyMaskWarning` per pair of ``empty_pairs`` (NaN distances)."""
     for i, j, *label in empty_pairs:
         what = (

@@ -306,7 +306,7 @@ def _surface_uses(bases, hd_percentile, surface):
     return uses
 
 
-def needs_surfels(metrics, hd_percentile="pooled", surface="pixels"):
+def needs_surfels(metrics, hd_percentile, surface="pixels"):
     """Whether ``metrics`` under these options use surface elements."""
     bases = {m.removesuffix("_normalized") for m in metrics}
     return bool(
@@ -314,7 +314,7 @@ def needs_surfels(metrics, hd_percentile="pooled", surface="pixels"):
     )
 
 
-def needs_borders(metrics, hd_percentile="pooled", surface="pixels"):
+def needs_borders(metrics, hd_percentile, surface="pixels"):
     """Whether ``metrics`` under these options use border pixels."""
     bases = {m.removesuffix("_normalized") for m in metrics}
     return bool(
@@ -412,7 +412,7 @@ SURFACES = ("pixels", "area_weighted")
 EMPTY_RULES = ("nan", "worst")
 
 
-def check_options(hd_percentile="pooled", empty="nan"):
+def check_options(hd_percentile, empty):
     """Validate the ``hd_percentile`` and ``empty`` options; return them."""
     if hd_percentile not in HD_PERCENTILES:
         raise ValueError(
