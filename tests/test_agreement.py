@@ -429,6 +429,65 @@ def test_pairwise_agreement_errors(four_masks):
         pairwise_agreement(four_masks, [])
 
 
+_CHOOSE_FROM = (
+    "choose from dice, jaccard, hausdorff, hd95, assd, hausdorff_normalized, hd95_normalized, "
+    "assd_normalized, surface_dice, boundary_f1, generalized_dice."
+)
+
+
+@pytest.mark.parametrize(
+    "name, hint",
+    [
+        # The three closest names, closest first; none when nothing is close.
+        (
+            "hd95_normalised",
+            " Did you mean 'hd95_normalized', 'hd95_score_normalized', 'assd_normalized'?",
+        ),
+        ("hausdorf", " Did you mean 'hausdorff'?"),
+        ("xyz", ""),
+        # Not a string: named as given, never looked up as a release name.
+        (["dice"], " Did you mean 'dice'?"),
+    ],
+)
+def test_unknown_metric_message_is_exact(four_masks, name, hint):
+    message = f"unknown metric {name!r}; {_CHOOSE_FROM}{hint}"
+    with pytest.raises(ValueError) as info:
+        pairwise_agreement(four_masks, [name])
+    assert str(info.value) == message
+
+
+@pytest.mark.parametrize(
+    "masks, image_id, spacing",
+    [
+        ([np.ones((4, 5), bool)] * 2, None, (1.0, 1.0, 1.0)),
+        ([np.ones((4, 5), bool)] * 2, "im7", (1.0, 0.0)),
+        # Zero-size masks still have a dimension to check the spacing against.
+        ([np.zeros((0, 5), bool)] * 2, None, (1.0, 1.0, 1.0)),
+    ],
+)
+def test_a_spacing_that_does_not_fit_the_masks_is_refused_naming_the_image(
+    masks, image_id, spacing
+):
+    shape = masks[0].shape
+    where = f"image {image_id}: " if image_id is not None else ""
+    message = (
+        f"{where}spacing must be one positive number or 2 positive numbers (one per axis), "
+        f"got {spacing} for masks of shape {shape}"
+    )
+    with pytest.raises(ValueError) as info:
+        pairwise_agreement(masks, ["dice"], spacing=spacing, image_id=image_id)
+    assert str(info.value) == message
+
+
+def test_pairs_table_area_weighted_hd95_equals_the_pair_metric(four_masks):
+    metrics = ["hd95", "hd95_normalized"]
+    pairs = pairwise_agreement(four_masks, metrics, hd_percentile="area_weighted")
+    for i, j, value, normalized in pairs[["index1", "index2", *metrics]].itertuples(index=False):
+        want = hd95(four_masks[i], four_masks[j], hd_percentile="area_weighted")
+        assert value == want
+        assert normalized == pytest.approx(want / np.hypot(*four_masks[i].shape), rel=1e-12)
+
+
 # --------------------------------------------------------------------------- #
 # image_agreement
 # --------------------------------------------------------------------------- #

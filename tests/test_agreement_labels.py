@@ -228,6 +228,69 @@ def test_class_in_one_map_only_gives_nan_distances_and_names_the_class():
         np.testing.assert_allclose(hausdorff(a, b, labels=[1, 3], empty="worst"), [1.0, diagonal])
 
 
+def test_label_tables_equal_each_class_alone_with_a_spacing_and_normalized_distances():
+    maps = _three_raters(5)
+    spacing, labels = (2.5, 0.6), [1, 2, 3]
+    metrics = ["dice", "hausdorff", "hd95", "assd", "hausdorff_normalized", "assd_normalized"]
+    metrics += ["hd95_normalized", "surface_dice", "boundary_f1"]
+    table = pairwise_agreement(maps, metrics, labels=labels, spacing=spacing, tolerance=1.5)
+    for c in labels:
+        alone = pairwise_agreement(maps == c, metrics, spacing=spacing, tolerance=1.5)
+        got = table[[f"{m}_label{c}" for m in metrics]].to_numpy()
+        np.testing.assert_allclose(got, alone[metrics].to_numpy(), rtol=1e-12)
+
+
+def _maps_with_class_3_in_the_first_only():
+    a = np.array([[1, 1, 0, 0], [0, 0, 0, 3], [2, 2, 0, 0]])
+    b = np.array([[1, 0, 0, 0], [0, 0, 0, 0], [2, 0, 0, 0]])
+    return [a, b]
+
+
+@pytest.mark.parametrize("metric", ["hausdorff", "hd95_normalized", "assd"])
+def test_label_tables_warn_of_a_class_in_one_map_naming_the_class_and_the_image(metric):
+    maps = _maps_with_class_3_in_the_first_only()
+    with pytest.warns(EmptyMaskWarning) as record:
+        pairs = pairwise_agreement(maps, [metric], labels=[1, 3], image_id="ISIC_7")
+    assert [str(w.message) for w in record] == [
+        "image ISIC_7, masks 0 and 1: label 3 is in one mask only: boundary distances "
+        "are undefined and returned as NaN"
+    ]
+    assert np.isnan(pairs[f"{metric}_label3"].iloc[0])
+
+
+@pytest.mark.parametrize(
+    "metrics, empty",
+    [(["dice", "surface_dice", "boundary_f1"], "nan"), (["hausdorff", "dice"], "worst")],
+)
+def test_label_tables_do_not_warn_without_undefined_distances(metrics, empty):
+    # Overlap and tolerance scores of a class in one map only are 0, not undefined;
+    # with empty="worst" the distance is the image diagonal.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        pairs = pairwise_agreement(
+            _maps_with_class_3_in_the_first_only(), metrics, labels=[1, 3], empty=empty
+        )
+    assert not pairs.isna().any().any()
+
+
+def test_class_zero_is_a_class_like_any_other():
+    maps = _three_raters(2)
+    np.testing.assert_allclose(
+        dice(maps[0], maps[1], labels=[0, 2]),
+        [dice(maps[0] == 0, maps[1] == 0), dice(maps[0] == 2, maps[1] == 2)],
+    )
+
+
+def test_labels_all_finds_class_values_past_the_counting_range():
+    # Values of 2**20 and more are found by sorting rather than by a count per value.
+    big = (1 << 20) + 5
+    a = np.array([[0, 3, big], [big, 0, 3]], dtype=np.int64)
+    b = np.array([[0, 3, 0], [big, 0, 0]], dtype=np.int64)
+    pairs = pairwise_agreement([a, b], ["dice"], labels="all")
+    assert list(pairs.columns[2:]) == ["dice", "dice_label3", f"dice_label{big}"]
+    np.testing.assert_allclose(pairs.iloc[0, 3:].to_numpy(float), [2 / 3, 2 / 3])
+
+
 @pytest.mark.parametrize(
     "labels, message",
     [
@@ -237,6 +300,7 @@ def test_class_in_one_map_only_gives_nan_distances_and_names_the_class():
         ([], "at least one class"),
         ("some", "'all' or a sequence"),
         ([[1, 2]], "'all' or a sequence"),
+        (["a", "b"], "non-negative whole numbers"),
     ],
 )
 def test_bad_labels_are_refused(labels, message):

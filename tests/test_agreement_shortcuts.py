@@ -10,6 +10,7 @@ import math
 import warnings
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
@@ -31,6 +32,8 @@ from skiaa.agreement._metrics import (
     _steps_within,
     _Surface,
     _Surfels,
+    needs_borders,
+    needs_surfels,
 )
 from skiaa.agreement._surfels import bounding_box, class_surface_elements, surface_elements
 
@@ -325,3 +328,44 @@ def test_huge_tolerance_counts_every_point_without_listing_steps():
     assert surface_dice(a, b, 1e300) == 1.0
     assert surface_dice(a, b, 1e300, spacing=(1e-3, 2.0), surface="area_weighted") == 1.0
     assert boundary_f1(a, b, 6.0) == 0.0  # sqrt(4**2 + 5**2) = 6.4
+
+
+# What each surface metric reads: border pixels (distances, or only whether each lies
+# within the tolerance), or surface elements under the area-weighted options. Borders
+# found for nothing cost a pass per mask; missing ones fail.
+_READS = {
+    # metric: (borders, surface elements) read under hd_percentile "pooled" or "max",
+    # then under "area_weighted" (which only hd95 takes)
+    "hausdorff": [(True, False), (True, False)],
+    "assd": [(True, False), (True, False)],
+    "hd95": [(True, False), (False, True)],
+    "boundary_f1": [(True, False), (True, False)],
+    "dice": [(False, False), (False, False)],
+    "jaccard": [(False, False), (False, False)],
+}
+
+
+@pytest.mark.parametrize("hd_percentile", ["pooled", "max", "area_weighted"])
+@pytest.mark.parametrize(
+    "name", [*sorted(_READS), "hausdorff_normalized", "hd95_normalized", "assd_normalized"]
+)
+def test_each_metric_asks_for_the_surfaces_it_reads(name, hd_percentile):
+    want = _READS[name.removesuffix("_normalized")][hd_percentile == "area_weighted"]
+    assert (needs_borders([name], hd_percentile), needs_surfels([name], hd_percentile)) == want
+
+
+@pytest.mark.parametrize(
+    "surface, want", [("pixels", (True, False)), ("area_weighted", (False, True))]
+)
+def test_surface_dice_reads_borders_or_surface_elements_by_its_surface(surface, want):
+    got = (
+        needs_borders(["surface_dice"], "pooled", surface),
+        needs_surfels(["surface_dice"], "pooled", surface),
+    )
+    assert got == want
+    # Beside another metric each keeps what it reads.
+    both = (
+        needs_borders(["surface_dice", "hd95"], "area_weighted", surface),
+        needs_surfels(["surface_dice", "hd95"], "area_weighted", surface),
+    )
+    assert both == (surface == "pixels", True)

@@ -379,6 +379,20 @@ def test_an_image_with_too_few_masks_is_nan_without_an_alpha_warning():
     assert np.isnan(out[0, :-1]).all() and out[0, -1] == 1
 
 
+def test_a_spacing_that_does_not_fit_an_image_short_of_masks_is_refused_naming_it():
+    # An image with too few masks still has a dimension: a 3-D spacing for 2-D masks
+    # is an error there, not a NaN row that hides it until a later image.
+    one = np.ones((1, 6, 6), bool)
+    two = np.stack([_ellipse((6, 6), (3, 3), (2, 2))] * 2)
+    t = AgreementTransformer(metrics=["dice"], few_masks="nan", spacing=(1.0, 1.0, 1.0))
+    with pytest.raises(ValueError) as info:
+        t.fit_transform([one, two])
+    assert str(info.value) == (
+        "image 0: spacing must be one positive number or 2 positive numbers (one per axis), "
+        "got (1.0, 1.0, 1.0) for masks of shape (6, 6)"
+    )
+
+
 def test_a_spacing_per_image_needs_one_row_per_image():
     stacks = [np.stack([_ellipse((8, 8), (4, 4), (2, 3))] * 2)] * 3  # 3 images, 2-D
     spacing = np.array([[1.0, 1.0], [1.0, 2.0], [2.0, 2.0]])  # 3 rows of 2 values
