@@ -389,7 +389,7 @@ def test_a_spacing_that_does_not_fit_an_image_short_of_masks_is_refused_naming_i
         t.fit_transform([one, two])
     assert str(info.value) == (
         "image 0: spacing must be one positive number or 2 positive numbers (one per axis), "
-        "got (1.0, 1.0, 1.0) for masks of shape (6, 6)"
+        "got [1.0, 1.0, 1.0] for masks of shape (6, 6)"
     )
 
 

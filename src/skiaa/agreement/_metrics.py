@@ -338,9 +338,11 @@ def check_spacing(spacing, ndim):
     if arr.ndim == 0:
         arr = np.full(ndim, float(arr))
     if arr.shape != (ndim,) or not np.all(np.isfinite(arr)) or np.any(arr <= 0):
+        # An array (the transformer keeps its spacing as one) is shown as its values.
+        given = spacing.tolist() if isinstance(spacing, np.ndarray) else spacing
         raise ValueError(
             f"spacing must be one positive number or {ndim} positive numbers (one per axis), "
-            f"got {spacing!r}"
+            f"got {given!r}"
         )
     return arr
 
