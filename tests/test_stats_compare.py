@@ -3,6 +3,7 @@
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
@@ -469,3 +470,13 @@ def test_cohens_d_of_one_value_in_a_group_pools_the_other_groups_spread():
         warnings.simplefilter("error")  # no spread at all: inf or NaN, without a warning
         assert cohens_d([1.0, 1.0], [2.0, 2.0]) == -np.inf
         assert np.isnan(cohens_d([1.0, 1.0], [1.0, 1.0]))
+
+
+@pytest.mark.parametrize("func", [cliffs_delta, cohens_d, largest_ecdf_gap])
+def test_samples_of_python_objects_or_integers_are_read_as_floats(func):
+    # A pandas column of object dtype (a CSV column cleaned by hand) or integer
+    # counts: the same effect size as the float values.
+    x, y = [0.91, 0.85, 0.88, 0.79, 0.93], [0.7, 0.75, 0.81, 0.68]
+    want = func(x, y)
+    assert func(pd.Series(x, dtype=object), np.array(y, dtype=object)) == want
+    assert func([3, 1, 2, 2], [0, 1, 0]) == func([3.0, 1.0, 2.0, 2.0], [0.0, 1.0, 0.0])
