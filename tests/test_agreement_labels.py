@@ -289,6 +289,8 @@ def test_labels_all_finds_class_values_past_the_counting_range():
     pairs = pairwise_agreement([a, b], ["dice"], labels="all")
     assert list(pairs.columns[2:]) == ["dice", "dice_label3", f"dice_label{big}"]
     np.testing.assert_allclose(pairs.iloc[0, 3:].to_numpy(float), [2 / 3, 2 / 3])
+    # Named classes among such values: a value above every named class is no class.
+    assert dice(a, b, labels=[3]).tolist() == [dice(a == 3, b == 3)]
 
 
 @pytest.mark.parametrize(
