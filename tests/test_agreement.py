@@ -429,10 +429,7 @@ def test_pairwise_agreement_errors(four_masks):
         pairwise_agreement(four_masks, [])
 
 
-_CHOOSE_FROM = (
-    "choose from dice, jaccard, hausdorff, hd95, assd, hausdorff_normalized, hd95_normalized, "
-    "assd_normalized, surface_dice, boundary_f1, generalized_dice."
-)
+_CHOOSE_FROM = f"choose from {', '.join(METRICS)}."
 
 
 @pytest.mark.parametrize(
